@@ -1,0 +1,25 @@
+"""Secrets Manager read for the cache auth token (ElastiCache with transit encryption + AUTH)."""
+
+from __future__ import annotations
+
+import json
+
+from ..core.errors import ConfigurationError
+
+
+def read_secret(arn: str) -> str:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    except (BotoCoreError, ClientError) as exc:
+        raise ConfigurationError(f"cannot read the cache auth token from {arn}: {exc}") from exc
+    # Either the bare token or a JSON object with an auth_token/password field.
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    if isinstance(parsed, dict):
+        return str(parsed.get("auth_token") or parsed.get("password") or "")
+    return str(parsed)

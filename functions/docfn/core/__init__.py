@@ -1,0 +1,1 @@
+"""The cloud-agnostic core: settings, errors, inputs, cache, sessions, the task service."""

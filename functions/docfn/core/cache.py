@@ -1,0 +1,129 @@
+"""The result cache: content-addressed keys, Redis when configured, a bounded LRU otherwise.
+
+A cache failure never fails a request: reads miss and writes are dropped, and both are counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any, Protocol
+
+log = logging.getLogger("docfn.cache")
+
+KEY_PREFIX = "docfn:v1"
+
+
+def options_hash(options: dict[str, Any]) -> str:
+    canonical = json.dumps(options, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def cache_key(input_sha256: str, task: str, pack_id: str, options: dict[str, Any]) -> str:
+    """hash(input) + task + model pack version + hash(options): a new pack never serves old results."""
+    return f"{KEY_PREFIX}:{task}:{pack_id}:{input_sha256}:{options_hash(options)}"
+
+
+class ResultCache(Protocol):
+    kind: str
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def set(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None: ...
+
+
+class MemoryCache:
+    """Bounded in-process LRU for the CLI and single instances without Redis."""
+
+    kind = "memory"
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            raw = self._entries.get(key)
+            if raw is None:
+                return None
+            self._entries.move_to_end(key)
+        return json.loads(raw)
+
+    def set(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
+        raw = json.dumps(value).encode()
+        with self._lock:
+            self._entries[key] = raw
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+
+class RedisCache:
+    """Redis/Valkey (ElastiCache) cache with short timeouts so an outage costs milliseconds."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, *, password: str | None = None, timeout_seconds: float = 0.5) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(
+            url,
+            password=password,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry_on_timeout=False,
+            health_check_interval=30,
+        )
+        self.errors = 0
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        import redis
+
+        try:
+            raw = self._client.get(key)
+        except redis.RedisError as exc:
+            self._failed("get", exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            # A damaged entry is a miss; the fresh result will overwrite it.
+            return None
+
+    def set(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
+        import redis
+
+        try:
+            self._client.set(key, json.dumps(value).encode(), ex=max(1, ttl_seconds))
+        except redis.RedisError as exc:
+            self._failed("set", exc)
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+    def _failed(self, op: str, exc: Exception) -> None:
+        self.errors += 1
+        log.warning("cache %s failed, serving without cache: %s", op, exc)
+
+
+def build_cache(
+    redis_url: str | None,
+    *,
+    memory_entries: int = 256,
+    password: str | None = None,
+    timeout_seconds: float = 0.5,
+) -> ResultCache:
+    if redis_url:
+        return RedisCache(redis_url, password=password, timeout_seconds=timeout_seconds)
+    return MemoryCache(memory_entries)

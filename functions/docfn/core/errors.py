@@ -1,0 +1,51 @@
+"""Errors the core raises; every adapter maps them to the same JSON error body and status."""
+
+from __future__ import annotations
+
+
+class DocfnError(Exception):
+    """Base error: ``status`` is the HTTP status an adapter should answer with."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class BadInput(DocfnError):
+    status, code = 400, "bad_input"
+
+
+class NotFound(DocfnError):
+    status, code = 404, "not_found"
+
+
+class PayloadTooLarge(DocfnError):
+    status, code = 413, "too_large"
+
+
+class UnsupportedMediaType(DocfnError):
+    status, code = 415, "unsupported_media_type"
+
+
+class BadOptions(DocfnError):
+    status, code = 422, "bad_options"
+
+
+class Overloaded(DocfnError):
+    status, code = 429, "overloaded"
+
+
+class Unavailable(DocfnError):
+    status, code = 503, "unavailable"
+
+
+class DeadlineExceeded(DocfnError):
+    status, code = 504, "deadline_exceeded"
+
+
+class ConfigurationError(DocfnError):
+    status, code = 500, "configuration_error"

@@ -1,0 +1,26 @@
+"""Prometheus metrics (requests, latency, errors, cache hits, cold starts, model load time)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter("docfn_requests_total", "Requests by task and status", ["task", "status"])
+LATENCY = Histogram(
+    "docfn_request_seconds",
+    "Request latency by task",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
+ERRORS = Counter("docfn_errors_total", "Errors by task and code", ["task", "code"])
+CACHE_LOOKUPS = Counter("docfn_cache_lookups_total", "Result cache lookups", ["task", "result"])
+COLD_STARTS = Counter("docfn_cold_starts_total", "Model loads (cold starts) by task", ["task"])
+MODEL_LOAD_SECONDS = Histogram(
+    "docfn_model_load_seconds",
+    "Model pack fetch+verify+session time",
+    ["task"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)
+MODEL_LOAD_FAILURES = Counter("docfn_model_load_failures_total", "Failed model loads", ["task"])
+PHASE_SECONDS = Histogram("docfn_phase_seconds", "Time per request phase", ["task", "phase"])
+SHED = Counter("docfn_shed_total", "Requests refused because the instance queue was full")
+IN_FLIGHT = Gauge("docfn_in_flight", "Requests admitted (running or queued)")

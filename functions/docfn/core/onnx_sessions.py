@@ -1,0 +1,46 @@
+"""The one place ONNX Runtime sessions are built: once per model file, thread-safe, sized to the CPU quota."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from pathlib import Path
+
+import onnxruntime as ort
+
+_sessions: dict[tuple[str, int], ort.InferenceSession] = {}
+_lock = threading.Lock()
+
+
+def available_cpus() -> int:
+    """CPUs this container may use: the cgroup quota (Knative limits, Lambda) or the affinity mask."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def get_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
+    """A cached InferenceSession (``run`` is thread-safe in ONNX Runtime) for ``model_path``."""
+    intra = threads or available_cpus()
+    key = (str(model_path), intra)
+    session = _sessions.get(key)
+    if session is not None:
+        return session
+    with _lock:
+        session = _sessions.get(key)
+        if session is None:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = intra
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+            _sessions[key] = session
+    return session

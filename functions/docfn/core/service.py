@@ -1,0 +1,194 @@
+"""The document service: one entry point every adapter calls (HTTP, Lambda events, CLI).
+
+It validates, hashes, consults the cache, loads the task lazily, runs it and stores the result.
+It knows nothing about HTTP, Lambda or Knative.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+from ..tasks.base import Task
+from ..tasks.registry import implemented_tasks, task_class
+from . import metrics
+from .cache import ResultCache, build_cache, cache_key
+from .errors import ConfigurationError, DocfnError, NotFound, Overloaded, Unavailable
+from .inputs import DecodeLimits, open_document, parse_page_ranges
+from .settings import Settings
+
+
+@dataclass
+class Outcome:
+    """A task result plus what adapters report about how it was produced."""
+
+    task: str
+    result: dict[str, Any]
+    input_sha256: str
+    cache_key: str
+    cached: bool
+    cold: bool
+    pages: int
+    bytes: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def body(self, request_id: str | None = None) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "request_id": request_id,
+            "input_sha256": self.input_sha256,
+            "cached": self.cached,
+            "cold": self.cold,
+            "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+            "result": self.result,
+        }
+
+
+class Admission:
+    """A bounded per-instance queue: at most ``concurrency`` running and ``queue`` waiting.
+
+    Past that, requests are shed with 429 instead of piling up until the instance runs out of memory.
+    """
+
+    def __init__(self, concurrency: int, queue: int, retry_after: int) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, concurrency))
+        self._capacity = max(1, concurrency) + max(0, queue)
+        self._admitted = 0
+        self._lock = threading.Lock()
+        self.retry_after = retry_after
+
+    def __enter__(self) -> Admission:
+        with self._lock:
+            if self._admitted >= self._capacity:
+                metrics.SHED.inc()
+                raise Overloaded(
+                    f"this instance is at capacity ({self._capacity} requests running or queued); retry soon",
+                    retry_after=self.retry_after,
+                )
+            self._admitted += 1
+        self._slots.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._slots.release()
+        with self._lock:
+            self._admitted -= 1
+
+    @property
+    def in_flight(self) -> int:
+        return self._admitted
+
+
+class DocService:
+    def __init__(self, settings: Settings, cache: ResultCache | None = None) -> None:
+        self.settings = settings
+        self.cache = cache if cache is not None else self._build_cache(settings)
+        self.tasks: dict[str, Task] = {}
+        for name in settings.tasks:
+            if name in implemented_tasks():
+                self.tasks[name] = task_class(name)(settings)
+        self.admission = Admission(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds)
+        self.limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
+        self.version = __version__
+
+    @staticmethod
+    def _build_cache(settings: Settings) -> ResultCache:
+        password = None
+        if settings.redis_url and settings.redis_auth_secret_arn:
+            from ..adapters.aws_secrets import read_secret
+
+            password = read_secret(settings.redis_auth_secret_arn)
+        return build_cache(
+            settings.redis_url,
+            memory_entries=settings.memory_cache_entries,
+            password=password,
+            timeout_seconds=settings.redis_timeout_seconds,
+        )
+
+    def task(self, name: str) -> Task:
+        task = self.tasks.get(name)
+        if task is None:
+            served = ", ".join(self.tasks) or "none"
+            raise NotFound(f"task {name!r} is not served here (this function serves: {served})")
+        return task
+
+    @property
+    def ready(self) -> bool:
+        return all(task.ready for task in self.tasks.values())
+
+    def load_all(self) -> None:
+        for task in self.tasks.values():
+            self.load(task)
+
+    def load(self, task: Task) -> dict[str, float]:
+        start = time.perf_counter()
+        try:
+            report = task.load()
+        except DocfnError:
+            metrics.MODEL_LOAD_FAILURES.labels(task.name).inc()
+            raise
+        except OSError as exc:
+            metrics.MODEL_LOAD_FAILURES.labels(task.name).inc()
+            raise Unavailable(
+                f"model pack for {task.name} could not be loaded: {exc}", retry_after=5
+            ) from exc
+        except Exception as exc:
+            metrics.MODEL_LOAD_FAILURES.labels(task.name).inc()
+            raise ConfigurationError(f"model pack for {task.name} could not be loaded: {exc}") from exc
+        if report.performed:
+            metrics.COLD_STARTS.labels(task.name).inc()
+            metrics.MODEL_LOAD_SECONDS.labels(task.name).observe(time.perf_counter() - start)
+        return report.phases if report.performed else {}
+
+    def run(
+        self,
+        task_name: str,
+        data: bytes,
+        content_type: str | None,
+        raw_options: Mapping[str, str] | None = None,
+        *,
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> Outcome:
+        """Run ``task_name`` on ``data``. Raises :class:`DocfnError` subclasses for bad requests."""
+        raw_options = dict(raw_options or {})
+        task = self.task(task_name)
+        timings: dict[str, float] = {}
+        options = task.parse_options(raw_options)
+        pages_wanted = parse_page_ranges(raw_options.get("pages"))
+        started = time.perf_counter()
+        document = open_document(data, content_type, self.limits, self.settings.max_body_bytes, on_page)
+        try:
+            pages = document.select(pages_wanted)
+            input_sha = hashlib.sha256(data).hexdigest()
+            key = cache_key(input_sha, task.name, task.version_id, {**options, "pages": pages})
+            timings["decode"] = time.perf_counter() - started
+
+            lookup = time.perf_counter()
+            cached = self.cache.get(key)
+            timings["cache_get"] = time.perf_counter() - lookup
+            metrics.CACHE_LOOKUPS.labels(task.name, "hit" if cached is not None else "miss").inc()
+            if cached is not None:
+                return Outcome(task.name, cached, input_sha, key, True, False, len(pages), len(data), timings)
+
+            with self.admission:
+                load_phases = self.load(task)
+                timings.update(load_phases)
+                infer = time.perf_counter()
+                result = task.predict(document, pages, options)
+                phase = "first_inference" if load_phases else "inference"
+                timings[phase] = time.perf_counter() - infer
+            result = {"model": task.version_id, **result}
+
+            store = time.perf_counter()
+            self.cache.set(key, result, self.settings.result_ttl_seconds)
+            timings["cache_set"] = time.perf_counter() - store
+            return Outcome(
+                task.name, result, input_sha, key, False, bool(load_phases), len(pages), len(data), timings
+            )
+        finally:
+            document.close()

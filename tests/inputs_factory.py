@@ -1,0 +1,58 @@
+"""Hostile and unusual inputs, generated (not stored) so the repository stays small."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pypdfium2 as pdfium
+from PIL import Image
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
+
+def decompression_bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A real, valid greyscale PNG of width x height: ~1 MB on the wire, 900 MB when decoded."""
+    compressor = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * width  # filter byte + white pixels
+    parts = [compressor.compress(row * 256) for _ in range(height // 256)]
+    parts.append(compressor.compress(row * (height % 256)))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", b"".join(parts))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def truncated(data: bytes, keep: float = 0.5) -> bytes:
+    return data[: int(len(data) * keep)]
+
+
+def image_bytes(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def pdf_from_images(images: list[Image.Image]) -> bytes:
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="PDF", save_all=True, append_images=images[1:], resolution=150)
+    return buffer.getvalue()
+
+
+def blank_pdf(pages: int, width: float = 612, height: float = 792) -> bytes:
+    document = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        document.new_page(width, height)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    document.close()
+    return buffer.getvalue()

@@ -1,0 +1,128 @@
+"""The HTTP API through a real ``docfn serve`` process (the command the containers run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import SAMPLE_PAGE, DocfnServer, RedisServer
+
+
+@pytest.fixture(scope="module")
+def server(model_store: Path):  # type: ignore[no-untyped-def]
+    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr"}).start()
+    yield instance
+    instance.stop()
+
+
+def test_health_readiness_metrics_and_docs(server: DocfnServer) -> None:
+    with server.client() as client:
+        assert client.get("/healthz").json()["status"] == "ok"
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["tasks"]["ocr"]["model"] == "ocr-ppocrv6-tiny@1"
+        assert client.get("/docs").status_code == 200
+        assert "/v1/{task}" in client.get("/openapi.json").json()["paths"]
+        assert "docfn_requests_total" in client.get("/metrics").text
+
+
+def test_raw_body_then_cache_hit(server: DocfnServer) -> None:
+    data = SAMPLE_PAGE.read_bytes()
+    with server.client() as client:
+        first = client.post(
+            "/v1/ocr", content=data, headers={"content-type": "image/png", "x-request-id": "req-1"}
+        )
+        assert first.status_code == 200, first.text
+        assert first.headers["x-request-id"] == "req-1"
+        body = first.json()
+        assert body["request_id"] == "req-1"
+        assert body["cached"] is False
+        assert body["cold"] is True  # this request paid for the model load
+        assert "RaggedRight" in body["result"]["text"]
+        assert "session_create" in first.headers["server-timing"]
+        assert "first_inference" in body["timings_ms"]
+
+        second = client.post("/v1/ocr", content=data, headers={"content-type": "image/png"})
+        assert second.json()["cached"] is True and second.json()["cold"] is False
+        assert second.headers["x-docfn-cache"] == "hit"
+        assert second.json()["result"] == body["result"]
+        assert len(second.headers["x-request-id"]) == 32
+
+        # Different options are a different result: no cache hit.
+        third = client.post("/v1/ocr?min_confidence=0.9", content=data, headers={"content-type": "image/png"})
+        assert third.json()["cached"] is False and third.json()["cold"] is False
+
+
+def test_multipart_and_short_alias(server: DocfnServer) -> None:
+    with server.client() as client:
+        response = client.post("/ocr", files={"file": ("page.png", SAMPLE_PAGE.read_bytes(), "image/png")})
+        assert response.status_code == 200, response.text
+        assert "justified" in response.json()["result"]["text"]
+        response = client.post("/v1/ocr", files={"other": ("page.png", b"x", "image/png")})
+        assert response.status_code == 400
+        assert "file" in response.json()["error"]["message"]
+
+
+def test_pdf_pages_option(server: DocfnServer) -> None:
+    from PIL import Image
+
+    from .inputs_factory import pdf_from_images
+
+    page = Image.open(SAMPLE_PAGE).convert("RGB")
+    pdf = pdf_from_images([Image.new("RGB", page.size, "white"), page])
+    with server.client() as client:
+        response = client.post("/v1/ocr?pages=2", content=pdf, headers={"content-type": "application/pdf"})
+    assert response.status_code == 200, response.text
+    pages = response.json()["result"]["pages"]
+    assert [p["page"] for p in pages] == [2]
+    assert "RaggedRight" in pages[0]["text"]
+
+
+def test_request_log_line_is_structured_json(model_store: Path) -> None:
+    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr"}).start()
+    try:
+        with instance.client() as client:
+            client.post(
+                "/v1/ocr", content=b"", headers={"content-type": "image/png", "x-request-id": "log-me"}
+            )
+    finally:
+        _, stderr = instance.stop()
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    line = next(r for r in records if r.get("request_id") == "log-me")
+    assert line["task"] == "ocr" and line["status"] == 400 and line["error"] == "bad_input"
+
+
+def test_server_uses_redis_and_survives_its_outage(model_store: Path, redis_server: RedisServer) -> None:
+    import redis
+
+    env = {"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr", "DOCFN_REDIS_URL": redis_server.url}
+    first_server = DocfnServer(env).start()
+    data = SAMPLE_PAGE.read_bytes()
+    try:
+        with first_server.client() as client:
+            assert (
+                client.post("/v1/ocr", content=data, headers={"content-type": "image/png"}).json()["cached"]
+                is False
+            )
+    finally:
+        first_server.stop()
+    keys = redis.Redis.from_url(redis_server.url).keys("docfn:v1:ocr:*")
+    assert len(keys) == 1
+
+    # A fresh instance (another container) gets the result from the shared cache.
+    second_server = DocfnServer(env).start()
+    try:
+        with second_server.client() as client:
+            response = client.post("/v1/ocr", content=data, headers={"content-type": "image/png"})
+            assert response.json()["cached"] is True
+            redis_server.stop()  # the cache goes away: service degrades to computing, never fails
+            response = client.post(
+                "/v1/ocr?min_confidence=0.6", content=data, headers={"content-type": "image/png"}
+            )
+            assert response.status_code == 200
+            assert response.json()["cached"] is False
+            assert "RaggedRight" in response.json()["result"]["text"]
+    finally:
+        second_server.stop()

