@@ -6,6 +6,7 @@ import argparse
 import json
 import mimetypes
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -84,7 +85,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     port = args.port or int(os.environ.get("PORT", "8080"))
     app = create_app(Settings())
-    # uvicorn drains on SIGTERM: it stops accepting, lets in-flight requests finish, then exits 0.
+    # uvicorn drains on SIGTERM: it stops accepting and lets in-flight requests finish. Afterwards it
+    # re-raises the signal through the handler that was installed before it; a no-op handler makes
+    # a drained shutdown a clean exit (status 0), which is what Knative/Kubernetes expect.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         app, host=args.host, port=port, log_level="warning", timeout_graceful_shutdown=args.drain_seconds
     )

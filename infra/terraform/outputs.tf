@@ -40,7 +40,7 @@ output "bucket_arn" {
 
 output "model_uris" {
   description = "DOCFN_MODEL_URI per task (tasks without a model pack are left out)."
-  value       = { for task, env in local.function_environment : task => env.DOCFN_MODEL_URI if contains(keys(env), "DOCFN_MODEL_URI") }
+  value       = { for task, cfg in local.tasks : task => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${cfg.model_pack}" if cfg.model_pack != null }
 }
 
 output "cache_endpoint" {

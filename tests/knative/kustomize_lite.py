@@ -28,7 +28,15 @@ from typing import Any
 import yaml
 
 SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "patches", "images"}
-BUILTIN_GROUPS = {"", "apps", "batch", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io"}
+BUILTIN_GROUPS = {
+    "",
+    "apps",
+    "batch",
+    "policy",
+    "autoscaling",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+}
 IMAGE_PATHS = (
     ("spec", "containers"),
     ("spec", "initContainers"),
@@ -124,7 +132,9 @@ def _apply_patch(kdir: Path, patch: dict[str, Any], docs: list[dict[str, Any]]) 
                 raise NotImplementedError(
                     f"{patch['path']}: lists in a strategic-merge patch of a built-in kind; use JSON6902"
                 )
-            merged = _merge(doc, {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")})
+            merged = _merge(
+                doc, {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")}
+            )
             meta_patch = {k: v for k, v in body.get("metadata", {}).items() if k not in ("name", "namespace")}
             merged["metadata"] = _merge(doc["metadata"], meta_patch)
             doc.clear()

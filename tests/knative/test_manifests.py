@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-import kustomize_lite  # noqa: E402
+import kustomize_lite
 
 ROOT = Path(__file__).resolve().parents[2]
 KNATIVE = ROOT / "knative"
@@ -50,7 +50,11 @@ PACKS = {
     "vlm": "vlm-mineru25/1",
     "summarize": None,
 }
-KUSTOMIZATIONS = {"base": KNATIVE / "base", "dev": KNATIVE / "overlays" / "dev", "prod": KNATIVE / "overlays" / "prod"}
+KUSTOMIZATIONS = {
+    "base": KNATIVE / "base",
+    "dev": KNATIVE / "overlays" / "dev",
+    "prod": KNATIVE / "overlays" / "prod",
+}
 OVERLAYS = ("dev", "prod")
 K8S_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
 NAMESPACE = "docfn"
@@ -150,7 +154,9 @@ def test_builtin_kinds_validate_against_kubernetes(name, version):
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as err:
-            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} (k8s {version}): {err.message} at {list(err.path)}")
+            pytest.fail(
+                f"{doc['kind']}/{doc['metadata']['name']} (k8s {version}): {err.message} at {list(err.path)}"
+            )
 
 
 def structural_to_jsonschema(node: Any) -> Any:
@@ -228,7 +234,9 @@ def require(doc: Doc, *paths: str) -> None:
     for path in paths:
         node: Any = doc
         for part in path.split("."):
-            assert isinstance(node, dict) and part in node, f"{doc['kind']}/{doc['metadata']['name']}: no {path}"
+            assert isinstance(node, dict) and part in node, (
+                f"{doc['kind']}/{doc['metadata']['name']}: no {path}"
+            )
             node = node[part]
         assert node not in (None, "", [], {}), f"{doc['kind']}/{doc['metadata']['name']}: empty {path}"
 
@@ -245,7 +253,11 @@ CUSTOM_REQUIRED = {
     ("eventing.knative.dev/v1alpha1", "EventTransform"): ("spec.jsonata.expression", "spec.sink"),
     ("sources.knative.dev/v1alpha1", "IntegrationSource"): ("spec.aws.sqs.arn", "spec.aws.auth", "spec.sink"),
     ("monitoring.coreos.com/v1", "PodMonitor"): ("spec.selector", "spec.podMetricsEndpoints"),
-    ("external-secrets.io/v1", "ExternalSecret"): ("spec.secretStoreRef.name", "spec.target.name", "spec.data"),
+    ("external-secrets.io/v1", "ExternalSecret"): (
+        "spec.secretStoreRef.name",
+        "spec.target.name",
+        "spec.data",
+    ),
     ("cert-manager.io/v1", "Certificate"): ("spec.secretName", "spec.issuerRef.name", "spec.dnsNames"),
 }
 
@@ -463,7 +475,9 @@ def assert_backed(docs, service: Doc, port: int) -> None:
     (svc_port,) = [p for p in service["spec"]["ports"] if p["port"] == port]
     selector = service["spec"]["selector"]
     deployments = [
-        d for d in find(docs, "Deployment") if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        d
+        for d in find(docs, "Deployment")
+        if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
     ]
     assert len(deployments) == 1
     ports = {p["name"] for c in deployments[0]["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
@@ -500,7 +514,8 @@ def attached_routes(docs, gateway: Doc, listener: str) -> list[Doc]:
         r
         for r in find(docs, "HTTPRoute")
         if any(
-            p["name"] == gateway["metadata"]["name"] and p.get("sectionName") == listener for p in r["spec"]["parentRefs"]
+            p["name"] == gateway["metadata"]["name"] and p.get("sectionName") == listener
+            for p in r["spec"]["parentRefs"]
         )
     ]
 
@@ -607,9 +622,14 @@ def test_routes_reach_knative_through_its_internal_gateway(name):
                     assert ns == NAMESPACE
                     assert svc_name in services
             for backend in rule.get("backendRefs", []):
-                assert (backend["name"], backend.get("namespace"), backend["port"]) == ("knative-internal", "eg-internal", 80)
+                assert (backend["name"], backend.get("namespace"), backend["port"]) == (
+                    "knative-internal",
+                    "eg-internal",
+                    80,
+                )
                 assert any(
-                    {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": NAMESPACE} in g["spec"]["from"]
+                    {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": NAMESPACE}
+                    in g["spec"]["from"]
                     and {"group": "", "kind": "Service", "name": "knative-internal"} in g["spec"]["to"]
                     for g in grants
                 )
@@ -716,7 +736,13 @@ def test_upload_events_reach_the_function_of_their_prefix(name):
             assert out["data"]["Records"][0]["s3"]["object"]["key"].startswith(f"uploads/{task}/")
             assert deliveries(docs, out) == [f"docfn-{task}"]
     # Results the functions write, other prefixes, S3's test event: delivered nowhere.
-    for key in ("results/ocr/abc.json", "uploads/ocr", "ocr/x.png", "uploads/unknown/x.png", "uploads/OCR/x.png"):
+    for key in (
+        "results/ocr/abc.json",
+        "uploads/ocr",
+        "ocr/x.png",
+        "uploads/unknown/x.png",
+        "uploads/OCR/x.png",
+    ):
         assert deliveries(docs, expr.evaluate(sqs_delivered_event(key))) == [], key
     test_event = sqs_delivered_event("x")
     test_event["data"] = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"})
@@ -739,7 +765,11 @@ def test_event_wiring(name):
         "kind": "EventTransform",
         "name": et["metadata"]["name"],
     }
-    assert et["spec"]["sink"]["ref"] == {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "docfn"}
+    assert et["spec"]["sink"]["ref"] == {
+        "apiVersion": "eventing.knative.dev/v1",
+        "kind": "Broker",
+        "name": "docfn",
+    }
     assert broker["metadata"]["name"] == "docfn"
     auth = source["spec"]["aws"]["auth"]
     if name == "prod":
@@ -759,7 +789,11 @@ def test_event_wiring(name):
         assert spec["broker"] == "docfn"
         assert spec["filter"]["attributes"]["docfntask"] == task
         sub = spec["subscriber"]
-        assert sub["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": f"docfn-{task}"}
+        assert sub["ref"] == {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "name": f"docfn-{task}",
+        }
         assert sub["ref"]["name"] in services
         assert sub["uri"] == "/v1/events"
 

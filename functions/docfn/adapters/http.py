@@ -11,6 +11,7 @@ import logging  # noqa: E402
 import threading  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None, service: DocService | None = No
     logs.configure(settings.log_level)
     service = service or DocService(settings)
     eager_state: dict[str, Any] = {"done": not settings.eager_load, "error": None}
+    # One thread per admitted request: queued requests wait on the service's inference slot, so the
+    # default executor (a handful of threads) must not become a second, unbounded queue.
+    workers = ThreadPoolExecutor(max_workers=service.admission.capacity, thread_name_prefix="docfn-task")
 
     def eager_load() -> None:
         try:
@@ -170,11 +174,13 @@ def create_app(settings: Settings | None = None, service: DocService | None = No
         try:
             data, content_type = await read_body(request, settings.max_body_bytes)
             options = dict(request.query_params)
+            loop = asyncio.get_running_loop()
             try:
-                outcome = await asyncio.wait_for(
-                    asyncio.to_thread(service.run, task, data, content_type, options),
-                    timeout=settings.inference_timeout_seconds,
-                )
+                with service.admission.admit():
+                    outcome = await asyncio.wait_for(
+                        loop.run_in_executor(workers, service.run, task, data, content_type, options),
+                        timeout=settings.inference_timeout_seconds,
+                    )
             except TimeoutError:
                 raise DeadlineExceeded(
                     f"inference did not finish within {settings.inference_timeout_seconds:g} s;"

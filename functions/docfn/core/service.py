@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,38 +51,43 @@ class Outcome:
 
 
 class Admission:
-    """A bounded per-instance queue: at most ``concurrency`` running and ``queue`` waiting.
+    """A bounded per-instance queue: at most ``concurrency`` inferences run, ``queue`` more wait.
 
-    Past that, requests are shed with 429 instead of piling up until the instance runs out of memory.
+    ``admit()`` is taken by an adapter before it dispatches work (so waiting requests are counted)
+    and refuses with 429 past capacity, instead of piling up until the instance runs out of memory;
+    ``slot()`` is taken by the service around model load + inference only (cache hits skip it).
     """
 
     def __init__(self, concurrency: int, queue: int, retry_after: int) -> None:
-        self._slots = threading.BoundedSemaphore(max(1, concurrency))
-        self._capacity = max(1, concurrency) + max(0, queue)
+        self.concurrency = max(1, concurrency)
+        self.capacity = self.concurrency + max(0, queue)
+        self._slots = threading.BoundedSemaphore(self.concurrency)
         self._admitted = 0
         self._lock = threading.Lock()
         self.retry_after = retry_after
 
-    def __enter__(self) -> Admission:
+    @contextmanager
+    def admit(self) -> Iterator[None]:
         with self._lock:
-            if self._admitted >= self._capacity:
+            if self._admitted >= self.capacity:
                 metrics.SHED.inc()
                 raise Overloaded(
-                    f"this instance is at capacity ({self._capacity} requests running or queued); retry soon",
+                    f"this instance is at capacity ({self.capacity} requests running or queued); retry soon",
                     retry_after=self.retry_after,
                 )
             self._admitted += 1
-        self._slots.acquire()
-        return self
+            metrics.IN_FLIGHT.set(self._admitted)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
+                metrics.IN_FLIGHT.set(self._admitted)
 
-    def __exit__(self, *exc: object) -> None:
-        self._slots.release()
-        with self._lock:
-            self._admitted -= 1
-
-    @property
-    def in_flight(self) -> int:
-        return self._admitted
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._slots:
+            yield
 
 
 class DocService:
@@ -175,7 +181,7 @@ class DocService:
             if cached is not None:
                 return Outcome(task.name, cached, input_sha, key, True, False, len(pages), len(data), timings)
 
-            with self.admission:
+            with self.admission.slot():
                 load_phases = self.load(task)
                 timings.update(load_phases)
                 infer = time.perf_counter()

@@ -1,0 +1,147 @@
+"""The server as a container runs it: $PORT, eager load + readiness, graceful drain on SIGTERM,
+load shedding (429 + Retry-After) and the inference deadline (504)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from .conftest import SAMPLE_PAGE, DocfnServer
+from .inputs_factory import image_bytes, pdf_from_images
+
+
+def _page_variant(seed: int) -> bytes:
+    """The sample page with a tiny change: a different input hash, the same amount of work."""
+    image = Image.open(SAMPLE_PAGE).convert("RGB")
+    image.putpixel((seed, 0), (seed % 256, 0, 0))
+    return image_bytes(image, "PNG")
+
+
+def test_sigterm_mid_request_finishes_it_and_exits_zero(model_store: Path) -> None:
+    page = Image.open(SAMPLE_PAGE).convert("RGB")
+    pdf = pdf_from_images([page] * 4)  # several seconds of OCR: SIGTERM lands mid-request
+    server = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr"}).start()
+    assert server.process is not None
+    result: dict[str, httpx.Response] = {}
+
+    def call() -> None:
+        with httpx.Client(base_url=server.url, timeout=300) as client:
+            result["response"] = client.post(
+                "/v1/ocr", content=pdf, headers={"content-type": "application/pdf"}
+            )
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    time.sleep(1.5)
+    assert server.process.poll() is None and "response" not in result  # still working
+    server.process.send_signal(signal.SIGTERM)
+    worker.join(timeout=300)
+    code, _ = server.stop()
+    assert result["response"].status_code == 200
+    assert len(result["response"].json()["result"]["pages"]) == 4
+    assert code == 0
+    # After SIGTERM the port no longer takes new work.
+    try:
+        httpx.get(f"{server.url}/healthz", timeout=2)
+        raise AssertionError("server still accepting after SIGTERM")
+    except httpx.TransportError:
+        pass
+
+
+def test_eager_load_gates_readiness(model_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(model_store / "ocr-ppocrv6-tiny", store / "ocr-ppocrv6-tiny")
+    server = DocfnServer(
+        {"DOCFN_MODEL_STORE": str(store), "DOCFN_TASKS": "ocr", "DOCFN_EAGER_LOAD": "1"}
+    ).start()
+    try:
+        with server.client() as client:
+            deadline = time.monotonic() + 60
+            statuses = []
+            while time.monotonic() < deadline:
+                response = client.get("/readyz")
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    break
+                time.sleep(0.05)
+            assert statuses[-1] == 200
+            assert response.json()["tasks"]["ocr"]["loaded"] is True
+            # The model was loaded before the first request: that request is warm.
+            body = client.post(
+                "/v1/ocr", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
+            )
+            assert body.json()["cold"] is False
+    finally:
+        server.stop()
+
+
+def test_eager_load_failure_keeps_readiness_false(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-pack" / "1"
+    env = {"DOCFN_TASKS": "ocr", "DOCFN_EAGER_LOAD": "1", "DOCFN_MODEL_URI": str(missing)}
+    server = DocfnServer(env).start()
+    try:
+        with server.client() as client:
+            time.sleep(0.5)
+            response = client.get("/readyz")
+            assert response.status_code == 503
+            assert "no model pack manifest" in response.json()["error"]
+            assert client.get("/healthz").status_code == 200  # alive, so the pod is not killed in a loop
+    finally:
+        server.stop()
+
+
+def test_full_queue_sheds_with_429(model_store: Path) -> None:
+    env = {
+        "DOCFN_MODEL_STORE": str(model_store),
+        "DOCFN_TASKS": "ocr",
+        "DOCFN_MAX_CONCURRENCY": "1",
+        "DOCFN_MAX_QUEUE": "0",
+        "DOCFN_RETRY_AFTER_SECONDS": "3",
+    }
+    server = DocfnServer(env).start()
+    responses: list[httpx.Response] = []
+
+    def call(seed: int) -> None:
+        with server.client() as client:
+            responses.append(
+                client.post("/v1/ocr", content=_page_variant(seed), headers={"content-type": "image/png"})
+            )
+
+    try:
+        first = threading.Thread(target=call, args=(1,))
+        first.start()
+        time.sleep(0.4)  # the first request is loading the model / running
+        call(2)
+        first.join()
+    finally:
+        server.stop()
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 429]
+    shed = next(r for r in responses if r.status_code == 429)
+    assert shed.headers["retry-after"] == "3"
+    assert shed.json()["error"]["code"] == "overloaded"
+
+
+def test_inference_deadline_gives_504(model_store: Path) -> None:
+    env = {
+        "DOCFN_MODEL_STORE": str(model_store),
+        "DOCFN_TASKS": "ocr",
+        "DOCFN_INFERENCE_TIMEOUT_SECONDS": "0.05",
+    }
+    server = DocfnServer(env).start()
+    try:
+        with server.client() as client:
+            response = client.post(
+                "/v1/ocr", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
+            )
+    finally:
+        server.stop()
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "deadline_exceeded"
