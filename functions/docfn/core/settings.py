@@ -20,15 +20,31 @@ def _default_model_store() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "docfn" / "models"
 
 
+# A Lambda invocation payload (a function URL or API request included) is capped at 6 MB, so on
+# Lambda the synchronous limit says so itself (413 pointing at POST /v1/uploads) unless configured.
+LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
+
+
+def _default_max_body_bytes() -> int:
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return LAMBDA_PAYLOAD_LIMIT
+    return 50 * 1024 * 1024
+
+
 class Settings(BaseSettings):
     """Every knob docfn has. Field ``x`` is read from ``DOCFN_X``."""
 
     model_config = SettingsConfigDict(env_prefix="DOCFN_", extra="ignore", frozen=True)
 
     # NoDecode: the variable is a comma list (DOCFN_TASKS=ocr,parse), not JSON.
-    tasks: Annotated[list[str], NoDecode] = Field(default=list(ALL_TASKS), description="Tasks this instance serves.")
+    tasks: Annotated[list[str], NoDecode] = Field(
+        default=list(ALL_TASKS), description="Tasks this instance serves."
+    )
     model_uri: str | None = Field(
         default=None, description="Model pack for this function: s3://BUCKET/models/NAME/VERSION or a path."
+    )
+    ocr_model_uri: str | None = Field(
+        default=None, description="OCR pack for tasks that also read text (parse): as DOCFN_MODEL_URI."
     )
     model_store: Path = Field(default_factory=_default_model_store, description="Local pack store / cache.")
     eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")
@@ -42,7 +58,12 @@ class Settings(BaseSettings):
     bucket: str | None = Field(default=None, description="Bucket for uploads, results and model packs.")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (tests, MinIO).")
 
-    max_body_bytes: int = 50 * 1024 * 1024
+    max_body_bytes: int = Field(
+        default_factory=_default_max_body_bytes, description="Synchronous body limit (6 MB on Lambda)."
+    )
+    # Asynchronous jobs (POST /v1/uploads, then an S3 event) are not bound by the payload limit.
+    max_upload_bytes: int = 200 * 1024 * 1024
+    upload_url_expiry_seconds: int = 900
     max_pixels: int = 60_000_000
     max_pages: int = 200
     pdf_dpi: int = 150

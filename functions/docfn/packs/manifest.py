@@ -17,6 +17,8 @@ SCHEMA = "docfn.pack/v1"
 class PackVerificationError(ConfigurationError):
     """A pack file is missing, has the wrong size, or the wrong sha256: the pack must not be used."""
 
+    code = "pack_verification_failed"
+
 
 @dataclass(frozen=True)
 class PackFile:

@@ -10,6 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ..core.errors import BadOptions
@@ -29,12 +30,21 @@ class LoadReport:
 class Task(ABC):
     name: ClassVar[str]
     needs_pack: ClassVar[bool] = True
+    # Packs used besides the task's own, by role (e.g. parse = layout pack + an "ocr" pack). Each
+    # comes from the setting ``DOCFN_<ROLE>_MODEL_URI``, else the default pack of task ``role``.
+    extra_packs: ClassVar[tuple[str, ...]] = ()
+    # Options the CLI adds unless the user gave them (e.g. parse embeds figure images for the CLI).
+    cli_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pack_ref: PackRef | None = (
             pack_ref_for(self.name, settings.model_uri) if self.needs_pack else None
         )
+        self.extra_refs: dict[str, PackRef] = {
+            role: pack_ref_for(role, getattr(settings, f"{role}_model_uri", None)) for role in self.extra_packs
+        }
+        self.extra_fetched: dict[str, FetchReport] = {}
         self.ready = not self.needs_pack
         self.load_error: Exception | None = None
         self._load_lock = threading.Lock()
@@ -43,7 +53,9 @@ class Task(ABC):
     @property
     def version_id(self) -> str:
         """Feeds the cache key: a new model pack never serves an old result."""
-        return self.pack_ref.pack_id if self.pack_ref else f"{self.name}-builtin@1"
+        own = self.pack_ref.pack_id if self.pack_ref else f"{self.name}-builtin@1"
+        # Every pack that shapes the result is in the key: a new OCR pack must not serve old parses.
+        return "+".join([own, *(ref.pack_id for ref in self.extra_refs.values())])
 
     def load(self) -> LoadReport:
         """Fetch + verify the pack and build sessions, exactly once even under concurrent callers.
@@ -66,6 +78,13 @@ class Task(ABC):
                     )
                     report.phases["fetch"] = fetched.fetch_seconds
                     report.phases["verify"] = fetched.verify_seconds
+                    for role, ref in self.extra_refs.items():
+                        extra = materialise(
+                            ref, self.settings.model_store, s3_endpoint_url=self.settings.s3_endpoint_url
+                        )
+                        self.extra_fetched[role] = extra
+                        report.phases["fetch"] += extra.fetch_seconds
+                        report.phases["verify"] += extra.verify_seconds
                     start = time.perf_counter()
                     self.build(fetched)
                     report.phases["session_create"] = time.perf_counter() - start
@@ -99,6 +118,12 @@ class Task(ABC):
     def render(self, result: dict[str, Any], fmt: str) -> str:
         """``text`` or ``md`` renderings of a result (``json`` is the result itself)."""
         return str(result.get("markdown") or result.get("text") or "")
+
+    def write_outputs(self, result: dict[str, Any], rendered: str, out_dir: Path, stem: str, fmt: str) -> list[Path]:
+        """Write the CLI's ``--out`` files for one input: by default the one rendering."""
+        target = out_dir / (stem + {"json": ".json", "md": ".md", "text": ".txt"}[fmt])
+        target.write_text(rendered, encoding="utf-8")
+        return [target]
 
 
 def parse_bool(name: str, value: str | None, default: bool) -> bool:

@@ -8,6 +8,9 @@ from .base import Task
 
 _TASKS: dict[str, str] = {
     "ocr": "docfn.tasks.ocr.task:OcrTask",
+    "layout": "docfn.tasks.layout.task:LayoutTask",
+    "table": "docfn.tasks.table.task:TableTask",
+    "parse": "docfn.tasks.parse.task:ParseTask",
 }
 
 

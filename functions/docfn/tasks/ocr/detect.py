@@ -43,12 +43,15 @@ class TextDetector:
         self.config = config
         self.input_name = session.get_inputs()[0].name
 
-    def __call__(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Quadrilaterals (N, 4, 2) in image coordinates, float32, clockwise from top-left."""
+    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The network input for a page (also what int8 calibration feeds the detector)."""
         resized = _resize_for_detection(image_bgr, self.config)
         tensor = (resized.astype(np.float32) / 255.0 - _MEAN) / _STD
-        tensor = tensor.transpose(2, 0, 1)[np.newaxis]
-        probability = self.session.run(None, {self.input_name: np.ascontiguousarray(tensor)})[0][0, 0]
+        return np.ascontiguousarray(tensor.transpose(2, 0, 1)[np.newaxis])
+
+    def __call__(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Quadrilaterals (N, 4, 2) in image coordinates, float32, clockwise from top-left."""
+        probability = self.session.run(None, {self.input_name: self.prepare(image_bgr)})[0][0, 0]
         height, width = image_bgr.shape[:2]
         return self._boxes_from_map(probability, width, height)
 

@@ -40,7 +40,8 @@ class TextRecognizer:
                 f"recogniser predicts {classes} classes but the dictionary gives {len(characters)}"
             )
 
-    def _prepare(self, crop_bgr: np.ndarray) -> np.ndarray:
+    def prepare(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """The network input for one crop (also what int8 calibration feeds the recogniser)."""
         h, w = crop_bgr.shape[:2]
         width = int(np.ceil(self.height * w / max(h, 1)))
         width = int(np.clip(width, 1, self.max_width))
@@ -52,7 +53,7 @@ class TextRecognizer:
         return tensor[np.newaxis]
 
     def __call__(self, crop_bgr: np.ndarray) -> tuple[str, float]:
-        probabilities = self.session.run(None, {self.input_name: self._prepare(crop_bgr)})[0][0]
+        probabilities = self.session.run(None, {self.input_name: self.prepare(crop_bgr)})[0][0]
         return self._decode(probabilities)
 
     def _decode(self, probabilities: np.ndarray) -> tuple[str, float]:

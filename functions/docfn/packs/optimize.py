@@ -1,0 +1,45 @@
+"""Build-time graph optimisation: save ONNX Runtime's optimised graph into the pack.
+
+The level is ORT_ENABLE_EXTENDED, not ALL: ALL adds layout transformations (NCHWc blocking) whose
+block size follows the build machine's vector width (AVX2 vs AVX-512), so a graph saved at ALL is
+tied to that CPU. EXTENDED (constant folding, Conv/BN/activation fusions, QDQ -> QLinear fusions,
+GELU/LayerNorm fusions) is valid on any x86-64 CPU running the same ONNX Runtime; the cheap
+hardware-specific ALL step still runs at session creation on the real machine. The pack records
+the ONNX Runtime version it was optimised with.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import onnxruntime as ort
+
+LEVEL = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+LEVEL_NAME = "ORT_ENABLE_EXTENDED"
+
+
+def save_optimised(source: Path, target: Path) -> None:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = LEVEL
+    options.optimized_model_filepath = str(target)
+    options.log_severity_level = 3
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+
+
+def session_create_seconds(model: Path, repeats: int = 5, threads: int = 0) -> float:
+    """Median time to build a session the way the runtime does (core.onnx_sessions: level ALL)."""
+    from ..core.onnx_sessions import available_cpus
+
+    samples = []
+    for _ in range(repeats):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cpus()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        start = time.perf_counter()
+        ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)

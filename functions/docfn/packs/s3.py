@@ -1,0 +1,260 @@
+"""Fetching a model pack from S3 on a cold start: parallel ranged GETs, verified, made visible atomically.
+
+``s3://BUCKET/models/NAME/VERSION/manifest.json`` lists the files with sha256 and size. The files
+are downloaded into a ``.part`` directory inside the local store, every byte is checked against the
+manifest, and only then is the directory renamed to ``store/NAME/VERSION``: a partial or corrupt
+download never becomes a usable pack, and a refused one leaves nothing behind.
+
+Reuse in a warm container (or a restarted process in the same one, or a second task sharing the
+pack): a pack directory only ever appears through that rename, after a full sha256 check, and it
+carries a marker recording the manifest's sha256. Reuse therefore checks the marker, the manifest
+hash and each file's size (a stat, no re-hash): re-hashing a multi-GB VLM pack would cost seconds
+on every process start, and nothing but this module writes the directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ConfigurationError, Unavailable
+from .locate import FetchReport, PackRef
+from .manifest import MANIFEST_NAME, Manifest, PackVerificationError, verify_pack
+
+log = logging.getLogger("docfn.packs")
+
+PART_SIZE = 8 * 1024 * 1024  # ranged-GET size: big enough to amortise a request, small enough to overlap
+WORKERS = 8
+MARKER = ".docfn-verified"
+RETRY_AFTER_SECONDS = 5
+
+_clients: dict[str | None, Any] = {}
+_clients_lock = threading.Lock()
+_target_locks: dict[Path, threading.Lock] = {}
+
+
+def s3_client(endpoint_url: str | None) -> Any:
+    """One boto3 client per endpoint for the process (creating one costs ~100 ms); thread-safe to use.
+
+    Short connect/read timeouts and few retries: on a cold start an unreachable store should turn
+    into a fast 503 the caller can retry, not a request hanging until the function's deadline.
+    """
+    client = _clients.get(endpoint_url)
+    if client is not None:
+        return client
+    with _clients_lock:
+        client = _clients.get(endpoint_url)
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                connect_timeout=2,
+                read_timeout=15,
+                retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=WORKERS * 2,
+            )
+            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+            _clients[endpoint_url] = client
+    return client
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/models/name/version`` -> (``bucket``, ``models/name/version``)."""
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key.strip("/")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Network failures, timeouts, throttling and 5xx: worth retrying, unlike a missing key or a 403."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = exc.response.get("Error", {}).get("Code", "")
+        return status >= 500 or status == 429 or code in {"SlowDown", "Throttling", "RequestTimeout"}
+    return isinstance(exc, BotoCoreError)
+
+
+def _unavailable(uri: str, exc: BaseException) -> Unavailable:
+    return Unavailable(
+        f"the model store is unreachable: could not fetch model pack {uri} ({exc}); retry shortly",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
+def _read_manifest(client: Any, bucket: str, prefix: str, uri: str) -> tuple[bytes, Manifest]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    key = f"{prefix}/{MANIFEST_NAME}"
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if is_unavailable(exc):
+            raise _unavailable(uri, exc) from exc
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in {"NoSuchKey", "404", "NotFound"}:
+            raise ConfigurationError(
+                f"no model pack manifest at s3://{bucket}/{key}: check DOCFN_MODEL_URI, or publish the"
+                " pack there with `docfn models publish`"
+            ) from exc
+        if code == "NoSuchBucket":
+            raise ConfigurationError(f"model pack bucket {bucket!r} does not exist (DOCFN_MODEL_URI={uri})") from exc
+        raise ConfigurationError(f"cannot read model pack manifest s3://{bucket}/{key}: {code or exc}") from exc
+    except (BotoCoreError, OSError) as exc:
+        raise _unavailable(uri, exc) from exc
+    try:
+        manifest = Manifest.from_dict(json.loads(body))
+    except ValueError as exc:
+        raise ConfigurationError(f"model pack manifest s3://{bucket}/{key} is not valid JSON: {exc}") from exc
+    return body, manifest
+
+
+def _check_paths(manifest: Manifest) -> None:
+    # Checked before anything is written: verify_pack checks again, but only after the download.
+    for entry in manifest.files:
+        parts = Path(entry.path).parts
+        if Path(entry.path).is_absolute() or ".." in parts or not parts or entry.path == MANIFEST_NAME:
+            raise PackVerificationError(f"pack file path {entry.path!r} escapes the pack directory")
+
+
+def _download_ranges(client: Any, bucket: str, prefix: str, manifest: Manifest, staging: Path) -> int:
+    """Every file, split into PART_SIZE ranges, fetched in parallel and written at their offsets."""
+    jobs: list[tuple[str, Path, int, int]] = []
+    for entry in manifest.files:
+        path = staging / entry.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:
+            handle.truncate(entry.size)
+        for start in range(0, entry.size, PART_SIZE):
+            jobs.append((f"{prefix}/{entry.path}", path, start, min(start + PART_SIZE, entry.size) - 1))
+
+    def fetch(job: tuple[str, Path, int, int]) -> int:
+        key, path, first, last = job
+        body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")["Body"].read()
+        # A short or long body is written as is: the size + sha256 check refuses the file afterwards.
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, body, first)
+        finally:
+            os.close(fd)
+        return len(body)
+
+    with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(jobs))), thread_name_prefix="docfn-fetch") as pool:
+        return sum(pool.map(fetch, jobs))
+
+
+def _marker_payload(manifest_bytes: bytes) -> str:
+    return json.dumps({"manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()})
+
+
+def _reusable(target: Path) -> Manifest | None:
+    """The local copy if an earlier fetch verified it and it still looks exactly as it did then."""
+    marker = target / MARKER
+    manifest_path = target / MANIFEST_NAME
+    if not (marker.is_file() and manifest_path.is_file()):
+        return None
+    try:
+        recorded = json.loads(marker.read_text())["manifest_sha256"]
+        manifest_bytes = manifest_path.read_bytes()
+        if hashlib.sha256(manifest_bytes).hexdigest() != recorded:
+            return None
+        manifest = Manifest.from_dict(json.loads(manifest_bytes))
+    except (OSError, ValueError, KeyError, ConfigurationError):
+        return None
+    for entry in manifest.files:
+        path = target / entry.path
+        if not path.is_file() or path.stat().st_size != entry.size:
+            return None
+    return manifest
+
+
+def _target_lock(target: Path) -> threading.Lock:
+    # Tasks sharing one pack (ocr, table, parse) in one process fetch it once, not once each.
+    with _clients_lock:
+        return _target_locks.setdefault(target, threading.Lock())
+
+
+def fetch_pack_from_s3(ref: PackRef, store: Path, *, endpoint_url: str | None) -> FetchReport:
+    """A local, verified copy of the pack at ``ref.uri`` (``s3://…``), fetched on first use only."""
+    assert ref.uri is not None and ref.uri.startswith("s3://")
+    target = store / ref.name / ref.version
+    with _target_lock(target):
+        start = time.perf_counter()
+        reused = _reusable(target)
+        if reused is not None:
+            log.info("model pack %s reused from %s (verified when fetched)", ref.pack_id, target)
+            return FetchReport(target, reused, verify_seconds=time.perf_counter() - start)
+        return _fetch(ref, store, target, endpoint_url)
+
+
+def _fetch(ref: PackRef, store: Path, target: Path, endpoint_url: str | None) -> FetchReport:
+    assert ref.uri is not None
+    bucket, prefix = split_s3_uri(ref.uri)
+    started = time.perf_counter()
+    client = s3_client(endpoint_url)
+    manifest_bytes, manifest = _read_manifest(client, bucket, prefix, ref.uri)
+    if (manifest.name, manifest.version) != (ref.name, ref.version):
+        raise ConfigurationError(
+            f"manifest at {ref.uri} describes {manifest.pack_id}, not {ref.pack_id}: the URI and the pack disagree"
+        )
+    _check_paths(manifest)
+    store.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{ref.name}-{ref.version}-", suffix=".part", dir=store))
+    try:
+        (staging / MANIFEST_NAME).write_bytes(manifest_bytes)
+        try:
+            fetched_bytes = _download_ranges(client, bucket, prefix, manifest, staging)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise _unavailable(ref.uri, exc) from exc
+            if isinstance(exc, OSError):  # local disk (a full /tmp): this instance cannot load it now
+                raise Unavailable(
+                    f"cannot write model pack {ref.pack_id} under {store}: {exc}", retry_after=RETRY_AFTER_SECONDS
+                ) from exc
+            raise ConfigurationError(f"cannot download model pack {ref.uri}: {exc}") from exc
+        downloaded = time.perf_counter()
+        try:
+            verify_pack(staging)
+        except PackVerificationError as exc:
+            raise PackVerificationError(f"model pack {ref.uri} refused: {exc.message}") from exc
+        (staging / MARKER).write_text(_marker_payload(manifest_bytes))
+        verified = time.perf_counter()
+        _install(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    log.info(
+        "model pack %s fetched from %s: %d bytes in %.2f s, verified in %.2f s",
+        ref.pack_id,
+        ref.uri,
+        fetched_bytes,
+        downloaded - started,
+        verified - downloaded,
+    )
+    return FetchReport(
+        target, manifest, fetch_seconds=downloaded - started, verify_seconds=verified - downloaded, fetched=True
+    )
+
+
+def _install(staging: Path, target: Path) -> None:
+    """Rename the verified staging directory into place (atomic on one filesystem)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and _reusable(target) is None:
+        # Left by something else (an older layout, a hand copy): never trusted, replaced.
+        shutil.rmtree(target)
+    try:
+        staging.rename(target)
+    except OSError:
+        # Another process installed the same pack first; theirs is verified too, keep it.
+        if _reusable(target) is None:
+            raise

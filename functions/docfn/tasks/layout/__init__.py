@@ -1,0 +1,1 @@
+"""The ``layout`` task: typed page regions with scores, in reading order."""

