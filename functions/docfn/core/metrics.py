@@ -24,3 +24,4 @@ MODEL_LOAD_FAILURES = Counter("docfn_model_load_failures_total", "Failed model l
 PHASE_SECONDS = Histogram("docfn_phase_seconds", "Time per request phase", ["task", "phase"])
 SHED = Counter("docfn_shed_total", "Requests refused because the instance queue was full")
 IN_FLIGHT = Gauge("docfn_in_flight", "Requests admitted (running or queued)")
+IMPORT_SECONDS = Gauge("docfn_import_seconds", "Import phase of this process's cold start (serving code)")

@@ -41,7 +41,9 @@ def load_pages(directory: Path, ids: list[str]) -> list[Page]:
 
     pages = []
     for page_id in ids:
-        image = next(directory / f"{page_id}{s}" for s in IMAGE_SUFFIXES if (directory / f"{page_id}{s}").is_file())
+        image = next(
+            directory / f"{page_id}{s}" for s in IMAGE_SUFFIXES if (directory / f"{page_id}{s}").is_file()
+        )
         truth_path = directory / f"{page_id}.txt"
         truth = truth_path.read_text(encoding="utf-8") if truth_path.is_file() else None
         pages.append(Page(page_id, np.asarray(Image.open(image).convert("RGB")), truth))
@@ -60,9 +62,18 @@ def engine_for(files: dict[str, Path], config: dict, threads: int = 0):  # type:
     from ..tasks.ocr.engine import OcrEngine
 
     root = Path("/")
-    entries = [PackFile(path=str(p.resolve().relative_to(root)), sha256="", size=0, role=r) for r, p in files.items()]
-    manifest = Manifest(name="candidate", version="0", tasks=["ocr"], runtime="onnxruntime", precision="",
-                        files=entries, config=config)
+    entries = [
+        PackFile(path=str(p.resolve().relative_to(root)), sha256="", size=0, role=r) for r, p in files.items()
+    ]
+    manifest = Manifest(
+        name="candidate",
+        version="0",
+        tasks=["ocr"],
+        runtime="onnxruntime",
+        precision="",
+        files=entries,
+        config=config,
+    )
     return OcrEngine(root, manifest, threads)
 
 
@@ -73,14 +84,14 @@ class Measurement:
     per_page_cer: dict[str, float] = field(default_factory=dict)
 
 
-def measure(engines: dict[str, object], pages: list[Page]) -> dict[str, Measurement]:
+def measure(engines: dict[str, object], pages: list[Page], *, warmup: bool = True) -> dict[str, Measurement]:
     """Corpus CER and warm seconds per page for each engine, run interleaved page by page."""
     from ..tasks.ocr.engine import page_text
 
     scored = [p for p in pages if p.truth is not None]
     if not scored:
         raise ValueError("no evaluation page has a ground-truth .txt beside it")
-    for engine in engines.values():  # warm-up: first-run allocations are not per-page cost
+    for engine in engines.values() if warmup else ():  # warm-up: first-run allocations are not per-page cost
         engine.recognize_lines(scored[0].rgb)  # type: ignore[attr-defined]
     times: dict[str, list[float]] = {k: [] for k in engines}
     edits = dict.fromkeys(engines, 0)
@@ -96,5 +107,6 @@ def measure(engines: dict[str, object], pages: list[Page]) -> dict[str, Measurem
             edits[key] += distance
             per_page[key][page.id] = round(distance / max(1, len(truth)), 4)
     return {
-        key: Measurement(edits[key] / max(1, total), statistics.mean(times[key]), per_page[key]) for key in engines
+        key: Measurement(edits[key] / max(1, total), statistics.mean(times[key]), per_page[key])
+        for key in engines
     }

@@ -108,8 +108,12 @@ def _read_manifest(client: Any, bucket: str, prefix: str, uri: str) -> tuple[byt
                 " pack there with `docfn models publish`"
             ) from exc
         if code == "NoSuchBucket":
-            raise ConfigurationError(f"model pack bucket {bucket!r} does not exist (DOCFN_MODEL_URI={uri})") from exc
-        raise ConfigurationError(f"cannot read model pack manifest s3://{bucket}/{key}: {code or exc}") from exc
+            raise ConfigurationError(
+                f"model pack bucket {bucket!r} does not exist (DOCFN_MODEL_URI={uri})"
+            ) from exc
+        raise ConfigurationError(
+            f"cannot read model pack manifest s3://{bucket}/{key}: {code or exc}"
+        ) from exc
     except (BotoCoreError, OSError) as exc:
         raise _unavailable(uri, exc) from exc
     try:
@@ -149,7 +153,9 @@ def _download_ranges(client: Any, bucket: str, prefix: str, manifest: Manifest, 
             os.close(fd)
         return len(body)
 
-    with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(jobs))), thread_name_prefix="docfn-fetch") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(WORKERS, max(1, len(jobs))), thread_name_prefix="docfn-fetch"
+    ) as pool:
         return sum(pool.map(fetch, jobs))
 
 
@@ -205,7 +211,8 @@ def _fetch(ref: PackRef, store: Path, target: Path, endpoint_url: str | None) ->
     manifest_bytes, manifest = _read_manifest(client, bucket, prefix, ref.uri)
     if (manifest.name, manifest.version) != (ref.name, ref.version):
         raise ConfigurationError(
-            f"manifest at {ref.uri} describes {manifest.pack_id}, not {ref.pack_id}: the URI and the pack disagree"
+            f"manifest at {ref.uri} describes {manifest.pack_id}, not {ref.pack_id}:"
+            " the URI and the pack disagree"
         )
     _check_paths(manifest)
     store.mkdir(parents=True, exist_ok=True)
@@ -219,7 +226,8 @@ def _fetch(ref: PackRef, store: Path, target: Path, endpoint_url: str | None) ->
                 raise _unavailable(ref.uri, exc) from exc
             if isinstance(exc, OSError):  # local disk (a full /tmp): this instance cannot load it now
                 raise Unavailable(
-                    f"cannot write model pack {ref.pack_id} under {store}: {exc}", retry_after=RETRY_AFTER_SECONDS
+                    f"cannot write model pack {ref.pack_id} under {store}: {exc}",
+                    retry_after=RETRY_AFTER_SECONDS,
                 ) from exc
             raise ConfigurationError(f"cannot download model pack {ref.uri}: {exc}") from exc
         downloaded = time.perf_counter()
@@ -242,7 +250,11 @@ def _fetch(ref: PackRef, store: Path, target: Path, endpoint_url: str | None) ->
         verified - downloaded,
     )
     return FetchReport(
-        target, manifest, fetch_seconds=downloaded - started, verify_seconds=verified - downloaded, fetched=True
+        target,
+        manifest,
+        fetch_seconds=downloaded - started,
+        verify_seconds=verified - downloaded,
+        fetched=True,
     )
 
 

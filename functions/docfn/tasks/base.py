@@ -42,7 +42,8 @@ class Task(ABC):
             pack_ref_for(self.name, settings.model_uri) if self.needs_pack else None
         )
         self.extra_refs: dict[str, PackRef] = {
-            role: pack_ref_for(role, getattr(settings, f"{role}_model_uri", None)) for role in self.extra_packs
+            role: pack_ref_for(role, getattr(settings, f"{role}_model_uri", None))
+            for role in self.extra_packs
         }
         self.extra_fetched: dict[str, FetchReport] = {}
         self.ready = not self.needs_pack
@@ -119,7 +120,9 @@ class Task(ABC):
         """``text`` or ``md`` renderings of a result (``json`` is the result itself)."""
         return str(result.get("markdown") or result.get("text") or "")
 
-    def write_outputs(self, result: dict[str, Any], rendered: str, out_dir: Path, stem: str, fmt: str) -> list[Path]:
+    def write_outputs(
+        self, result: dict[str, Any], rendered: str, out_dir: Path, stem: str, fmt: str
+    ) -> list[Path]:
         """Write the CLI's ``--out`` files for one input: by default the one rendering."""
         target = out_dir / (stem + {"json": ".json", "md": ".md", "text": ".txt"}[fmt])
         target.write_text(rendered, encoding="utf-8")

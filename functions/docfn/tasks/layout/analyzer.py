@@ -47,11 +47,16 @@ class LayoutAnalyzer:
 
     def __call__(self, image_rgb: np.ndarray, score_threshold: float | None = None) -> list[OrderedRegion]:
         regions = dedupe(self.detector(image_rgb, score_threshold))
-        # Page furniture is ordered apart from the body: a running header beside the first
-        # paragraph would otherwise look like a column to XY-cut.
-        headers = sorted((r for r in regions if r.type == "header"), key=_row_then_x)
-        footers = sorted((r for r in regions if r.type == "footer"), key=_row_then_x)
-        body = [r for r in regions if r.type not in {"header", "footer"}]
-        order = reading_order([r.bbox for r in body], page_width=image_rgb.shape[1])
-        ranked = headers + [body[i] for i in order] + footers
-        return [OrderedRegion(region, rank) for rank, region in enumerate(ranked)]
+        return order_regions(regions, page_width=image_rgb.shape[1])
+
+
+def order_regions(regions: list[Region], page_width: float) -> list[OrderedRegion]:
+    """Running headers first, the body by XY-cut, footers last."""
+    # Page furniture is ordered apart from the body: a running header beside the first
+    # paragraph would otherwise look like a column to XY-cut.
+    headers = sorted((r for r in regions if r.type == "header"), key=_row_then_x)
+    footers = sorted((r for r in regions if r.type == "footer"), key=_row_then_x)
+    body = [r for r in regions if r.type not in {"header", "footer"}]
+    order = reading_order([r.bbox for r in body], page_width=page_width)
+    ranked = headers + [body[i] for i in order] + footers
+    return [OrderedRegion(region, rank) for rank, region in enumerate(ranked)]

@@ -76,7 +76,7 @@ class LayoutDetector:
 
     def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
         height, width = self.config.input_size
-        # A plain stretch (no letterbox) is how the model was trained (PaddleDetection Resize keep_ratio=False).
+        # A plain stretch, no letterbox: PaddleDetection trains PicoDet with Resize(keep_ratio=False).
         resized = cv2.resize(image_rgb, (width, height), interpolation=cv2.INTER_LINEAR)
         if not self.config.rgb:
             resized = resized[:, :, ::-1]

@@ -73,8 +73,9 @@ class TextDetector:
             box, short_side = _min_area_box(expanded)
             if short_side < cfg.min_size + 2:
                 continue
-            box[:, 0] = np.clip(np.round(box[:, 0] / map_w * width), 0, width)
-            box[:, 1] = np.clip(np.round(box[:, 1] / map_h * height), 0, height)
+            # Clip to the last pixel (not one past it) so crops never sample outside the image.
+            box[:, 0] = np.clip(np.round(box[:, 0] / map_w * width), 0, width - 1)
+            box[:, 1] = np.clip(np.round(box[:, 1] / map_h * height), 0, height - 1)
             boxes.append(box)
         if not boxes:
             return np.zeros((0, 4, 2), dtype=np.float32)

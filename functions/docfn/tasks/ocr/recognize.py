@@ -26,6 +26,7 @@ class TextRecognizer:
         characters: list[str],
         height: int = 48,
         pad_to: int = 320,
+        tail_pad: int = 24,
         max_width: int = 3200,
     ) -> None:
         self.session = session
@@ -33,6 +34,7 @@ class TextRecognizer:
         self.characters = characters
         self.height = height
         self.pad_to = pad_to
+        self.tail_pad = tail_pad
         self.max_width = max_width
         classes = session.get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != len(characters):
@@ -48,7 +50,8 @@ class TextRecognizer:
         resized = cv2.resize(crop_bgr, (width, self.height)).astype(np.float32)
         # Short crops are zero-padded (not stretched) up to ``pad_to``: the recogniser was trained on
         # padded lines and reads short tokens ("7", "\]") badly without the context.
-        tensor = np.zeros((3, self.height, max(width, self.pad_to)), dtype=np.float32)
+        # A little blank after the last glyph too: CTC drops a final "." with no room behind it.
+        tensor = np.zeros((3, self.height, max(width + self.tail_pad, self.pad_to)), dtype=np.float32)
         tensor[:, :, :width] = ((resized / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
         return tensor[np.newaxis]
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...core.errors import BadOptions
 from ..ocr.engine import OcrEngine
-from .rulings import Rulings, find_rulings, grid_spans
+from .rulings import Rulings, find_rulings, grid_spans, rule_present
 from .structure import Cell, Table
 from .words import Piece, read_pieces
 
@@ -90,7 +90,12 @@ class ClassicTableRecognizer:
 
     def _from_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
         ys, xs = rulings.ys, rulings.xs
-        pieces = read_pieces(self.ocr, image_rgb, erase=rulings.mask(), cuts=xs[1:-1])
+
+        def cuts_for(top: float, bottom: float) -> list[float]:
+            # Only rules really drawn beside this line cut it: a spanning cell's text stays whole.
+            return [x for x in xs[1:-1] if rule_present(rulings.vertical, x, top, bottom, horizontal=False)]
+
+        pieces = read_pieces(self.ocr, image_rgb, erase=rulings.mask(), cuts_for=cuts_for)
         table = Table(rows=len(ys) - 1, cols=len(xs) - 1, method="rulings")
         for row, col, rowspan, colspan in grid_spans(rulings):
             box = (xs[col], ys[row], xs[col + colspan], ys[row + rowspan])
@@ -110,7 +115,9 @@ class ClassicTableRecognizer:
             extent: dict[int, int] = {}
             for piece in row:
                 hit = [c for c, (a, b) in enumerate(columns) if piece.bbox[0] < b and piece.bbox[2] > a]
-                first = hit[0] if hit else min(range(len(columns)), key=lambda c: abs(columns[c][0] - piece.cx))
+                first = (
+                    hit[0] if hit else min(range(len(columns)), key=lambda c: abs(columns[c][0] - piece.cx))
+                )
                 slots.setdefault(first, []).append(piece)
                 extent[first] = max(extent.get(first, first), hit[-1] if hit else first)
             owner: dict[int, Cell] = {}  # column -> the cell of this row covering it

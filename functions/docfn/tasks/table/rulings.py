@@ -58,7 +58,9 @@ def find_rulings(image_rgb: np.ndarray) -> Rulings:
     binary = cv2.adaptiveThreshold(~gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 15, -2)
     h_len = max(40, width // 30)
     v_len = max(25, height // 30)  # longer than a glyph's height at 150 dpi (cap height ~15 px)
-    horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1)))
+    horizontal = cv2.morphologyEx(
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1))
+    )
     vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
     h_segs = _segments(horizontal, True)
     v_segs = _segments(vertical, False)
@@ -80,11 +82,11 @@ def find_rulings(image_rgb: np.ndarray) -> Rulings:
     return Rulings(horizontal, vertical, ys, xs)
 
 
-def _present(mask: np.ndarray, fixed: float, start: float, end: float, horizontal: bool) -> bool:
+def rule_present(mask: np.ndarray, fixed: float, start: float, end: float, *, horizontal: bool) -> bool:
     """Is a rule drawn along ``fixed`` between ``start`` and ``end`` (most of the way)?"""
     lo, hi = int(start) + 3, int(end) - 3
     if hi <= lo:
-        return True
+        lo, hi = int(start), int(end) + 1
     f0, f1 = max(0, int(fixed) - 3), int(fixed) + 4
     band = mask[f0:f1, lo:hi] if horizontal else mask[lo:hi, f0:f1]
     if band.size == 0:
@@ -111,9 +113,13 @@ def grid_spans(rulings: Rulings) -> list[tuple[int, int, int, int]]:
     ys, xs = rulings.ys, rulings.xs
     for r in range(rows):
         for c in range(cols):
-            if c + 1 < cols and not _present(rulings.vertical, xs[c + 1], ys[r], ys[r + 1], False):
+            if c + 1 < cols and not rule_present(
+                rulings.vertical, xs[c + 1], ys[r], ys[r + 1], horizontal=False
+            ):
                 union(r * cols + c, r * cols + c + 1)
-            if r + 1 < rows and not _present(rulings.horizontal, ys[r + 1], xs[c], xs[c + 1], True):
+            if r + 1 < rows and not rule_present(
+                rulings.horizontal, ys[r + 1], xs[c], xs[c + 1], horizontal=True
+            ):
                 union(r * cols + c, (r + 1) * cols + c)
     groups: dict[int, list[tuple[int, int]]] = {}
     for r in range(rows):

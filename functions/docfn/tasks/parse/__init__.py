@@ -1,0 +1,1 @@
+"""The ``parse`` task: pages to Markdown and a MinerU-style content list."""

@@ -1,0 +1,54 @@
+"""Content-list blocks in the shape of MinerU's ``content_list.json``, and Markdown from them.
+
+Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``image`` (``img_path``,
+``image_caption``, ``image_footnote``), ``table`` (``table_body`` HTML, ``table_caption``,
+``table_footnote``, ``img_path``), ``equation`` (``img_path``, ``text``, ``text_format``, and
+``latex``: null until a formula recogniser is configured), ``ref_text``, and the page furniture
+``header``, ``footer``, ``page_number`` (kept in the list, dropped from the Markdown).
+``bbox`` is 0-1000 normalised to the page, as MinerU's; ``page_idx`` is 0-based.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FURNITURE = frozenset({"header", "footer", "page_number"})
+
+
+def normalised_bbox(bbox: tuple[float, float, float, float], width: int, height: int) -> list[int]:
+    x0, y0, x1, y1 = bbox
+    return [
+        round(x0 * 1000 / width),
+        round(y0 * 1000 / height),
+        round(x1 * 1000 / width),
+        round(y1 * 1000 / height),
+    ]
+
+
+def block_markdown(block: dict[str, Any]) -> str:
+    kind = block["type"]
+    if kind in FURNITURE:
+        return ""
+    if kind == "text" and block.get("text_level"):
+        return "#" * int(block["text_level"]) + " " + block["text"]
+    if kind in {"text", "ref_text"}:
+        return block["text"]
+    if kind == "list":
+        return "\n".join(f"- {item}" for item in block["list_items"])
+    if kind == "image":
+        parts = [f"![{' '.join(block['image_caption'])}]({block['img_path']})"]
+        parts += block["image_caption"]
+        return "\n\n".join(parts)
+    if kind == "table":
+        return "\n\n".join([*block["table_caption"], block["table_body"], *block["table_footnote"]])
+    if kind == "equation":
+        if block.get("latex"):
+            return f"$$\n{block['latex']}\n$$"
+        # No formula recogniser: the image, and what OCR could read of it so the text is searchable.
+        return "\n\n".join(p for p in (f"![equation]({block['img_path']})", block.get("text", "")) if p)
+    return block.get("text", "")
+
+
+def to_markdown(blocks: list[dict[str, Any]]) -> str:
+    parts = [md for md in (block_markdown(b) for b in blocks) if md.strip()]
+    return "\n\n".join(parts) + "\n"

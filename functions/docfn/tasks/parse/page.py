@@ -1,0 +1,287 @@
+"""One page through the parse pipeline: layout, OCR, block recognisers, content-list blocks."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ...core.inputs import Page
+from ..layout.analyzer import LayoutAnalyzer, order_regions
+from ..layout.detector import Region
+from ..layout.regions import dedupe, intersection
+from ..ocr.engine import OcrEngine, TextLine, crop_quad, reading_order
+from ..table.recognizers import TableRecognizer
+from .blocks import normalised_bbox
+from .recognizers import FormulaRecognizer
+from .text import heading_level, join_lines, list_items
+
+# Region types whose words are read by OCR (the rest are cropped or handed to a recogniser).
+TEXTUAL = frozenset(
+    {"text", "title", "reference", "header", "footer", "figure_caption", "table_caption", "formula"}
+)
+# Share of a "figure" covered by OCR line boxes above which it is text. Measured on the devset:
+# boxed code listings and a page-sized framed "figure" 0.21-0.38, a real diagram with labels 0.10.
+TEXTY_FIGURE = 0.18
+_MARGIN = 6  # px of context around a crop: detector boxes are tight and clip descenders
+
+
+@dataclass
+class ParsedPage:
+    blocks: list[dict[str, Any]]
+    images: dict[str, bytes] = field(default_factory=dict)  # img_path -> PNG bytes
+    regions: int = 0
+
+
+def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN) -> np.ndarray:
+    height, width = image.shape[:2]
+    x0, y0 = max(0, int(bbox[0]) - margin), max(0, int(bbox[1]) - margin)
+    x1, y1 = min(width, int(np.ceil(bbox[2])) + margin), min(height, int(np.ceil(bbox[3])) + margin)
+    return image[y0:y1, x0:x1]
+
+
+def _png(image_rgb: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    return encoded.tobytes() if ok else b""
+
+
+def _split_at_regions(quad: np.ndarray, regions: list[Region]) -> list[np.ndarray]:
+    """A detected line crossing a column gutter (the text detector joins lines across narrow
+    gutters) is cut at the boundaries of the regions it spans, so each part is read on its own."""
+    x0, y0 = quad.min(axis=0)
+    x1, y1 = quad.max(axis=0)
+    spans = []
+    for r in regions:
+        if r.bbox[1] < (y0 + y1) / 2 < r.bbox[3]:
+            a, b = max(x0, r.bbox[0]), min(x1, r.bbox[2])
+            if b - a > max(8.0, 0.1 * (x1 - x0)):
+                spans.append((a, b))
+    spans.sort()
+    disjoint = all(s[1] <= t[0] + 2 for s, t in itertools.pairwise(spans))
+    if len(spans) < 2 or not disjoint or abs(quad[0][1] - quad[1][1]) > 3:  # only upright lines
+        return [quad]
+    cuts = [x0, *[(s[1] + t[0]) / 2 for s, t in itertools.pairwise(spans)], x1]
+    return [
+        np.array([[a, y0], [b, y0], [b, y1], [a, y1]], dtype=np.float32) for a, b in itertools.pairwise(cuts)
+    ]
+
+
+def _read_page(ocr: OcrEngine, image_rgb: np.ndarray, regions: list[Region]) -> list[TextLine]:
+    """Detect text once on the whole page, split lines at region boundaries, recognise each."""
+    image = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    lines = []
+    for quad in ocr.detector(image):
+        for part in _split_at_regions(quad, regions):
+            text, confidence = ocr.recognizer(crop_quad(image, part))
+            if text.strip() and confidence >= 0.5:
+                lines.append(TextLine(text=text, confidence=confidence, polygon=part.tolist()))
+    return lines
+
+
+def _assign(lines: list[TextLine], regions: list[Region]) -> tuple[dict[int, list[TextLine]], list[TextLine]]:
+    """Each line to the smallest region holding at least half of it (or half of which it holds:
+    a page number's box is smaller than its text line's); the rest are orphans."""
+    owned: dict[int, list[TextLine]] = {}
+    orphans: list[TextLine] = []
+    for line in lines:
+        box = tuple(line.bbox)
+        area = max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
+        holders = [
+            i for i, r in enumerate(regions) if intersection(box, r.bbox) / max(1.0, min(area, r.area)) >= 0.5
+        ]
+        if holders:
+            owned.setdefault(min(holders, key=lambda i: regions[i].area), []).append(line)
+        else:
+            orphans.append(line)
+    return owned, orphans
+
+
+def _orphan_blocks(orphans: list[TextLine]) -> list[tuple[Region, list[TextLine]]]:
+    """Lines no region claimed (the detector missed them) grouped into paragraphs, so no text is
+    lost: consecutive lines closer than a line height that overlap horizontally."""
+    groups: list[list[TextLine]] = []
+    for line in reading_order(orphans):
+        if groups:
+            last = groups[-1][-1]
+            height = last.bbox[3] - last.bbox[1]
+            gap = line.bbox[1] - last.bbox[3]
+            overlaps = line.bbox[0] < max(ln.bbox[2] for ln in groups[-1]) and line.bbox[2] > min(
+                ln.bbox[0] for ln in groups[-1]
+            )
+            if -height < gap < height and overlaps:
+                groups[-1].append(line)
+                continue
+        groups.append([line])
+    out = []
+    for group in groups:
+        box = (
+            min(ln.bbox[0] for ln in group),
+            min(ln.bbox[1] for ln in group),
+            max(ln.bbox[2] for ln in group),
+            max(ln.bbox[3] for ln in group),
+        )
+        out.append((Region("text", box, 0.0), group))
+    return out
+
+
+def _retype_texty_figure(region: Region, lines: list[TextLine]) -> Region:
+    """CDLA calls boxed code listings and framed text "figure"; dropping their words would lose
+    most of such a page. A figure whose area is mostly covered by text lines is read as text."""
+    if region.type != "figure" or not region.area:
+        return region
+    covered = sum((ln.bbox[2] - ln.bbox[0]) * (ln.bbox[3] - ln.bbox[1]) for ln in lines)
+    if covered / region.area < TEXTY_FIGURE:
+        return region
+    return Region("text", region.bbox, region.score)
+
+
+def _offset(line: TextLine, dx: float, dy: float) -> TextLine:
+    return TextLine(line.text, line.confidence, [[x + dx, y + dy] for x, y in line.polygon])
+
+
+class PageParser:
+    def __init__(
+        self,
+        layout: LayoutAnalyzer,
+        ocr: OcrEngine,
+        table: TableRecognizer,
+        formula: FormulaRecognizer | None = None,
+    ) -> None:
+        self.layout = layout
+        self.ocr = ocr
+        self.table = table
+        self.formula = formula
+
+    def _region_lines(self, image: np.ndarray, region: Region) -> list[TextLine]:
+        """OCR of one region crop at native scale: padded with white to the detector's minimum side
+        so it is not upscaled (a 30-px title would otherwise be blown up 25x)."""
+        crop = _crop(image, region.bbox)
+        x0, y0 = max(0, int(region.bbox[0]) - _MARGIN), max(0, int(region.bbox[1]) - _MARGIN)
+        side = self.ocr.detector.config.limit_side_len
+        height, width = crop.shape[:2]
+        canvas = np.full((max(height, side), max(width, side), 3), 255, dtype=np.uint8)
+        canvas[:height, :width] = crop
+        return [_offset(line, x0, y0) for line in self.ocr.recognize_lines(canvas)]
+
+    def __call__(self, page: Page, *, ocr_mode: str = "page", min_score: float = 0.5) -> ParsedPage:
+        image = page.image
+        height, width = image.shape[:2]
+        regions = dedupe(self.layout.detector(image, min_score))
+        if ocr_mode == "page":
+            owned, orphans = _assign(_read_page(self.ocr, image, regions), regions)
+            pairs = [
+                (_retype_texty_figure(r, owned.get(i, [])), reading_order(owned.get(i, [])))
+                for i, r in enumerate(regions)
+            ]
+            pairs += _orphan_blocks(orphans)
+        else:
+            pairs = [(r, self._region_lines(image, r) if r.type in TEXTUAL else []) for r in regions]
+        lines_of = {id(region): lines for region, lines in pairs}
+        ordered = [o.region for o in order_regions([r for r, _ in pairs], width)]
+
+        body_heights = [
+            ln.bbox[3] - ln.bbox[1] for r in ordered if r.type == "text" for ln in lines_of[id(r)]
+        ]
+        body_height = statistics.median(body_heights) if body_heights else 0.0
+        captions = self._attach_captions(ordered)
+
+        parsed = ParsedPage(blocks=[], regions=len(regions))
+        for n, region in enumerate(ordered):
+            if id(region) in captions["attached"]:
+                continue
+            block = self._block(
+                page, region, n, lines_of[id(region)], body_height, captions, lines_of, parsed
+            )
+            if block is not None:
+                block["bbox"] = normalised_bbox(region.bbox, width, height)
+                block["page_idx"] = page.index
+                parsed.blocks.append(block)
+        return parsed
+
+    @staticmethod
+    def _attach_captions(ordered: list[Region]) -> dict[str, Any]:
+        """Each caption to the nearest figure/table of its kind (by vertical distance, overlapping
+        horizontally); a caption with no partner stays a text block."""
+        owners: dict[int, list[Region]] = {}
+        attached: set[int] = set()
+        for caption_type, owner_type in (("figure_caption", "figure"), ("table_caption", "table")):
+            candidates = [r for r in ordered if r.type == owner_type]
+            for caption in (r for r in ordered if r.type == caption_type):
+                near = [c for c in candidates if c.bbox[0] < caption.bbox[2] and c.bbox[2] > caption.bbox[0]]
+                if not near:
+                    continue
+                owner = min(
+                    near,
+                    key=lambda c: min(abs(c.bbox[1] - caption.bbox[3]), abs(caption.bbox[1] - c.bbox[3])),
+                )
+                owners.setdefault(id(owner), []).append(caption)
+                attached.add(id(caption))
+        return {"owners": owners, "attached": attached}
+
+    def _block(
+        self,
+        page: Page,
+        region: Region,
+        n: int,
+        lines: list[TextLine],
+        body_height: float,
+        captions: dict[str, Any],
+        lines_of: dict[int, list[TextLine]],
+        parsed: ParsedPage,
+    ) -> dict[str, Any] | None:
+        kind = region.type
+        text = join_lines(lines)
+        caption_texts = [join_lines(lines_of[id(c)]) for c in captions["owners"].get(id(region), [])]
+        img_path = f"images/page{page.index + 1}-{n}-{kind}.png"
+        if kind == "title":
+            if not text:
+                return None
+            height = statistics.median([ln.bbox[3] - ln.bbox[1] for ln in lines]) if lines else 0.0
+            return {"type": "text", "text": text, "text_level": heading_level(text, height, body_height)}
+        if kind in {"text", "figure_caption", "table_caption"}:
+            if not text:
+                return None
+            items = list_items(lines) if kind == "text" else None
+            if items:
+                return {"type": "list", "sub_type": "text", "list_items": items}
+            return {"type": "text", "text": text}
+        if kind == "reference":
+            return {"type": "ref_text", "text": text} if text else None
+        if kind == "header":
+            return {"type": "header", "text": text}
+        if kind == "footer":
+            return {"type": "page_number" if text.strip().isdigit() else "footer", "text": text}
+        crop = _crop(page.image, region.bbox)
+        parsed.images[img_path] = _png(crop)
+        if kind == "figure":
+            return {
+                "type": "image",
+                "img_path": img_path,
+                "image_caption": caption_texts,
+                "image_footnote": [],
+            }
+        if kind == "table":
+            table = self.table(crop)
+            return {
+                "type": "table",
+                "img_path": img_path,
+                "table_caption": caption_texts,
+                "table_footnote": [],
+                "table_body": table.to_html(),
+                "table_rows": table.rows,
+                "table_cols": table.cols,
+            }
+        if kind == "formula":
+            latex = self.formula(crop) if self.formula is not None else None
+            return {
+                "type": "equation",
+                "img_path": img_path,
+                "latex": latex,
+                "text": latex if latex else text,
+                "text_format": "latex" if latex else "ocr",
+            }
+        return {"type": "text", "text": text} if text else None

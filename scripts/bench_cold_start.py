@@ -1,0 +1,395 @@
+"""Cold start by phase (pack fetched from a local S3 server) and int8 vs fp32 on the devset, in one run.
+
+1. Builds the fp32 OCR pack, quantizes it (``docfn models quantize``, calibrated on 3 devset pages,
+   scored on the 7 others), publishes both to a moto S3 server started on loopback.
+2. Cold start: a fresh ``docfn serve`` process per run with an empty model store pointed at the
+   pack on S3; spawn -> listening -> first OCR result (phases from the response: import, fetch,
+   verify, session_create, first_inference), then one warm request. fp32 and int8 runs interleave.
+3. Quantization: det and rec candidates (static QDQ per-channel; dynamic MatMul-only for rec) vs
+   fp32 on every devset page, interleaved: per-stage latency and end-to-end CER (held-out pages
+   and all pages), plus session-create time of the source vs the graph-optimised models.
+
+Writes docs/benchmarks/cold_start.{json,md} and docs/benchmarks/quantization.{json,md}.
+
+    python scripts/bench_cold_start.py [--runs 3] [--devset ../shared/devset]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+
+from docfn.core.onnx_sessions import available_cpus
+from docfn.core.textmetrics import edit_distance, normalise
+from docfn.packs import optimize
+from docfn.packs.build import build_packs
+from docfn.packs.evaluate import engine_for, load_pages, page_ids
+from docfn.packs.manifest import Manifest, verify_pack
+from docfn.packs.publish import publish_pack
+from docfn.packs.quantize import (
+    QuantizeOptions,
+    _calibration_tensors,
+    dynamic_matmul,
+    quantize_pack,
+    static_qdq,
+)
+from docfn.tasks.ocr.engine import crop_quad, page_text
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
+BUCKET = "docfn-bench"
+PACK = "ocr-ppocrv6-tiny"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(port)
+
+
+def start_s3() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_port(port, 30, proc)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def cold_start_run(uri: str, endpoint: str) -> dict[str, float]:
+    """One fresh process, empty store: spawn -> listening -> first OCR result -> one warm request."""
+    store = Path(tempfile.mkdtemp(prefix="docfn-bench-store-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DOCFN_TASKS": "ocr",
+        "DOCFN_MODEL_URI": uri,
+        "DOCFN_MODEL_STORE": str(store),
+        "DOCFN_S3_ENDPOINT_URL": endpoint,
+        "DOCFN_LOG_LEVEL": "WARNING",
+    }
+    data = SAMPLE.read_bytes()
+    spawned = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, 60, proc)
+        listening = time.perf_counter()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            first = client.post("/v1/ocr", content=data, headers={"content-type": "image/png"})
+            answered = time.perf_counter()
+            first.raise_for_status()
+            warm_start = time.perf_counter()
+            warm = client.post(
+                "/v1/ocr?min_confidence=0.51", content=data, headers={"content-type": "image/png"}
+            )
+            warm_total = time.perf_counter() - warm_start
+            warm.raise_for_status()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(store, ignore_errors=True)
+    phases = {k: v / 1000 for k, v in first.json()["timings_ms"].items()}
+    assert first.json()["cold"] and not warm.json()["cold"]
+    return {
+        "spawn_to_listening": listening - spawned,
+        "spawn_to_first_result": answered - spawned,
+        "first_request": answered - listening,
+        **{f"phase_{k}": v for k, v in phases.items()},
+        "warm_request": warm_total,
+        "warm_inference": warm.json()["timings_ms"]["inference"] / 1000,
+    }
+
+
+def pack_bytes(pack_dir: Path) -> dict[str, int]:
+    manifest = Manifest.load(pack_dir)
+    return {f.role: f.size for f in manifest.files} | {"total": sum(f.size for f in manifest.files)}
+
+
+def bench_cold_start(fp32_dir: Path, int8_dir: Path, runs: int) -> dict:
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    proc, endpoint = start_s3()
+    try:
+        import boto3
+
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        uris = {
+            "fp32": publish_pack(fp32_dir, BUCKET, endpoint_url=endpoint).uri,
+            "int8": publish_pack(int8_dir, BUCKET, endpoint_url=endpoint).uri,
+        }
+        samples: dict[str, list[dict[str, float]]] = {k: [] for k in uris}
+        for _ in range(runs):  # interleaved: fp32, int8, fp32, int8, …
+            for key, uri in uris.items():
+                samples[key].append(cold_start_run(uri, endpoint))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    summary = {
+        key: {name: round(statistics.median(s[name] for s in runs_), 4) for name in runs_[0]}
+        for key, runs_ in samples.items()
+    }
+    return {"uris": uris, "runs": runs, "median_seconds": summary, "samples": samples}
+
+
+def bench_quantization(source_dir: Path, int8_dir: Path, devset: Path) -> dict:
+    source = verify_pack(source_dir)
+    packed = verify_pack(int8_dir)
+    cal_ids = packed.accuracy["calibration"].split(": ", 1)[1].split(",")
+    ids = page_ids(devset)
+    pages = load_pages(devset, ids)
+    src = {f.role: source_dir / f.path for f in source.files}
+    work = Path(tempfile.mkdtemp(prefix="docfn-bench-quant-"))
+    try:
+        tensors = _calibration_tensors(source, source_dir, [p for p in pages if p.id in cal_ids])
+        det_int8, rec_static, rec_dynamic = (
+            work / "det.int8.onnx",
+            work / "rec.int8.onnx",
+            work / "rec.dyn.onnx",
+        )
+        static_qdq(src["det"], det_int8, tensors["det"], work)
+        static_qdq(src["rec"], rec_static, tensors["rec"], work)
+        dynamic_matmul(src["rec"], rec_dynamic, work)
+        config = source.config
+        engines = {
+            "fp32": engine_for(src, config),
+            "det:static-qdq": engine_for({**src, "det": det_int8}, config),
+            "rec:static-qdq": engine_for({**src, "rec": rec_static}, config),
+            "rec:dynamic-matmul": engine_for({**src, "rec": rec_dynamic}, config),
+            "pack:" + packed.version: engine_for({f.role: int8_dir / f.path for f in packed.files}, config),
+        }
+        stage = {  # per-stage latency, same inputs: det on the page, rec on fp32-detected crops
+            "det": {"fp32": engines["fp32"], "static-qdq": engines["det:static-qdq"]},
+            "rec": {
+                "fp32": engines["fp32"],
+                "static-qdq": engines["rec:static-qdq"],
+                "dynamic-matmul": engines["rec:dynamic-matmul"],
+            },
+        }
+        for engine in engines.values():
+            engine.recognize_lines(pages[0].rgb)
+        stage_times: dict[str, dict[str, list[float]]] = {s: {k: [] for k in v} for s, v in stage.items()}
+        e2e_times: dict[str, list[float]] = {k: [] for k in engines}
+        edits: dict[str, dict[str, int]] = {k: {} for k in engines}
+        for page in pages:
+            bgr = cv2.cvtColor(page.rgb, cv2.COLOR_RGB2BGR)
+            crops = [crop_quad(bgr, q) for q in engines["fp32"].detector(bgr)]
+            for key, engine in stage["det"].items():
+                start = time.perf_counter()
+                engine.detector(bgr)
+                stage_times["det"][key].append(time.perf_counter() - start)
+            for key, engine in stage["rec"].items():
+                start = time.perf_counter()
+                for crop in crops:
+                    engine.recognizer(crop)
+                stage_times["rec"][key].append(time.perf_counter() - start)
+            truth = normalise(page.truth or "")
+            for key, engine in engines.items():
+                start = time.perf_counter()
+                text = page_text(engine.recognize_lines(page.rgb))
+                e2e_times[key].append(time.perf_counter() - start)
+                edits[key][page.id] = edit_distance(normalise(text), truth)
+        chars = {p.id: len(normalise(p.truth or "")) for p in pages}
+        held_out = [i for i in ids if i not in cal_ids]
+
+        def corpus_cer(key: str, subset: list[str]) -> float:
+            return round(sum(edits[key][i] for i in subset) / sum(chars[i] for i in subset), 5)
+
+        rows = []
+        for key in engines:
+            rows.append(
+                {
+                    "variant": key,
+                    "cer_held_out": corpus_cer(key, held_out),
+                    "cer_all": corpus_cer(key, ids),
+                    "s_per_page": round(statistics.mean(e2e_times[key]), 3),
+                    "time_vs_fp32": round(
+                        statistics.mean(e2e_times[key]) / statistics.mean(e2e_times["fp32"]), 3
+                    ),
+                }
+            )
+        stages = {
+            name: {
+                key: {
+                    "s_per_page": round(statistics.mean(t), 4),
+                    "time_vs_fp32": round(statistics.mean(t) / statistics.mean(times["fp32"]), 3),
+                }
+                for key, t in times.items()
+            }
+            for name, times in stage_times.items()
+        }
+        sizes = {
+            "det": {"fp32": src["det"].stat().st_size, "static-qdq": det_int8.stat().st_size},
+            "rec": {
+                "fp32": src["rec"].stat().st_size,
+                "static-qdq": rec_static.stat().st_size,
+                "dynamic-matmul": rec_dynamic.stat().st_size,
+            },
+        }
+        session: dict[str, dict[str, list[float]]] = {}
+        for role in ("det", "rec"):
+            session[role] = {"fp32_source": [], "packed_optimised": []}
+            for _ in range(7):  # interleaved medians
+                session[role]["fp32_source"].append(optimize.session_create_seconds(src[role], repeats=1))
+                session[role]["packed_optimised"].append(
+                    optimize.session_create_seconds(int8_dir / packed.file(role).path, repeats=1)
+                )
+        # The same fp32 graph, optimised vs not: isolates the build-time optimisation from int8.
+        for role in ("det", "rec"):
+            optimised = work / f"{role}.fp32.opt.onnx"
+            optimize.save_optimised(src[role], optimised)
+            session[role]["fp32_optimised"] = [
+                optimize.session_create_seconds(optimised, repeats=1) for _ in range(7)
+            ]
+        session_ms = {
+            r: {k: round(1000 * statistics.median(v), 1) for k, v in d.items()} for r, d in session.items()
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "calibration_pages": cal_ids,
+        "held_out_pages": held_out,
+        "e2e": rows,
+        "stages": stages,
+        "model_bytes": sizes,
+        "session_create_ms": session_ms,
+        "pack_bytes": {"fp32": pack_bytes(source_dir), packed.version: pack_bytes(int8_dir)},
+        "pack_choice": {r: m.get("chosen") for r, m in packed.accuracy["models"].items()},
+        "manifest_accuracy": {k: packed.accuracy[k] for k in ("metric", "fp32", "int8", "eval_set", "pages")},
+    }
+
+
+def write_reports(out: Path, machine: dict, cold: dict, quant: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cold_start.json").write_text(json.dumps({"machine": machine, **cold}, indent=2) + "\n")
+    (out / "quantization.json").write_text(json.dumps({"machine": machine, **quant}, indent=2) + "\n")
+    med = cold["median_seconds"]
+    keys = [k for k in next(iter(med.values())) if k != "phase_import"]
+    lines = [
+        f"Cold start, fresh `docfn serve` process, empty store, pack fetched from a local moto S3 server;"
+        f" median of {cold['runs']} interleaved runs ({machine['cpus']} CPUs). Seconds.",
+        "",
+        "| step | " + " | ".join(med) + " |",
+        "|---|" + "---|" * len(med),
+        "| phase_import | " + " | ".join(f"{m.get('phase_import', 0):.3f}" for m in med.values()) + " |",
+    ]
+    for key in keys:
+        lines.append(f"| {key} | " + " | ".join(f"{m[key]:.3f}" for m in med.values()) + " |")
+    (out / "cold_start.md").write_text("\n".join(lines) + "\n")
+
+    q = [
+        "End to end on the devset, interleaved page by page, warm. CER: NFKC, whitespace removed, corpus."
+        f" Calibration pages {','.join(quant['calibration_pages'])}; held out"
+        f" {','.join(quant['held_out_pages'])}.",
+        "",
+        "| variant | CER held-out | CER all pages | s/page | time vs fp32 |",
+        "|---|---|---|---|---|",
+    ]
+    for row in quant["e2e"]:
+        q.append(
+            f"| {row['variant']} | {row['cer_held_out']:.2%} | {row['cer_all']:.2%}"
+            f" | {row['s_per_page']:.3f} |"
+            f" {row['time_vs_fp32']} |"
+        )
+    q += [
+        "",
+        "Per stage (same inputs; rec on the fp32 detector's crops):",
+        "",
+        "| stage | variant | s/page | time vs fp32 | model bytes |",
+        "|---|---|---|---|---|",
+    ]
+    for stage, variants in quant["stages"].items():
+        for key, row in variants.items():
+            q.append(
+                f"| {stage} | {key} | {row['s_per_page']:.4f} | {row['time_vs_fp32']} |"
+                f" {quant['model_bytes'][stage][key]:,} |"
+            )
+    q += [
+        "",
+        "Session creation (ms, median, runtime options = level ALL):",
+        "",
+        "| model | fp32 source | fp32 optimised (EXTENDED, saved) | packed |",
+        "|---|---|---|---|",
+    ]
+    for role, row in quant["session_create_ms"].items():
+        q.append(f"| {role} | {row['fp32_source']} | {row['fp32_optimised']} | {row['packed_optimised']} |")
+    q += ["", "| pack | bytes |", "|---|---|"]
+    for name, sizes in quant["pack_bytes"].items():
+        q.append(f"| {name} | {sizes['total']:,} |")
+    q += ["", f"Pack choice per model: {quant['pack_choice']}"]
+    (out / "quantization.md").write_text("\n".join(q) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devset", type=Path, default=ROOT.parent / "shared" / "devset")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--store", type=Path, default=None, help="build/quantize here (default: a temp dir)")
+    args = parser.parse_args()
+
+    store = args.store or Path(tempfile.mkdtemp(prefix="docfn-bench-packs-"))
+    wheels = ROOT / ".docfn" / "wheels"
+    if wheels.is_dir() and not (store / "_wheels").exists():
+        store.mkdir(parents=True, exist_ok=True)
+        (store / "_wheels").symlink_to(wheels)
+    fp32_dir = build_packs([PACK], store)[0]
+    started = time.perf_counter()
+    int8_dir = quantize_pack(fp32_dir, store, QuantizeOptions(args.devset, args.devset))
+    quantize_seconds = time.perf_counter() - started
+    print(f"quantized in {quantize_seconds:.1f} s -> {int8_dir}", file=sys.stderr)
+
+    machine = {
+        "cpus": available_cpus(),
+        "python": platform.python_version(),
+        "processor": platform.machine(),
+        "load_average_at_start": os.getloadavg()[0],
+    }
+    cold = bench_cold_start(fp32_dir, int8_dir, args.runs)
+    quant = bench_quantization(fp32_dir, int8_dir, args.devset)
+    quant["quantize_seconds"] = round(quantize_seconds, 1)
+    machine["load_average_at_end"] = os.getloadavg()[0]
+    write_reports(args.out, machine, cold, quant)
+    print((args.out / "cold_start.md").read_text())
+    print((args.out / "quantization.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Parse benchmark: Markdown fidelity, headings, tables and speed on ../shared/devset.
+
+For every page, in one process and interleaved (timings drift on shared machines), warm:
+- ``parse`` with OCR once per page, lines assigned to layout regions (``ocr_mode=page``, default),
+- ``parse`` with OCR per region crop at native scale (``ocr_mode=region``),
+- plain ``ocr`` page text as the baseline the Markdown should not fall below.
+Text fidelity compares the Markdown with markup stripped (headings' #, list dashes, HTML tags,
+image links) against the page's PDF text layer: CER after NFKC + whitespace removal, and the
+order-insensitive character F1. Writes docs/benchmarks/parse.json and parse.md.
+
+    python scripts/bench_parse.py [--devset ../shared/devset] [--out docs/benchmarks] [--store DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from docfn.core.inputs import DecodeLimits, Document
+from docfn.core.onnx_sessions import available_cpus
+from docfn.core.settings import Settings
+from docfn.core.textmetrics import cer, char_f1
+from docfn.tasks.ocr.task import OcrTask
+from docfn.tasks.parse.task import ParseTask
+
+MODES = ("page", "region")
+
+
+def plain_text(markdown: str) -> str:
+    """The words of the Markdown, without its markup."""
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", markdown)  # image links
+    text = re.sub(r"<[^>]+>", " ", text)  # table HTML
+    text = re.sub(r"^#+\s", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^- ", "", text, flags=re.MULTILINE)
+    return text.replace("$$", " ")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--devset", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "devset"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+    )
+    parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
+    args = parser.parse_args()
+    settings = Settings(**({"model_store": args.store} if args.store else {}))
+    parse, ocr = ParseTask(settings), OcrTask(settings)
+    parse.load()
+    ocr.load()
+    limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
+    manifest = json.loads((args.devset / "manifest.json").read_text())
+
+    def doc(entry: dict[str, Any]) -> Document:
+        return Document((args.devset / f"{entry['id']}.png").read_bytes(), "png", limits)
+
+    # Warm-up: first inference pays for ONNX Runtime's lazy initialisation.
+    parse.predict(doc(manifest[0]), [0], parse.parse_options({}))
+    rows = []
+    for entry in manifest:
+        truth = (args.devset / f"{entry['id']}.txt").read_text(encoding="utf-8")
+        row: dict[str, Any] = {"id": entry["id"], "category": entry["category"]}
+        for mode in MODES:
+            options = parse.parse_options({"ocr_mode": mode})
+            start = time.perf_counter()
+            result = parse.predict(doc(entry), [0], options)
+            seconds = time.perf_counter() - start
+            text = plain_text(result["markdown"])
+            blocks = result["content_list"]
+            row[mode] = {
+                "seconds": round(seconds, 3),
+                "cer": round(cer(text, truth), 4),
+                "char_f1": round(char_f1(text, truth), 4),
+                "headings": sum(1 for b in blocks if b.get("text_level")),
+                "tables": sum(1 for b in blocks if b["type"] == "table"),
+                "figures": sum(1 for b in blocks if b["type"] == "image"),
+                "equations": sum(1 for b in blocks if b["type"] == "equation"),
+                "blocks": len(blocks),
+            }
+        start = time.perf_counter()
+        result = ocr.predict(doc(entry), [0], ocr.parse_options({}))
+        seconds = time.perf_counter() - start
+        row["ocr"] = {
+            "seconds": round(seconds, 3),
+            "cer": round(cer(result["text"], truth), 4),
+            "char_f1": round(char_f1(result["text"], truth), 4),
+        }
+        rows.append(row)
+        print(entry["id"], {k: row[k] for k in (*MODES, "ocr")}, flush=True)
+
+    def overall(key: str) -> dict[str, float]:
+        out = {
+            "seconds_per_page": round(statistics.mean(r[key]["seconds"] for r in rows), 3),
+            "cer_mean": round(statistics.mean(r[key]["cer"] for r in rows), 4),
+            "char_f1_mean": round(statistics.mean(r[key]["char_f1"] for r in rows), 4),
+        }
+        if key in MODES:
+            out["headings"] = sum(r[key]["headings"] for r in rows)
+            out["tables"] = sum(r[key]["tables"] for r in rows)
+        return out
+
+    report = {
+        "machine": {"cpus": available_cpus(), "python": platform.python_version()},
+        "packs": parse.version_id,
+        "pages": rows,
+        "overall": {key: overall(key) for key in (*MODES, "ocr")},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "parse.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        "# parse on ../shared/devset",
+        "",
+        f"Packs `{parse.version_id}`, {available_cpus()} CPUs, warm, one process, interleaved."
+        " CER/F1: NFKC, whitespace removed, Markdown markup stripped, against the PDF text layer.",
+        "",
+        "| page | category | s (page) | CER (page) | F1 (page) | headings | tables"
+        " | s (region) | CER (region) | F1 (region) | s (ocr) | CER (ocr) | F1 (ocr) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        p, g, o = r["page"], r["region"], r["ocr"]
+        lines.append(
+            f"| {r['id']} | {r['category']} | {p['seconds']:.2f} | {p['cer']:.3f} | {p['char_f1']:.3f}"
+            f" | {p['headings']} | {p['tables']} | {g['seconds']:.2f} | {g['cer']:.3f} | {g['char_f1']:.3f}"
+            f" | {o['seconds']:.2f} | {o['cer']:.3f} | {o['char_f1']:.3f} |"
+        )
+    lines.append("")
+    lines.append("| pipeline | s/page | mean CER | mean char F1 | headings | tables |")
+    lines.append("|---|---|---|---|---|---|")
+    for key, label in (
+        ("page", "parse, OCR per page"),
+        ("region", "parse, OCR per region"),
+        ("ocr", "ocr only"),
+    ):
+        o = report["overall"][key]
+        lines.append(
+            f"| {label} | {o['seconds_per_page']:.2f} | {o['cer_mean']:.3f} | {o['char_f1_mean']:.3f}"
+            f" | {o.get('headings', '–')} | {o.get('tables', '–')} |"
+        )
+    (args.out / "parse.md").write_text("\n".join(lines) + "\n")
+    print(json.dumps(report["overall"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
