@@ -226,14 +226,7 @@ def create_app(settings: Settings | None = None, service: DocService | None = No
         if outcome is not None:
             for phase, seconds in outcome.timings.items():
                 metrics.PHASE_SECONDS.labels(task, phase).observe(seconds)
-            fields.update(
-                input_sha256=outcome.input_sha256,
-                bytes=outcome.bytes,
-                pages=outcome.pages,
-                cache_hit=outcome.cached,
-                cold=outcome.cold,
-                phases_ms={k: round(v * 1000, 1) for k, v in outcome.timings.items()},
-            )
+            fields.update(outcome.log_fields())
         if error_code:
             fields["error"] = error_code
         logs.log_request(**fields)

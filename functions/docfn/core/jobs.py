@@ -200,7 +200,8 @@ class UploadProcessor:
                 limit = self.settings.max_upload_bytes
                 raise PayloadTooLarge(f"the upload is {ref.size:,} bytes; the job limit is {limit:,} bytes")
             try:
-                obj = store.get(ref.key, max_bytes=self.settings.max_upload_bytes)
+                with self.service.tracer.subsegment("storage_get"):
+                    obj = store.get(ref.key, max_bytes=self.settings.max_upload_bytes)
             except ObjectMissing:
                 if previous is not None and previous.state == "succeeded" and previous.input_key == ref.key:
                     return JobReport(
@@ -230,7 +231,8 @@ class UploadProcessor:
             outcome = self.service.run(
                 upload.task, obj.data, obj.content_type, options, max_bytes=self.settings.max_upload_bytes
             )
-            keys = self._write_results(upload.job_id, ref.key, outcome, request_id)
+            with self.service.tracer.subsegment("storage_put"):
+                keys = self._write_results(upload.job_id, ref.key, outcome, request_id)
             # Status last: "succeeded" is only ever visible once every result object exists.
             store.put(
                 status_key(upload.job_id),
@@ -311,14 +313,7 @@ class UploadProcessor:
             "status": status,
         }
         if outcome is not None:
-            fields.update(
-                input_sha256=outcome.input_sha256,
-                bytes=outcome.bytes,
-                pages=outcome.pages,
-                cache_hit=outcome.cached,
-                cold=outcome.cold,
-                phases_ms={k: round(v * 1000, 1) for k, v in outcome.timings.items()},
-            )
+            fields.update(outcome.log_fields())
         if error:
             fields["error"] = error
         logs.log_request(**fields)

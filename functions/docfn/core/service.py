@@ -22,6 +22,7 @@ from .cache import ResultCache, build_cache, cache_key
 from .errors import ConfigurationError, DocfnError, NotFound, Overloaded, Unavailable
 from .inputs import DecodeLimits, open_document, parse_page_ranges
 from .settings import Settings
+from .tracing import Tracer
 
 
 @dataclass
@@ -37,6 +38,17 @@ class Outcome:
     pages: int
     bytes: int
     timings: dict[str, float] = field(default_factory=dict)
+
+    def log_fields(self) -> dict[str, Any]:
+        """What the one structured log line per request says about this outcome."""
+        return {
+            "input_sha256": self.input_sha256,
+            "bytes": self.bytes,
+            "pages": self.pages,
+            "cache_hit": self.cached,
+            "cold": self.cold,
+            "phases_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+        }
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
         return {
@@ -101,6 +113,7 @@ class DocService:
         self.admission = Admission(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds)
         self.limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
         self.version = __version__
+        self.tracer = Tracer(settings.tracing)
 
     @staticmethod
     def _build_cache(settings: Settings) -> ResultCache:
@@ -165,6 +178,19 @@ class DocService:
 
         ``max_bytes`` overrides the synchronous body limit (uploaded jobs have their own, larger one).
         """
+        with self.tracer.request(f"docfn-{task_name}", task=task_name):
+            return self._run(task_name, data, content_type, raw_options, on_page=on_page, max_bytes=max_bytes)
+
+    def _run(
+        self,
+        task_name: str,
+        data: bytes,
+        content_type: str | None,
+        raw_options: Mapping[str, str] | None,
+        *,
+        on_page: Callable[[int, int], None] | None,
+        max_bytes: int | None,
+    ) -> Outcome:
         raw_options = dict(raw_options or {})
         task = self.task(task_name)
         timings: dict[str, float] = {}
@@ -180,23 +206,27 @@ class DocService:
             timings["decode"] = time.perf_counter() - started
 
             lookup = time.perf_counter()
-            cached = self.cache.get(key)
+            with self.tracer.subsegment("cache_get", cache=self.cache.kind):
+                cached = self.cache.get(key)
             timings["cache_get"] = time.perf_counter() - lookup
             metrics.CACHE_LOOKUPS.labels(task.name, "hit" if cached is not None else "miss").inc()
             if cached is not None:
                 return Outcome(task.name, cached, input_sha, key, True, False, len(pages), len(data), timings)
 
             with self.admission.slot():
-                load_phases = self.load(task)
+                with self.tracer.subsegment("model_load", pack=task.version_id):
+                    load_phases = self.load(task)
                 timings.update(load_phases)
                 infer = time.perf_counter()
-                result = task.predict(document, pages, options)
+                with self.tracer.subsegment("inference", pages=str(len(pages))):
+                    result = task.predict(document, pages, options)
                 phase = "first_inference" if load_phases else "inference"
                 timings[phase] = time.perf_counter() - infer
             result = {"model": task.version_id, **result}
 
             store = time.perf_counter()
-            self.cache.set(key, result, self.settings.result_ttl_seconds)
+            with self.tracer.subsegment("cache_set", cache=self.cache.kind):
+                self.cache.set(key, result, self.settings.result_ttl_seconds)
             timings["cache_set"] = time.perf_counter() - store
             return Outcome(
                 task.name, result, input_sha, key, False, bool(load_phases), len(pages), len(data), timings
