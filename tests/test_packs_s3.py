@@ -161,6 +161,9 @@ def test_s3_outage_is_503_with_retry_after_then_recovers(
             assert error["code"] == "unavailable"
             assert f"model store is unreachable: could not fetch model pack {URI}" in error["message"]
             assert _leftovers(tmp_path / "store") == []
+            # Still in rotation (a transient failure), so the next request can retry the load.
+            ready = client.get("/readyz")
+            assert ready.status_code == 200 and "unreachable" in ready.json()["tasks"]["ocr"]["error"]
 
             # S3 is back on the same endpoint (a fresh server: the pack is published again).
             s3_server.start()
@@ -195,7 +198,9 @@ def _with_accuracy(source: Path, target: Path, precision: str, accuracy: dict) -
     return target
 
 
-def test_publish_gate_and_immutable_versions(s3_server: S3Server, tiny_source: Path, tmp_path: Path) -> None:
+def test_publish_gate_and_immutable_versions(
+    s3_server: S3Server, tiny_source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from docfn.cli import main
 
     endpoint = s3_server.endpoint_url
@@ -220,6 +225,10 @@ def test_publish_gate_and_immutable_versions(s3_server: S3Server, tiny_source: P
     with pytest.raises(PublishRefused, match="already exists; versions are immutable"):
         publish_pack(tiny_source, BUCKET, endpoint_url=endpoint)
     assert publish_pack(tiny_source, BUCKET, endpoint_url=endpoint, force=True).uri == URI
+    capsys.readouterr()
+    assert main(["models", "list", "--bucket", BUCKET, "--endpoint-url", endpoint]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["pack"] == f"{TINY}@1" and listed["uri"] == URI and listed["precision"] == "fp32"
 
 
 def test_quantize_makes_a_pack_that_verifies_publishes_and_runs(

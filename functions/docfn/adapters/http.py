@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 
 from .. import __version__  # noqa: E402
 from ..core import logs, metrics  # noqa: E402
-from ..core.errors import BadInput, DeadlineExceeded, DocfnError, PayloadTooLarge  # noqa: E402
+from ..core.errors import BadInput, DeadlineExceeded, DocfnError, PayloadTooLarge, Unavailable  # noqa: E402
 from ..core.service import DocService, Outcome  # noqa: E402
 from ..core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
 
@@ -162,7 +162,12 @@ def create_app(settings: Settings | None = None, service: DocService | None = No
             # Knative's activator holds requests until this says ready, so say it only once loaded.
             ready = eager_state["done"] and service.ready
         else:
-            ready = all(t.ready or t.load_error is None for t in service.tasks.values())
+            # A transient load failure (S3 unreachable: 503) keeps the instance in rotation, else no
+            # request would ever arrive to retry the load; only a broken configuration takes it out.
+            ready = all(
+                t.ready or t.load_error is None or isinstance(t.load_error, Unavailable)
+                for t in service.tasks.values()
+            )
         body = {"ready": ready, "tasks": tasks, "eager_load": settings.eager_load}
         if not ready and eager_state["error"]:
             body["error"] = eager_state["error"]

@@ -16,6 +16,7 @@ what was chosen per model and why. A model whose int8 candidates all lose stays 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -83,14 +84,24 @@ def _preprocessed(source: Path, work: Path) -> Path:
     target = work / f"{source.stem}.pre.onnx"
     # ONNX's own shape inference is enough for these conv nets; the symbolic pass (sympy) took
     # seconds on the detector's Resize nodes.
-    quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
+    with contextlib.chdir(work):  # its scratch files (uuid-named .data) must not land in the caller's cwd
+        quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
     return target
 
 
 def static_qdq(source: Path, target: Path, tensors: list[np.ndarray], work: Path) -> None:
+
+    # Absolute paths: the quantiser runs with ``work`` as its working directory.
+    source, target, work = source.resolve(), target.resolve(), work.resolve()
+    pre = _preprocessed(source, work)
+    # ONNX's external-data helpers write uuid-named scratch files into the working directory.
+    with contextlib.chdir(work):
+        _quantize_static(pre, target, tensors)
+
+
+def _quantize_static(pre: Path, target: Path, tensors: list[np.ndarray]) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    pre = _preprocessed(source, work)
     quantize_static(
         str(pre),
         str(target),
@@ -107,12 +118,15 @@ def static_qdq(source: Path, target: Path, tensors: list[np.ndarray], work: Path
 def dynamic_matmul(source: Path, target: Path, work: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(_preprocessed(source, work)),
-        str(target),
-        op_types_to_quantize=["MatMul", "Gemm"],
-        weight_type=QuantType.QInt8,
-    )
+    source, target, work = source.resolve(), target.resolve(), work.resolve()
+    pre = _preprocessed(source, work)
+    with contextlib.chdir(work):
+        quantize_dynamic(
+            str(pre),
+            str(target),
+            op_types_to_quantize=["MatMul", "Gemm"],
+            weight_type=QuantType.QInt8,
+        )
 
 
 def _calibration_tensors(
