@@ -125,10 +125,16 @@ def redis_server(redis_binary: str, tmp_path: Path) -> Iterator[RedisServer]:
 class DocfnServer:
     """``docfn serve`` in its own process, exactly as a container runs it."""
 
-    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], args: list[str] | None = None, command: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         self.env = {**os.environ, **env, "PORT": str(self.port)}
+        # The venv's scripts first on PATH, as in the image, so a container command like
+        # ["docfn", "serve", ...] resolves to this checkout's entry point.
+        self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
         self.args = args or []
+        self.command = command or [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1"]
         self.process: subprocess.Popen | None = None
 
     @property
@@ -137,7 +143,7 @@ class DocfnServer:
 
     def start(self) -> DocfnServer:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1", *self.args],
+            [*self.command, *self.args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from .conftest import SAMPLE_PAGE, DocfnServer
+from .conftest import ROOT, SAMPLE_PAGE, DocfnServer
 from .inputs_factory import image_bytes, pdf_from_images
 
 
@@ -22,10 +22,22 @@ def _page_variant(seed: int) -> bytes:
     return image_bytes(image, "PNG")
 
 
+def _knative_container(task: str) -> dict:
+    import yaml
+
+    service = yaml.safe_load((ROOT / "knative" / "base" / "services" / f"docfn-{task}.yaml").read_text())
+    return service["spec"]["template"]["spec"]["containers"][0]
+
+
 def test_sigterm_mid_request_finishes_it_and_exits_zero(model_store: Path) -> None:
     page = Image.open(SAMPLE_PAGE).convert("RGB")
     pdf = pdf_from_images([page] * 4)  # several seconds of OCR: SIGTERM lands mid-request
-    server = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr"}).start()
+    # Exactly as the Knative container runs: its command, with PORT in the environment.
+    container = _knative_container("ocr")
+    assert container["command"] == ["docfn", "serve", "--host", "0.0.0.0"]
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    env.update({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr"})
+    server = DocfnServer(env, command=container["command"]).start()
     assert server.process is not None
     result: dict[str, httpx.Response] = {}
 
