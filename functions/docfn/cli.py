@@ -13,9 +13,9 @@ from pathlib import Path
 from .core.errors import DocfnError
 from .core.inputs import MEDIA_TYPES
 from .core.settings import ALL_TASKS, Settings
+from .tasks.base import OUTPUT_SUFFIXES
 
-FORMATS = ("json", "md", "text")
-_EXTENSIONS = {"json": ".json", "md": ".md", "text": ".txt"}
+FORMATS = tuple(OUTPUT_SUFFIXES)
 
 
 def _progress(stream) -> object:  # type: ignore[no-untyped-def]

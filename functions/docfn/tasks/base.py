@@ -27,6 +27,10 @@ class LoadReport:
     performed: bool = False
 
 
+# The CLI's output formats and the file suffix each is written with.
+OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "md": ".md", "text": ".txt"}
+
+
 class Task(ABC):
     name: ClassVar[str]
     needs_pack: ClassVar[bool] = True
@@ -124,7 +128,7 @@ class Task(ABC):
         self, result: dict[str, Any], rendered: str, out_dir: Path, stem: str, fmt: str
     ) -> list[Path]:
         """Write the CLI's ``--out`` files for one input: by default the one rendering."""
-        target = out_dir / (stem + {"json": ".json", "md": ".md", "text": ".txt"}[fmt])
+        target = out_dir / (stem + OUTPUT_SUFFIXES[fmt])
         target.write_text(rendered, encoding="utf-8")
         return [target]
 
