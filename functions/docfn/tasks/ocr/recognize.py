@@ -47,13 +47,16 @@ class TextRecognizer:
         h, w = crop_bgr.shape[:2]
         width = int(np.ceil(self.height * w / max(h, 1)))
         width = int(np.clip(width, 1, self.max_width))
-        resized = cv2.resize(crop_bgr, (width, self.height)).astype(np.float32)
+        resized = cv2.resize(crop_bgr, (width, self.height))
         # Short crops are zero-padded (not stretched) up to ``pad_to``: the recogniser was trained on
         # padded lines and reads short tokens ("7", "\]") badly without the context.
         # A little blank after the last glyph too: CTC drops a final "." with no room behind it.
-        tensor = np.zeros((3, self.height, max(width + self.tail_pad, self.pad_to)), dtype=np.float32)
-        tensor[:, :, :width] = ((resized / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
-        return tensor[np.newaxis]
+        tensor = np.zeros((1, 3, self.height, max(width + self.tail_pad, self.pad_to)), dtype=np.float32)
+        glyphs = tensor[0, :, :, :width]
+        glyphs[...] = resized.transpose(2, 0, 1)  # (x / 255 - 0.5) / 0.5, in place: 3x faster
+        glyphs *= 2.0 / 255.0
+        glyphs -= 1.0
+        return tensor
 
     def __call__(self, crop_bgr: np.ndarray) -> tuple[str, float]:
         probabilities = self.session.run(None, {self.input_name: self.prepare(crop_bgr)})[0][0]
