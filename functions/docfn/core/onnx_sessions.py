@@ -13,11 +13,15 @@ _sessions: dict[tuple[str, int], ort.InferenceSession] = {}
 _lock = threading.Lock()
 
 
-def available_cpus() -> int:
-    """CPUs this container may use: the cgroup quota (Knative limits, Lambda) or the affinity mask."""
+def available_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this container may use: the cgroup v2 quota (Knative limits, Lambda), else the affinity mask.
+
+    A 1500m limit is ``150000 100000`` in cpu.max: rounded up to 2 threads, since a thread left idle
+    by a fractional quota costs less than a page waiting for one.
+    """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = cpu_max.read_text().split()[:2]
         if quota != "max":
             cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
     except (OSError, ValueError):

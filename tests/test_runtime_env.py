@@ -1,0 +1,65 @@
+"""Things a container or a terminal sees: CPU quota -> thread counts, progress on a TTY."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from docfn.core.onnx_sessions import available_cpus
+
+from .conftest import SAMPLE_PAGE
+from .inputs_factory import pdf_from_images
+
+
+def test_thread_count_follows_the_cgroup_quota(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    affinity = len(os.sched_getaffinity(0))
+    cpu_max.write_text("100000 100000\n")  # 1000m
+    assert available_cpus(cpu_max) == 1
+    cpu_max.write_text("150000 100000\n")  # 1500m rounds up
+    assert available_cpus(cpu_max) == min(2, affinity)
+    cpu_max.write_text("max 100000\n")  # no limit: the affinity mask decides
+    assert available_cpus(cpu_max) == affinity
+    assert available_cpus(tmp_path / "missing") == affinity
+
+
+def test_multi_page_progress_on_a_terminal(model_store: Path, tmp_path: Path) -> None:
+    page = Image.open(SAMPLE_PAGE).convert("RGB").resize((620, 877))
+    pdf = tmp_path / "two.pdf"
+    pdf.write_bytes(pdf_from_images([page, page]))
+    env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
+    command = [
+        sys.executable,
+        "-m",
+        "docfn",
+        "run",
+        "ocr",
+        str(pdf),
+        "--format",
+        "text",
+        "--out",
+        str(tmp_path),
+    ]
+    # stderr on a pseudo-terminal: the CLI shows progress only to people, not to pipes.
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=120) == 0
+    shown = b"".join(chunks).decode(errors="replace")
+    assert "page 1/2" in shown and "page 2/2" in shown
+    piped = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert "page 1/2" not in piped.stderr
