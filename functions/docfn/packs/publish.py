@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.aws import s3_client
 from ..core.errors import DocfnError
 from .manifest import MANIFEST_NAME, Manifest, verify_pack
-from .s3 import s3_client
 
 log = logging.getLogger("docfn.packs")
 

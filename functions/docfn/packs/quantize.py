@@ -30,7 +30,7 @@ import numpy as np
 from ..core.errors import ConfigurationError
 from . import optimize
 from .evaluate import Measurement, Page, engine_for, load_pages, measure, page_ids, spread
-from .manifest import Manifest, describe_file, verify_pack
+from .manifest import Manifest, describe_file, promote, verify_pack
 
 log = logging.getLogger("docfn.packs")
 
@@ -303,12 +303,8 @@ def _quantize(
             },
         )
         manifest.write(staging)
-        verify_pack(staging)
         target = store / source.name / version
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        promote(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

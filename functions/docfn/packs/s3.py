@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..core.aws import s3_client
 from ..core.errors import ConfigurationError, Unavailable
 from .locate import FetchReport, PackRef
 from .manifest import MANIFEST_NAME, Manifest, PackVerificationError, verify_pack
@@ -37,35 +38,8 @@ WORKERS = 8
 MARKER = ".docfn-verified"
 RETRY_AFTER_SECONDS = 5
 
-_clients: dict[str | None, Any] = {}
-_clients_lock = threading.Lock()
+_target_locks_lock = threading.Lock()
 _target_locks: dict[Path, threading.Lock] = {}
-
-
-def s3_client(endpoint_url: str | None) -> Any:
-    """One boto3 client per endpoint for the process (creating one costs ~100 ms); thread-safe to use.
-
-    Short connect/read timeouts and few retries: on a cold start an unreachable store should turn
-    into a fast 503 the caller can retry, not a request hanging until the function's deadline.
-    """
-    client = _clients.get(endpoint_url)
-    if client is not None:
-        return client
-    with _clients_lock:
-        client = _clients.get(endpoint_url)
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            config = Config(
-                connect_timeout=2,
-                read_timeout=15,
-                retries={"max_attempts": 3, "mode": "standard"},
-                max_pool_connections=WORKERS * 2,
-            )
-            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
-            _clients[endpoint_url] = client
-    return client
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -186,7 +160,7 @@ def _reusable(target: Path) -> Manifest | None:
 
 def _target_lock(target: Path) -> threading.Lock:
     # Tasks sharing one pack (ocr, table, parse) in one process fetch it once, not once each.
-    with _clients_lock:
+    with _target_locks_lock:
         return _target_locks.setdefault(target, threading.Lock())
 
 
