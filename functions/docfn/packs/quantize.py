@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,8 @@ import numpy as np
 from ..core.errors import ConfigurationError
 from . import optimize
 from .evaluate import Measurement, Page, engine_for, load_pages, measure, page_ids, spread
-from .manifest import Manifest, describe_file, promote, verify_pack
+from .manifest import Manifest, describe_file, verify_pack
+from .staging import promote, scratch_dir
 
 log = logging.getLogger("docfn.packs")
 
@@ -194,12 +194,8 @@ def quantize_pack(source_dir: Path, store: Path, options: QuantizeOptions) -> Pa
     cal_pages = load_pages(options.calibration_dir, cal_ids)
     eval_pages = load_pages(options.eval_dir, eval_ids)
 
-    store.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{source.name}-quantize-", dir=store))
-    try:
+    with scratch_dir(store, prefix=f".{source.name}-quantize-") as work:
         return _quantize(source, source_dir, store, work, cal_ids, cal_pages, eval_ids, eval_pages, options)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _quantize(
@@ -238,8 +234,7 @@ def _quantize(
         chosen[role] = by_method.get(method, src[role])
         models[role] = report
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{source.name}-int8-", suffix=".part", dir=store))
-    try:
+    with scratch_dir(store, prefix=f".{source.name}-int8-", suffix=".part") as staging:
         final = _assemble(source, src, chosen, staging)
         packed = _measure_pack(staging, final, config, eval_pages, options.warmup)
         # The chosen models were within the margin one at a time; together they must be too.
@@ -305,9 +300,6 @@ def _quantize(
         manifest.write(staging)
         target = store / source.name / version
         promote(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     log.info(
         "quantized %s -> %s@%s (%s): CER fp32 %.4f, packed %.4f",
         source.pack_id,

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from ..core.aws import s3_client
 from ..core.errors import ConfigurationError, Unavailable
 from .locate import FetchReport, PackRef
 from .manifest import MANIFEST_NAME, Manifest, PackVerificationError, verify_pack
+from .staging import scratch_dir
 
 log = logging.getLogger("docfn.packs")
 
@@ -189,9 +189,7 @@ def _fetch(ref: PackRef, store: Path, target: Path, endpoint_url: str | None) ->
             " the URI and the pack disagree"
         )
     _check_paths(manifest)
-    store.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{ref.name}-{ref.version}-", suffix=".part", dir=store))
-    try:
+    with scratch_dir(store, prefix=f".{ref.name}-{ref.version}-", suffix=".part") as staging:
         (staging / MANIFEST_NAME).write_bytes(manifest_bytes)
         try:
             fetched_bytes = _download_ranges(client, bucket, prefix, manifest, staging)
@@ -212,9 +210,6 @@ def _fetch(ref: PackRef, store: Path, target: Path, endpoint_url: str | None) ->
         (staging / MARKER).write_text(_marker_payload(manifest_bytes))
         verified = time.perf_counter()
         _install(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     log.info(
         "model pack %s fetched from %s: %d bytes in %.2f s, verified in %.2f s",
         ref.pack_id,
