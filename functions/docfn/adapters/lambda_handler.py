@@ -106,6 +106,10 @@ class _ObjectEvents:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
+    def handle(self, event: Mapping[str, Any], context: Any) -> Any:
+        """Direct invocations (S3, EventBridge): every object in the event, one answer."""
+        return self.answer(self.process(object_refs(event), context))
+
     def process(self, refs: list[ObjectRef], context: Any) -> list[JobReport]:
         request_id = getattr(context, "aws_request_id", None)
         return [self.rt.jobs.process(ref, request_id=request_id, source=self.name) for ref in refs]
@@ -127,9 +131,6 @@ class S3Notification(_ObjectEvents):
     def infer(event: Mapping[str, Any]) -> bool:
         return S3Event.matches(event)
 
-    def handle(self, event: Mapping[str, Any], context: Any) -> Any:
-        return self.answer(self.process(object_refs(event), context))
-
 
 class EventBridgeS3(_ObjectEvents):
     name = "eventbridge"
@@ -137,9 +138,6 @@ class EventBridgeS3(_ObjectEvents):
     @staticmethod
     def infer(event: Mapping[str, Any]) -> bool:
         return EventBridgeObjectCreated.matches(event)
-
-    def handle(self, event: Mapping[str, Any], context: Any) -> Any:
-        return self.answer(self.process(object_refs(event), context))
 
 
 class SqsBatch(_ObjectEvents):

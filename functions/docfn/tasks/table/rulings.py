@@ -67,19 +67,20 @@ def find_rulings(image_rgb: np.ndarray) -> Rulings:
     ys = _cluster([s[0] for s in h_segs], 5)
     xs = _cluster([s[0] for s in v_segs], 5)
     # A table ruled inside but not framed: its outer edges are where the other rules end.
-    if h_segs and len(xs) >= 1:
-        left, right = min(s[1] for s in h_segs), max(s[2] for s in h_segs)
-        if xs[0] - left > 10:
-            xs.insert(0, left)
-        if right - xs[-1] > 10:
-            xs.append(right)
-    if v_segs and len(ys) >= 1:
-        top, bottom = min(s[1] for s in v_segs), max(s[2] for s in v_segs)
-        if ys[0] - top > 10:
-            ys.insert(0, top)
-        if bottom - ys[-1] > 10:
-            ys.append(bottom)
+    _close_edges(xs, h_segs)
+    _close_edges(ys, v_segs)
     return Rulings(horizontal, vertical, ys, xs)
+
+
+def _close_edges(positions: list[float], crossing: list[tuple[float, float, float]]) -> None:
+    """Add an outer rule where the crossing rules run on more than 10 px past the last one."""
+    if not crossing or not positions:
+        return
+    first, last = min(s[1] for s in crossing), max(s[2] for s in crossing)
+    if positions[0] - first > 10:
+        positions.insert(0, first)
+    if last - positions[-1] > 10:
+        positions.append(last)
 
 
 def rule_present(mask: np.ndarray, fixed: float, start: float, end: float, *, horizontal: bool) -> bool:
