@@ -148,21 +148,27 @@ class DocService:
         start = time.perf_counter()
         try:
             report = task.load()
-        except DocfnError:
-            metrics.MODEL_LOAD_FAILURES.labels(task.name).inc()
-            raise
-        except OSError as exc:
-            metrics.MODEL_LOAD_FAILURES.labels(task.name).inc()
-            raise Unavailable(
-                f"model pack for {task.name} could not be loaded: {exc}", retry_after=5
-            ) from exc
         except Exception as exc:
             metrics.MODEL_LOAD_FAILURES.labels(task.name).inc()
-            raise ConfigurationError(f"model pack for {task.name} could not be loaded: {exc}") from exc
+            error = self._load_failure(task, exc)
+            # Readiness reads the translated error: a 503-type failure keeps the instance in rotation.
+            task.load_error = error
+            if error is exc:
+                raise
+            raise error from exc
         if report.performed:
             metrics.COLD_STARTS.labels(task.name).inc()
             metrics.MODEL_LOAD_SECONDS.labels(task.name).observe(time.perf_counter() - start)
         return report.phases if report.performed else {}
+
+    @staticmethod
+    def _load_failure(task: Task, exc: Exception) -> DocfnError:
+        """Every load failure as a docfn error: I/O is transient (503, retry), the rest is config."""
+        if isinstance(exc, DocfnError):
+            return exc
+        if isinstance(exc, OSError):
+            return Unavailable(f"model pack for {task.name} could not be loaded: {exc}", retry_after=5)
+        return ConfigurationError(f"model pack for {task.name} could not be loaded: {exc}")
 
     def run(
         self,
