@@ -95,7 +95,7 @@ def report(target: Path) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCFN_")}
     env.update(AWS_LAMBDA_FUNCTION_NAME="docfn-ocr", DOCFN_TASKS="ocr")
     probe = (
-        "import time, sys; t = time.perf_counter(); import docfn.lambda_handler; "
+        "import time, sys; t = time.perf_counter(); import docfn.adapters.aws_lambda.handler; "
         "print(round(time.perf_counter() - t, 3), 'boto3' in sys.modules, 'onnxruntime' in sys.modules)"
     )
     imports = []

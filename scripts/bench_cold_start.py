@@ -34,19 +34,19 @@ import httpx
 
 from docfn.core.onnx_sessions import available_cpus
 from docfn.core.textmetrics import edit_distance, normalise
-from docfn.packs import optimize
-from docfn.packs.build import build_packs
-from docfn.packs.evaluate import engine_for, load_pages, page_ids
 from docfn.packs.manifest import Manifest, verify_pack
-from docfn.packs.publish import publish_pack
-from docfn.packs.quantize import (
+from docfn.tasks.ocr.engine import crop_quad, page_text
+from docfn.tooling import optimize
+from docfn.tooling.build import build_packs
+from docfn.tooling.evaluate import engine_for, load_pages, page_ids
+from docfn.tooling.publish import publish_pack
+from docfn.tooling.quantize import (
     QuantizeOptions,
     _calibration_tensors,
     dynamic_matmul,
     quantize_pack,
     static_qdq,
 )
-from docfn.tasks.ocr.engine import crop_quad, page_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"

@@ -22,9 +22,9 @@ from PIL import Image
 from docfn.core.onnx_sessions import available_cpus
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, edit_distance, normalise
-from docfn.packs.build import build_packs
 from docfn.packs.manifest import verify_pack
 from docfn.tasks.ocr.engine import OcrEngine, page_text
+from docfn.tooling.build import build_packs
 
 CANDIDATES = ["ocr-ppocrv6-tiny", "ocr-ppocrv6-small", "ocr-ppocrv5-mobile"]
 Runner = Callable[[np.ndarray], str]

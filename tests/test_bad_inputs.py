@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from docfn.core.documents import DecodeLimits, open_document, parse_page_ranges
 from docfn.core.errors import BadInput, BadOptions, PayloadTooLarge, UnsupportedMediaType
-from docfn.core.inputs import DecodeLimits, open_document, parse_page_ranges
 
 from .conftest import SAMPLE_PAGE
 from .inputs_factory import blank_pdf, decompression_bomb_png, image_bytes, pdf_from_images, truncated

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from docfn.core.cache import MemoryCache, RedisCache, cache_key
-from docfn.core.service import DocService
+from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
+from docfn.service.cache import MemoryCache, RedisCache, cache_key
 
 from .conftest import SAMPLE_PAGE, RedisServer
 
@@ -44,7 +44,7 @@ def test_redis_outage_degrades_to_misses(redis_server: RedisServer) -> None:
 
 def test_unreachable_redis_from_the_start(model_store: Path) -> None:
     settings = Settings(tasks=["ocr"], model_store=model_store, redis_url="redis://127.0.0.1:1/0")
-    service = DocService(settings)
+    service = build_service(settings)
     outcome = service.run("ocr", SAMPLE_PAGE.read_bytes(), "image/png")
     assert not outcome.cached and "RaggedRight" in outcome.result["text"]
 
@@ -52,8 +52,8 @@ def test_unreachable_redis_from_the_start(model_store: Path) -> None:
 def test_service_caches_in_redis(model_store: Path, redis_server: RedisServer) -> None:
     settings = Settings(tasks=["ocr"], model_store=model_store, redis_url=redis_server.url)
     data = SAMPLE_PAGE.read_bytes()
-    first = DocService(settings).run("ocr", data, "image/png")
-    second = DocService(settings).run("ocr", data, "image/png")  # another instance, same cache
+    first = build_service(settings).run("ocr", data, "image/png")
+    second = build_service(settings).run("ocr", data, "image/png")  # another instance, same cache
     assert (first.cached, second.cached) == (False, True)
     assert first.cache_key == second.cache_key
     assert second.result == first.result

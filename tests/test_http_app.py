@@ -24,7 +24,14 @@ def test_health_readiness_metrics_and_docs(server: DocfnServer) -> None:
         assert ready.status_code == 200
         assert ready.json()["tasks"]["ocr"]["model"] == "ocr-ppocrv6-tiny@1"
         assert client.get("/docs").status_code == 200
-        assert "/v1/{task}" in client.get("/openapi.json").json()["paths"]
+        paths = client.get("/openapi.json").json()["paths"]
+        assert "/v1/{task}" in paths
+        # Each served task is documented with its options model, pages included, and its input types.
+        operation = paths["/v1/ocr"]["post"]
+        parameters = {p["name"]: p for p in operation["parameters"]}
+        assert {"pages", "min_confidence", "angle_cls"} <= set(parameters)
+        assert parameters["min_confidence"]["schema"]["maximum"] == 1.0
+        assert "application/pdf" in operation["requestBody"]["content"]
         assert "docfn_requests_total" in client.get("/metrics").text
 
 

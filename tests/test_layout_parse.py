@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from docfn.adapters.wiring import build_service
 from docfn.core.errors import BadOptions, PayloadTooLarge
-from docfn.core.service import DocService
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import char_f1, normalise
+from docfn.service.service import DocService
 
 from . import docgen
 
@@ -37,7 +38,7 @@ TABLE = [["Name", "Qty", "Price"], ["apple", "12", "3.50"], ["banana", "7", "1.2
 
 @pytest.fixture(scope="module")
 def service(model_store: Path) -> DocService:
-    return DocService(Settings(tasks=["layout", "table", "parse"], model_store=model_store))
+    return build_service(Settings(tasks=["layout", "table", "parse"], model_store=model_store))
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +185,7 @@ def test_parse_multi_page_pdf_with_page_selection(service: DocService, three_pag
 
 
 def test_parse_page_limit_and_options(model_store: Path, three_page_pdf: bytes) -> None:
-    limited = DocService(Settings(tasks=["parse"], model_store=model_store, max_pages=2))
+    limited = build_service(Settings(tasks=["parse"], model_store=model_store, max_pages=2))
     with pytest.raises(PayloadTooLarge, match="3 pages requested but at most 2"):
         limited.run("parse", three_page_pdf, "application/pdf")
     with pytest.raises(BadOptions):

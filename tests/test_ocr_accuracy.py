@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from docfn.core.service import DocService
+from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer
+from docfn.service.service import DocService
 
 # (page, CER bound, words that must appear). Bounds sit a little above what the default pack
 # measures (docs/benchmarks/ocr.md), so a regression in pre/post-processing fails here.
@@ -23,7 +24,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def service(model_store: Path) -> DocService:
-    return DocService(Settings(tasks=["ocr"], model_store=model_store))
+    return build_service(Settings(tasks=["ocr"], model_store=model_store))
 
 
 @pytest.mark.parametrize(("page", "bound", "words"), CASES)

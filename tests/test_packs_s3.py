@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from docfn.core.errors import ConfigurationError
-from docfn.core.service import DocService
+from docfn.adapters.wiring import build_service
+from docfn.core.errors import PackNotConfigured
 from docfn.core.settings import Settings
 from docfn.packs.manifest import MANIFEST_NAME, PackVerificationError, verify_pack
-from docfn.packs.publish import PublishRefused, check_accuracy, publish_pack
-from docfn.packs.s3 import MARKER
+from docfn.packs.store import VERIFIED_MARKER as MARKER
+from docfn.service.service import DocService
+from docfn.tooling.publish import PublishRefused, check_accuracy, publish_pack
 
 from .conftest import DEVSET, SAMPLE_PAGE, DocfnServer, S3Server
 
@@ -32,7 +33,7 @@ def _service(store: Path, s3: S3Server, uri: str = URI, **extra: object) -> DocS
     settings = Settings(
         tasks=["ocr"], model_uri=uri, model_store=store, s3_endpoint_url=s3.endpoint_url, **extra
     )
-    return DocService(settings)
+    return build_service(settings)
 
 
 def _leftovers(store: Path) -> list[str]:
@@ -85,7 +86,7 @@ def test_concurrent_first_requests_fetch_and_build_once(
     def first_request() -> None:
         barrier.wait()
         try:
-            reports.append(service.load(task))
+            reports.append(task.load().phases)
         except BaseException as exc:  # surfaced by the assertion below
             errors.append(exc)
 
@@ -129,10 +130,12 @@ def test_corrupted_object_is_refused_and_nothing_is_cached(
 
 
 def test_missing_manifest_is_a_clear_configuration_error(s3_server: S3Server, tmp_path: Path) -> None:
+    """SPEC: a task whose model pack is not configured answers 503 saying how to publish one."""
     service = _service(tmp_path / "store", s3_server, uri=f"s3://{BUCKET}/models/{TINY}/9")
-    with pytest.raises(ConfigurationError) as caught:
+    with pytest.raises(PackNotConfigured) as caught:
         service.run("ocr", SAMPLE_PAGE.read_bytes(), "image/png")
-    assert caught.value.status == 500 and caught.value.code == "configuration_error"
+    assert caught.value.status == 503 and caught.value.code == "model_pack_not_configured"
+    assert f"DOCFN_MODEL_URI=s3://{BUCKET}/models/{TINY}/9" in caught.value.message
     assert f"no model pack manifest at s3://{BUCKET}/models/{TINY}/9/manifest.json" in caught.value.message
     assert "docfn models publish" in caught.value.message
     assert _leftovers(tmp_path / "store") == []
@@ -201,7 +204,7 @@ def _with_accuracy(source: Path, target: Path, precision: str, accuracy: dict) -
 def test_publish_gate_and_immutable_versions(
     s3_server: S3Server, tiny_source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from docfn.cli import main
+    from docfn.adapters.cli.main import main
 
     endpoint = s3_server.endpoint_url
     worse = _with_accuracy(
@@ -234,7 +237,7 @@ def test_publish_gate_and_immutable_versions(
 def test_quantize_makes_a_pack_that_verifies_publishes_and_runs(
     s3_server: S3Server, tiny_source: Path, tmp_path: Path
 ) -> None:
-    from docfn.packs.quantize import QuantizeOptions, quantize_pack
+    from docfn.tooling.quantize import QuantizeOptions, quantize_pack
 
     calibration, evaluation = tmp_path / "cal", tmp_path / "eval"
     for directory, page_id in ((calibration, "003"), (evaluation, "008")):

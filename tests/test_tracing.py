@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from docfn.core.service import DocService
+from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 
 from .conftest import SAMPLE_PAGE
@@ -30,7 +30,7 @@ def test_subsegments_are_sent_to_the_daemon(model_store: Path, monkeypatch: pyte
     daemon.bind(("127.0.0.1", 0))
     daemon.settimeout(10)
     monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", f"127.0.0.1:{daemon.getsockname()[1]}")
-    service = DocService(Settings(tasks=["ocr"], model_store=model_store, tracing=True))
+    service = build_service(Settings(tasks=["ocr"], model_store=model_store, tracing=True))
     service.run("ocr", SAMPLE_PAGE.read_bytes(), "image/png")
     header, _, body = daemon.recv(65535).decode().partition("\n")
     assert json.loads(header)["format"] == "json"
@@ -46,8 +46,9 @@ def test_tracing_off_never_imports_the_sdk(model_store: Path) -> None:
     import sys
 
     code = (
-        "import sys; from docfn.core.service import DocService; from docfn.core.settings import Settings;"
-        f"s = DocService(Settings(tasks=['ocr'], model_store={str(model_store)!r}));"
+        "import sys; from docfn.adapters.wiring import build_service;"
+        "from docfn.core.settings import Settings;"
+        f"s = build_service(Settings(tasks=['ocr'], model_store={str(model_store)!r}));"
         f"s.run('ocr', open({str(SAMPLE_PAGE)!r}, 'rb').read(), 'image/png');"
         "print('aws_xray_sdk' in sys.modules)"
     )

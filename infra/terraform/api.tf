@@ -1,6 +1,6 @@
 ################################################################################
 # The HTTPS front door: an HTTP API with POST /v1/<task> and the short alias POST /<task>
-# for every task, plus the async upload/job routes and the VLM's OpenAI-compatible routes.
+# for every deployed task, plus the async upload/job routes (to jobs_task).
 # Stage throttling is the gateway rate limit; each function's reserved concurrency is the
 # per-task limit behind it. HTTP APIs time out integrations after 30 s: long work goes
 # through POST /v1/uploads (S3 event -> queue -> function) or the function URLs (up to 15 min).
@@ -14,10 +14,6 @@ locals {
       "POST /v1/uploads"  = var.jobs_task
       "GET /v1/jobs/{id}" = var.jobs_task
     },
-    contains(keys(local.tasks), "vlm") ? {
-      "GET /v1/models"            = "vlm"
-      "POST /v1/chat/completions" = "vlm"
-    } : {},
   )
 
   api_log_format = jsonencode({

@@ -3,7 +3,8 @@
 #
 # Files by concern: bucket.tf (TTL bucket), events.tf (S3 -> SQS/EventBridge -> Lambda),
 # ecr.tf, lambda.tf, iam.tf, api.tf (HTTP API + custom domain), cache.tf (ElastiCache +
-# auth token secret), network.tf (VPC, endpoints, security groups), kms.tf, alarms.tf.
+# auth token secret), network.tf (VPC, endpoints, security groups), kms.tf, alarms.tf,
+# packs.tf (the model pack(s) each function loads).
 ################################################################################
 
 data "aws_caller_identity" "current" {}
@@ -56,9 +57,8 @@ locals {
         DOCFN_RESULT_TTL_SECONDS    = tostring(var.result_ttl_seconds)
         DOCFN_LOG_LEVEL             = var.log_level
       },
-      cfg.model_pack == null ? {} : {
-        DOCFN_MODEL_URI = "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${cfg.model_pack}"
-      },
+      # DOCFN_MODEL_URI (every task but summarize) and DOCFN_OCR_MODEL_URI (parse), see packs.tf.
+      { for variable, pack in local.task_model_packs[task] : variable => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${pack}" },
     )
   }
 }

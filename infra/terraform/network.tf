@@ -4,10 +4,23 @@
 # Lambda pulls images, ships logs and polls SQS from the service side, outside the VPC.
 ################################################################################
 
+# The zones are pinned by name (CKV_AWS_394): var.availability_zones, else the region's zones
+# a-f. Nothing here depends on a zone's current state or on zones AWS adds later, so the
+# subnets (and the functions' ENIs in them) never move on their own.
 data "aws_availability_zones" "available" {
   count = var.create_vpc ? 1 : 0
 
-  state = "available"
+  filter {
+    name   = "zone-name"
+    values = length(var.availability_zones) > 0 ? var.availability_zones : [for letter in ["a", "b", "c", "d", "e", "f"] : "${local.region}${letter}"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) >= var.az_count && length(self.names) >= length(var.availability_zones)
+      error_message = "Fewer availability zones than az_count (or an unknown name in availability_zones) in this region."
+    }
+  }
 }
 
 data "aws_vpc" "existing" {
@@ -21,7 +34,7 @@ locals {
   vpc_cidr                = var.create_vpc ? aws_vpc.this[0].cidr_block : data.aws_vpc.existing[0].cidr_block
   private_subnet_ids      = var.create_vpc ? aws_subnet.private[*].id : var.private_subnet_ids
   private_route_table_ids = var.create_vpc ? [aws_route_table.private[0].id] : var.private_route_table_ids
-  azs                     = var.create_vpc ? slice(data.aws_availability_zones.available[0].names, 0, var.az_count) : []
+  azs                     = var.create_vpc ? slice(length(var.availability_zones) > 0 ? var.availability_zones : sort(data.aws_availability_zones.available[0].names), 0, var.az_count) : []
 }
 
 resource "aws_vpc" "this" {

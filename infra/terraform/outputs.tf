@@ -39,8 +39,18 @@ output "bucket_arn" {
 }
 
 output "model_uris" {
-  description = "DOCFN_MODEL_URI per task (tasks without a model pack are left out)."
-  value       = { for task, cfg in local.tasks : task => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${cfg.model_pack}" if cfg.model_pack != null }
+  description = "DOCFN_MODEL_URI per task: the task's own model pack (tasks without a pack are left out)."
+  value       = { for task, packs in local.task_model_packs : task => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${packs.DOCFN_MODEL_URI}" if contains(keys(packs), "DOCFN_MODEL_URI") }
+}
+
+output "ocr_model_uris" {
+  description = "DOCFN_OCR_MODEL_URI per task that reads one (parse): the OCR pack it uses beside its own."
+  value       = { for task, packs in local.task_model_packs : task => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${packs.DOCFN_OCR_MODEL_URI}" if contains(keys(packs), "DOCFN_OCR_MODEL_URI") }
+}
+
+output "model_packs" {
+  description = "Every model pack (\"<name>/<version>\") the functions read: publish each to s3://<bucket>/models/<name>/<version>/ before the first request."
+  value       = local.model_packs
 }
 
 output "cache_endpoint" {

@@ -25,12 +25,16 @@ variable "tags" {
 
 variable "tasks" {
   description = <<-EOT
-    The task functions to deploy, keyed by task name (ocr, layout, table, formula, chart, parse,
-    summarize, vlm). One ECR repository, Lambda function, function URL, SQS queue + DLQ, log group,
-    IAM role and alarm set is created per entry. reserved_concurrency is the per-task rate limit
-    (it caps concurrent containers); model_pack is "<name>/<version>" under s3://BUCKET/models/
-    (null: the task needs no weights); environment adds DOCFN_* settings such as
-    DOCFN_MAX_BODY_BYTES. Omit a task to not deploy it.
+    The task functions to deploy, keyed by task name. Implemented: ocr, layout, table, parse (the
+    default deploys exactly these); formula, chart, summarize and vlm are accepted names for later
+    but have no code yet, so do not deploy them. One ECR repository, Lambda function, function URL,
+    SQS queue + DLQ, log group, IAM role and alarm set is created per entry. reserved_concurrency
+    is the per-task rate limit (it caps concurrent containers). model_pack is the task's own pack,
+    "<name>/<version>" under s3://BUCKET/models/ (DOCFN_MODEL_URI); ocr_model_pack is the OCR pack
+    that parse reads beside its layout pack (DOCFN_OCR_MODEL_URI; parse only). Left null, both fall
+    back to the task's default pack (packs.tf). A deployed function never builds or downloads a
+    pack itself: publish every pack named here first (README, "Publish the model packs").
+    environment adds DOCFN_* settings such as DOCFN_MAX_BODY_BYTES. Omit a task to not deploy it.
   EOT
   type = map(object({
     memory_size                        = optional(number, 2048)
@@ -39,6 +43,7 @@ variable "tasks" {
     reserved_concurrency               = optional(number, 10)
     architecture                       = optional(string, "x86_64")
     model_pack                         = optional(string)
+    ocr_model_pack                     = optional(string)
     batch_size                         = optional(number, 1)
     maximum_batching_window_in_seconds = optional(number, 0)
     environment                        = optional(map(string), {})
@@ -63,37 +68,12 @@ variable "tasks" {
       ephemeral_storage = 2048
       model_pack        = "ocr-ppocrv6-tiny/1"
     }
-    formula = {
-      memory_size          = 6144
-      timeout              = 300
-      ephemeral_storage    = 4096
-      reserved_concurrency = 5
-      model_pack           = "vlm-mineru25-int8/1"
-    }
-    chart = {
-      memory_size          = 6144
-      timeout              = 300
-      ephemeral_storage    = 4096
-      reserved_concurrency = 5
-      model_pack           = "vlm-mineru25-int8/1"
-    }
     parse = {
       memory_size       = 3008
       timeout           = 300
       ephemeral_storage = 4096
       model_pack        = "layout-cdla/1"
-    }
-    summarize = {
-      memory_size       = 1024
-      timeout           = 120
-      ephemeral_storage = 1024
-    }
-    vlm = {
-      memory_size          = 10240
-      timeout              = 900
-      ephemeral_storage    = 10240
-      reserved_concurrency = 2
-      model_pack           = "vlm-mineru25-int8/1"
+      ocr_model_pack    = "ocr-ppocrv6-tiny/1"
     }
   }
 
@@ -126,6 +106,14 @@ variable "tasks" {
     error_message = "model_pack must look like \"<name>/<version>\", e.g. \"ocr-ppocrv6-tiny/1\"."
   }
   validation {
+    condition     = alltrue([for t in values(var.tasks) : t.ocr_model_pack == null || can(regex("^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+$", t.ocr_model_pack))])
+    error_message = "ocr_model_pack must look like \"<name>/<version>\", e.g. \"ocr-ppocrv6-tiny/1\"."
+  }
+  validation {
+    condition     = alltrue([for k, t in var.tasks : t.ocr_model_pack == null || k == "parse"])
+    error_message = "ocr_model_pack is only read by parse (DOCFN_OCR_MODEL_URI); the other tasks' OCR pack, if any, is their model_pack."
+  }
+  validation {
     condition     = alltrue([for t in values(var.tasks) : t.batch_size >= 1 && t.batch_size <= 10000 && t.maximum_batching_window_in_seconds >= 0 && t.maximum_batching_window_in_seconds <= 300])
     error_message = "batch_size must be 1-10000 and maximum_batching_window_in_seconds 0-300."
   }
@@ -136,10 +124,10 @@ variable "tasks" {
   validation {
     condition = alltrue(flatten([for t in values(var.tasks) : [
       for k in keys(t.environment) : !contains([
-        "DOCFN_TASKS", "DOCFN_BUCKET", "DOCFN_MODEL_URI", "DOCFN_REDIS_URL", "DOCFN_REDIS_AUTH_SECRET_ARN", "DOCFN_TRACING",
+        "DOCFN_TASKS", "DOCFN_BUCKET", "DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI", "DOCFN_REDIS_URL", "DOCFN_REDIS_AUTH_SECRET_ARN", "DOCFN_TRACING",
       ], k)
     ]]))
-    error_message = "environment may not set DOCFN_TASKS, DOCFN_BUCKET, DOCFN_MODEL_URI, DOCFN_REDIS_URL, DOCFN_REDIS_AUTH_SECRET_ARN or DOCFN_TRACING; the module wires those."
+    error_message = "environment may not set DOCFN_TASKS, DOCFN_BUCKET, DOCFN_MODEL_URI, DOCFN_OCR_MODEL_URI, DOCFN_REDIS_URL, DOCFN_REDIS_AUTH_SECRET_ARN or DOCFN_TRACING; the module wires those (set model_pack / ocr_model_pack instead)."
   }
 }
 
@@ -586,6 +574,21 @@ variable "az_count" {
   validation {
     condition     = var.az_count >= 2 && var.az_count <= 4
     error_message = "az_count must be between 2 and 4."
+  }
+}
+
+variable "availability_zones" {
+  description = "Names of the availability zones of the created VPC's private subnets, in order (the first az_count are used). Empty: the first az_count of the region's zones a-f."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for az in var.availability_zones : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$", az))]) && length(distinct(var.availability_zones)) == length(var.availability_zones)
+    error_message = "availability_zones must be distinct zone names such as eu-west-1a."
+  }
+  validation {
+    condition     = length(var.availability_zones) == 0 || length(var.availability_zones) >= 2
+    error_message = "availability_zones needs at least two zones (or none, to use the region's first az_count)."
   }
 }
 

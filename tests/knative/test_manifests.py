@@ -39,16 +39,16 @@ SHARED = Path(os.environ.get("DOCFN_SHARED", ROOT.parent / "shared"))
 SERVING_CRD = SHARED / "schemas" / "knative-serving-service-crd.yaml"
 EVENTS = SHARED / "events"
 
-TASKS = ("ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm")
+# The implemented tasks: the only ones deployed (issue 11). The others have no code yet.
+TASKS = ("ocr", "layout", "table", "parse")
+NOT_DEPLOYED = ("formula", "chart", "summarize", "vlm")
+# The pack variables each function must get, and the pack each names (s3://BUCKET/models/...).
+# In the cluster a function never builds or downloads a pack itself, so this is complete.
 PACKS = {
-    "ocr": "ocr-ppocrv6-tiny/1",
-    "layout": "layout-cdla/1",
-    "table": "ocr-ppocrv6-tiny/1",
-    "parse": "layout-cdla/1",
-    "formula": "vlm-mineru25/1",
-    "chart": "vlm-mineru25/1",
-    "vlm": "vlm-mineru25/1",
-    "summarize": None,
+    "ocr": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+    "layout": {"DOCFN_MODEL_URI": "layout-cdla/1"},
+    "table": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+    "parse": {"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/1"},
 }
 KUSTOMIZATIONS = {
     "base": KNATIVE / "base",
@@ -291,6 +291,7 @@ def test_every_resource_is_labelled_and_namespaced(name):
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
 def test_one_service_per_task(name):
     services = ksvcs(rendered(name))
+    # Exactly the implemented tasks: nothing without code is deployed.
     assert set(services) == {f"docfn-{t}" for t in TASKS}
     for task in TASKS:
         svc = services[f"docfn-{task}"]
@@ -397,13 +398,36 @@ def test_environment_from_configmap_and_secret(name):
         c = container_of(ksvcs(docs)[f"docfn-{task}"])
         assert {"configMapRef": {"name": "docfn-config"}} in c["envFrom"]
         assert {"secretRef": {"name": "docfn-secrets"}} in c["envFrom"]
-        env = {e["name"]: e for e in c.get("env", [])}
-        if PACKS[task] is None:
-            assert "DOCFN_MODEL_URI" not in env
-            continue
-        ref = env["DOCFN_MODEL_URI"]["valueFrom"]["configMapKeyRef"]
-        assert ref["name"] == "docfn-config"
-        assert config[ref["key"]] == f"s3://{config['DOCFN_BUCKET']}/models/{PACKS[task]}"
+        # Exactly the pack variables the app reads, each naming the task's pack in this
+        # environment's bucket; nothing else that looks like one (e.g. DOCFN_MODEL_URI_OCR).
+        env = effective_env(docs, c)
+        packs = {k: v for k, v in env.items() if "MODEL" in k or k.endswith("_URI")}
+        expected = {k: f"s3://{config['DOCFN_BUCKET']}/models/{v}" for k, v in PACKS[task].items()}
+        assert packs == expected, task
+
+
+def effective_env(docs, container: Doc) -> dict[str, str]:
+    """The container's environment as the kubelet builds it: envFrom first, then env (which wins).
+
+    ConfigMap values are resolved from the render; Secrets only contribute their key names (value
+    None), and none at all in the base, which leaves its Secrets to the overlays.
+    """
+    configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in find(docs, "ConfigMap")}
+    env: dict[str, Any] = {}
+    for src in container.get("envFrom", []):
+        if "configMapRef" in src:
+            env.update(configmaps[src["configMapRef"]["name"]])
+        if "secretRef" in src and (find(docs, "Secret") or find(docs, "ExternalSecret")):
+            env.update(dict.fromkeys(secret_keys(docs, src["secretRef"]["name"])))
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        elif "configMapKeyRef" in var.get("valueFrom", {}):
+            ref = var["valueFrom"]["configMapKeyRef"]
+            env[var["name"]] = configmaps[ref["name"]][ref["key"]]
+        else:
+            env[var["name"]] = None
+    return env
 
 
 def secret_keys(docs, name: str) -> set[str] | None:
@@ -597,10 +621,16 @@ def test_one_host_routes_every_task(name):
         assert route(docs, host, f"/{task}x") is None
         assert route(docs, host, f"/v1/{task}x") is None
         assert route(docs, host, f"/v1/uploads?task={task}")[0] == ksvc_host(task)
-    assert route(docs, host, "/v1/uploads")[0] == ksvc_host("summarize")
-    assert route(docs, host, "/v1/jobs/0123abcd")[:2] == (ksvc_host("summarize"), "/v1/jobs/0123abcd")
-    assert route(docs, host, "/v1/chat/completions")[:2] == (ksvc_host("vlm"), "/v1/chat/completions")
-    assert route(docs, host, "/v1/models")[0] == ksvc_host("vlm")
+    # Uploads without a task and job lookups go to parse, as Terraform's jobs_task does.
+    assert route(docs, host, "/v1/uploads")[0] == ksvc_host("parse")
+    assert route(docs, host, "/v1/jobs/0123abcd")[:2] == (ksvc_host("parse"), "/v1/jobs/0123abcd")
+    # Nothing unimplemented is routed (or advertised): no such Service exists.
+    for task in NOT_DEPLOYED:
+        for url in (f"/v1/{task}", f"/{task}"):
+            assert route(docs, host, url) is None, url
+        assert route(docs, host, f"/v1/uploads?task={task}")[0] == ksvc_host("parse")
+    for url in ("/v1/chat/completions", "/v1/models"):
+        assert route(docs, host, url) is None, url
     # Liveness/readiness/metrics are for the cluster, not the internet.
     for private in ("/healthz", "/readyz", "/metrics", "/v1/events"):
         assert route(docs, host, private) is None, private
@@ -742,6 +772,7 @@ def test_upload_events_reach_the_function_of_their_prefix(name):
         "ocr/x.png",
         "uploads/unknown/x.png",
         "uploads/OCR/x.png",
+        *(f"uploads/{task}/x.png" for task in NOT_DEPLOYED),
     ):
         assert deliveries(docs, expr.evaluate(sqs_delivered_event(key))) == [], key
     test_event = sqs_delivered_event("x")

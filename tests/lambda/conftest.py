@@ -1,6 +1,6 @@
 """A docfn Lambda function, run the way the image runs it, against real local services.
 
-``python -m awslambdaric docfn.lambda_handler.handler`` (the image's ENTRYPOINT + CMD) polls the
+``python -m awslambdaric docfn.adapters.aws_lambda.handler.handler`` (the image's ENTRYPOINT + CMD) polls the
 Runtime API emulator; S3 is moto's standalone server over HTTP and the cache a real redis-server.
 One function process serves a whole test module (so tests see cold, then warm invocations).
 """
@@ -104,7 +104,9 @@ def eventbridge_event(key: str, size: int) -> dict[str, Any]:
     event = load_event("s3-eventbridge-object-created.json")
     event["resources"] = [f"arn:aws:s3:::{BUCKET}"]
     event["detail"]["bucket"]["name"] = BUCKET
-    event["detail"]["object"]["key"] = key  # EventBridge does not URL-encode keys
+    # S3 URL-encodes keys for EventBridge as for its notifications ("+" for spaces); Powertools'
+    # S3EventBridgeNotificationObject.key decodes them the same way, and so does docfn.
+    event["detail"]["object"]["key"] = quote_plus(key, safe="/")
     event["detail"]["object"]["size"] = size
     return event
 
@@ -125,7 +127,7 @@ class LambdaFunction:
         env = {**self.env, "AWS_LAMBDA_RUNTIME_API": self.api.address}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "awslambdaric", "docfn.lambda_handler.handler"],
+                [sys.executable, "-m", "awslambdaric", "docfn.adapters.aws_lambda.handler.handler"],
                 env=env,
                 cwd=self.workdir,  # not the repository: the handler must resolve from the installed package
                 stdout=log,

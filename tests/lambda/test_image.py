@@ -84,10 +84,10 @@ def test_dockerfile_runtime_contract() -> None:
 
     assert json.loads(final.args("ENTRYPOINT")[-1]) == ["python", "-m", "awslambdaric"]
     (handler,) = json.loads(final.args("CMD")[-1])
-    assert handler == "docfn.lambda_handler.handler"
+    assert handler == "docfn.adapters.aws_lambda.handler.handler"
     module_name, _, attribute = handler.rpartition(".")
     resolved = getattr(importlib.import_module(module_name), attribute)
-    from docfn.adapters.lambda_handler import handler as implementation
+    from docfn.adapters.aws_lambda.handler import handler as implementation
 
     assert callable(resolved) and resolved is implementation
 
@@ -102,9 +102,8 @@ def test_dockerignore_keeps_models_and_state_out() -> None:
 def test_lambda_init_is_imports_only() -> None:
     """Importing the handler (Lambda's init phase) loads no model and creates no AWS client."""
     probe = (
-        "import sys, time; t = time.perf_counter(); import docfn.lambda_handler; "
+        "import sys, time; t = time.perf_counter(); import docfn.adapters.aws_lambda.handler as h; "
         "elapsed = time.perf_counter() - t; "
-        "import docfn.adapters.lambda_handler as h; "
         "print(elapsed, h._runtime is None, *(m in sys.modules for m in ('boto3', 'onnxruntime', 'cv2')))"
     )
     env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": "docfn-ocr", "DOCFN_TASKS": "ocr"}

@@ -1,1 +1,3 @@
-"""Thin shells over the core: the HTTP app (Knative, local, Lambda via Mangum), Lambda events, CLI."""
+"""Layer 7, the top: thin entry points. The wiring that binds the service to its cloud parts, the
+HTTP app (uvicorn on Knative and locally, Mangum on Lambda), Lambda event sources and the handler,
+and the CLI."""

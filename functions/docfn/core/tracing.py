@@ -1,68 +1,28 @@
-"""X-Ray subsegments around model fetch, cache, storage and inference, when ``DOCFN_TRACING`` is on.
-
-On Lambda (active tracing) the runtime owns the segment and we add subsegments to it. Elsewhere
-(Knative with an X-Ray daemon/ADOT collector at ``AWS_XRAY_DAEMON_ADDRESS``) each request is its
-own segment. Off, every call is a no-op and the SDK is never imported (it stays out of init time).
-"""
+"""The tracing interface the service records into: named spans around cache, model load, inference
+and storage. Off by default (:class:`NoTracer`); the X-Ray implementation lives with the other cloud
+bindings (``docfn.cloud.xray``) and is chosen when the service is wired."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from contextlib import AbstractContextManager, nullcontext
+from typing import Protocol
 
 
-class Tracer:
-    def __init__(self, enabled: bool, service: str = "docfn") -> None:
-        self.enabled = enabled
-        self._service = service
-        self._recorder: Any = None
+class Tracer(Protocol):
+    def request(self, name: str, **annotations: str) -> AbstractContextManager[None]:
+        """The span of one request (a segment, or a subsegment where the platform owns the segment)."""
+        ...
 
-    @property
-    def recorder(self) -> Any:
-        if self._recorder is None:
-            from aws_xray_sdk.core import xray_recorder
+    def subsegment(self, name: str, **annotations: str) -> AbstractContextManager[None]:
+        """A span inside the current request."""
+        ...
 
-            # Never fail a request because tracing has no segment to attach to.
-            xray_recorder.configure(service=self._service, context_missing="LOG_ERROR", sampling=False)
-            self._recorder = xray_recorder
-        return self._recorder
 
-    @staticmethod
-    def _on_lambda() -> bool:
-        return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("LAMBDA_TASK_ROOT"))
+class NoTracer:
+    """Every span a no-op: no SDK imported, nothing recorded."""
 
-    @contextmanager
-    def request(self, name: str, **annotations: str) -> Iterator[None]:
-        """The request's segment (a subsegment on Lambda, where the runtime owns the segment)."""
-        if not self.enabled:
-            yield
-            return
-        if self._on_lambda():
-            with self.subsegment(name, **annotations):
-                yield
-            return
-        segment = self.recorder.begin_segment(name)
-        for key, value in annotations.items():
-            segment.put_annotation(key, value)
-        try:
-            yield
-        except Exception as exc:
-            segment.add_exception(exc, [])
-            raise
-        finally:
-            self.recorder.end_segment()
+    def request(self, name: str, **annotations: str) -> AbstractContextManager[None]:
+        return nullcontext()
 
-    def subsegment(self, name: str, **annotations: str) -> Any:
-        if not self.enabled:
-            return nullcontext()
-        return self._subsegment(name, annotations)
-
-    @contextmanager
-    def _subsegment(self, name: str, annotations: dict[str, str]) -> Iterator[None]:
-        with self.recorder.in_subsegment(name) as subsegment:
-            if subsegment is not None:
-                for key, value in annotations.items():
-                    subsegment.put_annotation(key, value)
-            yield
+    def subsegment(self, name: str, **annotations: str) -> AbstractContextManager[None]:
+        return nullcontext()

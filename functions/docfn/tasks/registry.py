@@ -1,10 +1,11 @@
-"""Task name -> implementation. Imports are lazy so a function only imports the task it serves."""
+"""Task name -> implementation. Imports are lazy so a function only imports the task it serves;
+a task's options model lives in its own light module so any function can validate them."""
 
 from __future__ import annotations
 
 import importlib
 
-from .base import Task
+from .contract import Task, TaskOptions
 
 _TASKS: dict[str, str] = {
     "ocr": "docfn.tasks.ocr.task:OcrTask",
@@ -12,17 +13,27 @@ _TASKS: dict[str, str] = {
     "table": "docfn.tasks.table.task:TableTask",
     "parse": "docfn.tasks.parse.task:ParseTask",
 }
+_OPTIONS: dict[str, str] = {
+    "ocr": "docfn.tasks.ocr.options:OcrOptions",
+    "layout": "docfn.tasks.layout.options:LayoutOptions",
+    "table": "docfn.tasks.table.options:TableOptions",
+    "parse": "docfn.tasks.parse.options:ParseOptions",
+}
 
 
 def implemented_tasks() -> list[str]:
     return list(_TASKS)
 
 
-def register(name: str, target: str) -> None:
-    """Register ``module:Class`` for task ``name`` (later tasks plug in here)."""
-    _TASKS[name] = target
+def _load(target: str) -> type:
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def task_class(name: str) -> type[Task]:
-    module_name, _, class_name = _TASKS[name].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return _load(_TASKS[name])
+
+
+def options_model(name: str) -> type[TaskOptions]:
+    """The options model of task ``name`` without importing its inference code."""
+    return _load(_OPTIONS[name])

@@ -10,9 +10,9 @@ import numpy as np
 
 from ...core.onnx_sessions import get_session
 from ...packs.manifest import Manifest
-from .detector import DetectorConfig, LayoutDetector, Region
-from .order import reading_order
+from .detector import LayoutDetector, LayoutDetectorConfig, Region
 from .regions import dedupe
+from .xycut import xy_cut_order
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def _row_then_x(region: Region) -> tuple[int, float]:
 class LayoutAnalyzer:
     def __init__(self, pack_dir: Path, manifest: Manifest, threads: int = 0) -> None:
         config = manifest.config
-        detector_config = DetectorConfig(
+        detector_config = LayoutDetectorConfig(
             input_size=tuple(config.get("input_size", (800, 608))),  # type: ignore[arg-type]
             score_threshold=float(config.get("score_threshold", 0.5)),
             nms_iou=float(config.get("nms_iou", 0.5)),
@@ -57,6 +57,6 @@ def order_regions(regions: list[Region], page_width: float) -> list[OrderedRegio
     headers = sorted((r for r in regions if r.type == "header"), key=_row_then_x)
     footers = sorted((r for r in regions if r.type == "footer"), key=_row_then_x)
     body = [r for r in regions if r.type not in {"header", "footer"}]
-    order = reading_order([r.bbox for r in body], page_width=page_width)
+    order = xy_cut_order([r.bbox for r in body], page_width=page_width)
     ranked = headers + [body[i] for i in order] + footers
     return [OrderedRegion(region, rank) for rank, region in enumerate(ranked)]

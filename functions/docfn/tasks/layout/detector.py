@@ -51,7 +51,7 @@ class Region:
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
+class LayoutDetectorConfig:
     input_size: tuple[int, int] = (800, 608)  # (height, width) the graph was exported with
     score_threshold: float = 0.5
     nms_iou: float = 0.5
@@ -68,7 +68,9 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 class LayoutDetector:
     """Thread-safe: holds only an ONNX session (whose ``run`` is thread-safe) and constants."""
 
-    def __init__(self, session: ort.InferenceSession, labels: list[str], config: DetectorConfig) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, labels: list[str], config: LayoutDetectorConfig
+    ) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
         self.labels = labels

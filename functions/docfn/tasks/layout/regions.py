@@ -7,13 +7,8 @@ confident of any pair where one box lies mostly inside the other.
 
 from __future__ import annotations
 
+from ...core.geometry import intersection
 from .detector import Region
-
-
-def intersection(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    return max(0.0, width) * max(0.0, height)
 
 
 def overlap_of_smaller(a: Region, b: Region) -> float:

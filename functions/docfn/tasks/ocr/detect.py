@@ -17,7 +17,7 @@ _OFFSET = (_MEAN / _STD).astype(np.float32)
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
+class TextDetectorConfig:
     limit_side_len: int = 736
     limit_type: str = "min"  # "min": upscale small sides to the limit; "max": downscale large ones.
     thresh: float = 0.2
@@ -27,7 +27,7 @@ class DetectorConfig:
     min_size: int = 3
 
 
-def _resize_for_detection(image: np.ndarray, config: DetectorConfig) -> np.ndarray:
+def _resize_for_detection(image: np.ndarray, config: TextDetectorConfig) -> np.ndarray:
     height, width = image.shape[:2]
     ratio = 1.0
     if config.limit_type == "max" and max(height, width) > config.limit_side_len:
@@ -41,7 +41,7 @@ def _resize_for_detection(image: np.ndarray, config: DetectorConfig) -> np.ndarr
 
 
 class TextDetector:
-    def __init__(self, session: ort.InferenceSession, config: DetectorConfig) -> None:
+    def __init__(self, session: ort.InferenceSession, config: TextDetectorConfig) -> None:
         self.session = session
         self.config = config
         self.input_name = session.get_inputs()[0].name

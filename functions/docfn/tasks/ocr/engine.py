@@ -9,10 +9,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ...core.geometry import rows_by_vertical_overlap
 from ...core.onnx_sessions import get_session
 from ...packs.manifest import Manifest
 from .classify import AngleClassifier
-from .detect import DetectorConfig, TextDetector
+from .detect import TextDetector, TextDetectorConfig
 from .recognize import TextRecognizer, load_dictionary
 
 
@@ -52,20 +53,10 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     return crop
 
 
-def reading_order(lines: list[TextLine]) -> list[TextLine]:
+def order_lines(lines: list[TextLine]) -> list[TextLine]:
     """Top-to-bottom rows, left-to-right within a row (rows = vertically overlapping lines)."""
     ordered = sorted(lines, key=lambda line: (line.bbox[1], line.bbox[0]))
-    rows: list[list[TextLine]] = []
-    for line in ordered:
-        centre = (line.bbox[1] + line.bbox[3]) / 2
-        if rows:
-            last = rows[-1]
-            top = min(item.bbox[1] for item in last)
-            bottom = max(item.bbox[3] for item in last)
-            if top <= centre <= bottom:
-                last.append(line)
-                continue
-        rows.append([line])
+    rows = rows_by_vertical_overlap(ordered, lambda line: tuple(line.bbox))
     return [line for row in rows for line in sorted(row, key=lambda item: item.bbox[0])]
 
 
@@ -86,7 +77,7 @@ class OcrEngine:
     """Built once per process from a verified pack directory; ``__call__`` is thread-safe."""
 
     def __init__(self, pack_dir: Path, manifest: Manifest, threads: int = 0) -> None:
-        det_cfg = DetectorConfig(**manifest.config.get("det", {}))
+        det_cfg = TextDetectorConfig(**manifest.config.get("det", {}))
         rec_cfg = manifest.config.get("rec", {})
         self.detector = TextDetector(get_session(pack_dir / manifest.file("det").path, threads), det_cfg)
         characters = load_dictionary(pack_dir / manifest.file("rec_dict").path)
@@ -113,8 +104,4 @@ class OcrEngine:
             text, confidence = self.recognizer(crop)
             if text.strip() and confidence >= min_confidence:
                 lines.append(TextLine(text=text, confidence=confidence, polygon=quad.tolist()))
-        return reading_order(lines)
-
-    def recognize_crop(self, crop_rgb: np.ndarray) -> tuple[str, float]:
-        """Recognise a single already-cropped text line (used by table/parse)."""
-        return self.recognizer(cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2BGR))
+        return order_lines(lines)

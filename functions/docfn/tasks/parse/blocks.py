@@ -15,16 +15,6 @@ from typing import Any
 FURNITURE = frozenset({"header", "footer", "page_number"})
 
 
-def normalised_bbox(bbox: tuple[float, float, float, float], width: int, height: int) -> list[int]:
-    x0, y0, x1, y1 = bbox
-    return [
-        round(x0 * 1000 / width),
-        round(y0 * 1000 / height),
-        round(x1 * 1000 / width),
-        round(y1 * 1000 / height),
-    ]
-
-
 def block_markdown(block: dict[str, Any]) -> str:
     kind = block["type"]
     if kind in FURNITURE:

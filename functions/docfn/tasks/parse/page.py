@@ -10,14 +10,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ...core.inputs import Page
+from ...core.documents import PageImage
+from ...core.geometry import enclosing, intersection, normalised_bbox
 from ..layout.analyzer import LayoutAnalyzer, order_regions
 from ..layout.detector import Region
-from ..layout.regions import dedupe, intersection
-from ..ocr.engine import OcrEngine, TextLine, crop_quad, reading_order
-from ..table.recognizers import TableRecognizer
-from .blocks import normalised_bbox
-from .recognizers import FormulaRecognizer
+from ..layout.regions import dedupe
+from ..ocr.engine import OcrEngine, TextLine, crop_quad, order_lines
+from ..table.table_recognizers import TableRecognizer
+from .formula_recognizers import FormulaRecognizer
 from .text import heading_level, join_lines, list_items
 
 # Region types whose words are read by OCR (the rest are cropped or handed to a recogniser).
@@ -104,7 +104,7 @@ def _orphan_blocks(orphans: list[TextLine]) -> list[tuple[Region, list[TextLine]
     """Lines no region claimed (the detector missed them) grouped into paragraphs, so no text is
     lost: consecutive lines closer than a line height that overlap horizontally."""
     groups: list[list[TextLine]] = []
-    for line in reading_order(orphans):
+    for line in order_lines(orphans):
         if groups:
             last = groups[-1][-1]
             height = last.bbox[3] - last.bbox[1]
@@ -118,13 +118,7 @@ def _orphan_blocks(orphans: list[TextLine]) -> list[tuple[Region, list[TextLine]
         groups.append([line])
     out = []
     for group in groups:
-        box = (
-            min(ln.bbox[0] for ln in group),
-            min(ln.bbox[1] for ln in group),
-            max(ln.bbox[2] for ln in group),
-            max(ln.bbox[3] for ln in group),
-        )
-        out.append((Region("text", box, 0.0), group))
+        out.append((Region("text", enclosing(tuple(ln.bbox) for ln in group), 0.0), group))
     return out
 
 
@@ -149,12 +143,10 @@ class PageParser:
         layout: LayoutAnalyzer,
         ocr: OcrEngine,
         table: TableRecognizer,
-        formula: FormulaRecognizer | None = None,
     ) -> None:
         self.layout = layout
         self.ocr = ocr
         self.table = table
-        self.formula = formula
 
     def _region_lines(self, image: np.ndarray, region: Region) -> list[TextLine]:
         """OCR of one region crop at native scale: padded with white to the detector's minimum side
@@ -167,14 +159,22 @@ class PageParser:
         canvas[:height, :width] = crop
         return [_offset(line, x0, y0) for line in self.ocr.recognize_lines(canvas)]
 
-    def __call__(self, page: Page, *, ocr_mode: str = "page", min_score: float = 0.5) -> ParsedPage:
+    def __call__(
+        self,
+        page: PageImage,
+        *,
+        ocr_mode: str = "page",
+        min_score: float = 0.5,
+        formula: FormulaRecognizer | None = None,
+    ) -> ParsedPage:
+        """One page's blocks; ``formula`` recognises formula crops (None: they keep their OCR text)."""
         image = page.image
         height, width = image.shape[:2]
         regions = dedupe(self.layout.detector(image, min_score))
         if ocr_mode == "page":
             owned, orphans = _assign(_read_page(self.ocr, image, regions), regions)
             pairs = [
-                (_retype_texty_figure(r, owned.get(i, [])), reading_order(owned.get(i, [])))
+                (_retype_texty_figure(r, owned.get(i, [])), order_lines(owned.get(i, [])))
                 for i, r in enumerate(regions)
             ]
             pairs += _orphan_blocks(orphans)
@@ -194,7 +194,7 @@ class PageParser:
             if id(region) in captions["attached"]:
                 continue
             block = self._block(
-                page, region, n, lines_of[id(region)], body_height, captions, lines_of, parsed
+                page, region, n, lines_of[id(region)], body_height, captions, lines_of, parsed, formula
             )
             if block is not None:
                 block["bbox"] = normalised_bbox(region.bbox, width, height)
@@ -224,7 +224,7 @@ class PageParser:
 
     def _block(
         self,
-        page: Page,
+        page: PageImage,
         region: Region,
         n: int,
         lines: list[TextLine],
@@ -232,6 +232,7 @@ class PageParser:
         captions: dict[str, Any],
         lines_of: dict[int, list[TextLine]],
         parsed: ParsedPage,
+        formula: FormulaRecognizer | None,
     ) -> dict[str, Any] | None:
         kind = region.type
         text = join_lines(lines)
@@ -276,7 +277,7 @@ class PageParser:
                 "table_cols": table.cols,
             }
         if kind == "formula":
-            latex = self.formula(crop) if self.formula is not None else None
+            latex = formula(crop) if formula is not None else None
             return {
                 "type": "equation",
                 "img_path": img_path,

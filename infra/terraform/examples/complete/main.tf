@@ -29,8 +29,9 @@ module "docfn" {
   name      = var.name
   image_tag = var.image_tag
 
-  # All eight tasks with the module defaults, except a larger OCR batch window and an
-  # explicit body limit on the synchronous OCR path.
+  # The four implemented tasks with the module defaults, except a larger OCR batch window and
+  # an explicit body limit on the synchronous OCR path. Every pack named here must be published
+  # to s3://<bucket>/models/ before the first request (output model_packs; see the README).
   tasks = {
     ocr = {
       memory_size                        = 2048
@@ -40,13 +41,9 @@ module "docfn" {
       maximum_batching_window_in_seconds = 2
       environment                        = { DOCFN_MAX_BODY_BYTES = "20971520" }
     }
-    layout    = { memory_size = 2048, timeout = 60, model_pack = "layout-cdla/1" }
-    table     = { memory_size = 3008, timeout = 120, ephemeral_storage = 2048, model_pack = "ocr-ppocrv6-tiny/1" }
-    formula   = { memory_size = 6144, timeout = 300, ephemeral_storage = 4096, reserved_concurrency = 5, model_pack = "vlm-mineru25-int8/1" }
-    chart     = { memory_size = 6144, timeout = 300, ephemeral_storage = 4096, reserved_concurrency = 5, model_pack = "vlm-mineru25-int8/1" }
-    parse     = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, model_pack = "layout-cdla/1" }
-    summarize = { memory_size = 1024, timeout = 120 }
-    vlm       = { memory_size = 10240, timeout = 900, ephemeral_storage = 10240, reserved_concurrency = 2, model_pack = "vlm-mineru25-int8/1" }
+    layout = { memory_size = 2048, timeout = 60, model_pack = "layout-cdla/1" }
+    table  = { memory_size = 3008, timeout = 120, ephemeral_storage = 2048, model_pack = "ocr-ppocrv6-tiny/1" }
+    parse  = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, model_pack = "layout-cdla/1", ocr_model_pack = "ocr-ppocrv6-tiny/1" }
   }
 
   # Uploads and results live one day; model packs forever.

@@ -18,6 +18,11 @@ output "bucket_name" {
   value       = module.docfn.bucket_name
 }
 
+output "model_packs" {
+  description = "The model packs (\"<name>/<version>\") to publish to the bucket before the first request."
+  value       = module.docfn.model_packs
+}
+
 output "cache_endpoint" {
   description = "Cache endpoint."
   value       = module.docfn.cache_endpoint

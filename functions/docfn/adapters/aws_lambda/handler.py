@@ -1,0 +1,113 @@
+"""The AWS Lambda entry point (the image's CMD): one handler for every event source a function gets.
+
+After Mangum's adapter: the registry (``docfn.adapters.events.registry``) names the source that
+claims the event, and that source answers it: function URL / API Gateway requests through Mangum to
+the FastAPI app; S3 notifications, EventBridge events and CloudEvents by running the upload jobs;
+SQS batches with partial-batch failure reporting.
+
+Init stays light: importing this module imports code and nothing else. The service, the cache client
+and the boto3 clients are built on the first invocation (the HTTP app only on the first HTTP event),
+and model packs load on first use. Whether an invocation was the container's first (cold) is in the
+response header ``X-Docfn-Lambda-Cold``, the event responses' ``cold_start``, and the invocation log.
+"""
+
+from __future__ import annotations
+
+import time
+
+_IMPORT_START = time.perf_counter()
+
+import logging  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ...core import logs  # noqa: E402
+from ...core.settings import get_settings  # noqa: E402
+from ...service.request_log import request_fields  # noqa: E402
+from ...service.service import DocService  # noqa: E402
+from ...service.upload_jobs import UploadProcessor  # noqa: E402
+from ..events.contract import Invocation  # noqa: E402
+from ..events.registry import object_refs, source_for  # noqa: E402
+from ..wiring import build_service, upload_processor  # noqa: E402
+
+IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
+log = logging.getLogger("docfn.lambda")
+
+
+class Runtime:
+    """What lives for the container's lifetime: the service, its jobs, and (lazily) the HTTP app."""
+
+    def __init__(self) -> None:
+        settings = get_settings()
+        logs.configure(settings.log_level)
+        self.service: DocService = build_service(settings)
+        self.jobs: UploadProcessor = upload_processor(self.service)
+        self.invocations = 0
+        self._mangum: Any = None
+        self._lock = threading.Lock()
+
+    def http(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if self._mangum is None:
+            with self._lock:
+                if self._mangum is None:
+                    from mangum import Mangum
+
+                    from ..http.app import create_app
+
+                    app = create_app(self.service.settings, service=self.service, jobs=self.jobs)
+                    # lifespan="off": Mangum would run the app's startup/shutdown on every invocation.
+                    self._mangum = Mangum(app, lifespan="off")
+        return self._mangum(event, context)
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = Runtime()
+    return _runtime
+
+
+def handler(event: Any, context: Any) -> Any:
+    """The image's CMD: ``docfn.adapters.aws_lambda.handler.handler``."""
+    started = time.perf_counter()
+    rt = runtime()
+    rt.invocations += 1
+    cold = rt.invocations == 1
+    source = source_for(event)
+    request_id = getattr(context, "aws_request_id", None)
+    error: str | None = None
+    status: int | None = None
+    failed_messages: int | None = None
+    try:
+        if source is None:
+            raise ValueError("unsupported event: not a function URL request, S3, SQS or EventBridge S3 event")
+        invocation = Invocation(request_id, cold, rt.jobs, object_refs, context, rt.http)
+        result = source.handle(event, invocation)
+        if isinstance(result, dict):
+            status = result.get("statusCode")
+            if "batchItemFailures" in result:
+                failed_messages = len(result["batchItemFailures"])
+        return result
+    except Exception as exc:
+        error = type(exc).__name__
+        raise
+    finally:
+        fields = request_fields(
+            request_id=request_id,
+            task=",".join(rt.service.tasks) or None,
+            status=status,
+            started=started,
+            error=error,
+            source=source.name if source else "unknown",
+            cold_start=cold,
+            init_import_ms=round(IMPORT_SECONDS * 1000, 1) if cold else None,
+            failed_messages=failed_messages,
+        )
+        log.info("invocation", extra={"fields": fields})

@@ -1,0 +1,104 @@
+"""How the CLI shows results: ``text`` and ``md`` renderings per task, and the files ``--out`` writes.
+
+Rendering is the CLI's, not the tasks': a task returns data; this decides how a person reads it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# The CLI's output formats and the file suffix each is written with.
+OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "md": ".md", "text": ".txt"}
+# Options the CLI adds unless the user gave them: parse embeds figure images so --out can write them.
+CLI_DEFAULT_OPTIONS: dict[str, dict[str, str]] = {"parse": {"images": "base64"}}
+
+
+def _ocr(result: dict[str, Any], fmt: str) -> str:
+    if fmt == "md":
+        return "\n\n".join(f"<!-- page {p['page']} -->\n\n{p['text']}" for p in result["pages"]) + "\n"
+    return result["text"] + "\n"
+
+
+def _layout(result: dict[str, Any], fmt: str) -> str:
+    lines = []
+    for page in result["pages"]:
+        lines.append(f"page {page['page']} ({page['width']}x{page['height']})")
+        for r in page["regions"]:
+            x0, y0, x1, y1 = (round(v) for v in r["bbox"])
+            lines.append(f"  {r['order']:>3} {r['type']:<15} {r['score']:.2f} [{x0}, {y0}, {x1}, {y1}]")
+    return "\n".join(lines) + "\n"
+
+
+def _table(result: dict[str, Any], fmt: str) -> str:
+    if fmt == "md":
+        return result["markdown"] + "\n"
+    return "\n\n".join(p["html"] for p in result["pages"]) + "\n"
+
+
+def _parse(result: dict[str, Any], fmt: str) -> str:
+    if fmt == "md":
+        return result["markdown"]
+    return "\n\n".join(b.get("text", "") for b in result["content_list"] if b.get("text")) + "\n"
+
+
+_RENDERERS: dict[str, Callable[[dict[str, Any], str], str]] = {
+    "ocr": _ocr,
+    "layout": _layout,
+    "table": _table,
+    "parse": _parse,
+}
+
+
+def render(task: str, body: dict[str, Any], fmt: str) -> str:
+    """``body`` is the response body (``Outcome.body()``); ``json`` shows all of it."""
+    if fmt == "json":
+        return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
+    result = body["result"]
+    renderer = _RENDERERS.get(task)
+    if renderer is None:
+        return str(result.get("markdown") or result.get("text") or "") + "\n"
+    return renderer(result, fmt)
+
+
+def write_outputs(
+    task: str, body: dict[str, Any], rendered: str, out_dir: Path, stem: str, fmt: str
+) -> list[Path]:
+    """The files of ``--out`` for one input: the rendering, plus parse's content list and images."""
+    if task == "parse":
+        return _write_parse(body, rendered, out_dir, stem, fmt)
+    target = out_dir / (stem + OUTPUT_SUFFIXES[fmt])
+    target.write_text(rendered, encoding="utf-8")
+    return [target]
+
+
+def _write_parse(body: dict[str, Any], rendered: str, out_dir: Path, stem: str, fmt: str) -> list[Path]:
+    """``STEM.md`` (or .json/.txt), ``STEM.content_list.json`` and ``STEM_images/*.png``; image
+    paths in both files point into ``STEM_images/`` relative to the output directory."""
+    result = body["result"]
+    prefix = f"{stem}_images/"
+    written: list[Path] = []
+    images: dict[str, str] = result.get("images") or {}
+    if images:
+        (out_dir / prefix).mkdir(parents=True, exist_ok=True)
+    for path, data in images.items():
+        target = out_dir / prefix / path.removeprefix("images/")
+        target.write_bytes(base64.b64decode(data))
+        written.append(target)
+    content = [
+        {**b, "img_path": prefix + b["img_path"].removeprefix("images/")} if "img_path" in b else b
+        for b in result["content_list"]
+    ]
+    listing = out_dir / f"{stem}.content_list.json"
+    listing.write_text(json.dumps(content, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    main = out_dir / (stem + OUTPUT_SUFFIXES[fmt])
+    if fmt == "json":
+        trimmed = {**body, "result": {k: v for k, v in result.items() if k != "images"}}  # they are files now
+        rendered = json.dumps(trimmed, ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "md":
+        rendered = rendered.replace("](images/", f"]({prefix}")
+    main.write_text(rendered, encoding="utf-8")
+    return [main, listing, *written]

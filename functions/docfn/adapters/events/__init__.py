@@ -1,0 +1,1 @@
+"""Event sources (after Mangum): one module per source, one protocol, one registry."""

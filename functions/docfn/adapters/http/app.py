@@ -1,0 +1,232 @@
+"""The FastAPI app: the same ASGI app runs under uvicorn (Knative, local) and Mangum (Lambda).
+
+HTTP only: reading bodies, status codes, headers, metrics and the request log line. Everything
+else is the service's (``docfn.service``), built by ``docfn.adapters.wiring`` unless handed in.
+"""
+
+from __future__ import annotations
+
+import time
+
+_IMPORT_START = time.perf_counter()
+
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import threading  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+from typing import Any  # noqa: E402
+
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse, Response  # noqa: E402
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+
+from ... import __version__  # noqa: E402
+from ...core import logs, metrics  # noqa: E402
+from ...core.errors import DeadlineExceeded, DocfnError  # noqa: E402
+from ...core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
+from ...service.outcome import Outcome  # noqa: E402
+from ...service.request_log import log_request  # noqa: E402
+from ...service.service import DocService  # noqa: E402
+from ...service.upload_jobs import UploadProcessor  # noqa: E402
+from .body import read_body  # noqa: E402
+from .openapi import task_operation  # noqa: E402
+from .upload_routes import add_upload_routes  # noqa: E402
+
+IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
+metrics.IMPORT_SECONDS.set(IMPORT_SECONDS)
+# The import phase is paid once per process: it is reported in the first cold request's timings only.
+_import_unreported = threading.Event()
+_import_unreported.set()
+log = logging.getLogger("docfn.http")
+
+
+def error_response(
+    status: int, code: str, message: str, request_id: str, retry_after: int | None = None
+) -> JSONResponse:
+    headers = {"X-Request-Id": request_id}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "request_id": request_id}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def server_timing(timings: dict[str, float]) -> str:
+    return ", ".join(f"{name};dur={seconds * 1000:.1f}" for name, seconds in timings.items())
+
+
+def create_app(
+    settings: Settings | None = None,
+    service: DocService | None = None,
+    jobs: UploadProcessor | None = None,
+) -> FastAPI:
+    from ..wiring import build_service, upload_processor
+
+    settings = settings or get_settings()
+    logs.configure(settings.log_level)
+    service = service or build_service(settings)
+    jobs = jobs or upload_processor(service)
+    # One thread per admitted request: queued requests wait on the service's inference slot, so the
+    # default executor (a handful of threads) must not become a second, unbounded queue.
+    workers = ThreadPoolExecutor(max_workers=service.admission.capacity, thread_name_prefix="docfn-task")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        if settings.eager_load:
+            service.start_eager_load()
+        yield
+
+    app = FastAPI(
+        title="docfn",
+        version=__version__,
+        description="Serverless document-understanding functions: " + ", ".join(service.tasks),
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.state.jobs = jobs
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        request.state.started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    @app.exception_handler(DocfnError)
+    async def docfn_error(request: Request, exc: DocfnError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, _rid(request), exc.retry_after)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), _rid(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "bad_options", str(exc.errors()), _rid(request))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(
+            500, "internal_error", "internal error; see the log for this request id", _rid(request)
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        body = service.readiness()
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def run_task(task: str, request: Request) -> Response:
+        request_id = _rid(request)
+        status, outcome, error_code = 500, None, None
+        try:
+            data, content_type = await read_body(request, settings.max_body_bytes)
+            options = dict(request.query_params)
+            loop = asyncio.get_running_loop()
+            try:
+                with service.admission.admit():
+                    outcome = await asyncio.wait_for(
+                        loop.run_in_executor(workers, service.run, task, data, content_type, options),
+                        timeout=settings.inference_timeout_seconds,
+                    )
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    f"inference did not finish within {settings.inference_timeout_seconds:g} s;"
+                    " send fewer pages or use an asynchronous upload (POST /v1/uploads)"
+                ) from None
+            if outcome.cold and _import_unreported.is_set():
+                _import_unreported.clear()
+                outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}
+            status = 200
+            return _ok(outcome, request_id)
+        except DocfnError as exc:
+            status, error_code = exc.status, exc.code
+            metrics.ERRORS.labels(task, exc.code).inc()
+            raise
+        finally:
+            _observe(task, request, status, outcome, error_code)
+
+    def _ok(outcome: Outcome, request_id: str) -> JSONResponse:
+        headers = {
+            "X-Request-Id": request_id,
+            "X-Docfn-Cache": "hit" if outcome.cached else "miss",
+            "X-Docfn-Cold": "1" if outcome.cold else "0",
+            "Server-Timing": server_timing(outcome.timings),
+        }
+        return JSONResponse(outcome.body(request_id), headers=headers)
+
+    def _observe(
+        task: str, request: Request, status: int, outcome: Outcome | None, error_code: str | None
+    ) -> None:
+        metrics.REQUESTS.labels(task, str(status)).inc()
+        metrics.LATENCY.labels(task).observe(time.perf_counter() - request.state.started)
+        if outcome is not None:
+            for phase, seconds in outcome.timings.items():
+                metrics.PHASE_SECONDS.labels(task, phase).observe(seconds)
+        log_request(
+            request_id=_rid(request),
+            task=task,
+            status=status,
+            started=request.state.started,
+            outcome=outcome,
+            error=error_code,
+        )
+
+    # Specific routes first: Starlette takes the first match, and POST /v1/{task} matches /v1/uploads.
+    add_upload_routes(app, service, jobs)
+
+    for name, hosted in service.tasks.items():  # documented with the task's options
+        app.add_api_route(
+            f"/v1/{name}",
+            _bound(name, run_task),
+            methods=["POST"],
+            tags=["tasks"],
+            summary=f"Run {name} on an image or PDF",
+            openapi_extra=task_operation(hosted.task.Options),
+        )
+
+    @app.post("/v1/{task}", tags=["tasks"], summary="Run a task on an image or PDF")
+    async def run_v1(task: str, request: Request) -> Response:
+        return await run_task(task, request)  # tasks not served here: the service answers 404
+
+    for alias in ALL_TASKS:  # the front door's short paths (/ocr, /chart, …)
+        app.add_api_route(
+            f"/{alias}", _bound(alias, run_task), methods=["POST"], tags=["tasks"], include_in_schema=False
+        )
+
+    return app
+
+
+def _bound(
+    task: str, handler: Callable[[str, Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await handler(task, request)
+
+    endpoint.__name__ = f"run_{task}"
+    return endpoint
+
+
+def _rid(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or uuid.uuid4().hex

@@ -1,0 +1,59 @@
+"""Wiring: the service with its cloud bindings, built once per process by every entry point.
+
+The service knows only interfaces (a pack resolver, a tracer, a cache, an object store); this is the
+one place that picks their implementations from the settings: S3 packs and objects through boto3,
+X-Ray when tracing is on, the cache auth token from Secrets Manager, and the wheel builder for
+default packs only where packs may be built (never in a deployed function).
+"""
+
+from __future__ import annotations
+
+from ..cloud.s3_objects import object_store
+from ..cloud.s3_packs import S3PackSource
+from ..core.settings import Settings
+from ..service.cache import ResultCache, build_cache
+from ..service.pack_sources import PackResolver
+from ..service.service import DocService
+from ..service.upload_jobs import UploadProcessor
+
+
+def pack_resolver(settings: Settings) -> PackResolver:
+    builder = None
+    if settings.build_packs:
+        from ..tooling.build import build_default_pack
+
+        builder = build_default_pack
+    remote = {"s3": S3PackSource(settings.model_store, endpoint_url=settings.s3_endpoint_url)}
+    return PackResolver(settings.model_store, remote=remote, builder=builder)
+
+
+def result_cache(settings: Settings) -> ResultCache:
+    password = None
+    if settings.redis_url and settings.redis_auth_secret_arn:
+        from ..cloud.secrets import read_secret
+
+        password = read_secret(settings.redis_auth_secret_arn)
+    return build_cache(
+        settings.redis_url,
+        memory_entries=settings.memory_cache_entries,
+        password=password,
+        timeout_seconds=settings.redis_timeout_seconds,
+    )
+
+
+def build_service(settings: Settings, *, cache: ResultCache | None = None) -> DocService:
+    tracer = None
+    if settings.tracing:
+        from ..cloud.xray import XRayTracer
+
+        tracer = XRayTracer()
+    return DocService(
+        settings,
+        packs=pack_resolver(settings),
+        cache=cache if cache is not None else result_cache(settings),
+        tracer=tracer,
+    )
+
+
+def upload_processor(service: DocService) -> UploadProcessor:
+    return UploadProcessor(service, object_store(service.settings), service.settings)

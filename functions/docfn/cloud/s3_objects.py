@@ -1,0 +1,100 @@
+"""The object store of asynchronous jobs over S3 (AWS, MinIO, moto) through boto3.
+
+The client is created on first use, so importing this module costs a Lambda init nothing. Failures
+become docfn errors here, once: a missing object :class:`ObjectMissing` (404), everything else
+:class:`Unavailable` (503), so callers degrade instead of crashing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import DocfnError, PayloadTooLarge, Unavailable
+from ..core.settings import Settings
+from ..service.storage import ObjectMissing, ObjectStore, PresignedUpload, StoredObject
+from .aws_clients import error_code, is_not_found, s3_client
+
+
+class S3ObjectStore:
+    """S3 (or an S3-compatible endpoint) through boto3, with short timeouts and bounded retries."""
+
+    def __init__(self, bucket: str, *, endpoint_url: str | None = None, region: str | None = None) -> None:
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.region = region
+
+    @property
+    def client(self) -> Any:
+        return s3_client(self.endpoint_url, self.region)
+
+    def get(self, key: str, *, max_bytes: int | None = None) -> StoredObject:
+        with _translated(key):
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            length = int(response.get("ContentLength") or 0)
+            if max_bytes is not None and length > max_bytes:
+                response["Body"].close()
+                raise PayloadTooLarge(
+                    f"s3://{self.bucket}/{key} is {length:,} bytes; the job limit is {max_bytes:,} bytes"
+                )
+            data = response["Body"].read()
+        return StoredObject(key, data, response.get("ContentType"), (response.get("ETag") or "").strip('"'))
+
+    def get_optional(self, key: str) -> bytes | None:
+        try:
+            return self.get(key).data
+        except ObjectMissing:
+            return None
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        with _translated(key):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def presign_upload(self, key: str, content_type: str | None, expires_in: int) -> PresignedUpload:
+        # A presigned PUT: any HTTP client can use it (curl -T). Signing is local, no request is made.
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+        headers: dict[str, str] = {}
+        if content_type:
+            params["ContentType"] = content_type
+            headers["Content-Type"] = content_type
+        with _translated(key):
+            url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
+        return PresignedUpload("PUT", url, headers, expires_in)
+
+    def presign_download(self, key: str, expires_in: int) -> str:
+        with _translated(key):
+            return str(
+                self.client.generate_presigned_url(
+                    "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+                )
+            )
+
+
+class _translated:
+    """Maps boto3/botocore failures to docfn errors: missing objects 404, everything else 503."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, DocfnError):
+            return False
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if is_not_found(exc):
+            raise ObjectMissing(f"object {self.key!r} does not exist") from exc
+        if isinstance(exc, ClientError):
+            code = error_code(exc)
+            raise Unavailable(f"object storage refused {self.key!r}: {code or exc}", retry_after=5) from exc
+        if isinstance(exc, BotoCoreError | OSError):
+            raise Unavailable(f"object storage is unreachable: {exc}", retry_after=5) from exc
+        return False
+
+
+def object_store(settings: Settings) -> ObjectStore | None:
+    """The configured store (``DOCFN_BUCKET``, ``DOCFN_S3_ENDPOINT_URL``), or None without a bucket."""
+    if not settings.bucket:
+        return None
+    return S3ObjectStore(settings.bucket, endpoint_url=settings.s3_endpoint_url)

@@ -1,0 +1,215 @@
+"""Decoding request bytes into page images, with limits checked before any large allocation.
+
+Supported: PNG, JPEG, TIFF (multi-frame), WebP and PDF (rendered with pypdfium2). The type is
+sniffed from the bytes; a declared Content-Type that disagrees with them is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import BadInput, BadOptions, PayloadTooLarge, UnsupportedMediaType
+
+# Pillow's own bomb check is a warning/exception at 2x its limit; ours is explicit and earlier.
+Image.MAX_IMAGE_PIXELS = None
+
+MEDIA_TYPES: dict[str, str] = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "tiff": "image/tiff",
+    "webp": "image/webp",
+    "pdf": "application/pdf",
+}
+_ALIASES = {"image/jpg": "image/jpeg", "image/tif": "image/tiff", "application/x-pdf": "application/pdf"}
+# Declared types that say nothing about the bytes: sniff instead of trusting or refusing them.
+_UNINFORMATIVE = {"", "application/octet-stream", "binary/octet-stream", "multipart/form-data"}
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """One page as an RGB uint8 array, with its 0-based index in the source document."""
+
+    index: int
+    image: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The format the bytes really are, from their magic numbers."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    return None
+
+
+def check_format(data: bytes, declared: str | None) -> str:
+    """Validate the body against the declared Content-Type and return the sniffed format."""
+    if not data:
+        raise BadInput("the request body is empty; send an image or PDF")
+    declared_type = (declared or "").split(";")[0].strip().lower()
+    declared_type = _ALIASES.get(declared_type, declared_type)
+    if declared_type not in _UNINFORMATIVE and declared_type not in MEDIA_TYPES.values():
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {declared_type!r}; send one of {sorted(MEDIA_TYPES.values())}"
+        )
+    fmt = sniff_format(data)
+    if fmt is None:
+        what = "text" if _looks_like_text(data) else "unrecognised binary data"
+        raise UnsupportedMediaType(
+            f"the body is {what}, not a PNG, JPEG, TIFF, WebP or PDF"
+            + (f" (declared {declared_type})" if declared_type not in _UNINFORMATIVE else "")
+        )
+    if declared_type not in _UNINFORMATIVE and MEDIA_TYPES[fmt] != declared_type:
+        raise UnsupportedMediaType(f"Content-Type says {declared_type} but the body is {MEDIA_TYPES[fmt]}")
+    return fmt
+
+
+def _looks_like_text(data: bytes) -> bool:
+    sample = data[:512]
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def parse_page_ranges(spec: str | None) -> list[int] | None:
+    """``"1-3,7"`` -> ``[0, 1, 2, 6]`` (0-based, sorted, unique). None means all pages."""
+    if spec is None or not spec.strip():
+        return None
+    pages: set[int] = set()
+    for part in spec.split(","):
+        match = _RANGE.match(part)
+        if not match:
+            raise BadOptions(f"bad page range {part!r} in {spec!r}; use e.g. 1-3,7")
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        if first < 1 or last < first:
+            raise BadOptions(f"bad page range {part!r}: pages are numbered from 1 and ranges ascend")
+        if last - first > 100_000:
+            raise BadOptions(f"page range {part!r} is too long")
+        pages.update(range(first - 1, last))
+    return sorted(pages)
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    max_pixels: int
+    max_pages: int
+    pdf_dpi: int = 150
+
+
+class Document:
+    """A decoded-on-demand document: pages are rendered one at a time (bounded memory)."""
+
+    def __init__(self, data: bytes, fmt: str, limits: DecodeLimits) -> None:
+        self.data = data
+        self.format = fmt
+        self.limits = limits
+        self._pdf = None
+        self.page_count = self._count_pages()
+
+    def _count_pages(self) -> int:
+        if self.format == "pdf":
+            import pypdfium2 as pdfium
+
+            try:
+                self._pdf = pdfium.PdfDocument(self.data)
+            except pdfium.PdfiumError as exc:
+                raise BadInput(f"the PDF cannot be opened: {exc}") from exc
+            return len(self._pdf)
+        try:
+            with Image.open(io.BytesIO(self.data)) as image:
+                return int(getattr(image, "n_frames", 1))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise BadInput(f"the {self.format.upper()} image cannot be read: {exc}") from exc
+
+    def select(self, pages: list[int] | None) -> list[int]:
+        """Validate a 0-based page selection against the document and the page limit."""
+        if pages is None:
+            pages = list(range(self.page_count))
+        out_of_range = [p + 1 for p in pages if p >= self.page_count]
+        if out_of_range:
+            raise BadOptions(
+                f"page {out_of_range[0]} is out of range: the document has {self.page_count} page(s)"
+            )
+        if len(pages) > self.limits.max_pages:
+            raise PayloadTooLarge(
+                f"{len(pages)} pages requested but at most {self.limits.max_pages} are processed per request;"
+                " choose pages (pages=1-10) or use an asynchronous upload (POST /v1/uploads)"
+            )
+        return pages
+
+    def render(self, index: int) -> PageImage:
+        return self._render_pdf(index) if self.format == "pdf" else self._render_image(index)
+
+    def _check_pixels(self, width: int, height: int, what: str) -> None:
+        if width * height > self.limits.max_pixels:
+            raise PayloadTooLarge(
+                f"{what} is {width}x{height} = {width * height:,} pixels;"
+                f" the limit is {self.limits.max_pixels:,} pixels"
+            )
+
+    def _render_image(self, index: int) -> PageImage:
+        try:
+            with Image.open(io.BytesIO(self.data)) as image:
+                # The header gives the size before a single pixel is decoded: refuse bombs here.
+                self._check_pixels(image.width, image.height, f"page {index + 1}")
+                if index:
+                    image.seek(index)
+                image.load()
+                rgb = image.convert("RGB")
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise BadInput(f"the {self.format.upper()} image is corrupt or truncated: {exc}") from exc
+        return PageImage(index=index, image=np.asarray(rgb))
+
+    def _render_pdf(self, index: int) -> PageImage:
+        assert self._pdf is not None
+        page = self._pdf[index]
+        try:
+            width_pt, height_pt = page.get_size()
+            scale = self.limits.pdf_dpi / 72.0
+            self._check_pixels(round(width_pt * scale), round(height_pt * scale), f"PDF page {index + 1}")
+            bitmap = page.render(scale=scale)
+            image = bitmap.to_pil().convert("RGB")
+        finally:
+            page.close()
+        return PageImage(index=index, image=np.asarray(image))
+
+    def close(self) -> None:
+        if self._pdf is not None:
+            self._pdf.close()
+            self._pdf = None
+
+
+def open_document(
+    data: bytes,
+    declared_type: str | None,
+    limits: DecodeLimits,
+    max_bytes: int,
+) -> Document:
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(
+            f"the body is {len(data):,} bytes; the synchronous limit is {max_bytes:,} bytes."
+            " Upload larger inputs with POST /v1/uploads"
+        )
+    fmt = check_format(data, declared_type)
+    return Document(data, fmt, limits)

@@ -1,0 +1,99 @@
+"""A task as the service hosts it (KServe's model server, in small): its packs, its lazy load, and
+what readiness makes of it.
+
+``load()`` fetches and verifies every pack the task uses, then lets the task build its sessions,
+exactly once even under concurrent callers. A failed load is not remembered as loaded: the next
+request tries again. Load failures are translated to docfn errors here, once, and recorded here only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..core import metrics
+from ..core.errors import ConfigurationError, DocfnError, Unavailable
+from ..packs.refs import PackRef
+from ..packs.store import LocalPack
+from ..tasks.contract import Task
+from .pack_sources import PackResolver
+
+
+@dataclass
+class LoadReport:
+    """What a cold start cost, by phase (seconds); ``performed`` only for the caller that did it."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    performed: bool = False
+
+
+class HostedTask:
+    def __init__(self, task: Task, refs: dict[str, PackRef], packs: PackResolver) -> None:
+        self.task = task
+        self.refs = refs  # role -> pack, in the task's declared order
+        self._packs = packs
+        self.ready = not refs  # a task without packs has nothing to load
+        self.load_error: DocfnError | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    @property
+    def version_id(self) -> str:
+        """Feeds the cache key: every pack that shapes the result, so a new pack never serves old ones."""
+        if not self.refs:
+            return f"{self.name}-builtin@1"
+        return "+".join(ref.pack_id for ref in self.refs.values())
+
+    @property
+    def in_rotation(self) -> bool:
+        """Ready, or not loaded yet, or failed transiently (S3 unreachable: 503): such an instance stays
+        in rotation, else no request would ever arrive to retry the load. A broken configuration
+        takes it out."""
+        return self.ready or self.load_error is None or isinstance(self.load_error, Unavailable)
+
+    def load(self) -> LoadReport:
+        if self.ready:
+            return LoadReport()
+        with self._lock:
+            if self.ready:
+                return LoadReport()
+            started = time.perf_counter()
+            try:
+                report = self._load()
+            except Exception as exc:
+                metrics.MODEL_LOAD_FAILURES.labels(self.name).inc()
+                error = self._translated(exc)
+                self.load_error = error
+                if error is exc:
+                    raise
+                raise error from exc
+            self.ready, self.load_error = True, None
+            metrics.COLD_STARTS.labels(self.name).inc()
+            metrics.MODEL_LOAD_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+            return report
+
+    def _load(self) -> LoadReport:
+        report = LoadReport(phases={"fetch": 0.0, "verify": 0.0} if self.refs else {}, performed=True)
+        local: dict[str, LocalPack] = {}
+        for role, ref in self.refs.items():
+            pack = self._packs.materialise(ref)
+            report.phases["fetch"] += pack.fetch_seconds
+            report.phases["verify"] += pack.verify_seconds
+            local[role] = pack
+        start = time.perf_counter()
+        self.task.load(local)
+        if self.refs:
+            report.phases["session_create"] = time.perf_counter() - start
+        return report
+
+    def _translated(self, exc: Exception) -> DocfnError:
+        """Every load failure as a docfn error: I/O is transient (503, retry), the rest is config."""
+        if isinstance(exc, DocfnError):
+            return exc
+        if isinstance(exc, OSError):
+            return Unavailable(f"model pack for {self.name} could not be loaded: {exc}", retry_after=5)
+        return ConfigurationError(f"model pack for {self.name} could not be loaded: {exc}")

@@ -1,0 +1,100 @@
+"""The task contract, after KServe's Model: ``load()`` once, then ``predict_page()`` per page and
+``combine()`` per request.
+
+A task is pure inference: it gets verified local packs and decoded pages, and knows nothing about
+where packs come from, caching, limits, page loops, HTTP, Lambda or the CLI. The service
+(``docfn.service``) hosts tasks: it fetches their packs, owns readiness, the page loop and progress.
+
+Each task declares its options as a pydantic model (``Options``), so every entry point validates them
+the same way and the HTTP adapter documents them in OpenAPI. ``pages`` is an option like any other.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..core.documents import PageImage, parse_page_ranges
+from ..core.errors import BadOptions
+from ..packs.refs import OWN_PACK
+from ..packs.store import LocalPack
+
+
+class TaskOptions(BaseModel):
+    """Options every task takes. Subclasses add their own fields (with bounds and descriptions)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pages: str | None = Field(
+        default=None,
+        description="Pages to process, 1-based ranges such as 1-3,7 (default: every page).",
+        examples=["1-3,7"],
+    )
+
+    @field_validator("pages")
+    @classmethod
+    def _valid_ranges(cls, value: str | None) -> str | None:
+        try:
+            parse_page_ranges(value)
+        except BadOptions as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    def page_list(self) -> list[int] | None:
+        """0-based page indices, or None for every page."""
+        return parse_page_ranges(self.pages)
+
+    def cache_fields(self) -> dict[str, Any]:
+        """What of the options shapes the result (pages enter the cache key resolved, not as text)."""
+        return self.model_dump(exclude={"pages"})
+
+
+def validate_options(model: type[TaskOptions], raw: Mapping[str, Any], task: str) -> TaskOptions:
+    """``raw`` (query parameters, form fields, a job's options) as ``model``; :class:`BadOptions` (422)
+    with one readable sentence otherwise."""
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        unknown = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden")
+        if unknown:
+            known = sorted(model.model_fields)
+            raise BadOptions(f"unknown option(s) {unknown} for task {task}; known: {known}") from None
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "options"
+        given = first.get("input")
+        raise BadOptions(f"option {name} {first['msg'].lower()}, not {given!r}") from None
+
+
+def page_fields(page: PageImage) -> dict[str, int]:
+    """What every per-page result starts with: the 1-based page number and the page's pixel size."""
+    width, height = page.size
+    return {"page": page.index + 1, "width": width, "height": height}
+
+
+class Task(ABC):
+    """One task function's inference. Subclasses set ``name`` and ``Options``, and implement
+    :meth:`load` and :meth:`predict_page` (and :meth:`combine` when pages are not simply listed)."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
+    # The packs the task loads, by role: its own ("model") and any it shares with another task
+    # (parse reads text with the "ocr" task's pack). Each role's pack comes from its own setting.
+    pack_roles: ClassVar[tuple[str, ...]] = (OWN_PACK,)
+
+    def __init__(self, threads: int = 0) -> None:
+        self.threads = threads  # ONNX Runtime intra-op threads; 0 = the CPU quota
+
+    @abstractmethod
+    def load(self, packs: Mapping[str, LocalPack]) -> None:
+        """Build the runtime objects (ONNX sessions) from verified local packs, keyed by role."""
+
+    @abstractmethod
+    def predict_page(self, page: PageImage, options: Any) -> dict[str, Any]:
+        """The result for one page. Must be thread-safe: the service may run pages concurrently."""
+
+    def combine(self, pages: list[dict[str, Any]], options: Any) -> dict[str, Any]:
+        """The request's result from its pages' results, in page order."""
+        return {"pages": pages}

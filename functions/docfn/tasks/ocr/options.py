@@ -1,0 +1,17 @@
+"""Options of the ``ocr`` task."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..contract import TaskOptions
+
+
+class OcrOptions(TaskOptions):
+    min_confidence: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Drop text lines recognised with less confidence."
+    )
+    angle_cls: bool = Field(
+        default=False,
+        description="Classify each line as upright or upside down first (packs with a classifier only).",
+    )

@@ -1,0 +1,32 @@
+"""Options of the ``parse`` task."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..contract import TaskOptions
+from .formula_recognizers import formula_recognizer_names
+
+
+class ParseOptions(TaskOptions):
+    images: Literal["none", "base64"] = Field(
+        default="none",
+        description="base64: include the PNG crops of figures, tables and formulas in the result.",
+    )
+    ocr_mode: Literal["page", "region"] = Field(
+        default="page",
+        description="page: detect text once on the page; region: OCR each layout region on its own.",
+    )
+    min_score: float = Field(default=0.5, ge=0.05, le=1.0, description="Drop layout regions scored lower.")
+    formula: str = Field(
+        default="none", description="Formula recogniser (none: formulas keep their OCR text)."
+    )
+
+    @field_validator("formula")
+    @classmethod
+    def _known_formula_recognizer(cls, value: str) -> str:
+        if value not in formula_recognizer_names():
+            raise ValueError(f"must be one of {formula_recognizer_names()}")
+        return value

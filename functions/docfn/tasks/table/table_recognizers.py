@@ -1,0 +1,129 @@
+"""Table recognisers: a protocol, a registry by name, and the classic one (rulings + OCR alignment).
+
+A VLM recogniser (MinerU2.5's table prompt) registers under another name later; parse and the
+table task pick one by name and never know which kind they got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from ...core.errors import BadOptions
+from ...core.geometry import enclosing, rows_by_vertical_overlap
+from ..ocr.engine import OcrEngine
+from .rulings import Rulings, find_rulings, grid_spans, rule_present
+from .structure import Cell, Table
+from .words import Piece, read_pieces
+
+
+class TableRecognizer(Protocol):
+    name: str
+
+    def __call__(self, image_rgb: np.ndarray) -> Table: ...
+
+
+_REGISTRY: dict[str, Callable[..., TableRecognizer]] = {}
+
+
+def register_table_recognizer(name: str, factory: Callable[..., TableRecognizer]) -> None:
+    _REGISTRY[name] = factory
+
+
+def table_recognizer(name: str, **resources: object) -> TableRecognizer:
+    """Build recogniser ``name`` from the resources it needs (e.g. ``ocr=OcrEngine``)."""
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise BadOptions(f"unknown table recogniser {name!r}; known: {sorted(_REGISTRY)}")
+    return factory(**resources)
+
+
+def _join(pieces: list[Piece]) -> str:
+    # Top-down lines, left-right within a line (a wrapped cell reads in order).
+    ordered = sorted(pieces, key=lambda p: (round(p.cy / 12), p.bbox[0]))
+    return " ".join(p.text for p in ordered)
+
+
+def _rows_by_alignment(pieces: list[Piece]) -> list[list[Piece]]:
+    """Rows = runs of pieces whose vertical centres fall within the current row's extent."""
+    return rows_by_vertical_overlap(sorted(pieces, key=lambda p: p.cy), lambda p: p.bbox)
+
+
+def _columns_by_alignment(rows: list[list[Piece]], min_gap: float) -> list[tuple[float, float]]:
+    """Column x-ranges from the pieces of rows with several cells (single-piece rows may span)."""
+    multi = [p for row in rows if len(row) > 1 for p in row] or [p for row in rows for p in row]
+    spans = sorted((p.bbox[0], p.bbox[2]) for p in multi)
+    columns: list[list[float]] = []
+    for start, end in spans:
+        if columns and start < columns[-1][1] + min_gap:
+            columns[-1][1] = max(columns[-1][1], end)
+        else:
+            columns.append([start, end])
+    return [(a, b) for a, b in columns]
+
+
+class ClassicTableRecognizer:
+    """Grid from ruling lines when the table is ruled both ways, else rows and columns from how
+    the OCR boxes line up."""
+
+    name = "classic"
+
+    def __init__(self, ocr: OcrEngine) -> None:
+        self.ocr = ocr
+
+    def __call__(self, image_rgb: np.ndarray) -> Table:
+        rulings = find_rulings(image_rgb)
+        if rulings.is_grid:
+            return self._from_rulings(image_rgb, rulings)
+        pieces = read_pieces(self.ocr, image_rgb, erase=rulings.mask())
+        return self._from_alignment(pieces)
+
+    def _from_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
+        ys, xs = rulings.ys, rulings.xs
+
+        def cuts_for(top: float, bottom: float) -> list[float]:
+            # Only rules really drawn beside this line cut it: a spanning cell's text stays whole.
+            return [x for x in xs[1:-1] if rule_present(rulings.vertical, x, top, bottom, horizontal=False)]
+
+        pieces = read_pieces(self.ocr, image_rgb, erase=rulings.mask(), cuts_for=cuts_for)
+        table = Table(rows=len(ys) - 1, cols=len(xs) - 1, method="rulings")
+        for row, col, rowspan, colspan in grid_spans(rulings):
+            box = (xs[col], ys[row], xs[col + colspan], ys[row + rowspan])
+            inside = [p for p in pieces if box[0] <= p.cx < box[2] and box[1] <= p.cy < box[3]]
+            table.cells.append(Cell(row, col, rowspan, colspan, _join(inside), box))
+        return table
+
+    def _from_alignment(self, pieces: list[Piece]) -> Table:
+        if not pieces:
+            return Table(rows=0, cols=0, method="alignment")
+        rows = _rows_by_alignment(pieces)
+        heights = sorted(p.bbox[3] - p.bbox[1] for p in pieces)
+        columns = _columns_by_alignment(rows, min_gap=max(8.0, heights[len(heights) // 2] * 0.8))
+        table = Table(rows=len(rows), cols=len(columns), method="alignment")
+        for r, row in enumerate(rows):
+            slots: dict[int, list[Piece]] = {}
+            extent: dict[int, int] = {}
+            for piece in row:
+                hit = [c for c, (a, b) in enumerate(columns) if piece.bbox[0] < b and piece.bbox[2] > a]
+                first = (
+                    hit[0] if hit else min(range(len(columns)), key=lambda c: abs(columns[c][0] - piece.cx))
+                )
+                slots.setdefault(first, []).append(piece)
+                extent[first] = max(extent.get(first, first), hit[-1] if hit else first)
+            owner: dict[int, Cell] = {}  # column -> the cell of this row covering it
+            for first in sorted(slots):
+                if first in owner:  # inside a span started to its left: same cell
+                    owner[first].text = f"{owner[first].text} {_join(slots[first])}"
+                    continue
+                last = extent[first]
+                group = slots[first]
+                box = enclosing(p.bbox for p in group)
+                cell = Cell(r, first, 1, last - first + 1, _join(group), box)
+                table.cells.append(cell)
+                owner.update(dict.fromkeys(range(first, last + 1), cell))
+        return table
+
+
+register_table_recognizer("classic", ClassicTableRecognizer)

@@ -1,0 +1,118 @@
+"""Every command the top-level README shows, run as a reader would run it.
+
+The Deploy section's commands (Terraform, Knative, image builds) are run or checked by
+tests/infra/test_readme_commands.py and tests/image/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from .conftest import ROOT, SAMPLE_PAGE, free_port, wait_for_port
+from .inputs_factory import pdf_from_images
+
+README = ROOT / "README.md"
+FENCE = re.compile(r"```sh\n(.*?)```", re.S)
+
+
+def _section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def _commands(title: str) -> list[str]:
+    """The shell lines of a section's code blocks, comments dropped."""
+    lines = []
+    for block in FENCE.findall(_section(title)):
+        for line in block.splitlines():
+            command = re.sub(r"\s+#.*$", "", line).strip()
+            if command:
+                lines.append(command)
+    return lines
+
+
+def _env(model_store: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DOCFN_MODEL_STORE": str(model_store),
+    }
+
+
+def test_try_it_installs_and_reads_the_sample_page(model_store: Path) -> None:
+    install, suite = _commands("Try it (fresh Debian/Ubuntu, Python 3.11)")
+    assert (
+        install
+        == "scripts/setup && .venv/bin/docfn run ocr functions/docfn/samples/sample-page.png --format text"
+    )
+    done = subprocess.run(
+        ["bash", "-c", install], cwd=ROOT, env=_env(model_store), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert "OUR SOLUTION" in done.stdout  # the sample page's heading, read by OCR
+    # The suite command is what CI runs (.ci/run), so it is exercised by every CI run itself.
+    assert suite == "scripts/test"
+    assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.fixture
+def reader_folder(tmp_path: Path, devset: Path) -> Path:
+    """What the Use section expects in the reader's folder: page.png, a 7-page doc.pdf, table.png."""
+    shutil.copy(SAMPLE_PAGE, tmp_path / "page.png")
+    page = Image.open(SAMPLE_PAGE).convert("RGB")
+    (tmp_path / "doc.pdf").write_bytes(pdf_from_images([page] * 7))
+    shutil.copy(devset / "007.png", tmp_path / "table.png")  # the devset's ruled-table page
+    return tmp_path
+
+
+def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
+    commands = _commands("Use")
+    env = _env(model_store)
+    port = str(free_port())  # the README's 8080 may be taken on a shared machine
+    server: subprocess.Popen | None = None
+    outputs: dict[str, str] = {}
+    try:
+        for command in commands:
+            command = command.replace("8080", port)
+            if command.endswith("&"):
+                assert command.startswith("docfn serve")
+                server = subprocess.Popen(shlex.split(command[:-1]), cwd=reader_folder, env=env)
+                wait_for_port(int(port), timeout=60, process=server)
+                assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30).status_code == 200
+                continue
+            done = subprocess.run(
+                ["bash", "-c", command],
+                cwd=reader_folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, f"{command}\n{done.stderr}"
+            outputs[command.split(" --")[0]] = done.stdout
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+    assert "OUR SOLUTION" in outputs["docfn run ocr page.png"]
+    assert (reader_folder / "out" / "doc.md").read_text().count("<!-- page") == 4  # pages 1-3 and 7
+    parsed = reader_folder / "parsed"
+    assert "Knuth describes" in (parsed / "doc.md").read_text()
+    assert json.loads((parsed / "doc.content_list.json").read_text())
+    assert "text" in outputs["docfn run layout page.png"] or "title" in outputs["docfn run layout page.png"]
+    assert "|" in outputs["docfn run table table.png"]  # a Markdown table
+    assert any(row["pack"] == "ocr-ppocrv6-tiny@1" for row in json.loads(outputs["docfn models list"]))
+    answer = json.loads(outputs[next(k for k in outputs if k.startswith("curl"))])
+    assert "OUR SOLUTION" in answer["result"]["text"]
