@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from .conftest import ROOT, SAMPLE_PAGE, DocfnServer
+from .conftest import ROOT, SAMPLE_PAGE, DocfnServer, S3Server
 from .inputs_factory import image_bytes, pdf_from_images
 
 
@@ -157,3 +157,38 @@ def test_inference_deadline_gives_504(model_store: Path) -> None:
         server.stop()
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "deadline_exceeded"
+
+
+def test_eager_load_retries_until_the_pack_is_published(
+    s3_server: S3Server, model_store: Path, tmp_path: Path
+) -> None:
+    """A pod that starts before its pack is published becomes ready once it is, without a restart."""
+    from docfn.tooling.publish import publish_pack
+
+    env = {
+        "DOCFN_TASKS": "ocr",
+        "DOCFN_EAGER_LOAD": "1",
+        "DOCFN_MODEL_STORE": str(tmp_path / "store"),
+        "DOCFN_MODEL_URI": "s3://docfn-test/models/ocr-ppocrv6-tiny/1",
+        "DOCFN_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "DOCFN_RETRY_AFTER_SECONDS": "1",
+        "K_SERVICE": "docfn-ocr",  # a deployed function: it never builds the pack itself
+    }
+    server = DocfnServer(env).start()
+    try:
+        with server.client() as client:
+            deadline = time.monotonic() + 30
+            while (response := client.get("/readyz")).json().get("error") is None:
+                assert time.monotonic() < deadline, response.text
+                time.sleep(0.1)
+            assert response.status_code == 503 and "docfn models publish" in response.json()["error"]
+            publish_pack(
+                model_store / "ocr-ppocrv6-tiny" / "1", "docfn-test", endpoint_url=s3_server.endpoint_url
+            )
+            deadline = time.monotonic() + 60
+            while (response := client.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, response.text
+                time.sleep(0.2)
+            assert response.json()["tasks"]["ocr"]["loaded"] is True
+    finally:
+        server.stop()

@@ -56,7 +56,7 @@ class DocService:
         self.admission = Admission(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds)
         self.limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
         self.version = __version__
-        self._eager = {"started": False, "done": False, "error": None}
+        self._eager: dict[str, Any] = {"running": False, "done": False, "error": None, "retry_at": 0.0}
 
     def _host(self, name: str) -> HostedTask:
         task = task_class(name)(self.settings.onnx_threads)
@@ -90,17 +90,23 @@ class DocService:
             hosted.load()
 
     def start_eager_load(self) -> None:
-        """Load every task in the background (``DOCFN_EAGER_LOAD``); readiness waits for it."""
-        self._eager["started"] = True
+        """Load every task in the background (``DOCFN_EAGER_LOAD``); readiness waits for it. A failed
+        load is tried again by later readiness probes (packs published after the pod started)."""
+        if self._eager["running"]:
+            return
+        self._eager["running"] = True
 
         def run() -> None:
             try:
                 self.load_all()
+                self._eager["error"] = None
             except Exception as exc:  # readiness reports it; liveness stays up so the pod can retry
                 self._eager["error"] = str(exc)
+                self._eager["retry_at"] = time.monotonic() + self.settings.retry_after_seconds
                 log.exception("eager model load failed")
             finally:
                 self._eager["done"] = True
+                self._eager["running"] = False
 
         threading.Thread(target=run, name="docfn-eager-load", daemon=True).start()
 
@@ -117,6 +123,8 @@ class DocService:
         if self.settings.eager_load:
             # Knative's activator holds requests until this says ready, so say it only once loaded.
             ready = bool(self._eager["done"]) and self.ready
+            if not ready and self._eager["error"] and time.monotonic() >= self._eager["retry_at"]:
+                self.start_eager_load()
         else:
             ready = all(hosted.in_rotation for hosted in self.tasks.values())
         body: dict[str, Any] = {"ready": ready, "tasks": tasks, "eager_load": self.settings.eager_load}
