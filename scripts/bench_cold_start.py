@@ -29,9 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import httpx
 
+from docfn.core.imaging import rgb_to_bgr
 from docfn.core.onnx_sessions import available_cpus
 from docfn.core.textmetrics import edit_distance, normalise
 from docfn.packs.manifest import Manifest, verify_pack
@@ -209,7 +209,7 @@ def bench_quantization(source_dir: Path, int8_dir: Path, devset: Path) -> dict:
         e2e_times: dict[str, list[float]] = {k: [] for k in engines}
         edits: dict[str, dict[str, int]] = {k: {} for k in engines}
         for page in pages:
-            bgr = cv2.cvtColor(page.rgb, cv2.COLOR_RGB2BGR)
+            bgr = rgb_to_bgr(page.rgb)
             crops = [crop_quad(bgr, q) for q in engines["fp32"].detector(bgr)]
             for key, engine in stage["det"].items():
                 start = time.perf_counter()

@@ -4,6 +4,7 @@ stays in its layer), and no two modules import each other, directly or round a l
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 from .conftest import ROOT
@@ -108,3 +109,20 @@ def test_the_rule_sees_a_violation(tmp_path: Path) -> None:
     found = _imports(probe, "docfn.core.probe")
     assert {"docfn.adapters.wiring", "docfn.service.cache"} <= found
     assert LAYERS.index(_layer("docfn.adapters.wiring")) > LAYERS.index(_layer("docfn.core.probe"))
+
+
+def test_functions_do_not_use_opencv() -> None:
+    """OpenCV is 160 MB of an image for a few operations: docfn.core.imaging does them with numpy and
+    Pillow (docs/benchmarks/imaging.md). OpenCV stays a dev-only reference for the parity tests."""
+    users = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if any(
+            (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "cv2" for a in n.names))
+            or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "cv2")
+            for n in ast.walk(ast.parse(path.read_text()))
+        )
+    ]
+    assert users == []
+    runtime = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in runtime if d.lower().startswith("opencv")]

@@ -133,14 +133,13 @@ def _calibration_tensors(
     source: Manifest, source_dir: Path, pages: list[EvalPage]
 ) -> dict[str, list[np.ndarray]]:
     """Detector inputs (whole pages) and recogniser inputs (line crops found by the fp32 detector)."""
-    import cv2
-
+    from ..core.imaging import rgb_to_bgr
     from ..tasks.ocr.engine import OcrEngine, crop_quad
 
     engine = OcrEngine(source_dir, source)
     det, rec = [], []
     for page in pages:
-        bgr = cv2.cvtColor(page.rgb, cv2.COLOR_RGB2BGR)
+        bgr = rgb_to_bgr(page.rgb)
         det.append(engine.detector.prepare(bgr))
         rec.extend(engine.recognizer.prepare(crop_quad(bgr, quad)) for quad in engine.detector(bgr))
     if len(rec) > MAX_REC_CROPS:

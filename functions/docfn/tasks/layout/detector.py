@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import onnxruntime as ort
+
+from ...core import imaging
 
 # CDLA's ten labels -> the region types docfn reports ("equation" is a display formula).
 CDLA_TYPES: dict[str, str] = {
@@ -79,7 +80,7 @@ class LayoutDetector:
     def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
         height, width = self.config.input_size
         # A plain stretch, no letterbox: PaddleDetection trains PicoDet with Resize(keep_ratio=False).
-        resized = cv2.resize(image_rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+        resized = imaging.resize_bilinear(image_rgb, width, height)
         if not self.config.rgb:
             resized = resized[:, :, ::-1]
         tensor = (resized.astype(np.float32) / 255.0 - _MEAN) / _STD
@@ -121,11 +122,8 @@ class LayoutDetector:
         boxes = boxes * np.array([page_w / in_w, page_h / in_h] * 2, dtype=np.float32)
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, page_w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, page_h)
-        # OpenCV's batched NMS suppresses only within a class (CDLA's classes may legitimately nest).
-        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        kept = cv2.dnn.NMSBoxesBatched(
-            xywh.tolist(), best.tolist(), classes.tolist(), threshold, self.config.nms_iou
-        )
+        # Suppression only within a class: CDLA's classes may legitimately nest.
+        kept = imaging.nms_per_class(boxes, best, classes, threshold, self.config.nms_iou)
         regions = []
         for i in np.asarray(kept).reshape(-1):
             label = self.labels[int(classes[i])]

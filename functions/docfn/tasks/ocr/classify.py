@@ -3,9 +3,10 @@ pages it made CER worse (measured, see docs/ocr-model-choice.md)."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import onnxruntime as ort
+
+from ...core import imaging
 
 
 class AngleClassifier:
@@ -18,10 +19,10 @@ class AngleClassifier:
         height, width = 48, 192
         h, w = crop_bgr.shape[:2]
         resized_w = min(width, int(np.ceil(height * w / max(h, 1))))
-        resized = cv2.resize(crop_bgr, (max(1, resized_w), height)).astype(np.float32)
+        resized = imaging.resize_bilinear(crop_bgr, max(1, resized_w), height).astype(np.float32)
         tensor = np.zeros((3, height, width), dtype=np.float32)
         tensor[:, :, :resized_w] = ((resized / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
         scores = self.session.run(None, {self.input_name: tensor[np.newaxis]})[0][0]
         if int(scores.argmax()) == 1 and float(scores[1]) > self.threshold:
-            return cv2.rotate(crop_bgr, cv2.ROTATE_180)
+            return imaging.rotate180(crop_bgr)
         return crop_bgr

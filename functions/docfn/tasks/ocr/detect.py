@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 import pyclipper
+
+from ...core import imaging
 
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -37,7 +38,7 @@ def _resize_for_detection(image: np.ndarray, config: TextDetectorConfig) -> np.n
     # The network downsamples by 32: both sides must be multiples of it.
     new_h = max(32, int(round(height * ratio / 32) * 32))
     new_w = max(32, int(round(width * ratio / 32) * 32))
-    return cv2.resize(image, (new_w, new_h))
+    return imaging.resize_bilinear(image, new_w, new_h)
 
 
 class TextDetector:
@@ -67,7 +68,7 @@ class TextDetector:
         cfg = self.config
         bitmap = (probability > cfg.thresh).astype(np.uint8)
         map_h, map_w = bitmap.shape
-        contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        contours = imaging.find_region_hulls(bitmap)
         boxes: list[np.ndarray] = []
         for contour in contours[: cfg.max_candidates]:
             points, short_side = _min_area_box(contour)
@@ -91,8 +92,8 @@ class TextDetector:
 
 
 def _min_area_box(contour: np.ndarray) -> tuple[np.ndarray, float]:
-    rect = cv2.minAreaRect(contour)
-    points = sorted(cv2.boxPoints(rect).tolist(), key=lambda p: p[0])
+    rect = imaging.min_area_rect(contour)
+    points = sorted(imaging.box_points(rect).tolist(), key=lambda p: p[0])
     left = sorted(points[:2], key=lambda p: p[1])
     right = sorted(points[2:], key=lambda p: p[1])
     # top-left, top-right, bottom-right, bottom-left
@@ -101,23 +102,13 @@ def _min_area_box(contour: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _mean_score(probability: np.ndarray, box: np.ndarray) -> float:
-    height, width = probability.shape
-    xmin = int(np.clip(np.floor(box[:, 0].min()), 0, width - 1))
-    xmax = int(np.clip(np.ceil(box[:, 0].max()), 0, width - 1))
-    ymin = int(np.clip(np.floor(box[:, 1].min()), 0, height - 1))
-    ymax = int(np.clip(np.ceil(box[:, 1].max()), 0, height - 1))
-    mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
-    shifted = box.copy()
-    shifted[:, 0] -= xmin
-    shifted[:, 1] -= ymin
-    cv2.fillPoly(mask, shifted.reshape(1, -1, 2).astype(np.int32), 1)
-    return float(cv2.mean(probability[ymin : ymax + 1, xmin : xmax + 1], mask)[0])
+    return imaging.polygon_mean(probability, box)
 
 
 def _unclip(box: np.ndarray, ratio: float) -> np.ndarray | None:
     # Grow the shrunk text kernel back by area*ratio/perimeter, as the DB paper prescribes.
-    area = cv2.contourArea(box)
-    perimeter = cv2.arcLength(box, True)
+    area = imaging.contour_area(box)
+    perimeter = imaging.arc_length(box, closed=True)
     if perimeter == 0:
         return None
     distance = area * ratio / perimeter

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from ...core import imaging
 from ...core.geometry import rows_by_vertical_overlap
 from ...core.onnx_sessions import get_session
 from ...packs.manifest import Manifest
@@ -43,11 +43,7 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     width = int(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
     height = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
     width, height = max(width, 1), max(height, 1)
-    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
-    crop = cv2.warpPerspective(
-        image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
-    )
+    crop = imaging.perspective_crop(image, quad, (width, height))
     if height / width >= 1.5:  # vertical text line: read it rotated
         crop = np.rot90(crop)
     return crop
@@ -94,7 +90,7 @@ class OcrEngine:
     def recognize_lines(
         self, image_rgb: np.ndarray, *, min_confidence: float = 0.5, use_angle_cls: bool = False
     ) -> list[TextLine]:
-        image = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+        image = imaging.rgb_to_bgr(image_rgb)
         quads = self.detector(image)
         lines: list[TextLine] = []
         for quad in quads:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
+
+from ...core import imaging
 
 
 def load_dictionary(path: Path) -> list[str]:
@@ -47,7 +48,7 @@ class TextRecognizer:
         h, w = crop_bgr.shape[:2]
         width = int(np.ceil(self.height * w / max(h, 1)))
         width = int(np.clip(width, 1, self.max_width))
-        resized = cv2.resize(crop_bgr, (width, self.height))
+        resized = imaging.resize_bilinear(crop_bgr, width, self.height)
         # Short crops are zero-padded (not stretched) up to ``pad_to``: the recogniser was trained on
         # padded lines and reads short tokens ("7", "\]") badly without the context.
         # A little blank after the last glyph too: CTC drops a final "." with no room behind it.

@@ -7,9 +7,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
+from ...core import imaging
 from ...core.documents import PageImage
 from ...core.geometry import enclosing, intersection, normalised_bbox
 from ..layout.analyzer import LayoutAnalyzer, order_regions
@@ -45,8 +45,7 @@ def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: in
 
 
 def _png(image_rgb: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
-    return encoded.tobytes() if ok else b""
+    return imaging.encode_png(image_rgb)
 
 
 def _split_at_regions(quad: np.ndarray, regions: list[Region]) -> list[np.ndarray]:
@@ -72,7 +71,7 @@ def _split_at_regions(quad: np.ndarray, regions: list[Region]) -> list[np.ndarra
 
 def _read_page(ocr: OcrEngine, image_rgb: np.ndarray, regions: list[Region]) -> list[TextLine]:
     """Detect text once on the whole page, split lines at region boundaries, recognise each."""
-    image = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    image = imaging.rgb_to_bgr(image_rgb)
     lines = []
     for quad in ocr.detector(image):
         for part in _split_at_regions(quad, regions):

@@ -1,4 +1,4 @@
-"""Ruling lines of a table image, found with OpenCV morphology, and the grid they draw.
+"""Ruling lines of a table image, found with morphology (``docfn.core.imaging``), and the grid they draw.
 
 Opening a binarised image with a long thin kernel keeps only strokes at least that long in that
 direction: rules survive, glyphs do not. A separator that is missing between two neighbouring grid
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+from ...core import imaging
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Rulings:
         return len(self.ys) >= 2 and len(self.xs) >= 3
 
     def mask(self) -> np.ndarray:
-        return cv2.bitwise_or(self.horizontal, self.vertical)
+        return np.bitwise_or(self.horizontal, self.vertical)
 
 
 def _cluster(values: list[float], tolerance: float) -> list[float]:
@@ -41,7 +42,7 @@ def _cluster(values: list[float], tolerance: float) -> list[float]:
 
 def _segments(mask: np.ndarray, horizontal: bool) -> list[tuple[float, float, float]]:
     """(position, start, end) of each connected rule piece."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, _, stats, _ = imaging.connected_components_with_stats(mask, connectivity=8)
     out = []
     for x, y, w, h, _area in stats[1:count]:
         if horizontal:
@@ -52,16 +53,14 @@ def _segments(mask: np.ndarray, horizontal: bool) -> list[tuple[float, float, fl
 
 
 def find_rulings(image_rgb: np.ndarray) -> Rulings:
-    gray = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
+    gray = imaging.rgb_to_gray(image_rgb)
     height, width = gray.shape
     # Adaptive threshold copes with shaded header rows and light-grey rules alike.
-    binary = cv2.adaptiveThreshold(~gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 15, -2)
+    binary = imaging.adaptive_threshold_mean(~gray, 15, -2)
     h_len = max(40, width // 30)
     v_len = max(25, height // 30)  # longer than a glyph's height at 150 dpi (cap height ~15 px)
-    horizontal = cv2.morphologyEx(
-        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1))
-    )
-    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
+    horizontal = imaging.open_lines(binary, h_len, horizontal=True)
+    vertical = imaging.open_lines(binary, v_len, horizontal=False)
     h_segs = _segments(horizontal, True)
     v_segs = _segments(vertical, False)
     ys = _cluster([s[0] for s in h_segs], 5)

@@ -6,9 +6,9 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from ...core import imaging
 from ..ocr.engine import OcrEngine
 
 
@@ -54,13 +54,13 @@ def read_pieces(
     box where a column rule crosses it (``cuts_for(y0, y1)``) or where it has a blank run wider than
     ``gap_factor`` x its height (the detector happily joins neighbouring cells into one line), and
     recognise every piece on its own."""
-    image = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    image = imaging.rgb_to_bgr(image_rgb)
     if erase is not None:
         # Dilate a little: anti-aliased rule edges would otherwise survive as dark hairlines.
-        grown = cv2.dilate(erase, np.ones((3, 3), np.uint8))
+        grown = imaging.dilate3x3(erase)
         image = image.copy()
         image[grown > 0] = 255
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    gray = imaging.bgr_to_gray(image)
     height, width = image.shape[:2]
     pieces: list[Piece] = []
     for quad in engine.detector(image):
