@@ -1,0 +1,437 @@
+#!/usr/bin/env python3
+"""The function images as shipped: cold start by phase inside the container, and image sizes.
+
+Cold start (default): for each task (ocr, parse), N interleaved runs of a fresh container of the
+built image (scripts/build_image) behind the real AWS Lambda Runtime Interface Emulator, read-only
+root, empty /tmp, the model pack fetched from a moto S3 server on the host's loopback:
+
+    podman run -> container started -> runtime init -> first result (one devset page)
+
+Phases: container_start (podman run until the container's process started, podman's StartedAt),
+runtime_init (RIE's INIT REPORT: Python + awslambdaric + importing the image's CMD handler, of
+which handler_import is the app's own init_import_ms), then the app's own phases of the first
+request (its timings_ms / Server-Timing: import of the HTTP app, fetch, verify, session_create,
+first_inference, ...), and the totals: from `podman run` and from the container's start to the
+first result. Writes docs/benchmarks/image_cold_start.{json,md}.
+
+Sizes (--sizes): `podman image inspect` size per built image, the shared base, what each strip step
+of functions/Dockerfile saved (the image's /opt/venv/share/docfn-image/stripped.tsv), the largest
+installed distributions, and measured candidates the Dockerfile deliberately keeps. Writes
+docs/benchmarks/image_size.json and the tables between the markers in docs/image.md.
+
+    .venv/bin/python scripts/bench_image.py [--runs 5] [--tasks ocr,parse] [--no-build] [--sizes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.image.containers import (  # noqa: E402
+    CACHE,
+    DUMMY_AWS,
+    REGION,
+    MotoServer,
+    RieFunction,
+    build_image,
+    build_packs,
+    ensure_container_host,
+    free_port,
+    inspect_image,
+    podman,
+    publish_pack,
+    rie_binary,
+    server_timing,
+    wait_for_port,
+)
+
+BENCH = ROOT / "docs" / "benchmarks"
+DOC = ROOT / "docs" / "image.md"
+BUCKET = "docfn-bench"
+# task -> the pack variables the Terraform/Knative defaults give it.
+TASKS = {
+    "ocr": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+    "parse": {"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+    "layout": {"DOCFN_MODEL_URI": "layout-cdla/1"},
+    "table": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+}
+# The inputs of the first request: the sample page the package ships (the input of
+# docs/benchmarks/cold_start.md) and a full devset page.
+INPUTS = {
+    "sample page": ROOT / "functions" / "docfn" / "samples" / "sample-page.png",
+    "devset 003": ROOT.parent / "shared" / "devset" / "003.png",
+}
+TARGET_FIRST_OCR_S = 1.0
+# The same first OCR request to a fresh `docfn serve` process on the host: what the container adds.
+HOST_BASELINE = "baseline: ocr, sample page, host process"
+BASE = "localhost/docfn-python:3.11-slim-bookworm"
+
+
+def started_at(container_state: dict[str, Any]) -> float:
+    """podman's StartedAt (RFC 3339 with nanoseconds) as a Unix timestamp."""
+    text = container_state["StartedAt"]
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
+    if not match:  # podman's Go format: 2026-11-25 19:38:26.593 +0000 UTC
+        match = re.match(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)? ([+-]\d{4})", text)
+        assert match, text
+        stamp = datetime.strptime(f"{match.group(1)}T{match.group(2)}{match.group(4)}", "%Y-%m-%dT%H:%M:%S%z")
+        return stamp.timestamp() + float(match.group(3) or 0)
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    stamp = datetime.fromisoformat(match.group(1) + zone)
+    return stamp.timestamp() + float(match.group(2) or 0)
+
+
+def one_cold_start(task: str, page: Path, image: Any, env: dict[str, str], rie: Path) -> dict[str, float]:
+    events = importlib.import_module("tests.lambda.conftest")
+    event = events.function_url_event(
+        "POST", f"/v1/{task}", page.read_bytes(), content_type="image/png", base64_body=True
+    )
+    function = RieFunction(image, env, rie)
+    wall0 = time.time()
+    t0 = time.perf_counter()
+    try:
+        function.start(timeout=30)
+        response = function.invoke(event, timeout=300)
+        elapsed = time.perf_counter() - t0
+        wall_done = wall0 + elapsed
+        assert response["statusCode"] == 200, response.get("body")
+        body = json.loads(response["body"])
+        assert body["cold"] is True
+        headers = {k.lower(): v for k, v in response["headers"].items()}
+        state = function.container.state()
+        logs = function.container.logs()
+    finally:
+        function.stop()
+    start = started_at(state)
+    phases = {
+        "container_start": start - wall0,
+    }
+    init = re.search(r"INIT REPORT\(durationMs: ([\d.]+)\)", logs)
+    if init:
+        phases["runtime_init"] = float(init.group(1)) / 1000
+    for line in logs.splitlines():
+        if '"init_import_ms"' in line and '"cold_start": true' in line:
+            phases["handler_import"] = json.loads(line[line.index("{") :])["init_import_ms"] / 1000
+    app = {name: ms / 1000 for name, ms in body["timings_ms"].items()}
+    header = server_timing(headers.get("server-timing", ""))
+    assert set(header) <= set(app) | {"total"}, (header, app)
+    phases.update({f"app_{name}": seconds for name, seconds in app.items()})
+    phases["total_from_podman_run"] = elapsed
+    phases["total_from_container_start"] = wall_done - start
+    return phases
+
+
+def one_host_cold_start(task: str, page: Path, env: dict[str, str]) -> dict[str, float]:
+    """The same first request to a fresh `docfn serve` process on the host (no container), as a baseline."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="docfn-bench-store-") as store:
+        process_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DOCFN_", "AWS_"))},
+            **env,
+            "DOCFN_TASKS": task,
+            "DOCFN_MODEL_STORE": store,
+            "PORT": str(port),
+        }
+        t0 = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1"],
+            env=process_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, 60, alive=lambda: process.poll() is None)
+            listening = time.perf_counter() - t0
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v1/{task}",
+                content=page.read_bytes(),
+                headers={"content-type": "image/png"},
+                timeout=300,
+            )
+            elapsed = time.perf_counter() - t0
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    phases = {"process_to_listening": listening}
+    phases.update({f"app_{name}": ms / 1000 for name, ms in body["timings_ms"].items()})
+    phases["total_from_process_start"] = elapsed
+    return phases
+
+
+def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
+    ensure_container_host()
+    images = {
+        task: inspect_image(build_image(task) if build else f"localhost/docfn-{task}:dev") for task in tasks
+    }
+    store = build_packs({ref.split("/")[0] for t in tasks for ref in TASKS[t].values()}, CACHE / "models")
+    rie = rie_binary()
+    moto = MotoServer().start()
+    try:
+        moto.bucket(BUCKET)
+        uris = {
+            ref: publish_pack(store, ref, BUCKET, moto.endpoint_url)
+            for t in tasks
+            for ref in TASKS[t].values()
+        }
+        cases = [(task, name) for task in tasks for name in INPUTS]
+        results: dict[str, list[dict[str, float]]] = {f"{task}, {name}": [] for task, name in cases}
+        baseline = "ocr" in tasks
+        if baseline:
+            results[HOST_BASELINE] = []
+        load_before = os.getloadavg()
+        for run in range(runs):
+            for task, name in cases:  # interleaved, so drift on the machine hits every case alike
+                packs = TASKS[task]
+                env = {
+                    **DUMMY_AWS,
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_REGION": REGION,
+                    "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url,
+                    **{variable: uris[ref] for variable, ref in packs.items()},
+                }
+                phases = one_cold_start(task, INPUTS[name], images[task], env, rie)
+                results[f"{task}, {name}"].append(phases)
+                print(
+                    f"run {run + 1}/{runs} {task}, {name}: "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in phases.items()),
+                    file=sys.stderr,
+                )
+            if baseline:
+                env = {
+                    **DUMMY_AWS,
+                    "AWS_DEFAULT_REGION": REGION,
+                    "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url,
+                    "DOCFN_MODEL_URI": uris[TASKS["ocr"]["DOCFN_MODEL_URI"]],
+                }
+                phases = one_host_cold_start("ocr", INPUTS["sample page"], env)
+                results[HOST_BASELINE].append(phases)
+                text = ", ".join(f"{k} {v:.3f}" for k, v in phases.items())
+                print(f"run {run + 1}/{runs} {HOST_BASELINE}: {text}", file=sys.stderr)
+        load_after = os.getloadavg()
+    finally:
+        moto.stop()
+    summary = {}
+    for task, rows in results.items():
+        keys = [k for k in rows[0] if all(k in r for r in rows)]
+        summary[task] = {
+            k: {
+                "median": statistics.median(r[k] for r in rows),
+                "min": min(r[k] for r in rows),
+                "max": max(r[k] for r in rows),
+            }
+            for k in keys
+        }
+    return {
+        "what": "cold start of the function image under the real Lambda RIE: podman run -> first result",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            # 1-minute load average when the runs started and ended: other work on the machine shows here.
+            "loadavg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+        },
+        "runs": runs,
+        "images": {task: {"tag": image.tag, "size_bytes": image.size} for task, image in images.items()},
+        "target_first_ocr_result_s": TARGET_FIRST_OCR_S,
+        "runs_seconds": results,
+        "summary_seconds": summary,
+    }
+
+
+def cold_start_markdown(data: dict[str, Any]) -> str:
+    tasks = list(data["summary_seconds"])
+    keys: list[str] = []
+    for task in tasks:
+        keys += [k for k in data["summary_seconds"][task] if k not in keys]
+    load = data["machine"]["loadavg_1m_before_after"]
+    lines = [
+        "# Function image cold start (scripts/bench_image.py)",
+        "",
+        "Fresh container of the built image per run (`podman run`, read-only root, tmpfs /tmp) behind the "
+        "real AWS Lambda RIE; pack fetched from moto S3 on the host loopback; one page; median (min-max) of "
+        f"{data['runs']} interleaved runs on {data['machine']['cpus']} CPUs (1-minute load average {load[0]} "
+        f"before, {load[1]} after). Seconds. `app_*` are the app's own phases of the first request "
+        "(timings_ms / Server-Timing); runtime_init is RIE's INIT REPORT (Python, awslambdaric and the "
+        "handler import, of which handler_import is the app's init_import_ms).",
+        "",
+        "| phase | " + " | ".join(tasks) + " |",
+        "|---|" + "---|" * len(tasks),
+    ]
+    for key in keys:
+        cells = []
+        for task in tasks:
+            stats = data["summary_seconds"][task].get(key)
+            cells.append(f"{stats['median']:.3f} ({stats['min']:.3f}-{stats['max']:.3f})" if stats else "")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    headline = "ocr, sample page"
+    if headline in data["summary_seconds"]:
+        ocr = data["summary_seconds"][headline]
+        first = ocr["total_from_container_start"]["median"]
+        run_total = ocr["total_from_podman_run"]["median"]
+        verdict = "meets" if first <= TARGET_FIRST_OCR_S else "misses"
+        lines += [
+            "",
+            f"Target: first OCR result within {TARGET_FIRST_OCR_S:.1f} s. {headline}: median {first:.2f} s "
+            f"from the container's start ({run_total:.2f} s from `podman run`): {verdict} the target.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- sizes
+
+SIZE_PROBE = r"""
+import json, os, sys, sysconfig
+site = sysconfig.get_paths()["purelib"]
+def size(path):
+    if os.path.isfile(path) or os.path.islink(path):
+        return os.lstat(path).st_size
+    return sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(path) for f in fs)
+entries = {name: size(os.path.join(site, name)) for name in os.listdir(site)}
+def total(predicate):
+    files = ((d, f) for d, _, fs in os.walk(site) for f in fs)
+    return sum(os.lstat(os.path.join(d, f)).st_size for d, f in files if predicate(d, f))
+candidates = {
+    ".dist-info RECORD files": total(lambda d, f: f == "RECORD" and d.endswith(".dist-info")),
+    ".py sources (a sourceless venv)": total(lambda d, f: f.endswith(".py")),
+    "google/protobuf (onnxruntime's tools only)": size(os.path.join(site, "google")),
+    "Pillow font support (freetype, harfbuzz, brotli)": total(
+        lambda d, f: d.endswith("pillow.libs") and f.startswith(("libfreetype", "libharfbuzz", "libbrotli"))
+    ),
+    "numpy.testing": size(os.path.join(site, "numpy", "testing")),
+    "__pycache__ of everything": total(lambda d, f: d.endswith("__pycache__")),
+}
+print(json.dumps({"venv": size("/opt/venv"), "entries": entries, "candidates": candidates}))
+"""
+
+
+def sizes(tasks: list[str], build: bool) -> dict[str, Any]:
+    ensure_container_host()
+    images = {
+        task: inspect_image(build_image(task) if build else f"localhost/docfn-{task}:dev") for task in tasks
+    }
+    base = inspect_image(BASE)
+    tag = images[tasks[0]].tag
+    report = podman(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "cat",
+        tag,
+        "/opt/venv/share/docfn-image/stripped.tsv",
+    ).stdout
+    strips = [
+        (label, int(saved)) for label, saved in (line.split("\t") for line in report.strip().splitlines()[1:])
+    ]
+    probe = json.loads(
+        podman("run", "--rm", "--network", "none", "--entrypoint", "python", tag, "-c", SIZE_PROBE).stdout
+    )
+    return {
+        "images": {task: image.size for task, image in images.items()},
+        "base": {"tag": BASE, "size_bytes": base.size},
+        "venv_bytes": probe["venv"],
+        "strips_bytes": dict(strips),
+        "venv_before_strips_bytes": probe["venv"] + sum(saved for _, saved in strips),
+        "largest_entries_bytes": dict(sorted(probe["entries"].items(), key=lambda kv: -kv[1])[:15]),
+        "kept_candidates_bytes": probe["candidates"],
+    }
+
+
+def mb(value: int) -> str:
+    return f"{value / 1e6:.1f}"
+
+
+def sizes_markdown(data: dict[str, Any]) -> str:
+    lines = [
+        "Sizes as `podman image inspect` reports them (bytes / 10^6 = MB), from "
+        "`scripts/bench_image.py --sizes`.",
+        "",
+        "| image | MB |",
+        "|---|---|",
+        *(f"| `localhost/docfn-{task}:dev` | {mb(size)} |" for task, size in data["images"].items()),
+        f"| base `{data['base']['tag']}` (shared layer) | {mb(data['base']['size_bytes'])} |",
+        f"| /opt/venv in the image (shared layer) | {mb(data['venv_bytes'])} |",
+        "",
+        "What each strip step in functions/Dockerfile saved (measured during the build, in order):",
+        "",
+        "| step | MB saved |",
+        "|---|---|",
+        *(f"| {label} | {mb(saved)} |" for label, saved in data["strips_bytes"].items()),
+        f"| **total** (venv {mb(data['venv_before_strips_bytes'])} -> {mb(data['venv_bytes'])}) | "
+        f"**{mb(sum(data['strips_bytes'].values()))}** |",
+        "",
+        "Largest entries of site-packages now:",
+        "",
+        "| entry | MB |",
+        "|---|---|",
+        *(f"| {name} | {mb(size)} |" for name, size in data["largest_entries_bytes"].items()),
+        "",
+        "Measured but kept (see below for why):",
+        "",
+        "| candidate | MB |",
+        "|---|---|",
+        *(f"| {name} | {mb(size)} |" for name, size in data["kept_candidates_bytes"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_between_markers(path: Path, name: str, content: str) -> None:
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = path.read_text() if path.exists() else ""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{begin}\n{content}{end}{tail}"
+    else:
+        text += f"\n{begin}\n{content}{end}\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tasks", default="ocr,parse")
+    parser.add_argument(
+        "--no-build", action="store_true", help="use the images already built (localhost/docfn-TASK:dev)"
+    )
+    parser.add_argument("--sizes", action="store_true", help="measure sizes instead of cold starts")
+    args = parser.parse_args()
+    tasks = [t for t in args.tasks.split(",") if t]
+    BENCH.mkdir(parents=True, exist_ok=True)
+    if args.sizes:
+        data = sizes(tasks, build=not args.no_build)
+        (BENCH / "image_size.json").write_text(json.dumps(data, indent=1) + "\n")
+        replace_between_markers(DOC, "sizes", sizes_markdown(data))
+        print(sizes_markdown(data))
+        return
+    data = cold_starts(tasks, args.runs, build=not args.no_build)
+    (BENCH / "image_cold_start.json").write_text(json.dumps(data, indent=1) + "\n")
+    markdown = cold_start_markdown(data)
+    (BENCH / "image_cold_start.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

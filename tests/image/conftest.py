@@ -1,0 +1,121 @@
+"""Fixtures for running the built function images (issue 11, "ship what runs").
+
+The images come from scripts/build_image (once per session and task; podman's layer cache makes
+a rebuild without changes take seconds). The first build on a machine also makes the Debian base
+image (a few minutes): that is why these tests get a long per-test timeout, while every wait
+inside them (HTTP calls, container start, exit) has its own short bound.
+
+Everything is skipped, with the reason, only when podman cannot run containers here at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .containers import (
+    CACHE,
+    BuildFailed,
+    ImageConfig,
+    MotoServer,
+    PodmanUnavailable,
+    build_image,
+    build_packs,
+    ensure_container_host,
+    inspect_image,
+    known_packs,
+    publish_pack,
+)
+
+HERE = Path(__file__).parent
+# Covers a first build of the base image and the dependencies inside a test's setup; a warm run of
+# the whole directory takes a few minutes.
+IMAGE_TEST_TIMEOUT = 1800
+# The packs the default tasks use; more are built on demand if a manifest names one.
+DEFAULT_PACKS = ("ocr-ppocrv6-tiny", "layout-cdla")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "image: runs the built container images with podman (tests/image)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.image)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(IMAGE_TEST_TIMEOUT))
+
+
+@pytest.fixture(scope="session")
+def container_host() -> None:
+    try:
+        ensure_container_host()
+    except PodmanUnavailable as exc:
+        pytest.skip(f"podman cannot run containers on this machine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def image_for(container_host: None) -> Callable[[str], ImageConfig]:
+    """task -> the built image's configuration (built once per session)."""
+    built: dict[str, ImageConfig] = {}
+
+    def get(task: str) -> ImageConfig:
+        if task not in built:
+            try:
+                built[task] = inspect_image(build_image(task))
+            except BuildFailed as exc:
+                pytest.fail(str(exc), pytrace=False)
+        return built[task]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def pack_store() -> Path:
+    """A local store holding the default packs, built with `docfn models build` (kept across sessions)."""
+    return build_packs(DEFAULT_PACKS, CACHE / "models")
+
+
+@pytest.fixture(scope="session")
+def require_pack(pack_store: Path) -> Callable[[str], Path]:
+    """ref "NAME/VERSION" -> its directory in the store, building it if the CLI can; else skip."""
+    known: set[str] = set()
+
+    def get(ref: str) -> Path:
+        name = ref.split("/")[0]
+        if not (pack_store / ref).is_dir():
+            if not known:
+                known.update(known_packs())
+            if name not in known:
+                pytest.skip(f"pack {ref} cannot be built here (`docfn models build` knows {sorted(known)})")
+            build_packs([name], pack_store)
+        if not (pack_store / ref).is_dir():
+            pytest.skip(f"`docfn models build {name}` made no version {ref}")
+        return pack_store / ref
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def publish(moto: MotoServer, require_pack: Callable[[str], Path]) -> Callable[[str, str], str]:
+    """(bucket, "NAME/VERSION") -> s3 URI, the pack published there once per module."""
+    done: dict[tuple[str, str], str] = {}
+
+    def put(bucket: str, ref: str) -> str:
+        if (bucket, ref) not in done:
+            pack = require_pack(ref)
+            moto.bucket(bucket)
+            done[(bucket, ref)] = publish_pack(pack.parents[1], ref, bucket, moto.endpoint_url)
+        return done[(bucket, ref)]
+
+    return put
