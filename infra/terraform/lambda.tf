@@ -1,5 +1,5 @@
 ################################################################################
-# One container-image function per task. The image sets CMD docfn.lambda_handler.handler;
+# One container-image function per task. The image sets CMD docfn.adapters.aws_lambda.handler.handler;
 # the same image answers function URL / API Gateway (payload 2.0), SQS and EventBridge
 # events.
 ################################################################################
