@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -27,11 +27,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int,
+    timeout: float = 20.0,
+    process: subprocess.Popen | None = None,
+    alive: Callable[[], bool] | None = None,
+) -> None:
+    """Wait until something listens on loopback ``port``; fail early when ``process`` exits (or
+    ``alive()`` says the server, e.g. a container, is gone)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        if alive is not None and not alive():
+            raise RuntimeError(f"gave up waiting for port {port}: the server is gone")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -192,13 +201,14 @@ class S3Server:
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self) -> S3Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port, timeout=30, process=self.process)
+        return self
 
     def stop(self) -> None:
         if self.process is not None:

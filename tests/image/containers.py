@@ -11,16 +11,16 @@ import importlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..conftest import S3Server, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -36,8 +36,6 @@ DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Lambda ignores the image's USER and runs the function as its own unprivileged user (uid:gid as
 # observed in Lambda's container-image environment).
 LAMBDA_USER = "993:990"
-# From inside a container on slirp4netns with allow_host_loopback, the host's 127.0.0.1 is here.
-SLIRP_HOST = "10.0.2.2"
 
 
 class PodmanUnavailable(RuntimeError):
@@ -110,25 +108,6 @@ def inspect_image(tag: str) -> ImageConfig:
         size=int(data["Size"]),
         labels=dict(config.get("Labels") or data.get("Labels") or {}),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float, alive: Any = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if alive is not None and not alive():
-            raise RuntimeError(f"gave up waiting for port {port}: the process is gone")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
 @dataclass
@@ -272,31 +251,8 @@ def pack_ref(uri: str) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------- local services
 
 
-class MotoServer:
+class MotoServer(S3Server):
     """moto's standalone server (S3, Secrets Manager, …) over HTTP on the host's loopback."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> MotoServer:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, 30, alive=lambda: self.process.poll() is None)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
     def client(self, service: str = "s3") -> Any:
         import boto3
@@ -347,7 +303,7 @@ class Redis:
         if self.password:
             args += ["--requirepass", self.password]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, 20, alive=lambda: self.process.poll() is None)
+        wait_for_port(self.port, timeout=20, process=self.process)
         return self
 
     def stop(self) -> None:
@@ -434,7 +390,7 @@ class RieFunction:
 
     def start(self, timeout: float = 30) -> RieFunction:
         self.container.start()
-        wait_for_port(self.port, timeout, alive=self.container.running)
+        wait_for_port(self.port, timeout=timeout, alive=self.container.running)
         return self
 
     def invoke(self, event: Any, timeout: float = 180) -> dict[str, Any]:

@@ -8,7 +8,7 @@ CPU/memory limits, the emptyDir /tmp (a tmpfs here), the container port and the 
 
 The only changes: values that name in-cluster endpoints (the S3-compatible store, Redis) are pointed
 at this test's moto and redis-server on the host's loopback (reached from the container through
-slirp4netns at 10.0.2.2), keeping their scheme, credentials and database; and the model packs the
+the host network's loopback), keeping their scheme, credentials and database; and the model packs the
 manifest names are published to moto under exactly the bucket/key the manifest gives.
 """
 
@@ -29,7 +29,6 @@ import pytest
 
 from .containers import (
     ROOT,
-    SLIRP_HOST,
     Container,
     ImageConfig,
     MotoServer,
@@ -149,6 +148,7 @@ def resolve_env(ksvc: dict[str, Any]) -> dict[str, str]:
     name = ksvc["metadata"]["name"]
     env.update(
         {
+            # Knative sets PORT to the containerPort; on the host network the test gives it a free port.
             "PORT": str(container_port(container)),
             "K_SERVICE": name,
             "K_CONFIGURATION": name,
@@ -159,10 +159,10 @@ def resolve_env(ksvc: dict[str, Any]) -> dict[str, str]:
 
 
 def retarget(url: str, port: int) -> str:
-    """The same URL (scheme, credentials, path) at the host's loopback, seen from the container."""
+    """The same URL (scheme, credentials, path) at the host's loopback (the container shares it)."""
     parts = urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{SLIRP_HOST}:{port}" if userinfo else f"{SLIRP_HOST}:{port}"
+    netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -218,9 +218,10 @@ class KnativeContainer:
             image.tag,
             entrypoint=entrypoint,
             args=args if args is not None else [],
-            env=env,
-            network="slirp4netns:allow_host_loopback=true",
-            publish=[f"127.0.0.1:{self.port}:{container_port(container)}"],
+            # The host network: the container reaches the test's S3 and Redis on loopback, and listens
+            # on a free loopback port (PORT) instead of the containerPort, which may be taken here.
+            env={**env, "PORT": str(self.port)},
+            network="host",
             read_only=bool(security.get("readOnlyRootFilesystem")),
             tmpfs=tmpfs,
             user=f"{user}:{group}"

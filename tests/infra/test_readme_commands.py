@@ -27,7 +27,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "knative"))
 import kustomize_lite
 import test_manifests as k8s
 import test_terraform as tf
+from tests.conftest import free_port, wait_for_port
 
 ROOT = tf.ROOT
 TF_README = tf.TF_DIR / "README.md"
@@ -214,25 +214,6 @@ class Session:
         return [c for c in self.calls if c.block.startswith(prefix)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port} after {timeout}s")
-
-
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -252,7 +233,7 @@ class S3Server:
             stderr=subprocess.DEVNULL,
             env={**os.environ, **AWS_TEST_ENV},
         )
-        wait_for_port(self.port, self.process, timeout=30)
+        wait_for_port(self.port, timeout=30, process=self.process)
 
     @property
     def endpoint_url(self) -> str:
@@ -917,7 +898,7 @@ def serve_knative(env: dict[str, str], task: str, base: Path) -> tuple[int, dict
         text=True,
     )
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, timeout=60, process=process)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=240) as client:
             deadline = time.monotonic() + 240
             while True:  # DOCFN_EAGER_LOAD=1: Ready only once the packs are loaded
