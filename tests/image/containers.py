@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..conftest import S3Server, free_port, wait_for_port
+from ..conftest import RedisServer, S3Server, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -273,49 +273,16 @@ class MotoServer(S3Server):
         return name
 
 
-class Redis:
+class Redis(RedisServer):
     """redis-server on a free loopback port, optionally with a password (requirepass)."""
 
     def __init__(self, workdir: Path, password: str | None = None) -> None:
-        self.binary = shutil.which("redis-server")
-        self.workdir = workdir
-        self.password = password
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Redis:
-        if self.binary is None:
+        binary = shutil.which("redis-server")
+        if binary is None:
             raise RuntimeError(
                 "redis-server is not installed (scripts/test installs it: apt-get install redis-server)"
             )
-        args = [
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        args += ["--dir", str(self.workdir)]
-        if self.password:
-            args += ["--requirepass", self.password]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, timeout=20, process=self.process)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+        super().__init__(binary, workdir, password)
 
 
 # --------------------------------------------------------------------------- Lambda
