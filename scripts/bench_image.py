@@ -59,6 +59,7 @@ from tests.image.containers import (  # noqa: E402
     publish_pack,
     rie_binary,
     server_timing,
+    strip_report,
     wait_for_port,
 )
 
@@ -330,19 +331,7 @@ def sizes(tasks: list[str], build: bool) -> dict[str, Any]:
     }
     base = inspect_image(BASE)
     tag = images[tasks[0]].tag
-    report = podman(
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "cat",
-        tag,
-        "/opt/venv/share/docfn-image/stripped.tsv",
-    ).stdout
-    strips = [
-        (label, int(saved)) for label, saved in (line.split("\t") for line in report.strip().splitlines()[1:])
-    ]
+    strips = strip_report(tag)
     probe = json.loads(
         podman("run", "--rm", "--network", "none", "--entrypoint", "python", tag, "-c", SIZE_PROBE).stdout
     )

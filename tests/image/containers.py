@@ -110,6 +110,17 @@ def inspect_image(tag: str) -> ImageConfig:
     )
 
 
+STRIP_REPORT = "/opt/venv/share/docfn-image/stripped.tsv"
+
+
+def strip_report(tag: str) -> list[tuple[str, int]]:
+    """(step, bytes saved) for each strip step of the Dockerfile, as recorded inside the image."""
+    report = podman("run", "--rm", "--network", "none", "--entrypoint", "cat", tag, STRIP_REPORT).stdout
+    return [
+        (label, int(saved)) for label, saved in (line.split("\t") for line in report.strip().splitlines()[1:])
+    ]
+
+
 @dataclass
 class Container:
     """One ``podman run -d``; removed on stop(). Only the given environment goes in (plus the image's)."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .containers import DEVSET, Container, ImageConfig, podman
+from .containers import DEVSET, Container, ImageConfig, podman, strip_report
 
 # The target for one function image as `podman image inspect` reports it (base included, model
 # packs never in the image). Decimal megabytes, as podman prints sizes.
@@ -90,16 +90,5 @@ def test_stripped_dependencies_still_work(image_for: Callable[[str], ImageConfig
 
 def test_strip_report_is_in_the_image(image_for: Callable[[str], ImageConfig]) -> None:
     """The Dockerfile records what each strip step saved (docs/image.md reads it)."""
-    image = image_for("ocr")
-    report = podman(
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "cat",
-        image.tag,
-        "/opt/venv/share/docfn-image/stripped.tsv",
-    ).stdout
-    rows = [line.split("\t") for line in report.strip().splitlines()[1:]]
-    assert rows and all(int(saved) >= 0 for _, saved in rows), report
+    rows = strip_report(image_for("ocr").tag)
+    assert rows and all(saved >= 0 for _, saved in rows), rows
