@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,18 @@ def test_multi_frame_tiff_and_pdf_page_counts() -> None:
     assert pdf.render(2).image.mean() < 10  # the black page
 
 
+def test_every_tiff_frame_is_checked_before_decoding() -> None:
+    """A small first frame must not let a huge later one through the pixel limit (issue 17)."""
+    small, huge = Image.new("L", (100, 100), 255), Image.new("L", (4000, 4000), 255)
+    tiff = image_bytes(small, "TIFF", save_all=True, append_images=[huge], compression="tiff_deflate")
+    assert len(tiff) < 100_000  # a tiny upload that would decode to 16 M pixels
+    limits = DecodeLimits(max_pixels=1_000_000, max_pages=50)
+    document = open_document(tiff, "image/tiff", limits, MAX_BYTES)
+    assert document.render(0).size == (100, 100)
+    with pytest.raises(PayloadTooLarge, match="page 2 is 4000x4000"):
+        document.render(1)
+
+
 # ---- the same inputs over real HTTP: status codes and the JSON error body --------------------
 
 
@@ -165,3 +178,23 @@ def test_http_unknown_task_and_oversized_body(server) -> None:  # type: ignore[n
         response = client.post("/v1/ocr", content=too_big, headers={"content-type": "image/png"})
         assert response.status_code == 413
         assert "/v1/uploads" in response.json()["error"]["message"]
+
+
+def _requests_counted(metrics_text: str, status: str) -> float:
+    pattern = rf'^docfn_requests_total\{{status="{status}",task="ocr"\}} (\S+)$'
+    return sum(float(m) for m in re.findall(pattern, metrics_text, flags=re.MULTILINE))
+
+
+def test_starlette_refusals_are_counted_with_the_status_sent(server) -> None:  # type: ignore[no-untyped-def]
+    """Two files where one is allowed: Starlette answers 400, and the metrics say 400, not 500."""
+    page = SAMPLE_PAGE.read_bytes()
+    with server.client() as client:
+        before = client.get("/metrics").text
+        response = client.post(
+            "/v1/ocr", files=[("file", ("a.png", page, "image/png")), ("file", ("b.png", page, "image/png"))]
+        )
+        after = client.get("/metrics").text
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "bad_input"
+    assert _requests_counted(after, "400") == _requests_counted(before, "400") + 1
+    assert _requests_counted(after, "500") == _requests_counted(before, "500")

@@ -30,6 +30,16 @@ def test_redis_roundtrip_and_ttl(redis_server: RedisServer) -> None:
     assert cache.get("docfn:v1:test:a") is None
 
 
+def test_memory_cache_honours_ttl() -> None:
+    """A long-lived instance without Redis must not serve a result past its TTL (issue 17)."""
+    cache = MemoryCache(max_entries=4)
+    cache.set("short", {"v": 1}, ttl_seconds=1)
+    cache.set("long", {"v": 2}, ttl_seconds=60)
+    assert cache.get("short") == {"v": 1}
+    time.sleep(1.2)
+    assert cache.get("short") is None and cache.get("long") == {"v": 2}
+
+
 def test_redis_outage_degrades_to_misses(redis_server: RedisServer) -> None:
     cache = RedisCache(redis_server.url, timeout_seconds=0.2)
     cache.set("k", {"v": 1}, 60)

@@ -171,10 +171,11 @@ class Document:
     def _render_image(self, index: int) -> PageImage:
         try:
             with Image.open(io.BytesIO(self.data)) as image:
-                # The header gives the size before a single pixel is decoded: refuse bombs here.
-                self._check_pixels(image.width, image.height, f"page {index + 1}")
                 if index:
-                    image.seek(index)
+                    image.seek(index)  # reads this frame's header only, no pixels
+                # The frame's own header gives its size before a single pixel is decoded: refuse bombs
+                # here, for every frame (a multi-frame TIFF's later frames may be far larger).
+                self._check_pixels(image.width, image.height, f"page {index + 1}")
                 image.load()
                 rgb = image.convert("RGB")
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
@@ -36,19 +37,24 @@ class ResultCache(Protocol):
 
 
 class MemoryCache:
-    """Bounded in-process LRU for the CLI and single instances without Redis."""
+    """Bounded in-process LRU with the same TTL as Redis, for the CLI and instances without Redis."""
 
     kind = "memory"
 
     def __init__(self, max_entries: int = 256) -> None:
-        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        # key -> (monotonic expiry, JSON bytes): entries live as long as they would in Redis.
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
-            raw = self._entries.get(key)
-            if raw is None:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            expires_at, raw = entry
+            if time.monotonic() >= expires_at:  # expired, as Redis would have: a miss, and gone
+                del self._entries[key]
                 return None
             self._entries.move_to_end(key)
         return json.loads(raw)
@@ -56,7 +62,7 @@ class MemoryCache:
     def set(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
         raw = json.dumps(value).encode()
         with self._lock:
-            self._entries[key] = raw
+            self._entries[key] = (time.monotonic() + max(1, ttl_seconds), raw)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)

@@ -110,8 +110,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), _rid(request))
+        return error_response(
+            exc.status_code, _http_error_code(exc.status_code), str(exc.detail), _rid(request)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -163,6 +164,12 @@ def create_app(
         except DocfnError as exc:
             status, error_code = exc.status, exc.code
             metrics.ERRORS.labels(task, exc.code).inc()
+            raise
+        except StarletteHTTPException as exc:
+            # Starlette's own refusals (a malformed multipart body: 400) are logged and counted with
+            # the status the client gets, not as 500s: no false 5xx alerts.
+            status, error_code = exc.status_code, _http_error_code(exc.status_code)
+            metrics.ERRORS.labels(task, error_code).inc()
             raise
         finally:
             _observe(task, request, status, outcome, error_code)
@@ -226,6 +233,10 @@ def _bound(
 
     endpoint.__name__ = f"run_{task}"
     return endpoint
+
+
+def _http_error_code(status: int) -> str:
+    return {400: "bad_input", 404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
 
 
 def _rid(request: Request) -> str:
