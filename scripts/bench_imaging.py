@@ -600,6 +600,14 @@ def operations_report(pages: dict[str, np.ndarray], engine: OcrEngine) -> dict[s
     upright = np.array([[100, 300], [600, 300], [600, 320], [100, 320]], dtype=np.float32)
     tilted = np.array([[100, 300], [600, 306], [600, 326], [100, 320]], dtype=np.float32)
     target = np.array([[0, 0], [500, 0], [500, 20], [0, 20]], dtype=np.float32)
+
+    def cv2_crop(quad: np.ndarray) -> np.ndarray:
+        """The crop as the OpenCV pipeline made it: cubic, edge pixels replicated."""
+        matrix = cv2.getPerspectiveTransform(quad, target)
+        return cv2.warpPerspective(
+            bgr, matrix, (500, 20), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        )
+
     rng = np.random.default_rng(0)
     corners = rng.uniform(0, 500, (300, 2))
     boxes = np.c_[corners, corners + rng.uniform(10, 200, (300, 2))]
@@ -630,23 +638,11 @@ def operations_report(pages: dict[str, np.ndarray], engine: OcrEngine) -> dict[s
             lambda: imaging.resize_bilinear(line, 1200, 48),
         ),
         "perspective crop, upright box": (
-            lambda: cv2.warpPerspective(
-                bgr,
-                cv2.getPerspectiveTransform(upright, target),
-                (500, 20),
-                flags=cv2.INTER_CUBIC,
-                borderMode=cv2.BORDER_REPLICATE,
-            ),
+            lambda: cv2_crop(upright),
             lambda: imaging.perspective_crop(bgr, upright, (500, 20)),
         ),
         "perspective crop, tilted box": (
-            lambda: cv2.warpPerspective(
-                bgr,
-                cv2.getPerspectiveTransform(tilted, target),
-                (500, 20),
-                flags=cv2.INTER_CUBIC,
-                borderMode=cv2.BORDER_REPLICATE,
-            ),
+            lambda: cv2_crop(tilted),
             lambda: imaging.perspective_crop(bgr, tilted, (500, 20)),
         ),
         "contours/hulls of the DB map": (

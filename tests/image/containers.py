@@ -8,6 +8,7 @@ rendered manifest says. Packs are built and published with the ``docfn models`` 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -108,6 +109,15 @@ def inspect_image(tag: str) -> ImageConfig:
         size=int(data["Size"]),
         labels=dict(config.get("Labels") or data.get("Labels") or {}),
     )
+
+
+def load_module(name: str, path: Path) -> Any:
+    """A test helper module outside this package (tests/infra, tests/knative have no __init__)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 STRIP_REPORT = "/opt/venv/share/docfn-image/stripped.tsv"

@@ -12,7 +12,6 @@ name, the secret ARN) and must override, visibly, anything else.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -22,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .containers import ROOT
+from .containers import ROOT, load_module
 
 TF_DIR = ROOT / "infra" / "terraform"
 # A reference to a resource or data source, with its attribute/index chain.
@@ -35,13 +34,7 @@ PLACEHOLDER = re.compile(r"<((?:data\.)?[a-z]+_[a-z0-9_]+\.[^<>]+)>")
 
 def infra_helpers() -> Any:
     """tests/infra/test_terraform.py as a module (its python-hcl2 helpers: Config, attr, blocks)."""
-    spec = importlib.util.spec_from_file_location(
-        "docfn_infra_terraform", ROOT / "tests" / "infra" / "test_terraform.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("docfn_infra_terraform", ROOT / "tests" / "infra" / "test_terraform.py")
 
 
 # ------------------------------------------------------------------------------------- HCL text

@@ -15,7 +15,6 @@ manifest names are published to moto under exactly the bucket/key the manifest g
 from __future__ import annotations
 
 import base64
-import importlib.util
 import re
 import threading
 import time
@@ -35,6 +34,7 @@ from .containers import (
     Redis,
     devset_page,
     free_port,
+    load_module,
     pack_ref,
     pdf_of_pages,
     podman,
@@ -49,13 +49,7 @@ READY_WITHIN_S = 90
 
 
 def _kustomize_lite() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "kustomize_lite", ROOT / "tests" / "knative" / "kustomize_lite.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("kustomize_lite", ROOT / "tests" / "knative" / "kustomize_lite.py")
 
 
 @cache

@@ -22,6 +22,9 @@ from typing import Any
 import hcl2
 import pytest
 
+from docfn.core.settings import ALL_TASKS
+from docfn.tasks.registry import default_pack_settings, implemented_tasks
+
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "infra" / "terraform"
 EXAMPLES_DIR = TF_DIR / "examples"
@@ -31,17 +34,12 @@ TF_FILES = sorted(f for d in CONFIG_DIRS for f in d.glob("*.tf"))
 
 # Task names the module accepts (the app's), and the implemented ones: the only ones deployed by
 # default (issue 11).
-ALL_TASKS = ("ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm")
-IMPLEMENTED_TASKS = ("ocr", "layout", "table", "parse")
+IMPLEMENTED_TASKS = tuple(implemented_tasks())
 # The pack variables each implemented task's function gets, and the pack ("<name>/<version>")
-# each names under s3://BUCKET/models/. In the cloud a function never builds or downloads a pack
-# itself, so this is complete: parse reads its OCR pack from DOCFN_OCR_MODEL_URI.
-TASK_PACKS = {
-    "ocr": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
-    "layout": {"DOCFN_MODEL_URI": "layout-cdla/1"},
-    "table": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
-    "parse": {"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/1"},
-}
+# each names under s3://BUCKET/models/, from the code's own task contract and catalog. In the cloud
+# a function never builds or downloads a pack itself, so this is complete: parse reads its OCR pack
+# from DOCFN_OCR_MODEL_URI.
+TASK_PACKS = {task: default_pack_settings(task) for task in IMPLEMENTED_TASKS}
 
 # Resources and data sources the module must create once per task.
 PER_TASK = [

@@ -30,6 +30,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from docfn.core.settings import ALL_TASKS
+from docfn.tasks.registry import default_pack_settings, implemented_tasks
+
 sys.path.insert(0, str(Path(__file__).parent))
 import kustomize_lite
 
@@ -40,16 +43,12 @@ SERVING_CRD = SHARED / "schemas" / "knative-serving-service-crd.yaml"
 EVENTS = SHARED / "events"
 
 # The implemented tasks: the only ones deployed (issue 11). The others have no code yet.
-TASKS = ("ocr", "layout", "table", "parse")
-NOT_DEPLOYED = ("formula", "chart", "summarize", "vlm")
-# The pack variables each function must get, and the pack each names (s3://BUCKET/models/...).
-# In the cluster a function never builds or downloads a pack itself, so this is complete.
-PACKS = {
-    "ocr": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
-    "layout": {"DOCFN_MODEL_URI": "layout-cdla/1"},
-    "table": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
-    "parse": {"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/1"},
-}
+TASKS = tuple(implemented_tasks())
+NOT_DEPLOYED = tuple(t for t in ALL_TASKS if t not in TASKS)
+# The pack variables each function must get, and the pack each names (s3://BUCKET/models/...),
+# from the code's own task contract and catalog. In the cluster a function never builds or
+# downloads a pack itself, so this is complete.
+PACKS = {task: default_pack_settings(task) for task in TASKS}
 KUSTOMIZATIONS = {
     "base": KNATIVE / "base",
     "dev": KNATIVE / "overlays" / "dev",

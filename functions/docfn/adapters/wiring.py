@@ -23,8 +23,8 @@ def pack_resolver(settings: Settings) -> PackResolver:
         from ..tooling.build import build_default_pack
 
         builder = build_default_pack
-    remote = {"s3": S3PackSource(settings.model_store, endpoint_url=settings.s3_endpoint_url)}
-    return PackResolver(settings.model_store, remote=remote, builder=builder)
+    s3 = S3PackSource(settings.model_store, endpoint_url=settings.s3_endpoint_url)
+    return PackResolver(settings.model_store, remote={s3.scheme: s3}, builder=builder)
 
 
 def result_cache(settings: Settings) -> ResultCache:

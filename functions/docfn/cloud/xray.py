@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..core.environment import on_lambda
+
 
 class XRayTracer:
     """:class:`docfn.core.tracing.Tracer` over the AWS X-Ray SDK."""
@@ -33,7 +35,8 @@ class XRayTracer:
 
     @staticmethod
     def _on_lambda() -> bool:
-        return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("LAMBDA_TASK_ROOT"))
+        # Lambda's runtime (LAMBDA_TASK_ROOT) owns the segment; a Lambda-named process elsewhere does not.
+        return on_lambda() and bool(os.environ.get("LAMBDA_TASK_ROOT"))
 
     @contextmanager
     def request(self, name: str, **annotations: str) -> Iterator[None]:

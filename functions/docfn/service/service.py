@@ -21,7 +21,7 @@ from ..core.documents import DecodeLimits, Document, open_document
 from ..core.errors import NotFound
 from ..core.settings import ALL_TASKS, Settings
 from ..core.tracing import NoTracer, Tracer
-from ..packs.refs import pack_ref_for
+from ..packs.refs import pack_ref_for, setting_for
 from ..tasks.contract import TaskOptions, validate_options
 from ..tasks.registry import implemented_tasks, options_model, task_class
 from .admission import Admission
@@ -60,8 +60,13 @@ class DocService:
 
     def _host(self, name: str) -> HostedTask:
         task = task_class(name)(self.settings.onnx_threads)
-        uris = {"model": self.settings.model_uri, "ocr": self.settings.ocr_model_uri}
-        refs = {role: pack_ref_for(name, role, uris.get(role)) for role in task.pack_roles}
+        # Each role's pack is named by its own setting: DOCFN_MODEL_URI -> Settings.model_uri, …
+        refs = {
+            role: pack_ref_for(
+                name, role, getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower())
+            )
+            for role in task.pack_roles
+        }
         return HostedTask(task, refs, self.packs)
 
     def task(self, name: str) -> HostedTask:

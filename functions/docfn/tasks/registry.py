@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..packs.refs import pack_ref_for
 from .contract import Task, TaskOptions
 
 _TASKS: dict[str, str] = {
@@ -37,3 +38,10 @@ def task_class(name: str) -> type[Task]:
 def options_model(name: str) -> type[TaskOptions]:
     """The options model of task ``name`` without importing its inference code."""
     return _load(_OPTIONS[name])
+
+
+def default_pack_settings(name: str) -> dict[str, str]:
+    """What a deployment of task ``name`` sets: each pack variable and the ``NAME/VERSION`` of the
+    default pack it names under ``s3://BUCKET/models/`` (a deployed function never builds packs)."""
+    refs = (pack_ref_for(name, role, None) for role in task_class(name).pack_roles)
+    return {ref.setting: f"{ref.name}/{ref.version}" for ref in refs}

@@ -9,6 +9,7 @@ back through the registry, handed in as ``unwrap``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -70,13 +71,16 @@ def answer_direct(reports: list[JobReport], invocation: Invocation) -> dict[str,
     return {"cold_start": invocation.cold, "records": [r.to_dict() for r in reports]}
 
 
-class DirectObjectEvents:
+class DirectObjectEvents(ABC):
     """``handle`` for object sources invoked directly: process every object, one answer."""
 
     name: ClassVar[str] = "event"
 
-    def object_refs(self, event: Mapping[str, Any], unwrap: Unwrap) -> list[ObjectRef]:
-        raise NotImplementedError
+    @abstractmethod
+    def infer(self, event: Mapping[str, Any]) -> bool: ...
+
+    @abstractmethod
+    def object_refs(self, event: Mapping[str, Any], unwrap: Unwrap) -> list[ObjectRef]: ...
 
     def handle(self, event: Mapping[str, Any], invocation: Invocation) -> Any:
         refs = self.object_refs(event, invocation.unwrap)

@@ -2,7 +2,7 @@
 
 Order matters only for overlapping shapes: envelopes and notifications first, HTTP last. The Lambda
 handler asks :func:`source_for`; ``POST /v1/events`` and the envelopes (SQS bodies, CloudEvents) ask
-:func:`object_refs`. A new source is a module with one class, added here (or with :func:`register`).
+:func:`object_refs`. A new source is a module with one class, added to these lists.
 """
 
 from __future__ import annotations
@@ -22,13 +22,6 @@ from .views import load_json
 
 OBJECT_SOURCES: list[ObjectEventSource] = [S3Notifications(), EventBridgeS3(), CloudEvents()]
 SOURCES: list[EventSource] = [SqsBatch(), *OBJECT_SOURCES, FunctionUrl()]
-
-
-def register(source: EventSource, *, announces_objects: bool = False) -> None:
-    """Add a source before the HTTP one (which claims anything with a request context)."""
-    SOURCES.insert(len(SOURCES) - 1, source)
-    if announces_objects:
-        OBJECT_SOURCES.append(source)  # type: ignore[arg-type]
 
 
 def source_for(event: Any) -> EventSource | None:

@@ -33,6 +33,7 @@ from ...service.outcome import Outcome  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
+from ..wiring import build_service, upload_processor  # noqa: E402
 from .body import read_body  # noqa: E402
 from .openapi import task_operation  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
@@ -67,8 +68,6 @@ def create_app(
     service: DocService | None = None,
     jobs: UploadProcessor | None = None,
 ) -> FastAPI:
-    from ..wiring import build_service, upload_processor
-
     settings = settings or get_settings()
     logs.configure(settings.log_level)
     service = service or build_service(settings)
