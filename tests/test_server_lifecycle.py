@@ -85,11 +85,17 @@ def test_eager_load_gates_readiness(model_store: Path, tmp_path: Path) -> None:
                 time.sleep(0.05)
             assert statuses[-1] == 200
             assert response.json()["tasks"]["ocr"]["loaded"] is True
-            # The model was loaded before the first request: that request is warm.
+            # The model was loaded before the first request: that request is the container's cold
+            # one (it reports the load's phases) but waited for none of it.
             body = client.post(
                 "/v1/ocr", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
-            )
-            assert body.json()["cold"] is False
+            ).json()
+            assert body["cold"] is True and body["timings_ms"]["load_wait"] == 0
+            assert {"fetch", "verify", "session_create", "first_inference"} <= set(body["timings_ms"])
+            again = client.post(
+                "/v1/ocr", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
+            ).json()
+            assert again["cold"] is False and "load_wait" not in again["timings_ms"]
     finally:
         server.stop()
 

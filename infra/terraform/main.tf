@@ -56,6 +56,8 @@ locals {
         DOCFN_TRACING               = "1"
         DOCFN_RESULT_TTL_SECONDS    = tostring(var.result_ttl_seconds)
         DOCFN_LOG_LEVEL             = var.log_level
+        # Load the packs during init, overlapping their download with the imports (docs/lambda.md).
+        DOCFN_EAGER_LOAD = "1"
       },
       # DOCFN_MODEL_URI (every task but summarize) and DOCFN_OCR_MODEL_URI (parse), see packs.tf.
       { for variable, pack in local.task_model_packs[task] : variable => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${pack}" },

@@ -172,6 +172,28 @@ class LambdaFunction:
         self.api.stop()
 
 
+def lambda_environment(s3: S3Server, redis: RedisServer, store: Path, **docfn: str) -> dict[str, str]:
+    """The environment Lambda gives an ``ocr`` function, our local services, and ``docfn`` settings
+    (``DOCFN_`` + name): nothing else of ours leaks in (no DOCFN_MAX_BODY_BYTES: the Lambda default
+    must apply)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DOCFN_", "AWS_"))}
+    return {
+        **base,
+        **AWS_ENV,
+        "AWS_LAMBDA_FUNCTION_NAME": "docfn-ocr",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/docfn-ocr",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]test",
+        "DOCFN_TASKS": "ocr",
+        "DOCFN_MODEL_STORE": str(store),
+        "DOCFN_BUCKET": BUCKET,
+        "DOCFN_S3_ENDPOINT_URL": s3.endpoint_url,
+        "DOCFN_REDIS_URL": redis.url,
+        **{f"DOCFN_{name.upper()}": value for name, value in docfn.items()},
+    }
+
+
 @pytest.fixture(scope="module")
 def aws_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Server, RedisServer]]:
     """moto S3 (bucket docfn-test) and redis-server, shared by one module's tests."""
@@ -199,24 +221,8 @@ def aws_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3S
 def lambda_function(
     aws_services: tuple[S3Server, RedisServer], model_store: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LambdaFunction]:
-    s3, redis = aws_services
-    # The environment Lambda gives a function, plus what infra/terraform sets; nothing else of ours
-    # leaks in (no DOCFN_MAX_BODY_BYTES: the Lambda default must apply).
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DOCFN_", "AWS_"))}
-    env = {
-        **base,
-        **AWS_ENV,
-        "AWS_LAMBDA_FUNCTION_NAME": "docfn-ocr",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/docfn-ocr",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]test",
-        "DOCFN_TASKS": "ocr",
-        "DOCFN_MODEL_STORE": str(model_store),
-        "DOCFN_BUCKET": BUCKET,
-        "DOCFN_S3_ENDPOINT_URL": s3.endpoint_url,
-        "DOCFN_REDIS_URL": redis.url,
-    }
-    function = LambdaFunction(env, tmp_path_factory.mktemp("lambda")).start()
+    function = LambdaFunction(
+        lambda_environment(*aws_services, model_store), tmp_path_factory.mktemp("lambda")
+    ).start()
     yield function
     function.stop()

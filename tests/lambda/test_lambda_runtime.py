@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
+
+from docfn.tooling.publish import publish_pack
 
 from ..conftest import SAMPLE_PAGE, RedisServer, S3Server
 from .conftest import (
@@ -16,6 +20,7 @@ from .conftest import (
     LambdaFunction,
     eventbridge_event,
     function_url_event,
+    lambda_environment,
     s3_event,
     sqs_event,
     sqs_notification,
@@ -72,6 +77,50 @@ def test_function_url_post_of_a_real_page(lambda_function: LambdaFunction) -> No
         r for r in records if r.get("message") == "request" and r.get("request_id") == invocation.request_id
     ]
     assert requests and requests[0]["status"] == 200 and "cold" in requests[0]
+
+
+def test_eager_init_downloads_the_pack_before_the_first_invocation_which_reports_it(
+    aws_services: tuple[S3Server, RedisServer], model_store: Path, tmp_path: Path
+) -> None:
+    s3, redis = aws_services
+    published = publish_pack(model_store / "ocr-ppocrv6-tiny" / "1", BUCKET, endpoint_url=s3.endpoint_url)
+    store = tmp_path / "store"  # empty: /tmp of a fresh execution environment
+    env = lambda_environment(s3, redis, store, model_uri=published.uri, eager_load="1")
+    function = LambdaFunction(env, tmp_path).start()
+    try:
+        # No invocation yet: init alone started the download, and the pack arrives verified.
+        deadline = time.monotonic() + 120
+        while not (store / "ocr-ppocrv6-tiny" / "1" / "manifest.json").exists():
+            assert time.monotonic() < deadline and function.process.poll() is None, function.log()
+            time.sleep(0.05)
+        assert function.invocations == 0
+
+        # Options no other test uses: the module's Redis must not answer from its cache.
+        def event(min_confidence: str) -> dict[str, Any]:
+            return function_url_event(
+                "POST",
+                "/v1/ocr",
+                PAGE,
+                content_type="image/png",
+                base64_body=True,
+                query=f"min_confidence={min_confidence}",
+            )
+
+        response = _response(function, event("0.501"))
+        assert response["statusCode"] == 200, response["body"]
+        body = json.loads(response["body"])
+        # The container's first request reports the load it joined, and how long it waited for it.
+        assert body["cold"] is True and "RaggedRight" in body["result"]["text"]
+        assert {"fetch", "verify", "session_create", "load_wait", "first_inference"} <= set(
+            body["timings_ms"]
+        )
+        assert "load_wait" in response["headers"]["server-timing"]
+        again = json.loads(_response(function, event("0.502"))["body"])
+        assert again["cold"] is False and "fetch" not in again["timings_ms"]
+        (cold,) = [r for r in function.log_records() if r.get("message") == "invocation" and r["cold_start"]]
+        assert cold["init_ms"] >= cold["init_import_ms"] > 0
+    finally:
+        function.stop()
 
 
 def test_function_url_raw_body_and_payload_limit(lambda_function: LambdaFunction) -> None:

@@ -4,6 +4,10 @@ what readiness makes of it.
 ``load()`` fetches and verifies every pack the task uses, then lets the task build its sessions,
 exactly once even under concurrent callers. A failed load is not remembered as loaded: the next
 request tries again. Load failures are translated to docfn errors here, once, and recorded here only.
+
+A load run ahead of any request (``DOCFN_EAGER_LOAD``: Knative start-up, Lambda init) keeps its
+report until the first request claims it: that request is the instance's cold one, whether it
+arrived while the load ran (``load_wait`` says how long it waited) or after.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class HostedTask:
         self.ready = not refs  # a task without packs has nothing to load
         self.load_error: DocfnError | None = None
         self._lock = threading.Lock()
+        self._unclaimed: LoadReport | None = None  # an eager load's report, for the first request
+        self._claim_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -55,12 +61,17 @@ class HostedTask:
         takes it out."""
         return self.ready or self.load_error is None or isinstance(self.load_error, Unavailable)
 
-    def load(self) -> LoadReport:
+    def load(self, *, eager: bool = False) -> LoadReport:
+        """Load once; a request's report says whether it paid for (or waited on) the load.
+
+        ``eager``: loading ahead of requests; the report is kept for the first request to claim.
+        """
         if self.ready:
-            return LoadReport()
+            return LoadReport() if eager else self._claim(0.0)
+        waiting = time.perf_counter()
         with self._lock:
             if self.ready:
-                return LoadReport()
+                return LoadReport() if eager else self._claim(time.perf_counter() - waiting)
             started = time.perf_counter()
             try:
                 report = self._load()
@@ -74,7 +85,18 @@ class HostedTask:
             self.ready, self.load_error = True, None
             metrics.COLD_STARTS.labels(self.name).inc()
             metrics.MODEL_LOAD_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+            if eager:
+                self._unclaimed = report
+                return LoadReport()
             return report
+
+    def _claim(self, waited: float) -> LoadReport:
+        """The eager load's report for the first request after it (once), else an empty one."""
+        with self._claim_lock:  # two first requests at once: one of them is the cold one
+            report, self._unclaimed = self._unclaimed, None
+        if report is None:
+            return LoadReport()
+        return LoadReport(phases={**report.phases, "load_wait": waited}, performed=True)
 
     def _load(self) -> LoadReport:
         report = LoadReport(phases={"fetch": 0.0, "verify": 0.0} if self.refs else {}, performed=True)

@@ -90,20 +90,21 @@ class DocService:
     def ready(self) -> bool:
         return all(hosted.ready for hosted in self.tasks.values())
 
-    def load_all(self) -> None:
+    def load_all(self, *, eager: bool = False) -> None:
+        """Load every task; ``eager``: ahead of requests (the first request reports the cold start)."""
         for hosted in self.tasks.values():
-            hosted.load()
+            hosted.load(eager=eager)
 
     def start_eager_load(self) -> None:
         """Load every task in the background (``DOCFN_EAGER_LOAD``); readiness waits for it. A failed
         load is tried again by later readiness probes (packs published after the pod started)."""
-        if self._eager["running"]:
-            return
+        if self._eager["running"] or (self._eager["done"] and not self._eager["error"]):
+            return  # already loading, or loaded
         self._eager["running"] = True
 
         def run() -> None:
             try:
-                self.load_all()
+                self.load_all(eager=True)
                 self._eager["error"] = None
             except Exception as exc:  # readiness reports it; liveness stays up so the pod can retry
                 self._eager["error"] = str(exc)

@@ -5,10 +5,15 @@ claims the event, and that source answers it: function URL / API Gateway request
 the FastAPI app; S3 notifications, EventBridge events and CloudEvents by running the upload jobs;
 SQS batches with partial-batch failure reporting.
 
-Init stays light: importing this module imports code and nothing else. The service, the cache client
-and the boto3 clients are built on the first invocation (the HTTP app only on the first HTTP event),
-and model packs load on first use. Whether an invocation was the container's first (cold) is in the
-response header ``X-Docfn-Lambda-Cold``, the event responses' ``cold_start``, and the invocation log.
+Init stays short: importing this module imports code, and with ``DOCFN_EAGER_LOAD`` (what Terraform
+sets) also builds the service and starts loading the model packs in a background thread, without
+waiting for it. The download then overlaps the first invocation's own work (building the HTTP app
+on the first HTTP event) instead of following it, and that invocation waits only for what is left
+of the load (its ``load_wait``). Init never fails on a wiring or load error: the first invocation
+tries again and answers with the error (503 for an unreachable S3). Without ``DOCFN_EAGER_LOAD``
+everything is built on the first invocation and packs load on first use. Whether an invocation was
+the container's first (cold) is in the response header ``X-Docfn-Lambda-Cold``, the event
+responses' ``cold_start``, and the invocation log.
 """
 
 from __future__ import annotations
@@ -74,6 +79,19 @@ def runtime() -> Runtime:
     return _runtime
 
 
+def _prepare_during_init() -> None:
+    """``DOCFN_EAGER_LOAD``: build the service and start the pack load; the first invocation joins it."""
+    try:
+        if get_settings().eager_load:
+            runtime().service.start_eager_load()
+    except Exception:  # the first invocation builds what is missing again and reports the error
+        log.exception("preparing the function during init failed; the first invocation retries")
+
+
+_prepare_during_init()
+INIT_SECONDS = time.perf_counter() - _IMPORT_START
+
+
 def handler(event: Any, context: Any) -> Any:
     """The image's CMD: ``docfn.adapters.aws_lambda.handler.handler``."""
     started = time.perf_counter()
@@ -108,6 +126,7 @@ def handler(event: Any, context: Any) -> Any:
             source=source.name if source else "unknown",
             cold_start=cold,
             init_import_ms=round(IMPORT_SECONDS * 1000, 1) if cold else None,
+            init_ms=round(INIT_SECONDS * 1000, 1) if cold else None,
             failed_messages=failed_messages,
         )
         log.info("invocation", extra={"fields": fields})

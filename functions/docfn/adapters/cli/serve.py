@@ -17,15 +17,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from ...core.settings import Settings
-    from ..http.app import create_app
+    from ..wiring import build_service
 
     if args.tasks:
         os.environ["DOCFN_TASKS"] = args.tasks
     port = args.port or int(os.environ.get("PORT", "8080"))
-    app = create_app(Settings())
+    settings = Settings()
+    service = build_service(settings)
+    if settings.eager_load:
+        # Started before the web stack is imported, so the packs download meanwhile (cold start).
+        service.start_eager_load()
+
+    import uvicorn
+
+    from ..http.app import create_app
+
+    app = create_app(settings, service=service)
     # uvicorn drains on SIGTERM: it stops accepting and lets in-flight requests finish. Afterwards it
     # re-raises the signal through the handler that was installed before it; a no-op handler makes
     # a drained shutdown a clean exit (status 0), which is what Knative/Kubernetes expect.
