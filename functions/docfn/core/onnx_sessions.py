@@ -33,10 +33,18 @@ def session_options(
     threads: int = 0, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 ) -> ort.SessionOptions:
     """How every docfn session is configured: ``threads`` intra-op threads (0 = the CPU quota), one
-    inter-op thread, sequential execution, quiet logs."""
+    inter-op thread, sequential execution, quiet logs, and no spin-waiting.
+
+    ONNX Runtime's pool threads spin between the many small runs of a page (one per text line) by
+    default, burning the CPU the Python thread preparing the next crop, another request or a
+    neighbour needs. On 2 busy cores, spinning made the OCR engine 1.74x slower per page with 1.58x
+    the CPU, and halved the throughput of two requests at once (scripts/bench_onnx_spinning.py);
+    under a CPU quota (Knative limits, Lambda's fractional vCPUs) spinning is throttled time.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or available_cpus()
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = level
     options.log_severity_level = 3
