@@ -68,10 +68,10 @@ DOC = ROOT / "docs" / "image.md"
 BUCKET = "docfn-bench"
 # task -> the pack variables the Terraform/Knative defaults give it.
 TASKS = {
-    "ocr": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
-    "parse": {"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+    "ocr": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/2"},
+    "parse": {"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/2"},
     "layout": {"DOCFN_MODEL_URI": "layout-cdla/1"},
-    "table": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"},
+    "table": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/2"},
 }
 # The inputs of the first request: the sample page the package ships (the input of
 # docs/benchmarks/cold_start.md) and a full devset page.

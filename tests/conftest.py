@@ -16,10 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
+from docfn.packs.catalog import RECIPES
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DEVSET = SHARED / "devset"
 SAMPLE_PAGE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
+# The default OCR pack, named as the catalog names it (a new pack version changes every result).
+OCR_PACK = "ocr-ppocrv6-tiny"
+OCR_PACK_VERSION = RECIPES[OCR_PACK].version
 
 
 def free_port() -> int:

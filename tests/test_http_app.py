@@ -22,7 +22,7 @@ def test_health_readiness_metrics_and_docs(server: DocfnServer) -> None:
         assert client.get("/healthz").json()["status"] == "ok"
         ready = client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json()["tasks"]["ocr"]["model"] == "ocr-ppocrv6-tiny@1"
+        assert ready.json()["tasks"]["ocr"]["model"] == "ocr-ppocrv6-tiny@2"
         assert client.get("/docs").status_code == 200
         paths = client.get("/openapi.json").json()["paths"]
         assert "/v1/{task}" in paths

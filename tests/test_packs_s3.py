@@ -22,11 +22,11 @@ from docfn.packs.store import VERIFIED_MARKER as MARKER
 from docfn.service.service import DocService
 from docfn.tooling.publish import PublishRefused, check_accuracy, publish_pack
 
-from .conftest import DEVSET, SAMPLE_PAGE, DocfnServer, S3Server
+from .conftest import DEVSET, OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, DocfnServer, S3Server
 
 BUCKET = "docfn-test"
-TINY = "ocr-ppocrv6-tiny"
-URI = f"s3://{BUCKET}/models/{TINY}/1"
+TINY = OCR_PACK
+URI = f"s3://{BUCKET}/models/{TINY}/{OCR_PACK_VERSION}"
 
 
 def _service(store: Path, s3: S3Server, uri: str = URI, **extra: object) -> DocService:
@@ -43,7 +43,7 @@ def _leftovers(store: Path) -> list[str]:
 
 @pytest.fixture
 def tiny_source(model_store: Path) -> Path:
-    return model_store / TINY / "1"
+    return model_store / TINY / OCR_PACK_VERSION
 
 
 def test_publish_then_fetch_on_first_use_and_run_ocr(
@@ -52,18 +52,21 @@ def test_publish_then_fetch_on_first_use_and_run_ocr(
     result = publish_pack(tiny_source, BUCKET, endpoint_url=s3_server.endpoint_url)
     assert result.uri == URI and result.files == 3
     keys = {o["Key"] for o in s3_server.client().list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert f"models/{TINY}/1/{MANIFEST_NAME}" in keys and f"models/{TINY}/1/rec.onnx" in keys
+    assert (
+        f"models/{TINY}/{OCR_PACK_VERSION}/{MANIFEST_NAME}" in keys
+        and f"models/{TINY}/{OCR_PACK_VERSION}/rec.onnx" in keys
+    )
 
     store = tmp_path / "tmp-store"
     service = _service(store, s3_server)
     assert not (store / TINY).exists()  # building the service fetched nothing: lazy
     outcome = service.run("ocr", SAMPLE_PAGE.read_bytes(), "image/png")
     assert "RaggedRight" in outcome.result["text"]
-    assert outcome.cold and outcome.result["model"] == f"{TINY}@1"
+    assert outcome.cold and outcome.result["model"] == f"{TINY}@{OCR_PACK_VERSION}"
     assert outcome.timings["fetch"] > 0 and outcome.timings["verify"] > 0
     assert {"session_create", "first_inference"} <= set(outcome.timings)
-    local = store / TINY / "1"
-    assert verify_pack(local).pack_id == f"{TINY}@1"
+    local = store / TINY / OCR_PACK_VERSION
+    assert verify_pack(local).pack_id == f"{TINY}@{OCR_PACK_VERSION}"
     assert (local / MARKER).is_file() and _leftovers(store) == [MARKER]
 
     # A new process in the same (warm) container reuses the verified copy: no S3 needed at all.
@@ -109,7 +112,7 @@ def test_corrupted_object_is_refused_and_nothing_is_cached(
 ) -> None:
     publish_pack(tiny_source, BUCKET, endpoint_url=s3_server.endpoint_url)
     client = s3_server.client()
-    key = f"models/{TINY}/1/rec.onnx"
+    key = f"models/{TINY}/{OCR_PACK_VERSION}/rec.onnx"
     data = bytearray(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     data[len(data) // 2 : len(data) // 2 + 16] = bytes(
         b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 16]
@@ -209,7 +212,7 @@ def test_publish_gate_and_immutable_versions(
     endpoint = s3_server.endpoint_url
     worse = _with_accuracy(
         tiny_source,
-        tmp_path / "worse" / TINY / "1",
+        tmp_path / "worse" / TINY / OCR_PACK_VERSION,
         "int8",
         {"metric": "cer", "fp32": 0.0400, "int8": 0.0460, "eval_set": "devset", "pages": 7},
     )
@@ -221,7 +224,7 @@ def test_publish_gate_and_immutable_versions(
     args = ["models", "publish", str(worse), "--bucket", BUCKET, "--endpoint-url", endpoint]
     assert main([*args, "--max-cer-regression-pp", "1"]) == 0
 
-    unmeasured = _with_accuracy(tiny_source, tmp_path / "unmeasured" / TINY / "1", "int8", {})
+    unmeasured = _with_accuracy(tiny_source, tmp_path / "unmeasured" / TINY / OCR_PACK_VERSION, "int8", {})
     with pytest.raises(PublishRefused, match="records no CER"):
         check_accuracy(verify_pack(unmeasured))
 
@@ -231,7 +234,11 @@ def test_publish_gate_and_immutable_versions(
     capsys.readouterr()
     assert main(["models", "list", "--bucket", BUCKET, "--endpoint-url", endpoint]) == 0
     [listed] = json.loads(capsys.readouterr().out)
-    assert listed["pack"] == f"{TINY}@1" and listed["uri"] == URI and listed["precision"] == "fp32"
+    assert (
+        listed["pack"] == f"{TINY}@{OCR_PACK_VERSION}"
+        and listed["uri"] == URI
+        and listed["precision"] == "fp32"
+    )
 
 
 def test_quantize_makes_a_pack_that_verifies_publishes_and_runs(
@@ -258,7 +265,7 @@ def test_quantize_makes_a_pack_that_verifies_publishes_and_runs(
     if manifest.precision == "fp32":
         assert accuracy["reason"]
     assert manifest.extra["graph_optimization"]["level"] == "ORT_ENABLE_EXTENDED"
-    assert manifest.source["pack"] == f"{TINY}@1"
+    assert manifest.source["pack"] == f"{TINY}@{OCR_PACK_VERSION}"
     assert _leftovers(store) == []
     check_accuracy(manifest)  # within the default margin, or it would not have been chosen
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from .conftest import ROOT, SAMPLE_PAGE, DocfnServer, S3Server
+from .conftest import OCR_PACK, OCR_PACK_VERSION, ROOT, SAMPLE_PAGE, DocfnServer, S3Server
 from .inputs_factory import image_bytes, pdf_from_images
 
 
@@ -175,7 +175,7 @@ def test_eager_load_retries_until_the_pack_is_published(
         "DOCFN_TASKS": "ocr",
         "DOCFN_EAGER_LOAD": "1",
         "DOCFN_MODEL_STORE": str(tmp_path / "store"),
-        "DOCFN_MODEL_URI": "s3://docfn-test/models/ocr-ppocrv6-tiny/1",
+        "DOCFN_MODEL_URI": "s3://docfn-test/models/ocr-ppocrv6-tiny/2",
         "DOCFN_S3_ENDPOINT_URL": s3_server.endpoint_url,
         "DOCFN_RETRY_AFTER_SECONDS": "1",
         "K_SERVICE": "docfn-ocr",  # a deployed function: it never builds the pack itself
@@ -189,7 +189,7 @@ def test_eager_load_retries_until_the_pack_is_published(
                 time.sleep(0.1)
             assert response.status_code == 503 and "docfn models publish" in response.json()["error"]
             publish_pack(
-                model_store / "ocr-ppocrv6-tiny" / "1", "docfn-test", endpoint_url=s3_server.endpoint_url
+                model_store / OCR_PACK / OCR_PACK_VERSION, "docfn-test", endpoint_url=s3_server.endpoint_url
             )
             deadline = time.monotonic() + 60
             while (response := client.get("/readyz")).status_code != 200:

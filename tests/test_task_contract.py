@@ -98,7 +98,7 @@ def test_parse_names_its_ocr_pack_variable(model_store: Path, tmp_path: Path) ->
     layout = model_store / "layout-cdla" / "1"
     settings = Settings(tasks=["parse"], model_store=tmp_path, model_uri=str(layout), build_packs=False)
     with pytest.raises(
-        PackNotConfigured, match="set DOCFN_OCR_MODEL_URI=s3://BUCKET/models/ocr-ppocrv6-tiny/1"
+        PackNotConfigured, match="set DOCFN_OCR_MODEL_URI=s3://BUCKET/models/ocr-ppocrv6-tiny/2"
     ):
         build_service(settings).run("parse", SAMPLE_PAGE.read_bytes(), "image/png")
 

@@ -15,13 +15,13 @@ locals {
   # Used when tasks.<task>.model_pack / ocr_model_pack is null: the packs `docfn models build`
   # makes for each task (docfn's pack catalog).
   default_model_packs = {
-    ocr    = "ocr-ppocrv6-tiny/1"
+    ocr    = "ocr-ppocrv6-tiny/2"
     layout = "layout-cdla/1"
-    table  = "ocr-ppocrv6-tiny/1"
+    table  = "ocr-ppocrv6-tiny/2"
     parse  = "layout-cdla/1"
   }
   default_ocr_model_packs = {
-    parse = "ocr-ppocrv6-tiny/1"
+    parse = "ocr-ppocrv6-tiny/2"
   }
 
   # task => { DOCFN_MODEL_URI = "<name>/<version>", DOCFN_OCR_MODEL_URI = ... }; main.tf turns

@@ -54,7 +54,7 @@ variable "tasks" {
       memory_size       = 2048
       timeout           = 60
       ephemeral_storage = 1024
-      model_pack        = "ocr-ppocrv6-tiny/1"
+      model_pack        = "ocr-ppocrv6-tiny/2"
     }
     layout = {
       memory_size       = 2048
@@ -66,14 +66,14 @@ variable "tasks" {
       memory_size       = 3008
       timeout           = 120
       ephemeral_storage = 2048
-      model_pack        = "ocr-ppocrv6-tiny/1"
+      model_pack        = "ocr-ppocrv6-tiny/2"
     }
     parse = {
       memory_size       = 3008
       timeout           = 300
       ephemeral_storage = 4096
       model_pack        = "layout-cdla/1"
-      ocr_model_pack    = "ocr-ppocrv6-tiny/1"
+      ocr_model_pack    = "ocr-ppocrv6-tiny/2"
     }
   }
 
@@ -103,11 +103,11 @@ variable "tasks" {
   }
   validation {
     condition     = alltrue([for t in values(var.tasks) : t.model_pack == null || can(regex("^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+$", t.model_pack))])
-    error_message = "model_pack must look like \"<name>/<version>\", e.g. \"ocr-ppocrv6-tiny/1\"."
+    error_message = "model_pack must look like \"<name>/<version>\", e.g. \"ocr-ppocrv6-tiny/2\"."
   }
   validation {
     condition     = alltrue([for t in values(var.tasks) : t.ocr_model_pack == null || can(regex("^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+$", t.ocr_model_pack))])
-    error_message = "ocr_model_pack must look like \"<name>/<version>\", e.g. \"ocr-ppocrv6-tiny/1\"."
+    error_message = "ocr_model_pack must look like \"<name>/<version>\", e.g. \"ocr-ppocrv6-tiny/2\"."
   }
   validation {
     condition     = alltrue([for k, t in var.tasks : t.ocr_model_pack == null || k == "parse"])

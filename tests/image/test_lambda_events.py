@@ -54,7 +54,7 @@ def function(
     env = {
         **lambda_environment(f"docfn-{TASK}", memory_mb=2048, timeout_s=60),
         "DOCFN_BUCKET": BUCKET,
-        "DOCFN_MODEL_URI": publish(BUCKET, "ocr-ppocrv6-tiny/1"),
+        "DOCFN_MODEL_URI": publish(BUCKET, "ocr-ppocrv6-tiny/2"),
         "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url,
         "DOCFN_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
     }

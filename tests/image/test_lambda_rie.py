@@ -33,8 +33,8 @@ events = importlib.import_module("tests.lambda.conftest")
 BUCKET = "docfn-rie"
 # task -> (pack variables -> "NAME/VERSION", devset page, minimum word recall of its text)
 CASES = {
-    "ocr": ({"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/1"}, "003", 0.6),
-    "parse": ({"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/1"}, "008", 0.5),
+    "ocr": ({"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/2"}, "003", 0.6),
+    "parse": ({"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/2"}, "008", 0.5),
 }
 
 

