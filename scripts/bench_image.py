@@ -55,6 +55,7 @@ from tests.image.containers import (  # noqa: E402
     ensure_container_host,
     free_port,
     inspect_image,
+    pack_ref,
     podman,
     publish_pack,
     rie_binary,
@@ -62,17 +63,28 @@ from tests.image.containers import (  # noqa: E402
     strip_report,
     wait_for_port,
 )
+from tests.image.terraform_env import evaluate as evaluate_terraform  # noqa: E402
 
 BENCH = ROOT / "docs" / "benchmarks"
 DOC = ROOT / "docs" / "image.md"
 BUCKET = "docfn-bench"
-# task -> the pack variables the Terraform/Knative defaults give it.
-TASKS = {
-    "ocr": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/2"},
-    "parse": {"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/2"},
-    "layout": {"DOCFN_MODEL_URI": "layout-cdla/1"},
-    "table": {"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/2"},
-}
+# What Terraform gives each function that is not an address of the cloud (the bucket, the cache and
+# the X-Ray daemon are this machine's, below): the evaluated HCL, never a copy.
+CLOUD_ONLY = ("DOCFN_BUCKET", "DOCFN_REDIS_URL", "DOCFN_REDIS_AUTH_SECRET_ARN", "DOCFN_TRACING")
+
+
+def terraform_settings(task: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(pack variable -> "NAME/VERSION", other DOCFN_ settings) of the task's Terraform environment."""
+    environment = evaluate_terraform()["environment"][task]
+    packs = {name: ref[1] for name, value in environment.items() if (ref := pack_ref(str(value)))}
+    settings = {
+        name: str(value)
+        for name, value in environment.items()
+        if name.startswith("DOCFN_") and name not in packs and name not in CLOUD_ONLY
+    }
+    return packs, settings
+
+
 # The inputs of the first request: the sample page the package ships (the input of
 # docs/benchmarks/cold_start.md) and a full devset page.
 INPUTS = {
@@ -183,16 +195,14 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
     images = {
         task: inspect_image(build_image(task) if build else f"localhost/docfn-{task}:dev") for task in tasks
     }
-    store = build_packs({ref.split("/")[0] for t in tasks for ref in TASKS[t].values()}, CACHE / "models")
+    configured = {task: terraform_settings(task) for task in tasks}
+    refs = {ref for packs, _ in configured.values() for ref in packs.values()}
+    store = build_packs({ref.split("/")[0] for ref in refs}, CACHE / "models")
     rie = rie_binary()
     moto = MotoServer().start()
     try:
         moto.bucket(BUCKET)
-        uris = {
-            ref: publish_pack(store, ref, BUCKET, moto.endpoint_url)
-            for t in tasks
-            for ref in TASKS[t].values()
-        }
+        uris = {ref: publish_pack(store, ref, BUCKET, moto.endpoint_url) for ref in refs}
         cases = [(task, name) for task in tasks for name in INPUTS]
         results: dict[str, list[dict[str, float]]] = {f"{task}, {name}": [] for task, name in cases}
         baseline = "ocr" in tasks
@@ -201,11 +211,12 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
         load_before = os.getloadavg()
         for run in range(runs):
             for task, name in cases:  # interleaved, so drift on the machine hits every case alike
-                packs = TASKS[task]
+                packs, settings = configured[task]
                 env = {
                     **DUMMY_AWS,
                     "AWS_DEFAULT_REGION": REGION,
                     "AWS_REGION": REGION,
+                    **settings,
                     "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url,
                     **{variable: uris[ref] for variable, ref in packs.items()},
                 }
@@ -221,7 +232,8 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
                     **DUMMY_AWS,
                     "AWS_DEFAULT_REGION": REGION,
                     "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url,
-                    "DOCFN_MODEL_URI": uris[TASKS["ocr"]["DOCFN_MODEL_URI"]],
+                    **configured["ocr"][1],
+                    "DOCFN_MODEL_URI": uris[configured["ocr"][0]["DOCFN_MODEL_URI"]],
                 }
                 phases = one_host_cold_start("ocr", INPUTS["sample page"], env)
                 results[HOST_BASELINE].append(phases)
