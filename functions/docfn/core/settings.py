@@ -74,7 +74,11 @@ class Settings(BaseSettings):
     max_pixels: int = 60_000_000
     max_pages: int = 200
     pdf_dpi: int = 150
-    inference_timeout_seconds: float = 120.0
+    # Below the 30 s that HTTP clients (the reference deployment's, API Gateway's integration) wait:
+    # the caller gets this function's 504 with advice, not its own timeout with none.
+    inference_timeout_seconds: float = Field(
+        default=25.0, description="Deadline of a synchronous HTTP request's inference (504 beyond)."
+    )
     max_concurrency: int = 1
     max_queue: int = 8
     retry_after_seconds: int = 2

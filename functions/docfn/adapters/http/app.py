@@ -34,7 +34,7 @@ from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ..wiring import build_service, upload_processor  # noqa: E402
-from .body import read_body  # noqa: E402
+from .body import instruction_note, read_body  # noqa: E402
 from .openapi import task_operation  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
 
@@ -141,13 +141,15 @@ def create_app(
         request_id = _rid(request)
         status, outcome, error_code = 500, None, None
         try:
-            data, content_type = await read_body(request, settings.max_body_bytes)
+            given = await read_body(request, settings.max_body_bytes)
             options = dict(request.query_params)
             loop = asyncio.get_running_loop()
             try:
                 with service.admission.admit():
                     outcome = await asyncio.wait_for(
-                        loop.run_in_executor(workers, service.run, task, data, content_type, options),
+                        loop.run_in_executor(
+                            workers, service.run, task, given.data, given.content_type, options
+                        ),
                         timeout=settings.inference_timeout_seconds,
                     )
             except TimeoutError:
@@ -159,7 +161,7 @@ def create_app(
                 _import_unreported.clear()
                 outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}
             status = 200
-            return _ok(outcome, request_id)
+            return _ok(outcome, request_id, instruction_note(given.instruction))
         except DocfnError as exc:
             status, error_code = exc.status, exc.code
             metrics.ERRORS.labels(task, exc.code).inc()
@@ -173,14 +175,17 @@ def create_app(
         finally:
             _observe(task, request, status, outcome, error_code)
 
-    def _ok(outcome: Outcome, request_id: str) -> JSONResponse:
+    def _ok(outcome: Outcome, request_id: str, instruction: dict[str, object] | None) -> JSONResponse:
         headers = {
             "X-Request-Id": request_id,
             "X-Docfn-Cache": "hit" if outcome.cached else "miss",
             "X-Docfn-Cold": "1" if outcome.cold else "0",
             "Server-Timing": server_timing(outcome.timings),
         }
-        return JSONResponse(outcome.body(request_id), headers=headers)
+        body = outcome.body(request_id)
+        if instruction is not None:
+            body["instruction"] = instruction
+        return JSONResponse(body, headers=headers)
 
     def _observe(
         task: str, request: Request, status: int, outcome: Outcome | None, error_code: str | None
