@@ -83,13 +83,21 @@ class Settings(BaseSettings):
     max_queue: int = 8
     retry_after_seconds: int = 2
 
+    # Browser callers from other origins (comma list, "*" for any). None by default, as in the
+    # Terraform module: the page at / is same-origin, and an open default would let any web page a
+    # user visits read the answers of a docfn on their machine or intranet.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call from a browser (CORS); none by default."
+    )
+    cors_max_age_seconds: int = 300
+
     log_level: str = "INFO"
     tracing: bool = False
     onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
 
-    @field_validator("tasks", mode="before")
+    @field_validator("tasks", "cors_allow_origins", mode="before")
     @classmethod
-    def _split_tasks(cls, value: object) -> object:
+    def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value

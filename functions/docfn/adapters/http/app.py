@@ -35,6 +35,8 @@ from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ..wiring import build_service, upload_processor  # noqa: E402
 from .body import instruction_note, read_body  # noqa: E402
+from .cors import add_cors  # noqa: E402
+from .offline_docs import add_offline_docs  # noqa: E402
 from .openapi import task_operation  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
 
@@ -87,6 +89,8 @@ def create_app(
         version=__version__,
         description="Serverless document-understanding functions: " + ", ".join(service.tasks),
         lifespan=lifespan,
+        docs_url=None,  # served offline by add_offline_docs
+        redoc_url=None,
     )
     app.state.service = service
     app.state.settings = settings
@@ -124,11 +128,14 @@ def create_app(
             500, "internal_error", "internal error; see the log for this request id", _rid(request)
         )
 
-    @app.get("/healthz", tags=["operations"])
+    add_cors(app, settings)
+    add_offline_docs(app)
+
+    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["operations"])
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.api_route("/readyz", methods=["GET", "HEAD"], tags=["operations"])
     async def readyz() -> JSONResponse:
         body = service.readiness()
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
@@ -221,9 +228,16 @@ def create_app(
     async def run_v1(task: str, request: Request) -> Response:
         return await run_task(task, request)  # tasks not served here: the service answers 404
 
-    for alias in ALL_TASKS:  # the front door's short paths (/ocr, /chart, …)
+    for alias in ALL_TASKS:  # the front door's short paths (/ocr, /chart, …); served ones documented
+        hosted = service.tasks.get(alias)
         app.add_api_route(
-            f"/{alias}", _bound(alias, run_task), methods=["POST"], tags=["tasks"], include_in_schema=False
+            f"/{alias}",
+            _bound(alias, run_task),
+            methods=["POST"],
+            tags=["tasks"],
+            summary=f"Short alias of POST /v1/{alias}",
+            include_in_schema=hosted is not None,
+            openapi_extra=task_operation(hosted.task.Options) if hosted is not None else None,
         )
 
     return app
