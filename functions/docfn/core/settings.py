@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +72,14 @@ class Settings(BaseSettings):
     # Asynchronous jobs (POST /v1/uploads, then an S3 event) are not bound by the payload limit.
     max_upload_bytes: int = 200 * 1024 * 1024
     upload_url_expiry_seconds: int = 900
+    # Inputs by URL (POST /v1/{task} {"url": ...}): fetched with these limits, public addresses only
+    # unless a private network is listed (CIDRs, e.g. 127.0.0.0/8 on a laptop); metadata never.
+    url_max_bytes: int = 50 * 1024 * 1024
+    url_fetch_timeout_seconds: float = 10.0
+    url_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Private networks URL inputs may reach (CIDR list); none by default.",
+    )
     max_pixels: int = 60_000_000
     max_pages: int = 200
     pdf_dpi: int = 150
@@ -95,7 +104,7 @@ class Settings(BaseSettings):
     tracing: bool = False
     onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
 
-    @field_validator("tasks", "cors_allow_origins", mode="before")
+    @field_validator("tasks", "cors_allow_origins", "url_allowed_networks", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -108,6 +117,13 @@ class Settings(BaseSettings):
         unknown = sorted(set(value) - set(ALL_TASKS))
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; known: {list(ALL_TASKS)}")
+        return value
+
+    @field_validator("url_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return value
 
 

@@ -17,6 +17,7 @@ import uuid  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
+from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 from fastapi import FastAPI, Request  # noqa: E402
@@ -39,6 +40,7 @@ from .cors import add_cors  # noqa: E402
 from .offline_docs import add_offline_docs  # noqa: E402
 from .openapi import task_operation  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
+from .url_inputs import URL_FIELD, UrlInputs  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
 metrics.IMPORT_SECONDS.set(IMPORT_SECONDS)
@@ -144,18 +146,28 @@ def create_app(
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    url_inputs = UrlInputs(settings, lambda: jobs.store)
+
     async def run_task(task: str, request: Request) -> Response:
         request_id = _rid(request)
         status, outcome, error_code = 500, None, None
         try:
-            given = await read_body(request, settings.max_body_bytes)
-            options = dict(request.query_params)
+            given = await url_inputs.read(request) or await read_body(request, settings.max_body_bytes)
+            options = {k: v for k, v in request.query_params.items() if k != URL_FIELD}
             loop = asyncio.get_running_loop()
             try:
                 with service.admission.admit():
                     outcome = await asyncio.wait_for(
                         loop.run_in_executor(
-                            workers, service.run, task, given.data, given.content_type, options
+                            workers,
+                            partial(
+                                service.run,
+                                task,
+                                given.data,
+                                given.content_type,
+                                options,
+                                max_bytes=given.max_bytes,
+                            ),
                         ),
                         timeout=settings.inference_timeout_seconds,
                     )

@@ -27,6 +27,8 @@ class TaskInput:
     content_type: str | None
     filename: str | None = None
     instruction: str | None = None
+    # The decoding limit when it is not the synchronous body limit (documents fetched by URL).
+    max_bytes: int | None = None
 
 
 def is_multipart(request: Request) -> bool:
