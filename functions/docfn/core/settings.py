@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # Asynchronous jobs (POST /v1/uploads, then an S3 event) are not bound by the payload limit.
     max_upload_bytes: int = 200 * 1024 * 1024
     upload_url_expiry_seconds: int = 900
+    # A local S3 server sends no upload events: the server polls uploads/ itself (docfn serve).
+    watch_uploads_seconds: float = Field(
+        default=0.0, description="Poll the bucket's uploads/ prefix every N s and run new uploads; 0 = off."
+    )
     # Inputs by URL (POST /v1/{task} {"url": ...}): fetched with these limits, public addresses only
     # unless a private network is listed (CIDRs, e.g. 127.0.0.0/8 on a laptop); metadata never.
     url_max_bytes: int = 50 * 1024 * 1024

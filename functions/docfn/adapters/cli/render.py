@@ -64,6 +64,37 @@ def render(task: str, body: dict[str, Any], fmt: str) -> str:
     return renderer(result, fmt)
 
 
+def render_for_stdout(task: str, body: dict[str, Any], fmt: str, source: Path | None) -> str:
+    """What ``docfn run`` prints for one input: JSON as one line (JSON Lines: one object per input);
+    text and Markdown under a ``==> FILE <==`` header when several inputs share the output."""
+    if fmt == "json":
+        return json.dumps(body, ensure_ascii=False) + "\n"
+    text = render(task, body, fmt)
+    return text if source is None else f"==> {source} <==\n{text}\n"
+
+
+def output_stems(paths: list[Path]) -> list[str]:
+    """One output stem per input, never two alike: ``a/page.png`` and ``b/page.png`` write
+    ``a-page.*`` and ``b-page.*``; a stem shared by no other input stays as it is."""
+    resolved = [path.resolve() for path in paths]
+    stems = [path.stem for path in resolved]
+    for depth in range(1, max(len(path.parts) for path in resolved)):
+        clashing = {stem for stem in stems if stems.count(stem) > 1}
+        if not clashing:
+            return stems
+        stems = [
+            "-".join([*path.parent.parts[-depth:], path.stem]).lstrip("/") if stem in clashing else stem
+            for path, stem in zip(resolved, stems, strict=True)
+        ]
+    # The same file given twice: number the repeats.
+    seen: dict[str, int] = {}
+    unique = []
+    for stem in stems:
+        seen[stem] = seen.get(stem, 0) + 1
+        unique.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return unique
+
+
 def write_outputs(
     task: str, body: dict[str, Any], rendered: str, out_dir: Path, stem: str, fmt: str
 ) -> list[Path]:

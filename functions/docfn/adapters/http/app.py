@@ -34,6 +34,7 @@ from ...service.outcome import Outcome  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
+from ...service.upload_watch import UploadWatcher  # noqa: E402
 from ..wiring import build_service, upload_processor  # noqa: E402
 from .body import instruction_note, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
@@ -84,7 +85,14 @@ def create_app(
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
         if settings.eager_load:
             service.start_eager_load()
+        watcher = (
+            UploadWatcher(jobs, settings.watch_uploads_seconds) if settings.watch_uploads_seconds else None
+        )
+        if watcher is not None:
+            watcher.start()
         yield
+        if watcher is not None:
+            watcher.stop()
 
     app = FastAPI(
         title="docfn",
