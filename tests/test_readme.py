@@ -116,4 +116,6 @@ def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
     assert any(row["pack"] == "ocr-ppocrv6-tiny@1" for row in json.loads(outputs["docfn models list"]))
     answer = json.loads(outputs[next(k for k in outputs if k.startswith("curl"))])
     assert "OUR SOLUTION" in answer["result"]["text"]
+    lines = (reader_folder / "pages.jsonl").read_text().splitlines()
+    assert [json.loads(line)["task"] for line in lines] == ["ocr", "ocr"]
     assert outputs["docfn run"] == outputs["docfn run ocr page.png"]  # --url: remote, the same output

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,25 +75,28 @@ def render_for_stdout(task: str, body: dict[str, Any], fmt: str, source: Path | 
 
 
 def output_stems(paths: list[Path]) -> list[str]:
-    """One output stem per input, never two alike: ``a/page.png`` and ``b/page.png`` write
-    ``a-page.*`` and ``b-page.*``; a stem shared by no other input stays as it is."""
+    """One output stem per input, never two alike. A stem shared by several inputs becomes their
+    path below the folder they have in common: ``a/page.png`` and ``b/page.png`` write ``a-page.*``
+    and ``b-page.*``; ``page.png`` and ``page.pdf`` in one folder ``page-png.*`` and ``page-pdf.*``;
+    the same file given twice is numbered."""
     resolved = [path.resolve() for path in paths]
     stems = [path.stem for path in resolved]
-    for depth in range(1, max(len(path.parts) for path in resolved)):
-        clashing = {stem for stem in stems if stems.count(stem) > 1}
-        if not clashing:
-            return stems
-        stems = [
-            "-".join([*path.parent.parts[-depth:], path.stem]).lstrip("/") if stem in clashing else stem
-            for path, stem in zip(resolved, stems, strict=True)
-        ]
-    # The same file given twice: number the repeats.
+    for stem in set(stems):
+        group = [i for i, other in enumerate(stems) if other == stem]
+        if len({resolved[i] for i in group}) < 2:
+            continue  # one file given again: numbered below
+        common = Path(os.path.commonpath([resolved[i].parent for i in group]))
+        relative = {i: resolved[i].relative_to(common) for i in group}
+        stems_below = {i: "-".join(relative[i].with_suffix("").parts) for i in group}
+        distinct = len(set(stems_below.values())) == len(group)
+        for i in group:
+            stems[i] = stems_below[i] if distinct else "-".join(relative[i].parts).replace(".", "-")
     seen: dict[str, int] = {}
-    unique = []
-    for stem in stems:
+    for i, stem in enumerate(stems):
         seen[stem] = seen.get(stem, 0) + 1
-        unique.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
-    return unique
+        if seen[stem] > 1:
+            stems[i] = f"{stem}-{seen[stem]}"
+    return stems
 
 
 def write_outputs(
