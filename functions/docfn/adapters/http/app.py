@@ -36,8 +36,9 @@ from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
 from ..wiring import build_service, upload_processor  # noqa: E402
-from .body import instruction_note, read_body  # noqa: E402
+from .body import TaskInput, instruction_note, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
+from .mineru_api import add_mineru_routes  # noqa: E402
 from .offline_docs import add_offline_docs  # noqa: E402
 from .openapi import task_operation  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
@@ -156,37 +157,32 @@ def create_app(
 
     url_inputs = UrlInputs(settings, lambda: jobs.store)
 
+    async def execute(task: str, given: TaskInput, options: dict[str, str]) -> Outcome:
+        """One task run for an HTTP front door: admitted, in a worker thread, within the deadline."""
+        loop = asyncio.get_running_loop()
+        run = partial(service.run, task, given.data, given.content_type, options, max_bytes=given.max_bytes)
+        try:
+            with service.admission.admit():
+                outcome = await asyncio.wait_for(
+                    loop.run_in_executor(workers, run), timeout=settings.inference_timeout_seconds
+                )
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"inference did not finish within {settings.inference_timeout_seconds:g} s;"
+                " send fewer pages or use an asynchronous upload (POST /v1/uploads)"
+            ) from None
+        if outcome.cold and _import_unreported.is_set():
+            _import_unreported.clear()
+            outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}
+        return outcome
+
     async def run_task(task: str, request: Request) -> Response:
         request_id = _rid(request)
         status, outcome, error_code = 500, None, None
         try:
             given = await url_inputs.read(request) or await read_body(request, settings.max_body_bytes)
             options = {k: v for k, v in request.query_params.items() if k != URL_FIELD}
-            loop = asyncio.get_running_loop()
-            try:
-                with service.admission.admit():
-                    outcome = await asyncio.wait_for(
-                        loop.run_in_executor(
-                            workers,
-                            partial(
-                                service.run,
-                                task,
-                                given.data,
-                                given.content_type,
-                                options,
-                                max_bytes=given.max_bytes,
-                            ),
-                        ),
-                        timeout=settings.inference_timeout_seconds,
-                    )
-            except TimeoutError:
-                raise DeadlineExceeded(
-                    f"inference did not finish within {settings.inference_timeout_seconds:g} s;"
-                    " send fewer pages or use an asynchronous upload (POST /v1/uploads)"
-                ) from None
-            if outcome.cold and _import_unreported.is_set():
-                _import_unreported.clear()
-                outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}
+            outcome = await execute(task, given, options)
             status = 200
             return _ok(outcome, request_id, instruction_note(given.instruction))
         except DocfnError as exc:
@@ -233,6 +229,8 @@ def create_app(
 
     # Specific routes first: Starlette takes the first match, and POST /v1/{task} matches /v1/uploads.
     add_upload_routes(app, service, jobs)
+    if "parse" in service.tasks:  # MinerU's API is parse's
+        add_mineru_routes(app, execute, service.limits, settings.max_body_bytes)
 
     for name, hosted in service.tasks.items():  # documented with the task's options
         app.add_api_route(
