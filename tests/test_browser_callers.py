@@ -89,11 +89,11 @@ def test_docs_load_everything_from_this_server(server: DocfnServer) -> None:
             asset = client.get(url)
             assert asset.status_code == 200, url
         bundle = client.get("/docs/assets/swagger-ui-bundle.js")
-        assert bundle.headers["content-type"].startswith("text/javascript")
+        assert "javascript" in bundle.headers["content-type"]
         assert b"SwaggerUIBundle" in bundle.content
-        assert client.get("/docs/assets/swagger-ui.css.map").status_code == 404
-        assert client.get("/docs/assets/..%2F..%2F__init__.py").status_code == 404
-        assert client.get("/redoc").status_code == 404  # CDN-only in FastAPI: not offered
+        assert client.get("/docs/assets/..%2F__init__.py").status_code == 404
+        redoc = client.get("/redoc")
+        assert "/docs/assets/redoc.standalone.js" in redoc.text and "cdn" not in redoc.text.lower()
 
 
 def test_openapi_documents_task_routes_and_short_aliases(server: DocfnServer) -> None:

@@ -23,6 +23,7 @@ from typing import Any  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
+from fastapi_offline import FastAPIOffline  # noqa: E402
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
@@ -39,8 +40,8 @@ from ..wiring import build_service, upload_processor  # noqa: E402
 from .body import TaskInput, instruction_note, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
 from .mineru_api import add_mineru_routes  # noqa: E402
-from .offline_docs import add_offline_docs  # noqa: E402
 from .openapi import task_operation  # noqa: E402
+from .try_page import add_try_page  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
 from .url_inputs import URL_FIELD, UrlInputs  # noqa: E402
 
@@ -95,13 +96,13 @@ def create_app(
         if watcher is not None:
             watcher.stop()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the fastapi-offline package, not a CDN: /docs works air-gapped.
+    app = FastAPIOffline(
+        static_url="/docs/assets",
         title="docfn",
         version=__version__,
         description="Serverless document-understanding functions: " + ", ".join(service.tasks),
         lifespan=lifespan,
-        docs_url=None,  # served offline by add_offline_docs
-        redoc_url=None,
     )
     app.state.service = service
     app.state.settings = settings
@@ -140,7 +141,6 @@ def create_app(
         )
 
     add_cors(app, settings)
-    add_offline_docs(app)
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["operations"])
     async def healthz() -> dict[str, Any]:
@@ -231,6 +231,7 @@ def create_app(
     add_upload_routes(app, service, jobs)
     if "parse" in service.tasks:  # MinerU's API is parse's
         add_mineru_routes(app, execute, service.limits, settings.max_body_bytes)
+    add_try_page(app, service.limits, settings.max_body_bytes)
 
     for name, hosted in service.tasks.items():  # documented with the task's options
         app.add_api_route(
