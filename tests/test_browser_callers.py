@@ -4,21 +4,19 @@ endpoints, ``/docs`` with no CDN, and OpenAPI for every task route and short ali
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLE_PAGE, DocfnServer
+from .conftest import SAMPLE_PAGE, DocfnServer, running_server
 
 ORIGIN = "https://app.example"
 
 
 @pytest.fixture(scope="module")
-def server(model_store: Path):  # type: ignore[no-untyped-def]
-    env = {"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr", "DOCFN_CORS_ALLOW_ORIGINS": ORIGIN}
-    instance = DocfnServer(env).start()
-    yield instance
-    instance.stop()
+def server(model_store: Path) -> Iterator[DocfnServer]:
+    yield from running_server(model_store, "ocr", DOCFN_CORS_ALLOW_ORIGINS=ORIGIN)
 
 
 def test_preflight_is_answered_for_an_allowed_origin(server: DocfnServer) -> None:

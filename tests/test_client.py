@@ -18,15 +18,13 @@ from PIL import Image
 from docfn.client import Client, TaskResult
 from docfn.core.errors import BadOptions, NotFound
 
-from .conftest import SAMPLE_PAGE, DocfnServer, S3Server
+from .conftest import SAMPLE_PAGE, DocfnServer, S3Server, running_server
 from .inputs_factory import pdf_from_images
 
 
 @pytest.fixture(scope="module")
 def server(model_store: Path) -> Iterator[DocfnServer]:
-    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr,parse"}).start()
-    yield instance
-    instance.stop()
+    yield from running_server(model_store, "ocr,parse")
 
 
 def test_typed_results_and_errors(server: DocfnServer) -> None:

@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from .conftest import SAMPLE_PAGE, DocfnServer
+from .conftest import SAMPLE_PAGE, DocfnServer, running_server
 from .inputs_factory import pdf_from_images
 
 # What MinerU 2.x's docs send besides the files (form values are strings on the wire).
@@ -34,9 +34,7 @@ V2_FORM = {
 
 @pytest.fixture(scope="module")
 def server(model_store: Path) -> Iterator[DocfnServer]:
-    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "parse"}).start()
-    yield instance
-    instance.stop()
+    yield from running_server(model_store, "parse")
 
 
 @pytest.fixture(scope="module")

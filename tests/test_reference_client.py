@@ -16,16 +16,14 @@ from urllib3.util.retry import Retry
 
 from docfn.core.settings import Settings
 
-from .conftest import SAMPLE_PAGE, DocfnServer
+from .conftest import SAMPLE_PAGE, DocfnServer, running_server
 
 CLIENT_TIMEOUT_SECONDS = 30  # what the reference client passes as timeout=
 
 
 @pytest.fixture(scope="module")
 def server(model_store: Path):  # type: ignore[no-untyped-def]
-    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr,parse"}).start()
-    yield instance
-    instance.stop()
+    yield from running_server(model_store, "ocr,parse")
 
 
 def reference_session() -> requests.Session:

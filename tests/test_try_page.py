@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import SAMPLE_PAGE, DocfnServer
+from .conftest import SAMPLE_PAGE, DocfnServer, running_server
 
 CHROMIUM = "/usr/bin/chromium"
 # Playwright's own browser download is not reachable: Debian's chromium, kept off the network.
@@ -30,9 +30,7 @@ VIEWPORT = {"width": 1280, "height": 900}
 
 @pytest.fixture(scope="module")
 def server(model_store: Path) -> Iterator[DocfnServer]:
-    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr,layout,parse"}).start()
-    yield instance
-    instance.stop()
+    yield from running_server(model_store, "ocr,layout,parse")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from docfn.adapters.http.url_inputs import UrlInputs
 from docfn.core.settings import Settings
 
-from .conftest import SAMPLE_PAGE, DocfnServer, S3Server
+from .conftest import SAMPLE_PAGE, DocfnServer, S3Server, running_server
 
 # The documents' server listens on 127.0.0.2 and only that address is admitted: 127.0.0.1 (where
 # nothing listens) stands for "the function's own network".
@@ -83,16 +83,13 @@ def documents() -> Iterator[DocumentServer]:
 
 @pytest.fixture(scope="module")
 def server(model_store: Path) -> Iterator[DocfnServer]:
-    env = {
-        "DOCFN_MODEL_STORE": str(model_store),
-        "DOCFN_TASKS": "ocr",
+    yield from running_server(
+        model_store,
+        "ocr",
         # Link-local admitted too: the metadata endpoints must stay refused regardless.
-        "DOCFN_URL_ALLOWED_NETWORKS": f"{DOCS_HOST}/32,169.254.0.0/16",
-        "DOCFN_URL_MAX_BYTES": str(URL_MAX_BYTES),
-    }
-    instance = DocfnServer(env).start()
-    yield instance
-    instance.stop()
+        DOCFN_URL_ALLOWED_NETWORKS=f"{DOCS_HOST}/32,169.254.0.0/16",
+        DOCFN_URL_MAX_BYTES=str(URL_MAX_BYTES),
+    )
 
 
 def test_json_url_and_query_url_read_the_same_content_addressed_input(
