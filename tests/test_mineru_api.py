@@ -153,3 +153,17 @@ def test_v4_errors_are_mineru_shaped(server: DocfnServer, params: dict, message:
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and message in error["message"]
+
+
+def test_mineru_requests_get_the_request_log_line(model_store: Path) -> None:
+    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "parse"}).start()
+    try:
+        files = _files(("notes.png", b"plain text, not an image", "image/png"))
+        requests.post(
+            f"{instance.url}/file_parse", files=files, headers={"x-request-id": "mineru-1"}, timeout=60
+        )
+    finally:
+        _, stderr = instance.stop()
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    line = next(r for r in records if r.get("request_id") == "mineru-1")
+    assert line["task"] == "parse" and line["status"] in (400, 415) and line["error"]

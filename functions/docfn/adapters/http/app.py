@@ -230,7 +230,7 @@ def create_app(
     # Specific routes first: Starlette takes the first match, and POST /v1/{task} matches /v1/uploads.
     add_upload_routes(app, service, jobs)
     if "parse" in service.tasks:  # MinerU's API is parse's
-        add_mineru_routes(app, execute, service.limits, settings.max_body_bytes)
+        add_mineru_routes(app, execute, _observe, service.limits, settings.max_body_bytes)
     add_try_page(app, service.limits, settings.max_body_bytes)
 
     for name, hosted in service.tasks.items():  # documented with the task's options

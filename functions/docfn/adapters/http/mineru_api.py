@@ -46,19 +46,24 @@ from ...service.outcome import Outcome
 from .body import TaskInput, is_multipart, read_body
 
 Execute = Callable[[str, TaskInput, dict[str, str]], Awaitable[Outcome]]
+# The app's request log line and metrics: (task, request, status, outcome, error code).
+Observe = Callable[[str, Request, int, Outcome | None, str | None], None]
 MAX_FILES = 16
 V4_OUTPUT_FORMATS = ("markdown", "middle_json", "structured_content", "zip")
 _TRUE = {"true", "1", "yes", "on"}
 
 
-def add_mineru_routes(app: FastAPI, execute: Execute, limits: DecodeLimits, max_bytes: int) -> None:
-    parse = _Parser(execute, limits, max_bytes)
+def add_mineru_routes(
+    app: FastAPI, execute: Execute, observe: Observe, limits: DecodeLimits, max_bytes: int
+) -> None:
+    parse = _Parser(execute, observe, limits, max_bytes)
 
     @app.post("/file_parse", tags=["MinerU"], summary="MinerU 2.x file_parse on docfn's parse")
     async def file_parse_v2(request: Request) -> Response:
         try:
             return await _file_parse_v2(parse, request)
         except DocfnError as exc:
+            observe("parse", request, exc.status, None, exc.code)
             return JSONResponse({"error": exc.message}, status_code=_mineru_status(exc))
 
     @app.post("/v1/file_parse", tags=["MinerU"], summary="MinerU 4 /v1/file_parse on docfn's parse")
@@ -66,6 +71,7 @@ def add_mineru_routes(app: FastAPI, execute: Execute, limits: DecodeLimits, max_
         try:
             return await _file_parse_v4(parse, request)
         except DocfnError as exc:
+            observe("parse", request, exc.status, None, exc.code)
             error = {
                 "type": "invalid_request_error" if exc.status < 500 else "api_error",
                 "code": exc.code,
@@ -78,16 +84,19 @@ def add_mineru_routes(app: FastAPI, execute: Execute, limits: DecodeLimits, max_
 class _Parser:
     """Runs docfn's parse for one file of a MinerU request, with MinerU's page selection."""
 
-    def __init__(self, execute: Execute, limits: DecodeLimits, max_bytes: int) -> None:
+    def __init__(self, execute: Execute, observe: Observe, limits: DecodeLimits, max_bytes: int) -> None:
         self.execute = execute
+        self.observe = observe
         self.limits = limits
         self.max_bytes = max_bytes
 
-    async def __call__(self, given: TaskInput, pages: str | None, images: bool) -> Outcome:
+    async def __call__(self, request: Request, given: TaskInput, pages: str | None, images: bool) -> Outcome:
         options = {"images": "base64" if images else "none"}
         if pages:
             options["pages"] = pages
-        return await self.execute("parse", given, options)
+        outcome = await self.execute("parse", given, options)
+        self.observe("parse", request, 200, outcome, None)  # one log line per parsed file
+        return outcome
 
     def page_count(self, given: TaskInput) -> int:
         document = open_document(given.data, given.content_type, self.limits, self.max_bytes)
@@ -133,7 +142,7 @@ async def _file_parse_v2(parse: _Parser, request: Request) -> Response:
                 raise BadOptions(f"start_page_id {start} is past the document's last page ({last})")
             pages = f"{start + 1}-{last + 1}"
         images = want["return_images"] or want["response_format_zip"]
-        outcome = await parse(given, pages, images)
+        outcome = await parse(request, given, pages, images)
         results[_stem(upload.filename)] = _v2_result(outcome, want)
     if want["response_format_zip"]:
         return _zip_response(_v2_zip(results), "results.zip")
@@ -191,7 +200,7 @@ async def _file_parse_v4(parse: _Parser, request: Request) -> Response:
     archives: list[bytes] = []
     for given in inputs:
         started = time.perf_counter()
-        outcome = await parse(given, page_range, "zip" in formats)
+        outcome = await parse(request, given, page_range, "zip" in formats)
         files.append(_v4_file(given, outcome, formats, started))
         if "zip" in formats:
             archives.append(_v4_zip(outcome))
