@@ -14,6 +14,7 @@ import logging
 import threading
 import uuid
 
+from ..core.errors import DocfnError
 from .storage import UPLOADS_PREFIX, parse_upload_key
 from .upload_jobs import JobReport, ObjectRef, UploadProcessor
 
@@ -60,6 +61,8 @@ class UploadWatcher:
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception:  # storage down, a bug: log, keep watching
+            except DocfnError as exc:  # no bucket, storage down: say so, keep watching
+                log.warning("polling the uploads prefix failed: %s", exc.message)
+            except Exception:  # a bug: its traceback, and keep watching
                 log.exception("polling the uploads prefix failed")
             self._stop.wait(self.interval_seconds)
