@@ -188,6 +188,15 @@ class DocfnServer:
         return httpx.Client(base_url=self.url, timeout=timeout)
 
 
+def running_server(model_store: Path, tasks: str, **env: str) -> Iterator[DocfnServer]:
+    """``docfn serve`` for a module's fixture (``yield from``): started, yielded, stopped."""
+    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": tasks, **env}).start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
 @pytest.fixture
 def docfn_server_factory(model_store: Path) -> Iterator:
     servers: list[DocfnServer] = []

@@ -12,8 +12,9 @@ from .conftest import ROOT
 PACKAGE = ROOT / "functions" / "docfn"
 # Bottom to top; a module may import its own layer and the layers before it, never those after.
 LAYERS = ("core", "packs", "tasks", "service", "cloud", "tooling", "adapters")
-# Modules outside the layer folders: the package root (its version) and the `python -m docfn` entry.
-OUTSIDE = {"docfn": "core", "docfn.__main__": "adapters"}
+# Modules outside the layer folders: the package root (its version), the `python -m docfn` entry and
+# the client of deployed functions (`docfn.client`, an entry point like the CLI).
+OUTSIDE = {"docfn": "core", "docfn.__main__": "adapters", "docfn.client": "adapters"}
 
 
 def _module_name(path: Path) -> str:

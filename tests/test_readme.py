@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -116,3 +117,30 @@ def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
     assert any(row["pack"] == "ocr-ppocrv6-tiny@2" for row in json.loads(outputs["docfn models list"]))
     answer = json.loads(outputs[next(k for k in outputs if k.startswith("curl"))])
     assert "OUR SOLUTION" in answer["result"]["text"]
+    lines = (reader_folder / "pages.jsonl").read_text().splitlines()
+    assert [json.loads(line)["task"] for line in lines] == ["ocr", "ocr"]
+    assert outputs["docfn run"] == outputs["docfn run ocr page.png"]  # --url: remote, the same output
+
+
+def test_uploads_on_a_laptop_section_runs(model_store: Path, reader_folder: Path) -> None:
+    """The section's commands as one shell session: a local S3 server, ``docfn serve`` watching its
+    uploads, a presigned upload, the job polled until it succeeds, and its result read back."""
+    (block,) = FENCE.findall(_section("Uploads on a laptop"))
+    script = block.replace("9000", str(free_port())).replace("8080", str(free_port()))
+    # Files, not pipes: the servers left in the background would hold a pipe open after bash ends.
+    out, err = reader_folder / "stdout.txt", reader_folder / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        session = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=reader_folder,
+            env=_env(model_store),
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # the servers it starts in the background share its process group
+        )
+        try:
+            session.wait(timeout=240)
+        finally:
+            os.killpg(session.pid, signal.SIGTERM)
+    assert session.returncode == 0, err.read_text()[-3000:]
+    assert "OUR SOLUTION" in out.read_text()  # the uploaded page, read by the job the watcher started

@@ -412,6 +412,18 @@ def test_lambda_function_contract() -> None:
     assert "aws_secretsmanager_secret.cache_auth.arn" in environment
 
 
+def test_front_door_timeouts_exceed_the_inference_deadline() -> None:
+    """A synchronous request's deadline (docfn's default) ends before API Gateway or Lambda cut it,
+    so the caller gets docfn's 504 with advice rather than a bare gateway timeout."""
+    from docfn.core.settings import Settings
+
+    deadline = Settings().inference_timeout_seconds
+    integration = module().resource("aws_apigatewayv2_integration", "this")
+    assert deadline < int(attr(integration, "timeout_milliseconds")) / 1000
+    assert all(deadline < task["timeout"] for task in var_default("tasks").values())
+    assert "DOCFN_INFERENCE_TIMEOUT_SECONDS" not in module().text, "the app's default applies"
+
+
 def test_function_url_defaults_to_aws_iam() -> None:
     config = module()
     variable = config.variables["function_url_auth_type"]

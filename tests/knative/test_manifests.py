@@ -30,7 +30,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from docfn.core.settings import ALL_TASKS
+from docfn.core.settings import ALL_TASKS, Settings
 from docfn.tasks.registry import default_pack_settings, implemented_tasks
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -392,7 +392,13 @@ def test_environment_from_configmap_and_secret(name):
         assert config.get(key), key
     assert config["DOCFN_EAGER_LOAD"] == "1"
     assert int(config["DOCFN_MAX_BODY_BYTES"]) > 0
-    assert 0 < float(config["DOCFN_INFERENCE_TIMEOUT_SECONDS"]) < 300
+    # Synchronous requests: docfn's default deadline, ended before the routes cut the request.
+    deadline = float(config["DOCFN_INFERENCE_TIMEOUT_SECONDS"])
+    assert deadline == Settings().inference_timeout_seconds
+    for route in find(docs, "HTTPRoute"):
+        for rule in route["spec"]["rules"]:
+            if "timeouts" in rule:  # a rule without one waits for the Service's timeoutSeconds (300)
+                assert deadline < float(rule["timeouts"]["request"].removesuffix("s"))
     for task in TASKS:
         c = container_of(ksvcs(docs)[f"docfn-{task}"])
         assert {"configMapRef": {"name": "docfn-config"}} in c["envFrom"]

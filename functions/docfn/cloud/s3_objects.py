@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core.errors import DocfnError, PayloadTooLarge, Unavailable
 from ..core.settings import Settings
-from ..service.storage import ObjectMissing, ObjectStore, PresignedUpload, StoredObject
+from ..service.storage import ListedObject, ObjectMissing, ObjectStore, PresignedUpload, StoredObject
 from .aws_clients import error_code, is_not_found, s3_client
 
 
@@ -67,6 +67,16 @@ class S3ObjectStore:
                     "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
                 )
             )
+
+    def list_objects(self, prefix: str) -> list[ListedObject]:
+        listed: list[ListedObject] = []
+        with _translated(prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    etag = (item.get("ETag") or "").strip('"') or None
+                    listed.append(ListedObject(item["Key"], int(item.get("Size") or 0), etag))
+        return listed
 
 
 class _translated:

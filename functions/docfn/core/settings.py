@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -71,21 +72,45 @@ class Settings(BaseSettings):
     # Asynchronous jobs (POST /v1/uploads, then an S3 event) are not bound by the payload limit.
     max_upload_bytes: int = 200 * 1024 * 1024
     upload_url_expiry_seconds: int = 900
+    # A local S3 server sends no upload events: the server polls uploads/ itself (docfn serve).
+    watch_uploads_seconds: float = Field(
+        default=0.0, description="Poll the bucket's uploads/ prefix every N s and run new uploads; 0 = off."
+    )
+    # Inputs by URL (POST /v1/{task} {"url": ...}): fetched with these limits, public addresses only
+    # unless a private network is listed (CIDRs, e.g. 127.0.0.0/8 on a laptop); metadata never.
+    url_max_bytes: int = 50 * 1024 * 1024
+    url_fetch_timeout_seconds: float = 10.0
+    url_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Private networks URL inputs may reach (CIDR list); none by default.",
+    )
     max_pixels: int = 60_000_000
     max_pages: int = 200
     pdf_dpi: int = 150
-    inference_timeout_seconds: float = 120.0
+    # Below the 30 s that HTTP clients (the reference deployment's, API Gateway's integration) wait:
+    # the caller gets this function's 504 with advice, not its own timeout with none.
+    inference_timeout_seconds: float = Field(
+        default=25.0, description="Deadline of a synchronous HTTP request's inference (504 beyond)."
+    )
     max_concurrency: int = 1
     max_queue: int = 8
     retry_after_seconds: int = 2
+
+    # Browser callers from other origins (comma list, "*" for any). None by default, as in the
+    # Terraform module: the page at / is same-origin, and an open default would let any web page a
+    # user visits read the answers of a docfn on their machine or intranet.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call from a browser (CORS); none by default."
+    )
+    cors_max_age_seconds: int = 300
 
     log_level: str = "INFO"
     tracing: bool = False
     onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
 
-    @field_validator("tasks", mode="before")
+    @field_validator("tasks", "cors_allow_origins", "url_allowed_networks", mode="before")
     @classmethod
-    def _split_tasks(cls, value: object) -> object:
+    def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -96,6 +121,13 @@ class Settings(BaseSettings):
         unknown = sorted(set(value) - set(ALL_TASKS))
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; known: {list(ALL_TASKS)}")
+        return value
+
+    @field_validator("url_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return value
 
 

@@ -125,6 +125,15 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class ListedObject:
+    """An object a listing names, as an event would announce it."""
+
+    key: str
+    size: int
+    etag: str | None
+
+
+@dataclass(frozen=True)
 class PresignedUpload:
     """How a client uploads: ``method`` to ``url`` with exactly ``headers`` (they are signed)."""
 
@@ -149,3 +158,5 @@ class ObjectStore(Protocol):
     def presign_upload(self, key: str, content_type: str | None, expires_in: int) -> PresignedUpload: ...
 
     def presign_download(self, key: str, expires_in: int) -> str: ...
+
+    def list_objects(self, prefix: str) -> list[ListedObject]: ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,40 @@ def render(task: str, body: dict[str, Any], fmt: str) -> str:
     if renderer is None:
         return str(result.get("markdown") or result.get("text") or "") + "\n"
     return renderer(result, fmt)
+
+
+def render_for_stdout(task: str, body: dict[str, Any], fmt: str, source: Path | None) -> str:
+    """What ``docfn run`` prints for one input: JSON as one line (JSON Lines: one object per input);
+    text and Markdown under a ``==> FILE <==`` header when several inputs share the output."""
+    if fmt == "json":
+        return json.dumps(body, ensure_ascii=False) + "\n"
+    text = render(task, body, fmt)
+    return text if source is None else f"==> {source} <==\n{text}\n"
+
+
+def output_stems(paths: list[Path]) -> list[str]:
+    """One output stem per input, never two alike. A stem shared by several inputs becomes their
+    path below the folder they have in common: ``a/page.png`` and ``b/page.png`` write ``a-page.*``
+    and ``b-page.*``; ``page.png`` and ``page.pdf`` in one folder ``page-png.*`` and ``page-pdf.*``;
+    the same file given twice is numbered."""
+    resolved = [path.resolve() for path in paths]
+    stems = [path.stem for path in resolved]
+    for stem in set(stems):
+        group = [i for i, other in enumerate(stems) if other == stem]
+        if len({resolved[i] for i in group}) < 2:
+            continue  # one file given again: numbered below
+        common = Path(os.path.commonpath([resolved[i].parent for i in group]))
+        relative = {i: resolved[i].relative_to(common) for i in group}
+        stems_below = {i: "-".join(relative[i].with_suffix("").parts) for i in group}
+        distinct = len(set(stems_below.values())) == len(group)
+        for i in group:
+            stems[i] = stems_below[i] if distinct else "-".join(relative[i].parts).replace(".", "-")
+    seen: dict[str, int] = {}
+    for i, stem in enumerate(stems):
+        seen[stem] = seen.get(stem, 0) + 1
+        if seen[stem] > 1:
+            stems[i] = f"{stem}-{seen[stem]}"
+    return stems
 
 
 def write_outputs(

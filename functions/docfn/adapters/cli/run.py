@@ -1,4 +1,5 @@
-"""``docfn run TASK FILE...``: a task in-process on local files, with the embedded defaults."""
+"""``docfn run TASK FILE...``: a task in-process on local files, with the embedded defaults, or on a
+remote function (``--url``) through :mod:`docfn.client`, rendered the same way."""
 
 from __future__ import annotations
 
@@ -7,13 +8,19 @@ import mimetypes
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+import httpx
+
+from ...client import Client
 from ...core.documents import MEDIA_TYPES
 from ...core.errors import DocfnError
 from ...core.settings import Settings
 from ..wiring import build_service
-from .render import CLI_DEFAULT_OPTIONS, render, write_outputs
+from .render import CLI_DEFAULT_OPTIONS, output_stems, render, render_for_stdout, write_outputs
+
+# One input file and the options in, the response body out (in-process or remote).
+Runner = Callable[[Path, dict[str, str]], dict[str, Any]]
 
 
 def add_parser(sub: argparse._SubParsersAction, tasks: tuple[str, ...], formats: tuple[str, ...]) -> None:  # type: ignore[type-arg]
@@ -23,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction, tasks: tuple[str, ...], formats:
     run.add_argument("--pages", help="page ranges, e.g. 1-3,7")
     run.add_argument("--format", choices=formats, default="json")
     run.add_argument("--out", type=Path, help="write one output file per input into DIR")
+    run.add_argument("--url", help="run on the docfn function at URL instead of in-process")
     run.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE", help="task option")
     run.set_defaults(func=cmd_run)
 
@@ -41,9 +49,39 @@ def progress_printer(stream: TextIO) -> Callable[[int, int], None] | None:
     return show
 
 
+def content_type_of(path: Path) -> str | None:
+    """A file name is no declaration: only image/PDF extensions are checked against the bytes."""
+    content_type = mimetypes.guess_type(path.name)[0]
+    return content_type if content_type in MEDIA_TYPES.values() else None
+
+
+def in_process(task: str) -> Runner | None:
+    service = build_service(Settings(tasks=[task]))
+    if task not in service.tasks:
+        return None
+
+    def run(path: Path, options: dict[str, str]) -> dict[str, Any]:
+        data = path.read_bytes()
+        outcome = service.run(
+            task, data, content_type_of(path), options, on_page=progress_printer(sys.stderr)
+        )
+        return outcome.body()
+
+    return run
+
+
+def remote(task: str, url: str) -> Runner:
+    client = Client(url)
+
+    def run(path: Path, options: dict[str, str]) -> dict[str, Any]:
+        return client.run(task, path, content_type=content_type_of(path), options=options).body()
+
+    return run
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    service = build_service(Settings(tasks=[args.task]))
-    if args.task not in service.tasks:
+    runner = remote(args.task, args.url) if args.url else in_process(args.task)
+    if runner is None:
         print(f"docfn: task {args.task!r} is not implemented yet", file=sys.stderr)
         return 2
     options = {**CLI_DEFAULT_OPTIONS.get(args.task, {}), **dict(item.split("=", 1) for item in args.option)}
@@ -52,29 +90,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     status = 0
-    for path in args.files:
+    several = len(args.files) > 1
+    for path, stem in zip(args.files, output_stems(args.files), strict=True):
         try:
-            data = path.read_bytes()
-            # A file name is no declaration: only image/PDF extensions are checked against the bytes.
-            content_type = mimetypes.guess_type(path.name)[0]
-            if content_type not in MEDIA_TYPES.values():
-                content_type = None
-            outcome = service.run(
-                args.task, data, content_type, options, on_page=progress_printer(sys.stderr)
-            )
+            body = runner(path, options)
         except DocfnError as exc:
             print(f"docfn: {path}: {exc.message} ({exc.code})", file=sys.stderr)
             status = 1
             continue
-        except OSError as exc:
+        except (OSError, httpx.HTTPError) as exc:
             print(f"docfn: {path}: {exc}", file=sys.stderr)
             status = 1
             continue
-        body = outcome.body()
-        text = render(args.task, body, args.format)
         if args.out:
-            for target in write_outputs(args.task, body, text, args.out, path.stem, args.format):
+            text = render(args.task, body, args.format)
+            for target in write_outputs(args.task, body, text, args.out, stem, args.format):
                 print(f"docfn: wrote {target}", file=sys.stderr)
         else:
-            sys.stdout.write(text)
+            sys.stdout.write(render_for_stdout(args.task, body, args.format, path if several else None))
     return status

@@ -17,11 +17,13 @@ import uuid  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
+from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
+from fastapi_offline import FastAPIOffline  # noqa: E402
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
@@ -33,10 +35,15 @@ from ...service.outcome import Outcome  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
+from ...service.upload_watch import UploadWatcher  # noqa: E402
 from ..wiring import build_service, upload_processor  # noqa: E402
-from .body import read_body  # noqa: E402
+from .body import TaskInput, instruction_note, read_body  # noqa: E402
+from .cors import add_cors  # noqa: E402
+from .mineru_api import add_mineru_routes  # noqa: E402
 from .openapi import task_operation  # noqa: E402
+from .try_page import add_try_page  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
+from .url_inputs import URL_FIELD, UrlInputs  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
 metrics.IMPORT_SECONDS.set(IMPORT_SECONDS)
@@ -80,9 +87,18 @@ def create_app(
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
         if settings.eager_load:
             service.start_eager_load()
+        watcher = (
+            UploadWatcher(jobs, settings.watch_uploads_seconds) if settings.watch_uploads_seconds else None
+        )
+        if watcher is not None:
+            watcher.start()
         yield
+        if watcher is not None:
+            watcher.stop()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the fastapi-offline package, not a CDN: /docs works air-gapped.
+    app = FastAPIOffline(
+        static_url="/docs/assets",
         title="docfn",
         version=__version__,
         description="Serverless document-understanding functions: " + ", ".join(service.tasks),
@@ -124,11 +140,13 @@ def create_app(
             500, "internal_error", "internal error; see the log for this request id", _rid(request)
         )
 
-    @app.get("/healthz", tags=["operations"])
+    add_cors(app, settings)
+
+    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["operations"])
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.api_route("/readyz", methods=["GET", "HEAD"], tags=["operations"])
     async def readyz() -> JSONResponse:
         body = service.readiness()
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
@@ -137,29 +155,36 @@ def create_app(
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    url_inputs = UrlInputs(settings, lambda: jobs.store)
+
+    async def execute(task: str, given: TaskInput, options: dict[str, str]) -> Outcome:
+        """One task run for an HTTP front door: admitted, in a worker thread, within the deadline."""
+        loop = asyncio.get_running_loop()
+        run = partial(service.run, task, given.data, given.content_type, options, max_bytes=given.max_bytes)
+        try:
+            with service.admission.admit():
+                outcome = await asyncio.wait_for(
+                    loop.run_in_executor(workers, run), timeout=settings.inference_timeout_seconds
+                )
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"inference did not finish within {settings.inference_timeout_seconds:g} s;"
+                " send fewer pages or use an asynchronous upload (POST /v1/uploads)"
+            ) from None
+        if outcome.cold and _import_unreported.is_set():
+            _import_unreported.clear()
+            outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}
+        return outcome
+
     async def run_task(task: str, request: Request) -> Response:
         request_id = _rid(request)
         status, outcome, error_code = 500, None, None
         try:
-            data, content_type = await read_body(request, settings.max_body_bytes)
-            options = dict(request.query_params)
-            loop = asyncio.get_running_loop()
-            try:
-                with service.admission.admit():
-                    outcome = await asyncio.wait_for(
-                        loop.run_in_executor(workers, service.run, task, data, content_type, options),
-                        timeout=settings.inference_timeout_seconds,
-                    )
-            except TimeoutError:
-                raise DeadlineExceeded(
-                    f"inference did not finish within {settings.inference_timeout_seconds:g} s;"
-                    " send fewer pages or use an asynchronous upload (POST /v1/uploads)"
-                ) from None
-            if outcome.cold and _import_unreported.is_set():
-                _import_unreported.clear()
-                outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}
+            given = await url_inputs.read(request) or await read_body(request, settings.max_body_bytes)
+            options = {k: v for k, v in request.query_params.items() if k != URL_FIELD}
+            outcome = await execute(task, given, options)
             status = 200
-            return _ok(outcome, request_id)
+            return _ok(outcome, request_id, instruction_note(given.instruction))
         except DocfnError as exc:
             status, error_code = exc.status, exc.code
             metrics.ERRORS.labels(task, exc.code).inc()
@@ -173,14 +198,17 @@ def create_app(
         finally:
             _observe(task, request, status, outcome, error_code)
 
-    def _ok(outcome: Outcome, request_id: str) -> JSONResponse:
+    def _ok(outcome: Outcome, request_id: str, instruction: dict[str, object] | None) -> JSONResponse:
         headers = {
             "X-Request-Id": request_id,
             "X-Docfn-Cache": "hit" if outcome.cached else "miss",
             "X-Docfn-Cold": "1" if outcome.cold else "0",
             "Server-Timing": server_timing(outcome.timings),
         }
-        return JSONResponse(outcome.body(request_id), headers=headers)
+        body = outcome.body(request_id)
+        if instruction is not None:
+            body["instruction"] = instruction
+        return JSONResponse(body, headers=headers)
 
     def _observe(
         task: str, request: Request, status: int, outcome: Outcome | None, error_code: str | None
@@ -201,6 +229,9 @@ def create_app(
 
     # Specific routes first: Starlette takes the first match, and POST /v1/{task} matches /v1/uploads.
     add_upload_routes(app, service, jobs)
+    if "parse" in service.tasks:  # MinerU's API is parse's
+        add_mineru_routes(app, execute, _observe, service.limits, settings.max_body_bytes)
+    add_try_page(app, service.limits, settings.max_body_bytes)
 
     for name, hosted in service.tasks.items():  # documented with the task's options
         app.add_api_route(
@@ -216,9 +247,16 @@ def create_app(
     async def run_v1(task: str, request: Request) -> Response:
         return await run_task(task, request)  # tasks not served here: the service answers 404
 
-    for alias in ALL_TASKS:  # the front door's short paths (/ocr, /chart, …)
+    for alias in ALL_TASKS:  # the front door's short paths (/ocr, /chart, …); served ones documented
+        hosted = service.tasks.get(alias)
         app.add_api_route(
-            f"/{alias}", _bound(alias, run_task), methods=["POST"], tags=["tasks"], include_in_schema=False
+            f"/{alias}",
+            _bound(alias, run_task),
+            methods=["POST"],
+            tags=["tasks"],
+            summary=f"Short alias of POST /v1/{alias}",
+            include_in_schema=hosted is not None,
+            openapi_extra=task_operation(hosted.task.Options) if hosted is not None else None,
         )
 
     return app

@@ -1,28 +1,55 @@
-"""Reading the input file of a task request: a raw body, or one part of a multipart form."""
+"""Reading the input of a task request: a raw body, or the file part of a multipart form.
+
+Callers arrive with the field names their own clients use: ``file`` (curl, docfn), ``image`` (the
+reference deployment's client) and ``files`` (MinerU-style clients). A free-text ``instruction``
+form field is read too; only a VLM pack could apply it, so the response says whether it did.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import Request
+from starlette.datastructures import UploadFile
 
 from ...core.errors import BadInput, PayloadTooLarge
 
+# The multipart part names accepted for the input file, in the order they are looked for.
+FILE_FIELDS: tuple[str, ...] = ("file", "image", "files")
+INSTRUCTION_FIELD = "instruction"
 
-async def read_body(request: Request, limit: int) -> tuple[bytes, str | None]:
-    """The input file: the raw body, or the ``file`` part of a multipart form. Refuses > limit early."""
+
+@dataclass(frozen=True)
+class TaskInput:
+    """One request's input document, and the free-text instruction that came with it, if any."""
+
+    data: bytes
+    content_type: str | None
+    filename: str | None = None
+    instruction: str | None = None
+    # The decoding limit when it is not the synchronous body limit (documents fetched by URL).
+    max_bytes: int | None = None
+
+
+def is_multipart(request: Request) -> bool:
+    return (request.headers.get("content-type") or "").lower().startswith("multipart/form-data")
+
+
+def refuse_declared_oversize(request: Request, limit: int) -> None:
+    """Refuses a body whose Content-Length already says it is too large, before reading any of it."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise PayloadTooLarge(
             f"the body is {int(declared):,} bytes; the synchronous limit is {limit:,} bytes."
             " Upload larger inputs with POST /v1/uploads"
         )
-    content_type = request.headers.get("content-type")
-    if content_type and content_type.lower().startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=16)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise BadInput("multipart request has no file part named 'file'")
-        data = await upload.read()
-        return data, upload.content_type
+
+
+async def read_body(request: Request, limit: int) -> TaskInput:
+    """The input file: the raw body, or a multipart part named file / image / files."""
+    refuse_declared_oversize(request, limit)
+    if is_multipart(request):
+        return await _read_form(request)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -32,4 +59,31 @@ async def read_body(request: Request, limit: int) -> tuple[bytes, str | None]:
                 f"the body exceeds the synchronous limit of {limit:,} bytes; upload it with POST /v1/uploads"
             )
         chunks.append(chunk)
-    return b"".join(chunks), content_type
+    return TaskInput(b"".join(chunks), request.headers.get("content-type"))
+
+
+async def _read_form(request: Request) -> TaskInput:
+    form = await request.form(max_files=1, max_fields=16)
+    upload = next((form[name] for name in FILE_FIELDS if isinstance(form.get(name), UploadFile)), None)
+    if not isinstance(upload, UploadFile):
+        names = ", ".join(repr(name) for name in FILE_FIELDS)
+        raise BadInput(f"multipart request has no file part; name it one of {names}")
+    instruction = form.get(INSTRUCTION_FIELD)
+    return TaskInput(
+        await upload.read(),
+        upload.content_type,
+        upload.filename,
+        instruction if isinstance(instruction, str) else None,
+    )
+
+
+def instruction_note(instruction: str | None) -> dict[str, object] | None:
+    """What the response says about an ``instruction``: no VLM pack serves these tasks, so none is
+    applied; the caller learns that instead of guessing whether its prompt was used."""
+    if instruction is None:
+        return None
+    return {
+        "text": instruction,
+        "applied": False,
+        "reason": "no VLM pack serves this task here; the instruction was accepted and not applied",
+    }

@@ -10,6 +10,7 @@ from typing import Any
 
 from ...core.documents import MEDIA_TYPES
 from ...tasks.contract import TaskOptions
+from .body import FILE_FIELDS, INSTRUCTION_FIELD
 
 
 def task_operation(options: type[TaskOptions]) -> dict[str, Any]:
@@ -28,7 +29,17 @@ def task_operation(options: type[TaskOptions]) -> dict[str, Any]:
         )
     binary = {"schema": {"type": "string", "format": "binary"}}
     content: dict[str, Any] = {media: binary for media in MEDIA_TYPES.values()}
-    content["multipart/form-data"] = {
-        "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+    form: dict[str, Any] = {
+        name: {
+            "type": "string",
+            "format": "binary",
+            "description": "the input (one part, any of these names)",
+        }
+        for name in FILE_FIELDS
     }
+    form[INSTRUCTION_FIELD] = {
+        "type": "string",
+        "description": "free-text prompt for a VLM pack; accepted and reported as not applied by other tasks",
+    }
+    content["multipart/form-data"] = {"schema": {"type": "object", "properties": form}}
     return {"parameters": parameters, "requestBody": {"required": True, "content": content}}

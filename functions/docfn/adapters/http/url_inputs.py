@@ -1,0 +1,180 @@
+"""Inputs by URL: ``POST /v1/{task}`` with JSON ``{"url": ...}`` or ``?url=``.
+
+``http(s)://`` documents are fetched with a size cap and a deadline; ``s3://`` URLs of this
+function's own bucket are read through its object store (its role), no other bucket.
+
+A URL must not make the function a proxy into its own network (SSRF). Every hop, redirects
+included, is resolved once here and the connection goes to the address that was checked, so a name
+that resolves to a public address for the check and a private one for the connect (DNS rebinding)
+reaches nothing new: the host name travels only in the Host header and TLS SNI. Private, loopback,
+link-local and other non-global addresses are refused unless ``DOCFN_URL_ALLOWED_NETWORKS`` names
+them (local development, tests); the cloud metadata endpoints are refused always.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+import httpx
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from ...core.errors import BadInput, PayloadTooLarge
+from ...core.settings import Settings
+from ...service.storage import ObjectStore
+from .body import TaskInput, refuse_declared_oversize
+
+URL_FIELD = "url"
+MAX_REDIRECTS = 5
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Instance metadata (AWS, GCP, Azure, OpenStack), the ECS task credentials endpoint, AWS's IPv6
+# metadata address: never a document source, whatever the settings allow.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254")
+)
+
+
+@dataclass(frozen=True)
+class UrlInputs:
+    """How this function reads URL inputs: its settings and its bucket (``None``: no bucket)."""
+
+    settings: Settings
+    store: Callable[[], ObjectStore]
+
+    @property
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(net, strict=False) for net in self.settings.url_allowed_networks]
+
+    async def read(self, request: Request) -> TaskInput | None:
+        """The request's document if it names one by URL, else None (the body is the document)."""
+        url = await _requested_url(request)
+        if url is None:
+            return None
+        return await run_in_threadpool(self.fetch, url)
+
+    def fetch(self, url: str) -> TaskInput:
+        scheme = url.split(":", 1)[0].lower()
+        if scheme == "s3":
+            return self._read_s3(url)
+        if scheme not in ("http", "https"):
+            raise BadInput(f"url must be http(s):// or s3:// (this function's bucket); got {url[:200]!r}")
+        return self._fetch_http(url)
+
+    def _read_s3(self, url: str) -> TaskInput:
+        bucket, _, key = url[len("s3://") :].partition("/")
+        store = self.store()
+        if bucket != store.bucket:
+            raise BadInput(f"s3:// URLs must name this function's bucket ({store.bucket}); got {bucket!r}")
+        if not key:
+            raise BadInput(f"{url!r} names no object")
+        obj = store.get(unquote(key), max_bytes=self.settings.url_max_bytes)
+        return TaskInput(
+            obj.data, obj.content_type, key.rsplit("/", 1)[-1], max_bytes=self.settings.url_max_bytes
+        )
+
+    def _fetch_http(self, url: str) -> TaskInput:
+        deadline = time.monotonic() + self.settings.url_fetch_timeout_seconds
+        timeout = httpx.Timeout(self.settings.url_fetch_timeout_seconds)
+        # trust_env=False: an environment proxy would connect to the unchecked host name itself.
+        current = httpx.URL(url)
+        try:
+            with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
+                return self._follow(client, current, deadline)
+        except httpx.HTTPError as exc:
+            raise BadInput(f"fetching {url} failed: {type(exc).__name__} {exc}".strip()) from None
+
+    def _follow(self, client: httpx.Client, current: httpx.URL, deadline: float) -> TaskInput:
+        """GET ``current``, following redirects by hand: each hop's address is checked first."""
+        for _ in range(MAX_REDIRECTS + 1):
+            address = self._checked_address(current)
+            with client.stream(
+                "GET",
+                current.copy_with(host=str(address)),
+                headers={"Host": _host_header(current), "Accept": "application/pdf, image/*"},
+                extensions={"sni_hostname": current.host},
+            ) as response:
+                if response.is_redirect and "location" in response.headers:
+                    current = current.join(response.headers["location"])
+                    continue
+                if response.status_code != 200:
+                    raise BadInput(f"fetching {current} answered HTTP {response.status_code}")
+                data = self._read_capped(response, str(current), deadline)
+                return TaskInput(
+                    data,
+                    response.headers.get("content-type"),
+                    current.path.rsplit("/", 1)[-1] or None,
+                    max_bytes=self.settings.url_max_bytes,
+                )
+        raise BadInput(f"{current} redirects more than {MAX_REDIRECTS} times")
+
+    def _checked_address(self, url: httpx.URL) -> IPAddress:
+        """The one address to connect to for ``url``'s host: resolved once, and allowed."""
+        if url.scheme not in ("http", "https") or not url.host:
+            raise BadInput(f"url must be an absolute http(s):// URL; got {str(url)[:200]!r}")
+        try:
+            infos = socket.getaddrinfo(url.host, url.port or 0, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            raise BadInput(f"the host of {url} does not resolve") from None
+        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        for address in addresses:
+            if self._allowed(address):
+                return address
+        raise BadInput(
+            f"{url} resolves to {', '.join(sorted({str(a) for a in addresses}))}: a private, loopback,"
+            " link-local or metadata address. URL inputs must be public (DOCFN_URL_ALLOWED_NETWORKS"
+            " admits private networks for local development)"
+        )
+
+    def _allowed(self, address: IPAddress) -> bool:
+        if address in METADATA_ADDRESSES:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            return self._allowed(address.ipv4_mapped)
+        if address.is_global and not address.is_multicast:
+            return True
+        return any(address in network for network in self.allowed_networks)
+
+    def _read_capped(self, response: httpx.Response, url: str, deadline: float) -> bytes:
+        limit = self.settings.url_max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"{url} is {int(declared):,} bytes; the URL input limit is {limit:,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"{url} exceeds the URL input limit of {limit:,} bytes")
+            if time.monotonic() > deadline:
+                timeout = self.settings.url_fetch_timeout_seconds
+                raise BadInput(f"fetching {url} took longer than {timeout:g} s")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+async def _requested_url(request: Request) -> str | None:
+    """``?url=``, or a JSON body ``{"url": ...}``; None when the request carries the document."""
+    if URL_FIELD in request.query_params:
+        return request.query_params[URL_FIELD]
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return None
+    refuse_declared_oversize(request, 64 * 1024)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get(URL_FIELD), str):
+        raise BadInput('a JSON body names the document by URL: {"url": "https://..."}')
+    return str(body[URL_FIELD])
+
+
+def _host_header(url: httpx.URL) -> str:
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return host if url.port is None else f"{host}:{url.port}"

@@ -1,0 +1,123 @@
+"""The page at ``/`` in a real headless browser (Debian's chromium, driven by Playwright): the
+sample page is uploaded, parse runs, the regions are drawn over the page, the Markdown shows, the
+timings and the JSON download are there, and a screenshot of it is checked."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import SAMPLE_PAGE, DocfnServer, running_server
+
+CHROMIUM = "/usr/bin/chromium"
+# Playwright's own browser download is not reachable: Debian's chromium, kept off the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def server(model_store: Path) -> Iterator[DocfnServer]:
+    yield from running_server(model_store, "ocr,layout,parse")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:  # type: ignore[type-arg]
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail("chromium is not installed; scripts/test installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _nonblank(path: Path, size: tuple[int, int]) -> np.ndarray:
+    image = Image.open(path).convert("RGB")
+    assert image.size == size
+    pixels = np.asarray(image)
+    assert pixels.std() > 20, "the screenshot is (nearly) one colour"
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200
+    return pixels
+
+
+@pytest.mark.parametrize(("task", "text"), [("parse", "Knuth describes"), ("layout", "title")])
+def test_try_it_in_a_browser(server: DocfnServer, browser, tmp_path: Path, task: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport=VIEWPORT)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server.url + "/")
+    page.wait_for_selector(f"#task option[value={task}]", state="attached")
+    page.set_input_files("#file", str(SAMPLE_PAGE))
+    page.select_option("#task", task)
+    page.click("#go")
+    page.wait_for_selector("body[data-state=done]", timeout=120_000)
+
+    assert page.locator("#status").inner_text().startswith(f"{task}:")
+    regions = page.locator("#regions rect")
+    assert regions.count() >= 3, "regions drawn over the page"
+    image_box = page.locator("#page-image").bounding_box()
+    first = regions.first.bounding_box()
+    assert image_box and first and image_box["width"] > 300
+    assert (
+        image_box["x"] <= first["x"]
+        and first["x"] + first["width"] <= image_box["x"] + image_box["width"] + 1
+    )
+    assert text in page.locator("#markdown").inner_text()
+    phases = page.locator("#timings td:first-child").all_inner_texts()
+    assert "decode" in phases and ({"inference", "first_inference"} & set(phases))
+    download = page.locator("#download")
+    assert download.get_attribute("href", timeout=1000).startswith("blob:")
+    with page.expect_download() as saved:
+        download.click()
+    assert f'"task": "{task}"' in Path(saved.value.path()).read_text()
+    # Everything the page loaded came from this server: no CDN, nothing else.
+    assert requested and all(url.startswith((server.url, "blob:", "data:")) for url in requested), requested
+
+    shot = tmp_path / f"try-{task}.png"
+    page.screenshot(path=str(shot))
+    _nonblank(shot, (VIEWPORT["width"], VIEWPORT["height"]))
+    view = tmp_path / f"view-{task}.png"
+    page.locator("#view").screenshot(path=str(view))
+    pixels = _nonblank(view, Image.open(view).size)
+    # The boxes' outline colours are on the page image: blue for text, orange for titles/figures.
+    blue = (
+        (pixels[..., 2] > 200) & (pixels[..., 0] < 80) & (pixels[..., 1] > 80) & (pixels[..., 1] < 140)
+    ).sum()
+    assert blue > 100
+    page.close()
+
+
+def test_docs_render_offline_in_a_browser(server: DocfnServer, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport=VIEWPORT)
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server.url) else outside.append(r.url))
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=60_000)
+    assert "/v1/parse" in page.locator(".swagger-ui").inner_text()
+    assert outside == []
+    page.close()
+
+
+def test_page_preview_refuses_pages_past_the_end(server: DocfnServer) -> None:
+    with server.client() as client:
+        response = client.post(
+            "/try/page?page=2", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
+        )
+        preview = client.post("/try/page", content=SAMPLE_PAGE.read_bytes())
+    assert response.status_code == 422 and "out of range" in response.json()["error"]["message"]
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+    assert Image.open(__import__("io").BytesIO(preview.content)).size == Image.open(SAMPLE_PAGE).size
