@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ..contract import TaskOptions
+from ..ocr.text_source import TEXT_MODE_DESCRIPTION, TextMode
 from .formula_recognizers import formula_recognizer_names
 
 
@@ -19,6 +20,7 @@ class ParseOptions(TaskOptions):
         default="page",
         description="page: detect text once on the page; region: OCR each layout region on its own.",
     )
+    mode: TextMode = Field(default="auto", description=TEXT_MODE_DESCRIPTION)
     min_score: float = Field(default=0.5, ge=0.05, le=1.0, description="Drop layout regions scored lower.")
     formula: str = Field(
         default="none", description="Formula recogniser (none: formulas keep their OCR text)."

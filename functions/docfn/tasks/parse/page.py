@@ -15,7 +15,8 @@ from ...core.geometry import enclosing, intersection, normalised_bbox
 from ..layout.analyzer import LayoutAnalyzer, order_regions
 from ..layout.detector import Region
 from ..layout.regions import dedupe
-from ..ocr.engine import OcrEngine, TextLine, crop_quad, order_lines
+from ..ocr.engine import OcrEngine, TextLine, crop_quad, order_lines, region_canvas
+from ..ocr.text_source import TextMode, read_page_text
 from ..table.table_recognizers import TableRecognizer
 from .formula_recognizers import FormulaRecognizer
 from .text import heading_level, join_lines, list_items
@@ -35,6 +36,8 @@ class ParsedPage:
     blocks: list[dict[str, Any]]
     images: dict[str, bytes] = field(default_factory=dict)  # img_path -> PNG bytes
     regions: int = 0
+    text_source: str = "ocr"  # where the words came from: txt, ocr or txt+ocr (see ocr.text_source)
+    text_reason: str = ""
 
 
 def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN) -> np.ndarray:
@@ -148,20 +151,15 @@ class PageParser:
         self.table = table
 
     def _region_lines(self, image: np.ndarray, region: Region) -> list[TextLine]:
-        """OCR of one region crop at native scale: padded with white to the detector's minimum side
-        so it is not upscaled (a 30-px title would otherwise be blown up 25x)."""
-        crop = _crop(image, region.bbox)
-        x0, y0 = max(0, int(region.bbox[0]) - _MARGIN), max(0, int(region.bbox[1]) - _MARGIN)
-        side = self.ocr.detector.config.limit_side_len
-        height, width = crop.shape[:2]
-        canvas = np.full((max(height, side), max(width, side), 3), 255, dtype=np.uint8)
-        canvas[:height, :width] = crop
+        """OCR of one region crop at native scale."""
+        canvas, (x0, y0) = region_canvas(image, region.bbox, _MARGIN, self.ocr.detector.config.limit_side_len)
         return [_offset(line, x0, y0) for line in self.ocr.recognize_lines(canvas)]
 
     def __call__(
         self,
         page: PageImage,
         *,
+        mode: TextMode = "auto",
         ocr_mode: str = "page",
         min_score: float = 0.5,
         formula: FormulaRecognizer | None = None,
@@ -170,15 +168,19 @@ class PageParser:
         image = page.image
         height, width = image.shape[:2]
         regions = dedupe(self.layout.detector(image, min_score))
-        if ocr_mode == "page":
-            owned, orphans = _assign(_read_page(self.ocr, image, regions), regions)
+        # Pixels read once for the page (ocr_mode=page), or region by region below.
+        text = read_page_text(
+            page, mode, self.ocr, lambda: _read_page(self.ocr, image, regions) if ocr_mode == "page" else []
+        )
+        if text.source == "ocr" and ocr_mode == "region":
+            pairs = [(r, self._region_lines(image, r) if r.type in TEXTUAL else []) for r in regions]
+        else:
+            owned, orphans = _assign(text.lines, regions)
             pairs = [
                 (_retype_texty_figure(r, owned.get(i, [])), order_lines(owned.get(i, [])))
                 for i, r in enumerate(regions)
             ]
             pairs += _orphan_blocks(orphans)
-        else:
-            pairs = [(r, self._region_lines(image, r) if r.type in TEXTUAL else []) for r in regions]
         lines_of = {id(region): lines for region, lines in pairs}
         ordered = [o.region for o in order_regions([r for r, _ in pairs], width)]
 
@@ -188,7 +190,7 @@ class PageParser:
         body_height = statistics.median(body_heights) if body_heights else 0.0
         captions = self._attach_captions(ordered)
 
-        parsed = ParsedPage(blocks=[], regions=len(regions))
+        parsed = ParsedPage(blocks=[], regions=len(regions), text_source=text.source, text_reason=text.reason)
         for n, region in enumerate(ordered):
             if id(region) in captions["attached"]:
                 continue

@@ -45,13 +45,25 @@ class ParseTask(Task):
         self.parser = PageParser(layout, ocr, table_recognizer("classic", ocr=ocr))
         self._ocr = ocr
 
+    def needs_text_layer(self, options: ParseOptions) -> bool:
+        return options.mode != "ocr"
+
     def predict_page(self, page: PageImage, options: ParseOptions) -> dict[str, Any]:
         formula = formula_recognizer(options.formula, ocr=self._ocr)
-        parsed = self.parser(page, ocr_mode=options.ocr_mode, min_score=options.min_score, formula=formula)
+        parsed = self.parser(
+            page, mode=options.mode, ocr_mode=options.ocr_mode, min_score=options.min_score, formula=formula
+        )
         width, height = page.size
         result: dict[str, Any] = {
             "blocks": parsed.blocks,
-            "info": {"page_idx": page.index, "width": width, "height": height, "blocks": len(parsed.blocks)},
+            "info": {
+                "page_idx": page.index,
+                "width": width,
+                "height": height,
+                "blocks": len(parsed.blocks),
+                "text_source": parsed.text_source,
+                "text_source_reason": parsed.text_reason,
+            },
         }
         if options.images == "base64":
             result["images"] = {path: base64.b64encode(png).decode() for path, png in parsed.images.items()}
