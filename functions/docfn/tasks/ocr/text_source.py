@@ -70,8 +70,15 @@ def _as_text_line(line: TextLayerLine) -> TextLine:
     return TextLine(text=line.text, confidence=1.0, polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
 
 
+def _letters(text: str) -> str:
+    """Letters and digits only: what a wrong ToUnicode map changes. Punctuation is left out of the
+    comparison, since the recogniser reads dot leaders and rules badly (measured: a table of contents
+    disagreed by 0.55 with them, 0.05 without)."""
+    return "".join(c for c in normalise(text) if c.isalnum())
+
+
 def _sampled(lines: tuple[TextLayerLine, ...]) -> list[TextLayerLine]:
-    readable = [ln for ln in lines if len(normalise(ln.text)) >= 4 and ln.bbox[3] - ln.bbox[1] >= 6]
+    readable = [ln for ln in lines if len(_letters(ln.text)) >= 4 and ln.bbox[3] - ln.bbox[1] >= 6]
     if len(readable) <= SAMPLE_LINES:
         return readable
     picks = np.linspace(0, len(readable) - 1, SAMPLE_LINES).round().astype(int)
@@ -95,8 +102,8 @@ def sample_cer(engine: OcrEngine, image_bgr: np.ndarray, layer: TextLayer) -> fl
             dtype=np.float32,
         )
         read, _ = engine.recognizer(crop_quad(image_bgr, quad))
-        truth = normalise(line.text)
-        edits += edit_distance(normalise(read), truth)
+        truth = _letters(line.text)
+        edits += edit_distance(_letters(read), truth)
         total += len(truth)
     return edits / total if total else None
 
