@@ -13,7 +13,7 @@ from ...core.documents import MEDIA_TYPES
 from ...core.errors import DocfnError
 from ...core.settings import Settings
 from ..wiring import build_service
-from .render import CLI_DEFAULT_OPTIONS, render, write_outputs
+from .render import CLI_DEFAULT_OPTIONS, render, self_contained, write_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction, tasks: tuple[str, ...], formats: tuple[str, ...]) -> None:  # type: ignore[type-arg]
@@ -76,5 +76,5 @@ def cmd_run(args: argparse.Namespace) -> int:
             for target in write_outputs(args.task, body, text, args.out, path.stem, args.format):
                 print(f"docfn: wrote {target}", file=sys.stderr)
         else:
-            sys.stdout.write(text)
+            sys.stdout.write(self_contained(args.task, body, text, args.format))
     return status

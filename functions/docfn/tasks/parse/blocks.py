@@ -10,12 +10,25 @@ Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``ima
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 FURNITURE = frozenset({"header", "footer", "page_number"})
 
+# What a crop's ``img_path`` becomes in the Markdown: a link target, or None for no link at all.
+ImageLink = Callable[[str], str | None]
 
-def block_markdown(block: dict[str, Any]) -> str:
+
+def _image(link: ImageLink, img_path: str, alt: str) -> str:
+    target = link(img_path)
+    return f"![{alt}]({target})" if target else ""
+
+
+def _paragraphs(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p)
+
+
+def block_markdown(block: dict[str, Any], link: ImageLink = lambda path: path) -> str:
     kind = block["type"]
     if kind in FURNITURE:
         return ""
@@ -25,20 +38,24 @@ def block_markdown(block: dict[str, Any]) -> str:
         return block["text"]
     if kind == "list":
         return "\n".join(f"- {item}" for item in block["list_items"])
-    if kind == "image":
-        parts = [f"![{' '.join(block['image_caption'])}]({block['img_path']})"]
-        parts += block["image_caption"]
-        return "\n\n".join(parts)
+    if kind == "image":  # the caption once, below the picture (not again as its alt text)
+        return "\n\n".join(
+            p for p in (_image(link, block["img_path"], "figure"), *block["image_caption"]) if p
+        )
     if kind == "table":
         return "\n\n".join([*block["table_caption"], block["table_body"], *block["table_footnote"]])
     if kind == "equation":
         if block.get("latex"):
             return f"$$\n{block['latex']}\n$$"
         # No formula recogniser: the image, and what OCR could read of it so the text is searchable.
-        return "\n\n".join(p for p in (f"![equation]({block['img_path']})", block.get("text", "")) if p)
+        return "\n\n".join(
+            p for p in (_image(link, block["img_path"], "equation"), block.get("text", "")) if p
+        )
     return block.get("text", "")
 
 
-def to_markdown(blocks: list[dict[str, Any]]) -> str:
-    parts = [md for md in (block_markdown(b) for b in blocks) if md.strip()]
+def to_markdown(blocks: list[dict[str, Any]], link: ImageLink = lambda path: path) -> str:
+    """The blocks as Markdown; ``link`` says what each crop's link points at (nothing, when the
+    crop does not travel with the result: Markdown never references what it is not given)."""
+    parts = [md for md in (block_markdown(b, link) for b in blocks) if md.strip()]
     return "\n\n".join(parts) + "\n"

@@ -12,9 +12,13 @@ from .formula_recognizers import formula_recognizer_names
 
 
 class ParseOptions(TaskOptions):
-    images: Literal["none", "base64"] = Field(
+    images: Literal["none", "base64", "embed"] = Field(
         default="none",
-        description="base64: include the PNG crops of figures, tables and formulas in the result.",
+        description=(
+            "Crops of figures, tables and formulas. none: left out, and the Markdown links to none;"
+            " base64: in the result's images (by img_path), which the Markdown links to;"
+            " embed: inside the Markdown as data: URIs."
+        ),
     )
     ocr_mode: Literal["page", "region"] = Field(
         default="page",
