@@ -38,6 +38,7 @@ def plain_text(markdown: str) -> str:
     text = re.sub(r"<[^>]+>", " ", text)  # table HTML
     text = re.sub(r"^#+\s", "", text, flags=re.MULTILINE)
     text = re.sub(r"^- ", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^```$", "", text, flags=re.MULTILINE)  # code fences
     return text.replace("$$", " ")
 
 

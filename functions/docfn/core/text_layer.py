@@ -24,6 +24,9 @@ _GAP_IN_FONT_SIZES = 1.6
 _SUSPECT_CATEGORIES = frozenset({"Co", "Cs", "Cn", "Cc"})
 _UNMAPPED = frozenset({0, 0xFFFD, 0xFFFE, 0xFFFF})
 _WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
+# pdfium reports a hyphen that breaks a word at a line's end as U+0002 (fpdf_text.h).
+_PDFIUM_LINE_END_HYPHEN = 0x02
+_HYPHEN = ord("-")
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,9 @@ def _follows(last: Box, first: Box, font: float) -> bool:
     """Whether glyph box ``first`` goes on after ``last`` in one line: same row, just right of it."""
     overlap = min(last[3], first[3]) - max(last[1], first[1])
     same_row = overlap > 0.5 * min(last[3] - last[1], first[3] - first[1])
-    gap = first[0] - last[2]
-    return same_row and -0.2 * font <= gap <= _GAP_IN_FONT_SIZES * font
+    # Not behind the last glyph's left edge: the characters of a ligature ("fi") share its box.
+    forward = first[0] >= last[0] - 0.2 * font
+    return same_row and forward and first[0] - last[2] <= _GAP_IN_FONT_SIZES * font
 
 
 def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
@@ -169,6 +173,7 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
 
     for index in range(textpage.count_chars()):
         code = raw_module.FPDFText_GetUnicode(textpage, index)
+        code = _HYPHEN if code == _PDFIUM_LINE_END_HYPHEN else code
         char = chr(code) if code <= 0x10FFFF else "\ufffd"
         if char in "\r\n":
             cut()

@@ -1,6 +1,7 @@
 """Content-list blocks in the shape of MinerU's ``content_list.json``, and Markdown from them.
 
-Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``image`` (``img_path``,
+Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``code`` (``code_body``,
+``code_caption``: boxed listings the layout model called figures), ``image`` (``img_path``,
 ``image_caption``, ``image_footnote``), ``table`` (``table_body`` HTML, ``table_caption``,
 ``table_footnote``, ``img_path``), ``equation`` (``img_path``, ``text``, ``text_format``, and
 ``latex``: null until a formula recogniser is configured), ``ref_text``, and the page furniture
@@ -10,9 +11,13 @@ Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``ima
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+from .text import bullet_stripped
+
+_NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s")
 FURNITURE = frozenset({"header", "footer", "page_number"})
 
 # What a crop's ``img_path`` becomes in the Markdown: a link target, or None for no link at all.
@@ -22,6 +27,13 @@ ImageLink = Callable[[str], str | None]
 def _image(link: ImageLink, img_path: str, alt: str) -> str:
     target = link(img_path)
     return f"![{alt}]({target})" if target else ""
+
+
+def _list_item(item: str) -> str:
+    """A Markdown list line: numbered items keep their number, the rest get a dash for a bullet."""
+    if _NUMBERED.match(item):
+        return item
+    return "- " + bullet_stripped(item)
 
 
 def _paragraphs(*parts: str) -> str:
@@ -37,7 +49,9 @@ def block_markdown(block: dict[str, Any], link: ImageLink = lambda path: path) -
     if kind in {"text", "ref_text"}:
         return block["text"]
     if kind == "list":
-        return "\n".join(f"- {item}" for item in block["list_items"])
+        return "\n".join(_list_item(item) for item in block["list_items"])
+    if kind == "code":
+        return _paragraphs(f"```\n{block['code_body']}\n```", *block.get("code_caption", []))
     if kind == "image":  # the caption once, below the picture (not again as its alt text)
         return "\n\n".join(
             p for p in (_image(link, block["img_path"], "figure"), *block["image_caption"]) if p
