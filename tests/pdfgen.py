@@ -29,20 +29,61 @@ BORN_DIGITAL_LINES = [
 ]
 
 
-def groff_pdf(lines: list[str], *, title: str | None = None) -> bytes:
-    """One page typeset by groff's PDF device, the lines printed as given (no fill, no hyphens)."""
+def groff_ms_pdf(source: str) -> bytes:
+    """A PDF typeset by groff's PDF device from ``ms`` macro ``source``."""
     groff = shutil.which("groff")
     if groff is None:
         raise RuntimeError("groff is not installed: scripts/test installs it (apt-get install groff)")
+    result = subprocess.run(
+        [groff, "-ms", "-Tpdf", "-P-pa4"], input=source.encode(), capture_output=True, check=True
+    )
+    return result.stdout
+
+
+def groff_pdf(lines: list[str], *, title: str | None = None) -> bytes:
+    """One page with ``lines`` printed as given (no fill, no hyphens), under a larger ``title``."""
     source = [".nh", ".nf", ".ps 12", ".vs 16"]
     if title:
         source += [".ps 20", title, ".ps 12", ""]
     # Lines starting with "." or "'" would be requests: guard each with a zero-width escape.
     source += ["\\&" + line.replace("\\", "\\e") for line in lines]
-    result = subprocess.run(
-        [groff, "-Tpdf", "-P-pa4"], input="\n".join(source).encode(), capture_output=True, check=True
-    )
-    return result.stdout
+    return groff_ms_pdf("\n".join(source))
+
+
+# A manual page: a numbered section heading, a paragraph ending in a colon, an indented example in
+# a constant-width font, a bulleted list and a closing paragraph (groff ms macros).
+MANUAL_SOURCE = r"""
+.NH
+Naming the elements
+.PP
+Every structure read by the library is named by its definition module and its type.
+Consider this definition:
+.DS I 4n
+.ft CW
+Example { 1 2 3 4 } DEFINITIONS ::= BEGIN
+Group ::= SEQUENCE { id OBJECT IDENTIFIER, value Value }
+Value ::= SEQUENCE { value1 INTEGER, value2 BOOLEAN }
+END
+.ft
+.DE
+.PP
+The library supports these types:
+.IP \(bu 3n
+UTF8String and VisibleString;
+.IP \(bu 3n
+SEQUENCE and SEQUENCE OF;
+.IP \(bu 3n
+SET, SET OF and CHOICE.
+.PP
+Elements of structured types unnamed by the respective definition receive the names ?1, ?2, and so on.
+"""
+MANUAL_CODE = [
+    "Example { 1 2 3 4 } DEFINITIONS ::= BEGIN",
+    "Group ::= SEQUENCE { id OBJECT IDENTIFIER, value Value }",
+    "Value ::= SEQUENCE { value1 INTEGER, value2 BOOLEAN }",
+    "END",
+]
+MANUAL_ITEMS = ["UTF8String and VisibleString;", "SEQUENCE and SEQUENCE OF;", "SET, SET OF and CHOICE."]
 
 
 def _cmap(pairs: dict[int, int]) -> bytes:

@@ -1,11 +1,12 @@
 """Content-list blocks in the shape of MinerU's ``content_list.json``, and Markdown from them.
 
 Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``code`` (``code_body``,
-``code_caption``: boxed listings the layout model called figures), ``image`` (``img_path``,
-``image_caption``, ``image_footnote``), ``table`` (``table_body`` HTML, ``table_caption``,
-``table_footnote``, ``img_path``), ``equation`` (``img_path``, ``text``, ``text_format``, and
-``latex``: null until a formula recogniser is configured), ``ref_text``, and the page furniture
-``header``, ``footer``, ``page_number`` (kept in the list, dropped from the Markdown).
+``code_caption``: boxed listings the layout model called figures, indented code in text),
+``image`` (``img_path``, ``image_caption``, ``image_footnote``, ``image_text``: the words drawn in
+it), ``table`` (``table_body`` HTML, ``table_caption``, ``table_footnote``, ``img_path``),
+``equation`` (``img_path``, ``text``, ``text_format``, and ``latex``: null until a formula
+recogniser is configured), ``ref_text``, and the page furniture ``header``, ``footer``,
+``page_number`` (kept in the list, dropped from the Markdown).
 ``bbox`` is 0-1000 normalised to the page, as MinerU's; ``page_idx`` is 0-based.
 """
 

@@ -319,6 +319,8 @@ class PageParser:
                 "img_path": img_path,
                 "image_caption": caption_texts,
                 "image_footnote": [],
+                # Words drawn in the picture (a diagram's labels): kept for search, not in Markdown.
+                "image_text": text,
             }
         if kind == "table":
             table = self.table(crop)
