@@ -116,11 +116,15 @@ def _coverage(boxes: list[Box], size: tuple[int, int]) -> float:
 
 def read_text_layer(page: Any, size: tuple[int, int]) -> TextLayer:
     """The text layer of a pypdfium2 ``PdfPage`` rendered at ``size`` (width, height) pixels."""
+    import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_raw
 
     to_pixels = _PageToPixels(pdfium_raw, page, *size)
-    images = _image_boxes(pdfium_raw, page, to_pixels, size)
-    textpage = page.get_textpage()
+    try:
+        images = _image_boxes(pdfium_raw, page, to_pixels, size)
+        textpage = page.get_textpage()
+    except pdfium.PdfiumError:  # an unreadable text layer is read as none: the page gets OCR'd
+        return TextLayer(lines=(), chars=0, suspect_chars=0, image_boxes=(), image_coverage=0.0)
     try:
         lines, chars, suspect = _lines(pdfium_raw, textpage, to_pixels, size)
     finally:
@@ -161,6 +165,8 @@ def _follows(last: Box, first: Box, font: float) -> bool:
 
 def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
     """pdfium's characters cut into runs at its line breaks, row changes and wide gaps."""
+    import pypdfium2 as pdfium
+
     runs: list[_Run] = []
     chars = suspect = 0
     current = _Run([], 0.0)
@@ -178,7 +184,10 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
         if char in "\r\n":
             cut()
             continue
-        box = textpage.get_charbox(index, loose=True)
+        try:
+            box = textpage.get_charbox(index, loose=True)
+        except pdfium.PdfiumError:  # a character without geometry cannot be placed: skip it
+            continue
         if char.isspace():
             current.chars.append((" ", box))
             continue
