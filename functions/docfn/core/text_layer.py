@@ -21,6 +21,7 @@ Box = tuple[float, float, float, float]
 # A gap wider than this many font sizes between two characters of one pdfium line splits it:
 # table cells and column gutters, which a reader (and the OCR detector) keep apart.
 _GAP_IN_FONT_SIZES = 1.6
+_JOIN_LOOKBACK = 8
 _SUSPECT_CATEGORIES = frozenset({"Co", "Cs", "Cn", "Cc"})
 _UNMAPPED = frozenset({0, 0xFFFD, 0xFFFE, 0xFFFF})
 _WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
@@ -209,7 +210,8 @@ def _joined(runs: list[_Run]) -> list[_Run]:
     """Runs that one line was cut into (pdfium breaks lines of rotated pages mid-word) joined again."""
     joined: list[_Run] = []
     for run in runs:
-        host = next((j for j in reversed(joined) if j.continues(run)), None)
+        # The run it continues is among the last few (a page of table cells stays linear).
+        host = next((j for j in reversed(joined[-_JOIN_LOOKBACK:]) if j.continues(run)), None)
         if host is None:
             joined.append(run)
             continue
