@@ -35,9 +35,11 @@ MODES = ("page", "region")
 def plain_text(markdown: str) -> str:
     """The words of the Markdown, without its markup."""
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", markdown)  # image links
-    text = re.sub(r"<[^>]+>", " ", text)  # table HTML
+    # Table HTML (only its tags: "<type definitions>" in a manual's text is text).
+    text = re.sub(r"</?(?:table|thead|tbody|tr|td|th)\b[^>]*>", " ", text)
     text = re.sub(r"^#+\s", "", text, flags=re.MULTILINE)
     text = re.sub(r"^- ", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^```$", "", text, flags=re.MULTILINE)  # code fences
     return text.replace("$$", " ")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import BadInput, BadOptions, PayloadTooLarge, UnsupportedMediaType
+from .text_layer import TextLayer, read_text_layer
 
 # Pillow's own bomb check is a warning/exception at 2x its limit; ours is explicit and earlier.
 Image.MAX_IMAGE_PIXELS = None
@@ -32,10 +33,12 @@ _UNINFORMATIVE = {"", "application/octet-stream", "binary/octet-stream", "multip
 
 @dataclass(frozen=True)
 class PageImage:
-    """One page as an RGB uint8 array, with its 0-based index in the source document."""
+    """One page as an RGB uint8 array, with its 0-based index in the source document, and for a
+    PDF page rendered with it asked for, the page's own text layer (None: not a PDF, or not asked)."""
 
     index: int
     image: np.ndarray
+    text_layer: TextLayer | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -158,8 +161,11 @@ class Document:
             )
         return pages
 
-    def render(self, index: int) -> PageImage:
-        return self._render_pdf(index) if self.format == "pdf" else self._render_image(index)
+    def render(self, index: int, *, text_layer: bool = False) -> PageImage:
+        """Page ``index`` as pixels; ``text_layer``: with a PDF page's text layer read beside them."""
+        if self.format == "pdf":
+            return self._render_pdf(index, text_layer)
+        return self._render_image(index)
 
     def _check_pixels(self, width: int, height: int, what: str) -> None:
         if width * height > self.limits.max_pixels:
@@ -182,7 +188,7 @@ class Document:
             raise BadInput(f"the {self.format.upper()} image is corrupt or truncated: {exc}") from exc
         return PageImage(index=index, image=np.asarray(rgb))
 
-    def _render_pdf(self, index: int) -> PageImage:
+    def _render_pdf(self, index: int, text_layer: bool) -> PageImage:
         assert self._pdf is not None
         page = self._pdf[index]
         try:
@@ -191,9 +197,10 @@ class Document:
             self._check_pixels(round(width_pt * scale), round(height_pt * scale), f"PDF page {index + 1}")
             bitmap = page.render(scale=scale)
             image = bitmap.to_pil().convert("RGB")
+            layer = read_text_layer(page, image.size) if text_layer else None
         finally:
             page.close()
-        return PageImage(index=index, image=np.asarray(image))
+        return PageImage(index=index, image=np.asarray(image), text_layer=layer)
 
     def close(self) -> None:
         if self._pdf is not None:

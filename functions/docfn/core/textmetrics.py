@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
+
+_LINE_END_HYPHEN = re.compile(r"(?<=[a-z])-\s*\n\s*(?=[a-z])")
+
+
+def dehyphenated(text: str) -> str:
+    """Words a typesetter broke at a line's end ("argu-" / "ments") made whole again: the break is
+    layout, not content, and joining it must not count as an error against a text that keeps it."""
+    return _LINE_END_HYPHEN.sub("", text)
 
 
 def normalise(text: str) -> str:

@@ -218,8 +218,9 @@ class DocService:
     ) -> dict[str, Any]:
         """The page loop: one page decoded at a time (bounded memory), progress after each."""
         results = []
+        text_layer = hosted.task.needs_text_layer(options)
         for done, index in enumerate(pages, start=1):
-            page = document.render(index)
+            page = document.render(index, text_layer=text_layer)
             results.append(hosted.task.predict_page(page, options))
             del page
             if on_page is not None:

@@ -91,6 +91,10 @@ class Task(ABC):
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         """Build the runtime objects (ONNX sessions) from verified local packs, keyed by role."""
 
+    def needs_text_layer(self, options: Any) -> bool:
+        """Whether a PDF page should be rendered with its text layer read for this request."""
+        return False
+
     @abstractmethod
     def predict_page(self, page: PageImage, options: Any) -> dict[str, Any]:
         """The result for one page. Must be thread-safe: the service may run pages concurrently."""

@@ -25,6 +25,8 @@ def _ocr(result: dict[str, Any], fmt: str) -> str:
 
 
 def _layout(result: dict[str, Any], fmt: str) -> str:
+    if fmt == "md":
+        return _layout_markdown(result)
     lines = []
     for page in result["pages"]:
         lines.append(f"page {page['page']} ({page['width']}x{page['height']})")
@@ -32,6 +34,23 @@ def _layout(result: dict[str, Any], fmt: str) -> str:
             x0, y0, x1, y1 = (round(v) for v in r["bbox"])
             lines.append(f"  {r['order']:>3} {r['type']:<15} {r['score']:.2f} [{x0}, {y0}, {x1}, {y1}]")
     return "\n".join(lines) + "\n"
+
+
+def _bbox(bbox: list[float]) -> str:
+    return ", ".join(str(round(v)) for v in bbox)
+
+
+def _layout_markdown(result: dict[str, Any]) -> str:
+    """Each page's regions as a Markdown table, in reading order."""
+    parts = []
+    for page in result["pages"]:
+        rows = [
+            f"| {r['order']} | {r['type']} | {r['score']:.2f} | {_bbox(r['bbox'])} |" for r in page["regions"]
+        ]
+        header = ["| order | type | score | bbox (x0, y0, x1, y1 px) |", "|---:|---|---:|---|"]
+        title = f"## Page {page['page']} ({page['width']}x{page['height']})"
+        parts.append("\n".join([title, "", *(header + rows if rows else ["No regions found."])]))
+    return "\n\n".join(parts) + "\n"
 
 
 def _table(result: dict[str, Any], fmt: str) -> str:
@@ -65,12 +84,23 @@ def render(task: str, body: dict[str, Any], fmt: str) -> str:
     return renderer(result, fmt)
 
 
+def self_contained(task: str, body: dict[str, Any], rendered: str, fmt: str) -> str:
+    """A rendering that stands alone (for stdout, where no image files are written beside it):
+    parse's Markdown with its image links turned into data: URIs of the crops."""
+    images: dict[str, str] = body.get("result", {}).get("images") or {}
+    if task != "parse" or fmt != "md" or not images:
+        return rendered
+    for path, data in images.items():
+        rendered = rendered.replace(f"]({path})", f"](data:image/png;base64,{data})")
+    return rendered
+
+
 def render_for_stdout(task: str, body: dict[str, Any], fmt: str, source: Path | None) -> str:
     """What ``docfn run`` prints for one input: JSON as one line (JSON Lines: one object per input);
     text and Markdown under a ``==> FILE <==`` header when several inputs share the output."""
     if fmt == "json":
         return json.dumps(body, ensure_ascii=False) + "\n"
-    text = render(task, body, fmt)
+    text = self_contained(task, body, render(task, body, fmt), fmt)
     return text if source is None else f"==> {source} <==\n{text}\n"
 
 

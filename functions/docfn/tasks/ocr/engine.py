@@ -49,6 +49,21 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     return crop
 
 
+def region_canvas(
+    image: np.ndarray, bbox: tuple[float, float, float, float], margin: int, side: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """A region's crop (``margin`` px of context) at native scale, padded with white to the
+    detector's minimum ``side`` so it is not upscaled (a 30-px title would be blown up 25x), and the
+    crop's offset in the image."""
+    height, width = image.shape[:2]
+    x0, y0 = max(0, int(bbox[0]) - margin), max(0, int(bbox[1]) - margin)
+    x1, y1 = min(width, int(np.ceil(bbox[2])) + margin), min(height, int(np.ceil(bbox[3])) + margin)
+    crop = image[y0:y1, x0:x1]
+    canvas = np.full((max(y1 - y0, side), max(x1 - x0, side), 3), 255, dtype=np.uint8)
+    canvas[: y1 - y0, : x1 - x0] = crop
+    return canvas, (x0, y0)
+
+
 def order_lines(lines: list[TextLine]) -> list[TextLine]:
     """Top-to-bottom rows, left-to-right within a row (rows = vertically overlapping lines)."""
     ordered = sorted(lines, key=lambda line: (line.bbox[1], line.bbox[0]))

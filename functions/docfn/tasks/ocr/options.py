@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..contract import TaskOptions
+from .text_source import TEXT_MODE_DESCRIPTION, TextMode
 
 
 class OcrOptions(TaskOptions):
@@ -15,3 +16,4 @@ class OcrOptions(TaskOptions):
         default=False,
         description="Classify each line as upright or upside down first (packs with a classifier only).",
     )
+    mode: TextMode = Field(default="auto", description=TEXT_MODE_DESCRIPTION)

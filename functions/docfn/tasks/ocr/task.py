@@ -1,4 +1,8 @@
-"""The ``ocr`` task: text lines with polygons and confidences, and page text in reading order."""
+"""The ``ocr`` task: text lines with polygons and confidences, and page text in reading order.
+
+PDF pages may take their text from their own text layer instead of the pixels (``mode``, see
+:mod:`.text_source`); each page says which it used (``text_source``) and why.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from ...packs.store import LocalPack
 from ..contract import Task, page_fields
 from .engine import OcrEngine, page_text
 from .options import OcrOptions
+from .text_source import read_page_text
 
 
 class OcrTask(Task):
@@ -23,11 +28,26 @@ class OcrTask(Task):
         pack = packs[OWN_PACK]
         self.engine = OcrEngine(pack.pack_dir, pack.manifest, self.threads)
 
+    def needs_text_layer(self, options: OcrOptions) -> bool:
+        return options.mode != "ocr"
+
     def predict_page(self, page: PageImage, options: OcrOptions) -> dict[str, Any]:
-        lines = self.engine.recognize_lines(
-            page.image, min_confidence=options.min_confidence, use_angle_cls=options.angle_cls
+        read = read_page_text(
+            page,
+            options.mode,
+            self.engine,
+            lambda: self.engine.recognize_lines(
+                page.image, min_confidence=options.min_confidence, use_angle_cls=options.angle_cls
+            ),
+            options.min_confidence,
         )
-        return {**page_fields(page), "lines": [line.to_dict() for line in lines], "text": page_text(lines)}
+        return {
+            **page_fields(page),
+            "text_source": read.source,
+            "text_source_reason": read.reason,
+            "lines": [line.to_dict() for line in read.lines],
+            "text": page_text(read.lines),
+        }
 
     def combine(self, pages: list[dict[str, Any]], options: OcrOptions) -> dict[str, Any]:
         return {"pages": pages, "text": "\n\n".join(p["text"] for p in pages)}

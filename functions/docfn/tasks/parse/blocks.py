@@ -1,21 +1,47 @@
 """Content-list blocks in the shape of MinerU's ``content_list.json``, and Markdown from them.
 
-Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``image`` (``img_path``,
-``image_caption``, ``image_footnote``), ``table`` (``table_body`` HTML, ``table_caption``,
-``table_footnote``, ``img_path``), ``equation`` (``img_path``, ``text``, ``text_format``, and
-``latex``: null until a formula recogniser is configured), ``ref_text``, and the page furniture
-``header``, ``footer``, ``page_number`` (kept in the list, dropped from the Markdown).
+Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``code`` (``code_body``,
+``code_caption``: boxed listings the layout model called figures, indented code in text),
+``image`` (``img_path``, ``image_caption``, ``image_footnote``, ``image_text``: the words drawn in
+it), ``table`` (``table_body`` HTML, ``table_caption``, ``table_footnote``, ``img_path``),
+``equation`` (``img_path``, ``text``, ``text_format``, and ``latex``: null until a formula
+recogniser is configured), ``ref_text``, and the page furniture ``header``, ``footer``,
+``page_number`` (kept in the list, dropped from the Markdown).
 ``bbox`` is 0-1000 normalised to the page, as MinerU's; ``page_idx`` is 0-based.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
+from .text import bullet_stripped
+
+_NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s")
 FURNITURE = frozenset({"header", "footer", "page_number"})
 
+# What a crop's ``img_path`` becomes in the Markdown: a link target, or None for no link at all.
+ImageLink = Callable[[str], str | None]
 
-def block_markdown(block: dict[str, Any]) -> str:
+
+def _image(link: ImageLink, img_path: str, alt: str) -> str:
+    target = link(img_path)
+    return f"![{alt}]({target})" if target else ""
+
+
+def _list_item(item: str) -> str:
+    """A Markdown list line: numbered items keep their number, the rest get a dash for a bullet."""
+    if _NUMBERED.match(item):
+        return item
+    return "- " + bullet_stripped(item)
+
+
+def _paragraphs(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p)
+
+
+def block_markdown(block: dict[str, Any], link: ImageLink = lambda path: path) -> str:
     kind = block["type"]
     if kind in FURNITURE:
         return ""
@@ -24,21 +50,27 @@ def block_markdown(block: dict[str, Any]) -> str:
     if kind in {"text", "ref_text"}:
         return block["text"]
     if kind == "list":
-        return "\n".join(f"- {item}" for item in block["list_items"])
-    if kind == "image":
-        parts = [f"![{' '.join(block['image_caption'])}]({block['img_path']})"]
-        parts += block["image_caption"]
-        return "\n\n".join(parts)
+        return "\n".join(_list_item(item) for item in block["list_items"])
+    if kind == "code":
+        return _paragraphs(f"```\n{block['code_body']}\n```", *block.get("code_caption", []))
+    if kind == "image":  # the caption once, below the picture (not again as its alt text)
+        return "\n\n".join(
+            p for p in (_image(link, block["img_path"], "figure"), *block["image_caption"]) if p
+        )
     if kind == "table":
         return "\n\n".join([*block["table_caption"], block["table_body"], *block["table_footnote"]])
     if kind == "equation":
         if block.get("latex"):
             return f"$$\n{block['latex']}\n$$"
         # No formula recogniser: the image, and what OCR could read of it so the text is searchable.
-        return "\n\n".join(p for p in (f"![equation]({block['img_path']})", block.get("text", "")) if p)
+        return "\n\n".join(
+            p for p in (_image(link, block["img_path"], "equation"), block.get("text", "")) if p
+        )
     return block.get("text", "")
 
 
-def to_markdown(blocks: list[dict[str, Any]]) -> str:
-    parts = [md for md in (block_markdown(b) for b in blocks) if md.strip()]
+def to_markdown(blocks: list[dict[str, Any]], link: ImageLink = lambda path: path) -> str:
+    """The blocks as Markdown; ``link`` says what each crop's link points at (nothing, when the
+    crop does not travel with the result: Markdown never references what it is not given)."""
+    parts = [md for md in (block_markdown(b, link) for b in blocks) if md.strip()]
     return "\n\n".join(parts) + "\n"

@@ -7,18 +7,24 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ..contract import TaskOptions
+from ..ocr.text_source import TEXT_MODE_DESCRIPTION, TextMode
 from .formula_recognizers import formula_recognizer_names
 
 
 class ParseOptions(TaskOptions):
-    images: Literal["none", "base64"] = Field(
+    images: Literal["none", "base64", "embed"] = Field(
         default="none",
-        description="base64: include the PNG crops of figures, tables and formulas in the result.",
+        description=(
+            "Crops of figures, tables and formulas. none: left out, and the Markdown links to none;"
+            " base64: in the result's images (by img_path), which the Markdown links to;"
+            " embed: inside the Markdown as data: URIs."
+        ),
     )
     ocr_mode: Literal["page", "region"] = Field(
         default="page",
         description="page: detect text once on the page; region: OCR each layout region on its own.",
     )
+    mode: TextMode = Field(default="auto", description=TEXT_MODE_DESCRIPTION)
     min_score: float = Field(default=0.5, ge=0.05, le=1.0, description="Drop layout regions scored lower.")
     formula: str = Field(
         default="none", description="Formula recogniser (none: formulas keep their OCR text)."

@@ -15,10 +15,19 @@ from ...core.geometry import enclosing, intersection, normalised_bbox
 from ..layout.analyzer import LayoutAnalyzer, order_regions
 from ..layout.detector import Region
 from ..layout.regions import dedupe
-from ..ocr.engine import OcrEngine, TextLine, crop_quad, order_lines
+from ..ocr.engine import OcrEngine, TextLine, crop_quad, order_lines, region_canvas
+from ..ocr.text_source import TextMode, read_page_text
 from ..table.table_recognizers import TableRecognizer
 from .formula_recognizers import FormulaRecognizer
-from .text import heading_level, join_lines, list_items
+from .text import (
+    heading_level,
+    is_heading,
+    join_lines,
+    joined_list_blocks,
+    list_items,
+    looks_like_code,
+    text_segments,
+)
 
 # Region types whose words are read by OCR (the rest are cropped or handed to a recogniser).
 TEXTUAL = frozenset(
@@ -27,6 +36,9 @@ TEXTUAL = frozenset(
 # Share of a "figure" covered by OCR line boxes above which it is text. Measured on the devset:
 # boxed code listings and a page-sized framed "figure" 0.21-0.38, a real diagram with labels 0.10.
 TEXTY_FIGURE = 0.18
+# Headers and footers live in the top and bottom this-much of the page (libtasn1's running heads
+# end at 8 % of the height, its footers start at 93 %; its title page's "header" lines at 27 %).
+MARGIN_SHARE = 0.15
 _MARGIN = 6  # px of context around a crop: detector boxes are tight and clip descenders
 
 
@@ -35,6 +47,8 @@ class ParsedPage:
     blocks: list[dict[str, Any]]
     images: dict[str, bytes] = field(default_factory=dict)  # img_path -> PNG bytes
     regions: int = 0
+    text_source: str = "ocr"  # where the words came from: txt, ocr or txt+ocr (see ocr.text_source)
+    text_reason: str = ""
 
 
 def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN) -> np.ndarray:
@@ -123,13 +137,42 @@ def _orphan_blocks(orphans: list[TextLine]) -> list[tuple[Region, list[TextLine]
 
 def _retype_texty_figure(region: Region, lines: list[TextLine]) -> Region:
     """CDLA calls boxed code listings and framed text "figure"; dropping their words would lose
-    most of such a page. A figure whose area is mostly covered by text lines is read as text."""
+    most of such a page. A figure whose area is mostly covered by text lines is read as text, or as
+    code when its lines look like code."""
     if region.type != "figure" or not region.area:
         return region
     covered = sum((ln.bbox[2] - ln.bbox[0]) * (ln.bbox[3] - ln.bbox[1]) for ln in lines)
     if covered / region.area < TEXTY_FIGURE:
         return region
-    return Region("text", region.bbox, region.score)
+    return Region("code" if looks_like_code(lines) else "text", region.bbox, region.score)
+
+
+def _furniture_in_margins(region: Region, page_height: int) -> Region:
+    """A header or footer is furniture only in the page's top or bottom margin; CDLA also calls a
+    title page's title and author lines "header", and those are text."""
+    if region.type == "header" and region.bbox[1] > MARGIN_SHARE * page_height:
+        return Region("text", region.bbox, region.score)
+    if region.type == "footer" and region.bbox[3] < (1 - MARGIN_SHARE) * page_height:
+        return Region("text", region.bbox, region.score)
+    return region
+
+
+def _text_block(lines: list[TextLine]) -> dict[str, Any]:
+    """A paragraph, or a list when most of its lines start items."""
+    items = list_items(lines)
+    if items:
+        return {"type": "list", "sub_type": "text", "list_items": items}
+    return {"type": "text", "text": join_lines(lines)}
+
+
+def _code_block(lines: list[TextLine], captions: list[str]) -> dict[str, Any]:
+    """Code keeps its line breaks (and, from a text layer, its characters exactly)."""
+    return {
+        "type": "code",
+        "sub_type": "code",
+        "code_body": "\n".join(ln.text for ln in lines),
+        "code_caption": captions,
+    }
 
 
 def _offset(line: TextLine, dx: float, dy: float) -> TextLine:
@@ -148,20 +191,15 @@ class PageParser:
         self.table = table
 
     def _region_lines(self, image: np.ndarray, region: Region) -> list[TextLine]:
-        """OCR of one region crop at native scale: padded with white to the detector's minimum side
-        so it is not upscaled (a 30-px title would otherwise be blown up 25x)."""
-        crop = _crop(image, region.bbox)
-        x0, y0 = max(0, int(region.bbox[0]) - _MARGIN), max(0, int(region.bbox[1]) - _MARGIN)
-        side = self.ocr.detector.config.limit_side_len
-        height, width = crop.shape[:2]
-        canvas = np.full((max(height, side), max(width, side), 3), 255, dtype=np.uint8)
-        canvas[:height, :width] = crop
+        """OCR of one region crop at native scale."""
+        canvas, (x0, y0) = region_canvas(image, region.bbox, _MARGIN, self.ocr.detector.config.limit_side_len)
         return [_offset(line, x0, y0) for line in self.ocr.recognize_lines(canvas)]
 
     def __call__(
         self,
         page: PageImage,
         *,
+        mode: TextMode = "auto",
         ocr_mode: str = "page",
         min_score: float = 0.5,
         formula: FormulaRecognizer | None = None,
@@ -169,16 +207,20 @@ class PageParser:
         """One page's blocks; ``formula`` recognises formula crops (None: they keep their OCR text)."""
         image = page.image
         height, width = image.shape[:2]
-        regions = dedupe(self.layout.detector(image, min_score))
-        if ocr_mode == "page":
-            owned, orphans = _assign(_read_page(self.ocr, image, regions), regions)
+        regions = [_furniture_in_margins(r, height) for r in dedupe(self.layout.detector(image, min_score))]
+        # Pixels read once for the page (ocr_mode=page), or region by region below.
+        text = read_page_text(
+            page, mode, self.ocr, lambda: _read_page(self.ocr, image, regions) if ocr_mode == "page" else []
+        )
+        if text.source == "ocr" and ocr_mode == "region":
+            pairs = [(r, self._region_lines(image, r) if r.type in TEXTUAL else []) for r in regions]
+        else:
+            owned, orphans = _assign(text.lines, regions)
             pairs = [
                 (_retype_texty_figure(r, owned.get(i, [])), order_lines(owned.get(i, [])))
                 for i, r in enumerate(regions)
             ]
             pairs += _orphan_blocks(orphans)
-        else:
-            pairs = [(r, self._region_lines(image, r) if r.type in TEXTUAL else []) for r in regions]
         lines_of = {id(region): lines for region, lines in pairs}
         ordered = [o.region for o in order_regions([r for r, _ in pairs], width)]
 
@@ -188,17 +230,30 @@ class PageParser:
         body_height = statistics.median(body_heights) if body_heights else 0.0
         captions = self._attach_captions(ordered)
 
-        parsed = ParsedPage(blocks=[], regions=len(regions))
+        parsed = ParsedPage(blocks=[], regions=len(regions), text_source=text.source, text_reason=text.reason)
         for n, region in enumerate(ordered):
             if id(region) in captions["attached"]:
                 continue
+            region_lines = lines_of[id(region)]
+            segments = text_segments(region_lines) if region.type in {"text", "reference"} else []
+            if len(segments) > 1:  # a paragraph, an example and a list boxed as one region
+                for kind, segment in segments:
+                    block = _code_block(segment, []) if kind == "code" else _text_block(segment)
+                    if region.type == "reference" and block["type"] == "text":
+                        block["type"] = "ref_text"
+                    box = enclosing(tuple(ln.bbox) for ln in segment)
+                    parsed.blocks.append(
+                        {**block, "bbox": normalised_bbox(box, width, height), "page_idx": page.index}
+                    )
+                continue
             block = self._block(
-                page, region, n, lines_of[id(region)], body_height, captions, lines_of, parsed, formula
+                page, region, n, region_lines, body_height, captions, lines_of, parsed, formula
             )
             if block is not None:
                 block["bbox"] = normalised_bbox(region.bbox, width, height)
                 block["page_idx"] = page.index
                 parsed.blocks.append(block)
+        parsed.blocks = joined_list_blocks(parsed.blocks)
         return parsed
 
     @staticmethod
@@ -240,15 +295,16 @@ class PageParser:
         if kind == "title":
             if not text:
                 return None
+            if not is_heading(text, len(lines)):
+                return {"type": "text", "text": text}
             height = statistics.median([ln.bbox[3] - ln.bbox[1] for ln in lines]) if lines else 0.0
             return {"type": "text", "text": text, "text_level": heading_level(text, height, body_height)}
-        if kind in {"text", "figure_caption", "table_caption"}:
-            if not text:
-                return None
-            items = list_items(lines) if kind == "text" else None
-            if items:
-                return {"type": "list", "sub_type": "text", "list_items": items}
-            return {"type": "text", "text": text}
+        if kind == "code":
+            return _code_block(lines, caption_texts) if lines else None
+        if kind == "text":
+            return _text_block(lines) if text else None
+        if kind in {"figure_caption", "table_caption"}:
+            return {"type": "text", "text": text} if text else None
         if kind == "reference":
             return {"type": "ref_text", "text": text} if text else None
         if kind == "header":
@@ -263,6 +319,8 @@ class PageParser:
                 "img_path": img_path,
                 "image_caption": caption_texts,
                 "image_footnote": [],
+                # Words drawn in the picture (a diagram's labels): kept for search, not in Markdown.
+                "image_text": text,
             }
         if kind == "table":
             table = self.table(crop)

@@ -5,9 +5,10 @@ pack is a second one (``DOCFN_OCR_MODEL_URI``, default the ``ocr`` task's). Both
 cache key. Pages are parsed one at a time: memory stays bounded by one page plus the (small) blocks
 gathered so far.
 
-Crops are always referenced by ``img_path``; their PNG bytes travel in the result only with
-``images=base64`` (the CLI asks for that and writes files; HTTP clients usually do not want
-megabytes of base64 in their JSON, and the cache need not hold them).
+Crops are always referenced by ``img_path`` in the content list; their PNG bytes travel in the
+result only with ``images=base64`` (the CLI asks for that and writes files or data URIs; HTTP
+clients usually do not want megabytes of base64 in their JSON, and the cache need not hold them) or
+inside the Markdown with ``images=embed``. The Markdown links only to crops that travel with it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..contract import Task
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
 from ..table.table_recognizers import table_recognizer
-from .blocks import to_markdown
+from .blocks import ImageLink, to_markdown
 from .formula_recognizers import formula_recognizer
 from .options import ParseOptions
 from .page import PageParser
@@ -45,25 +46,47 @@ class ParseTask(Task):
         self.parser = PageParser(layout, ocr, table_recognizer("classic", ocr=ocr))
         self._ocr = ocr
 
+    def needs_text_layer(self, options: ParseOptions) -> bool:
+        return options.mode != "ocr"
+
     def predict_page(self, page: PageImage, options: ParseOptions) -> dict[str, Any]:
         formula = formula_recognizer(options.formula, ocr=self._ocr)
-        parsed = self.parser(page, ocr_mode=options.ocr_mode, min_score=options.min_score, formula=formula)
+        parsed = self.parser(
+            page, mode=options.mode, ocr_mode=options.ocr_mode, min_score=options.min_score, formula=formula
+        )
         width, height = page.size
         result: dict[str, Any] = {
             "blocks": parsed.blocks,
-            "info": {"page_idx": page.index, "width": width, "height": height, "blocks": len(parsed.blocks)},
+            "info": {
+                "page_idx": page.index,
+                "width": width,
+                "height": height,
+                "blocks": len(parsed.blocks),
+                "text_source": parsed.text_source,
+                "text_source_reason": parsed.text_reason,
+            },
         }
-        if options.images == "base64":
+        if options.images != "none":
             result["images"] = {path: base64.b64encode(png).decode() for path, png in parsed.images.items()}
         return result
 
     def combine(self, pages: list[dict[str, Any]], options: ParseOptions) -> dict[str, Any]:
         blocks = [block for page in pages for block in page["blocks"]]
+        images = {path: data for page in pages for path, data in page.get("images", {}).items()}
         result: dict[str, Any] = {
-            "markdown": to_markdown(blocks),
+            "markdown": to_markdown(blocks, _image_links(options.images, images)),
             "content_list": blocks,
             "pages": [page["info"] for page in pages],
         }
         if options.images == "base64":
-            result["images"] = {path: data for page in pages for path, data in page["images"].items()}
+            result["images"] = images
         return result
+
+
+def _image_links(images: str, crops: dict[str, str]) -> ImageLink:
+    """Where the Markdown's image links point: the crops that travel with the result, or nowhere."""
+    if images == "embed":
+        return lambda path: f"data:image/png;base64,{crops[path]}"
+    if images == "base64":
+        return lambda path: path
+    return lambda path: None

@@ -1,0 +1,244 @@
+"""A PDF page's own text layer (characters and boxes from pdfium), in the rendered page's pixels.
+
+What is read here is data, not a verdict: the characters grouped into lines (pdfium's own line
+breaks, split again at wide horizontal gaps such as table columns), how many characters are suspect
+(unmapped glyphs, replacement or private-use code points, control characters: what a missing or
+broken ToUnicode map leaves) and how much of the page image objects cover (text drawn as pictures,
+scans). Whether to trust it is decided above, where the page image can be read to check it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+
+# A gap wider than this many font sizes between two characters of one pdfium line splits it:
+# table cells and column gutters, which a reader (and the OCR detector) keep apart.
+_GAP_IN_FONT_SIZES = 1.6
+_JOIN_LOOKBACK = 8
+_SUSPECT_CATEGORIES = frozenset({"Co", "Cs", "Cn", "Cc"})
+_UNMAPPED = frozenset({0, 0xFFFD, 0xFFFE, 0xFFFF})
+_WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
+# pdfium reports a hyphen that breaks a word at a line's end as U+0002 (fpdf_text.h).
+_PDFIUM_LINE_END_HYPHEN = 0x02
+_HYPHEN = ord("-")
+
+
+@dataclass(frozen=True)
+class TextLayerLine:
+    """One line of the text layer: its text and its box (x0, y0, x1, y1) in page pixels."""
+
+    text: str
+    bbox: Box
+
+
+@dataclass(frozen=True)
+class TextLayer:
+    """A page's text layer as read, with the measurements that say whether it can be trusted."""
+
+    lines: tuple[TextLayerLine, ...]
+    chars: int  # characters that are not whitespace
+    suspect_chars: int  # of those: unmapped, replacement, private-use, control, unassigned
+    image_boxes: tuple[Box, ...]  # where image objects are drawn (text may be drawn in them)
+    image_coverage: float  # share of the page's area under image objects (0-1)
+
+    @property
+    def suspect_share(self) -> float:
+        return self.suspect_chars / self.chars if self.chars else 0.0
+
+
+def is_suspect(code: int) -> bool:
+    """A code point no correct ToUnicode map produces for printed text."""
+    if code in _UNMAPPED or code > 0x10FFFF:
+        return True
+    char = chr(code)
+    return unicodedata.category(char) in _SUSPECT_CATEGORIES and char not in _WHITESPACE_CONTROLS
+
+
+class _PageToPixels:
+    """PDF user space -> rendered pixels, rotation and crop box included: pdfium's own
+    ``FPDF_PageToDevice`` (integer output) sampled at three points on a 64x finer grid, as an affine."""
+
+    _FINE = 64
+
+    def __init__(self, raw_module: Any, page: Any, width_px: int, height_px: int) -> None:
+        fine_w, fine_h = width_px * self._FINE, height_px * self._FINE
+        out_x, out_y = ctypes.c_int(), ctypes.c_int()
+
+        def device(x: float, y: float) -> tuple[float, float]:
+            raw_module.FPDF_PageToDevice(page, 0, 0, fine_w, fine_h, 0, x, y, out_x, out_y)
+            return out_x.value / self._FINE, out_y.value / self._FINE
+
+        origin, along_x, along_y = device(0, 0), device(1000, 0), device(0, 1000)
+        self.matrix = np.array(
+            [
+                [(along_x[0] - origin[0]) / 1000, (along_y[0] - origin[0]) / 1000, origin[0]],
+                [(along_x[1] - origin[1]) / 1000, (along_y[1] - origin[1]) / 1000, origin[1]],
+            ]
+        )
+
+    def box(self, left: float, bottom: float, right: float, top: float) -> Box:
+        corners = np.array([[left, bottom, 1], [right, top, 1], [left, top, 1], [right, bottom, 1]])
+        points = corners @ self.matrix.T
+        return (
+            float(points[:, 0].min()),
+            float(points[:, 1].min()),
+            float(points[:, 0].max()),
+            float(points[:, 1].max()),
+        )
+
+
+def _image_boxes(raw_module: Any, page: Any, to_pixels: _PageToPixels, size: tuple[int, int]) -> list[Box]:
+    """Boxes of the page's image objects (top level and inside forms), clipped to the page."""
+    width, height = size
+    boxes = []
+    for obj in page.get_objects(filter=(raw_module.FPDF_PAGEOBJ_IMAGE,), max_depth=8):
+        x0, y0, x1, y1 = to_pixels.box(*obj.get_bounds())
+        x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
+        if x1 > x0 and y1 > y0:
+            boxes.append((x0, y0, x1, y1))
+    return boxes
+
+
+def _coverage(boxes: list[Box], size: tuple[int, int]) -> float:
+    """Share of the page under ``boxes``, overlaps counted once (on an 8-px grid: plenty)."""
+    width, height = size
+    mask = np.zeros((max(1, height // 8), max(1, width // 8)), dtype=bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[int(y0) // 8 : int(np.ceil(y1)) // 8 + 1, int(x0) // 8 : int(np.ceil(x1)) // 8 + 1] = True
+    return float(mask.mean())
+
+
+def read_text_layer(page: Any, size: tuple[int, int]) -> TextLayer:
+    """The text layer of a pypdfium2 ``PdfPage`` rendered at ``size`` (width, height) pixels."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_raw
+
+    to_pixels = _PageToPixels(pdfium_raw, page, *size)
+    try:
+        images = _image_boxes(pdfium_raw, page, to_pixels, size)
+        textpage = page.get_textpage()
+    except pdfium.PdfiumError:  # an unreadable text layer is read as none: the page gets OCR'd
+        return TextLayer(lines=(), chars=0, suspect_chars=0, image_boxes=(), image_coverage=0.0)
+    try:
+        lines, chars, suspect = _lines(pdfium_raw, textpage, to_pixels, size)
+    finally:
+        textpage.close()
+    return TextLayer(
+        lines=tuple(lines),
+        chars=chars,
+        suspect_chars=suspect,
+        image_boxes=tuple(images),
+        image_coverage=_coverage(images, size),
+    )
+
+
+@dataclass
+class _Run:
+    """Characters of one line in PDF space: boxes (left, bottom, right, top) in points."""
+
+    chars: list[tuple[str, Box]]
+    font: float  # the last glyph's font size, points
+
+    @property
+    def glyphs(self) -> list[Box]:
+        return [b for c, b in self.chars if not c.isspace()]
+
+    def continues(self, other: _Run) -> bool:
+        """Whether ``other`` goes on where this run stops."""
+        return _follows(self.glyphs[-1], other.glyphs[0], self.font)
+
+
+def _follows(last: Box, first: Box, font: float) -> bool:
+    """Whether glyph box ``first`` goes on after ``last`` in one line: same row, just right of it."""
+    overlap = min(last[3], first[3]) - max(last[1], first[1])
+    same_row = overlap > 0.5 * min(last[3] - last[1], first[3] - first[1])
+    # Not behind the last glyph's left edge: the characters of a ligature ("fi") share its box.
+    forward = first[0] >= last[0] - 0.2 * font
+    return same_row and forward and first[0] - last[2] <= _GAP_IN_FONT_SIZES * font
+
+
+def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
+    """pdfium's characters cut into runs at its line breaks, row changes and wide gaps."""
+    import pypdfium2 as pdfium
+
+    runs: list[_Run] = []
+    chars = suspect = 0
+    current = _Run([], 0.0)
+
+    def cut() -> None:
+        nonlocal current
+        if current.glyphs:
+            runs.append(current)
+        current = _Run([], 0.0)
+
+    for index in range(textpage.count_chars()):
+        code = raw_module.FPDFText_GetUnicode(textpage, index)
+        code = _HYPHEN if code == _PDFIUM_LINE_END_HYPHEN else code
+        char = chr(code) if code <= 0x10FFFF else "\ufffd"
+        if char in "\r\n":
+            cut()
+            continue
+        try:
+            box = textpage.get_charbox(index, loose=True)
+        except pdfium.PdfiumError:  # a character without geometry cannot be placed: skip it
+            continue
+        if char.isspace():
+            current.chars.append((" ", box))
+            continue
+        chars += 1
+        suspect += is_suspect(code)
+        font = raw_module.FPDFText_GetFontSize(textpage, index) or (box[3] - box[1])
+        glyphs = current.glyphs
+        if glyphs and not _Run([("x", glyphs[-1])], max(font, current.font)).continues(
+            _Run([(char, box)], font)
+        ):
+            cut()
+        current.chars.append((char, box))
+        current.font = font
+    cut()
+    return runs, chars, suspect
+
+
+def _joined(runs: list[_Run]) -> list[_Run]:
+    """Runs that one line was cut into (pdfium breaks lines of rotated pages mid-word) joined again."""
+    joined: list[_Run] = []
+    for run in runs:
+        # The run it continues is among the last few (a page of table cells stays linear).
+        host = next((j for j in reversed(joined[-_JOIN_LOOKBACK:]) if j.continues(run)), None)
+        if host is None:
+            joined.append(run)
+            continue
+        if run.glyphs[0][0] - host.glyphs[-1][2] > 0.15 * host.font and host.chars[-1][0] != " ":
+            host.chars.append((" ", host.glyphs[-1]))
+        host.chars.extend(run.chars)
+        host.font = run.font
+    return joined
+
+
+def _lines(
+    raw_module: Any, textpage: Any, to_pixels: _PageToPixels, size: tuple[int, int]
+) -> tuple[list[TextLayerLine], int, int]:
+    """Characters grouped into lines in PDF space (where text runs left to right whatever the page's
+    rotation), each line's box then mapped to pixels; lines drawn off the page are left out."""
+    width, height = size
+    runs, chars, suspect = _runs(raw_module, textpage)
+    lines = []
+    for run in _joined(runs):
+        text = " ".join("".join(c for c, _ in run.chars).split())
+        glyphs = run.glyphs
+        box = to_pixels.box(
+            min(b[0] for b in glyphs),
+            min(b[1] for b in glyphs),
+            max(b[2] for b in glyphs),
+            max(b[3] for b in glyphs),
+        )
+        if box[2] > 0 and box[3] > 0 and box[0] < width and box[1] < height:
+            lines.append(TextLayerLine(text=text, bbox=box))
+    return lines, chars, suspect
