@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,16 @@ class ExportOptions:
 
 
 def _load(checkpoint: Path) -> Any:
-    import torch
-    from transformers import Qwen2VLForConditionalGeneration
+    try:
+        import torch
+        from transformers import Qwen2VLForConditionalGeneration
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"export-vlm needs torch and transformers ({exc}): pip install 'docfn[export]'"
+        ) from exc
 
+    if not (checkpoint / "config.json").is_file():
+        raise ConfigurationError(f"{checkpoint} is not a transformers checkpoint (no config.json)")
     config = json.loads((checkpoint / "config.json").read_text())
     if "Qwen2VLForConditionalGeneration" not in config.get("architectures", []):
         raise ConfigurationError(
@@ -124,7 +132,10 @@ def export_graphs(model: Any, work: Path) -> dict[str, Path]:
     head_dim = text.hidden_size // text.num_attention_heads
     past_names = [f"past_{kind}.{i}" for i in range(layers) for kind in ("key", "value")]
     present_names = [f"present_{kind}.{i}" for i in range(layers) for kind in ("key", "value")]
-    with torch.no_grad(), contextlib.redirect_stdout(None):
+    # The TorchScript-based exporter (``dynamo=False``): these graphs have static control flow, and it
+    # needs no onnxscript; torch warns that it is deprecated in favour of torch.export.
+    with torch.no_grad(), contextlib.redirect_stdout(None), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             VisionGraph(model),
             (
@@ -225,7 +236,7 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
         for role in ("vision", "embed"):
             shutil.move(graphs[role], staging / FILES[role])
         if options.precision == "fp32":
-            shutil.move(graphs["decoder"], staging / FILES["decoder"])
+            shutil.copyfile(graphs["decoder"], staging / FILES["decoder"])
         else:
             quantize_decoder(graphs["decoder"], staging / FILES["decoder"], options.precision, work)
         shutil.copyfile(checkpoint / "tokenizer.json", staging / "tokenizer.json")

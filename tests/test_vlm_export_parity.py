@@ -1,0 +1,208 @@
+"""The VLM foundation end to end on a tiny random Qwen2-VL: export to an ONNX pack, the torch-free
+runtime, and greedy parity with transformers' ``generate()`` on devset crops."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from docfn.adapters.cli.main import main
+from docfn.core.errors import ConfigurationError, DeadlineExceeded
+from docfn.packs.manifest import verify_pack
+from docfn.tasks.vlm.model import VlmModel
+from docfn.tasks.vlm.preprocess import ProcessorConfig, VisionInput, preprocess
+from docfn.tasks.vlm.rope_index import rope_index
+from docfn.tasks.vlm.sampling import SamplingKnobs
+from docfn.tooling.export_vlm import ExportOptions, export_checkpoint
+from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
+from docfn.tooling.vlm_parity import BLOCK_PROMPTS, agreement, reference_tokens
+
+NEW_TOKENS = 24
+# Devset crops (page, left, top, right, bottom) of different shapes: a text strip, a block, a column.
+CROPS = [("001", 80, 120, 700, 190), ("002", 100, 300, 460, 620), ("003", 60, 200, 200, 900)]
+# Measured on these crops (see test_int8_decoder_agreement): common-prefix agreement of the int8
+# decoder's greedy tokens with transformers' fp32 on the random tiny model.
+INT8_MIN_FIRST_TOKEN_MATCHES = 1.0
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("vlm") / "checkpoint")
+
+
+@pytest.fixture(scope="session")
+def reference_model(tiny_checkpoint: Path) -> Any:
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration
+
+    return Qwen2VLForConditionalGeneration.from_pretrained(
+        tiny_checkpoint, dtype=torch.float32, attn_implementation="eager"
+    ).eval()
+
+
+@pytest.fixture(scope="session")
+def packs(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    store = tmp_path_factory.mktemp("vlm-packs")
+    return {
+        precision: export_checkpoint(
+            tiny_checkpoint, store / "tiny" / precision, ExportOptions(name="tiny", version=precision, precision=precision)
+        )
+        for precision in ("fp32", "int8")
+    }
+
+
+def _runtime(pack: Path) -> VlmModel:
+    return VlmModel.from_pack(pack, verify_pack(pack), threads=1)
+
+
+@pytest.fixture(scope="session")
+def crops(devset: Path) -> list[Image.Image]:
+    return [Image.open(devset / f"{page}.png").crop(box) for page, *box in CROPS]
+
+
+def _cases(runtime: VlmModel, crops: list[Image.Image]) -> list[tuple[np.ndarray, list[VisionInput]]]:
+    cases = []
+    for n, crop in enumerate(crops):
+        for prompt in (BLOCK_PROMPTS[n % 4], BLOCK_PROMPTS[(n + 1) % 4]):
+            vision = preprocess(crop, runtime.processor)
+            cases.append((runtime.chat_prompt([vision, prompt]), [vision]))
+    # Two images in one prompt: M-RoPE offsets after the first image, attention kept per image.
+    pair = [preprocess(crops[0], runtime.processor), preprocess(crops[2], runtime.processor)]
+    cases.append((runtime.chat_prompt([pair[0], "\nand", pair[1], BLOCK_PROMPTS[0]]), pair))
+    return cases
+
+
+def test_fp32_greedy_tokens_equal_transformers_generate(
+    packs: dict[str, Path], reference_model: Any, crops: list[Image.Image]
+) -> None:
+    runtime = _runtime(packs["fp32"])
+    for prompt, images in _cases(runtime, crops):
+        ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS)
+        reference = reference_tokens(reference_model, prompt, images, NEW_TOKENS, runtime.stop_tokens)
+        assert ours.token_ids == reference
+        assert ours.finish_reason == ("length" if len(reference) == NEW_TOKENS else "stop")
+        assert len(ours.token_ids) > 0
+
+
+def test_repetition_penalty_matches_transformers(
+    packs: dict[str, Path], reference_model: Any, crops: list[Image.Image]
+) -> None:
+    runtime = _runtime(packs["fp32"])
+    prompt, images = _cases(runtime, crops)[0]
+    knobs = SamplingKnobs(repetition_penalty=1.5)
+    ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS, knobs=knobs)
+    reference = reference_tokens(
+        reference_model, prompt, images, NEW_TOKENS, runtime.stop_tokens, repetition_penalty=1.5
+    )
+    assert ours.token_ids == reference
+    assert ours.token_ids != runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+
+
+def test_int8_decoder_agreement(packs: dict[str, Path], reference_model: Any, crops: list[Image.Image]) -> None:
+    runtime = _runtime(packs["int8"])
+    scores, first = [], []
+    for prompt, images in _cases(runtime, crops):
+        ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+        reference = reference_tokens(reference_model, prompt, images, NEW_TOKENS, runtime.stop_tokens)
+        scores.append(agreement(ours, reference))
+        first.append(ours[:1] == reference[:1])
+    assert np.mean(first) >= INT8_MIN_FIRST_TOKEN_MATCHES, scores
+
+
+def test_preprocessing_equals_transformers_image_processor(crops: list[Image.Image]) -> None:
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    config = ProcessorConfig(max_pixels=28 * 28 * 64)
+    processor = Qwen2VLImageProcessorPil(min_pixels=config.min_pixels, max_pixels=config.max_pixels)
+    for crop in [*crops, crops[0].convert("L")]:
+        ours = preprocess(crop, config)
+        theirs = processor(images=[crop.convert("RGB")], return_tensors="np")
+        assert tuple(theirs["image_grid_thw"][0]) == ours.grid_thw
+        np.testing.assert_allclose(theirs["pixel_values"], ours.pixel_values, atol=1e-5)
+
+
+@pytest.mark.parametrize("grids", [[(1, 4, 6)], [(1, 8, 2)], [(1, 4, 4), (1, 6, 2)]])
+def test_rope_index_equals_transformers_get_rope_index(reference_model: Any, grids: list) -> None:
+    import torch
+
+    config = reference_model.config
+    ids: list[int] = [1, 2, 3]
+    for t, h, w in grids:
+        ids += [config.vision_start_token_id] + [config.image_token_id] * (t * h * w // 4)
+        ids += [config.vision_end_token_id, 7, 8]
+    input_ids = torch.tensor([ids])
+    expected, expected_delta = reference_model.model.get_rope_index(
+        input_ids,
+        mm_token_type_ids=(input_ids == config.image_token_id).int(),
+        image_grid_thw=torch.tensor(grids),
+    )
+    positions, delta = rope_index(
+        np.asarray(ids),
+        grids,
+        image_token_id=config.image_token_id,
+        vision_start_token_id=config.vision_start_token_id,
+        merge_size=2,
+    )
+    assert positions.tolist() == expected[:, 0].tolist()
+    assert delta == int(expected_delta[0, 0])
+
+
+def test_stop_tokens_max_tokens_and_deadline(packs: dict[str, Path], crops: list[Image.Image]) -> None:
+    runtime = _runtime(packs["fp32"])
+    prompt, images = _cases(runtime, crops)[1]
+    free = runtime.generate(prompt, images, max_new_tokens=5, stop_tokens=frozenset())
+    assert (len(free.token_ids), free.finish_reason) == (5, "length")
+    first = free.token_ids[0]
+    stopped = runtime.generate(prompt, images, max_new_tokens=5, stop_tokens=frozenset({first}))
+    assert (stopped.token_ids, stopped.finish_reason) == ([], "stop")
+    with pytest.raises(DeadlineExceeded):
+        runtime.generate(prompt, images, max_new_tokens=5, deadline=time.monotonic() - 1)
+
+
+def test_runtime_decodes_without_importing_torch(packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path) -> None:
+    crop = tmp_path / "crop.png"
+    crops[1].save(crop)
+    script = f"""
+import sys
+from pathlib import Path
+from PIL import Image
+from docfn.packs.manifest import verify_pack
+from docfn.tasks.vlm.model import VlmModel
+from docfn.tasks.vlm.preprocess import preprocess
+pack = Path({str(packs["int8"])!r})
+runtime = VlmModel.from_pack(pack, verify_pack(pack))
+vision = preprocess(Image.open({str(crop)!r}), runtime.processor)
+answer = runtime.generate(runtime.chat_prompt([vision, "\\nText Recognition:"]), [vision], max_new_tokens=4)
+assert answer.token_ids, answer
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_cli_export_vlm_random_tiny_writes_a_verified_pack_with_parity_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tiny-int4"
+    assert main(["models", "export-vlm", "--random-tiny", str(out), "--precision", "int4"]) == 0
+    manifest = verify_pack(out)
+    assert manifest.tasks == ["vlm"] and manifest.precision == "int4"
+    assert {f.role for f in manifest.files} == {"vision", "embed", "decoder", "tokenizer"}
+    fp32 = manifest.accuracy["fp32_decoder"]
+    assert fp32["exact_cases"] == fp32["cases"] == 4 and fp32["mean_agreement"] == 1.0
+    assert 0.0 <= manifest.accuracy["int4_decoder"]["mean_agreement"] <= 1.0
+    assert manifest.config["text"]["head_dim"] == 16 and manifest.config["processor"]["merge_size"] == 2
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["pack"] == str(out) and printed["precision"] == "int4"
+
+
+def test_export_refuses_a_checkpoint_of_another_architecture(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    with pytest.raises(ConfigurationError, match="Qwen2VLForConditionalGeneration"):
+        export_checkpoint(tmp_path, tmp_path / "pack", ExportOptions())
