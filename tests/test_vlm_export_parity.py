@@ -28,9 +28,12 @@ from docfn.tooling.vlm_parity import BLOCK_PROMPTS, agreement, reference_tokens
 NEW_TOKENS = 24
 # Devset crops (page, left, top, right, bottom) of different shapes: a text strip, a block, a column.
 CROPS = [("001", 80, 120, 700, 190), ("002", 100, 300, 460, 620), ("003", 60, 200, 200, 900)]
-# Measured on these crops (see test_int8_decoder_agreement): common-prefix agreement of the int8
-# decoder's greedy tokens with transformers' fp32 on the random tiny model.
+# Measured on these cases (onnxruntime 1.32, x86-64): the int8 decoder's first greedy token equals
+# transformers' fp32 in 7 of 7 cases; the common prefix over 24 tokens averages 0.34 (0.06 to 1.0).
+# Random weights have thin logit margins, so later tokens drift: these figures say nothing yet about
+# MinerU2.5's real weights, whose parity the pack's manifest records at export.
 INT8_MIN_FIRST_TOKEN_MATCHES = 1.0
+INT8_MIN_MEAN_AGREEMENT = 0.3
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +56,9 @@ def packs(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     store = tmp_path_factory.mktemp("vlm-packs")
     return {
         precision: export_checkpoint(
-            tiny_checkpoint, store / "tiny" / precision, ExportOptions(name="tiny", version=precision, precision=precision)
+            tiny_checkpoint,
+            store / "tiny" / precision,
+            ExportOptions(name="tiny", version=precision, precision=precision, parity_tokens=8),
         )
         for precision in ("fp32", "int8")
     }
@@ -80,13 +85,22 @@ def _cases(runtime: VlmModel, crops: list[Image.Image]) -> list[tuple[np.ndarray
     return cases
 
 
+@pytest.fixture(scope="session")
+def references(packs: dict[str, Path], reference_model: Any, crops: list[Image.Image]) -> list[list[int]]:
+    """transformers' greedy answers to the cases, computed once for every comparison."""
+    runtime = _runtime(packs["fp32"])
+    return [
+        reference_tokens(reference_model, prompt, images, NEW_TOKENS, runtime.stop_tokens)
+        for prompt, images in _cases(runtime, crops)
+    ]
+
+
 def test_fp32_greedy_tokens_equal_transformers_generate(
-    packs: dict[str, Path], reference_model: Any, crops: list[Image.Image]
+    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
 ) -> None:
     runtime = _runtime(packs["fp32"])
-    for prompt, images in _cases(runtime, crops):
+    for (prompt, images), reference in zip(_cases(runtime, crops), references, strict=True):
         ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS)
-        reference = reference_tokens(reference_model, prompt, images, NEW_TOKENS, runtime.stop_tokens)
         assert ours.token_ids == reference
         assert ours.finish_reason == ("length" if len(reference) == NEW_TOKENS else "stop")
         assert len(ours.token_ids) > 0
@@ -106,15 +120,17 @@ def test_repetition_penalty_matches_transformers(
     assert ours.token_ids != runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
 
 
-def test_int8_decoder_agreement(packs: dict[str, Path], reference_model: Any, crops: list[Image.Image]) -> None:
+def test_int8_decoder_agreement(
+    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
+) -> None:
     runtime = _runtime(packs["int8"])
     scores, first = [], []
-    for prompt, images in _cases(runtime, crops):
+    for (prompt, images), reference in zip(_cases(runtime, crops), references, strict=True):
         ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
-        reference = reference_tokens(reference_model, prompt, images, NEW_TOKENS, runtime.stop_tokens)
         scores.append(agreement(ours, reference))
         first.append(ours[:1] == reference[:1])
     assert np.mean(first) >= INT8_MIN_FIRST_TOKEN_MATCHES, scores
+    assert np.mean(scores) >= INT8_MIN_MEAN_AGREEMENT, scores
 
 
 def test_preprocessing_equals_transformers_image_processor(crops: list[Image.Image]) -> None:
@@ -167,7 +183,9 @@ def test_stop_tokens_max_tokens_and_deadline(packs: dict[str, Path], crops: list
         runtime.generate(prompt, images, max_new_tokens=5, deadline=time.monotonic() - 1)
 
 
-def test_runtime_decodes_without_importing_torch(packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path) -> None:
+def test_runtime_decodes_without_importing_torch(
+    packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
+) -> None:
     crop = tmp_path / "crop.png"
     crops[1].save(crop)
     script = f"""
@@ -188,14 +206,27 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformer
     assert result.stdout.strip() == "[]"
 
 
-def test_cli_export_vlm_random_tiny_writes_a_verified_pack_with_parity_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_export_vlm_random_tiny_writes_a_verified_pack_with_parity_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "tiny-int4"
-    assert main(["models", "export-vlm", "--random-tiny", str(out), "--precision", "int4"]) == 0
+    command = [
+        "models",
+        "export-vlm",
+        "--random-tiny",
+        str(out),
+        "--precision",
+        "int4",
+        "--parity-tokens",
+        "8",
+    ]
+    assert main(command) == 0
     manifest = verify_pack(out)
     assert manifest.tasks == ["vlm"] and manifest.precision == "int4"
     assert {f.role for f in manifest.files} == {"vision", "embed", "decoder", "tokenizer"}
     fp32 = manifest.accuracy["fp32_decoder"]
     assert fp32["exact_cases"] == fp32["cases"] == 4 and fp32["mean_agreement"] == 1.0
+    assert fp32["max_new_tokens"] == 8
     assert 0.0 <= manifest.accuracy["int4_decoder"]["mean_agreement"] <= 1.0
     assert manifest.config["text"]["head_dim"] == 16 and manifest.config["processor"]["merge_size"] == 2
     printed = json.loads(capsys.readouterr().out)

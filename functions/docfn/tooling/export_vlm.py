@@ -85,7 +85,8 @@ def pack_config(model: Any, checkpoint: Path) -> dict[str, Any]:
     processor = json.loads(processor_path.read_text()) if processor_path.is_file() else {}
     if "size" in processor and "min_pixels" not in processor:  # newer processors nest the limits
         processor.update(
-            min_pixels=processor["size"].get("shortest_edge"), max_pixels=processor["size"].get("longest_edge")
+            min_pixels=processor["size"].get("shortest_edge"),
+            max_pixels=processor["size"].get("longest_edge"),
         )
     vision = model.config.vision_config
     processor.update(
@@ -124,9 +125,7 @@ def export_graphs(model: Any, work: Path) -> dict[str, Path]:
 
     vision_config = model.config.vision_config
     text = model.config.text_config
-    patch_dim = (
-        vision_config.in_channels * vision_config.temporal_patch_size * vision_config.patch_size**2
-    )
+    patch_dim = vision_config.in_channels * vision_config.temporal_patch_size * vision_config.patch_size**2
     paths = {role: work / name for role, name in FILES.items()}
     layers = text.num_hidden_layers
     head_dim = text.hidden_size // text.num_attention_heads
@@ -161,7 +160,10 @@ def export_graphs(model: Any, work: Path) -> dict[str, Path]:
             str(paths["embed"]),
             input_names=["input_ids"],
             output_names=["inputs_embeds"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "inputs_embeds": {0: "batch", 1: "sequence"}},
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "inputs_embeds": {0: "batch", 1: "sequence"},
+            },
             opset_version=OPSET,
             dynamo=False,
         )
@@ -284,4 +286,8 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "onnxruntime": onnxruntime.__version__}
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }

@@ -58,7 +58,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     vlm_source = vlm.add_mutually_exclusive_group(required=True)
     vlm_source.add_argument("--checkpoint", type=Path, help="a transformers checkpoint directory")
     vlm_source.add_argument(
-        "--random-tiny", type=Path, metavar="OUT", help="make a tiny random pack of the same architecture at OUT"
+        "--random-tiny",
+        type=Path,
+        metavar="OUT",
+        help="make a tiny random pack of the same architecture at OUT",
     )
     vlm.add_argument("--out", type=Path, help="pack directory for --checkpoint (default STORE/NAME/VERSION)")
     vlm.add_argument("--store", type=Path, help="local pack store (default DOCFN_MODEL_STORE)")
@@ -69,6 +72,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         choices=["fp32", "int8", "int4"],
         default="int8",
         help="language-model weights: int8 dynamic MatMul or int4 MatMulNBits (vision stays fp32)",
+    )
+    vlm.add_argument(
+        "--parity-tokens", type=int, default=24, help="new tokens per parity case against transformers"
     )
 
     publish = msub.add_parser("publish", help="upload a pack to s3://BUCKET/models/NAME/VERSION/")
@@ -150,7 +156,9 @@ def _export_vlm(args: argparse.Namespace, store: Path) -> int:
     from ...tooling.export_vlm import ExportOptions, export_checkpoint, export_random_tiny
 
     name = args.name or ("qwen2vl-tiny-random" if args.random_tiny else "mineru2.5-vlm")
-    options = ExportOptions(name=name, version=args.version, precision=args.precision)
+    options = ExportOptions(
+        name=name, version=args.version, precision=args.precision, parity_tokens=args.parity_tokens
+    )
     if args.random_tiny:
         target = export_random_tiny(args.random_tiny, options)
     else:
