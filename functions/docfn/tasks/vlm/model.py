@@ -79,7 +79,7 @@ class VlmModel:
         self, content: list[str | VisionInput], system: str | None = DEFAULT_SYSTEM
     ) -> np.ndarray:
         """Token ids of Qwen2-VL's chat template for one user turn, ready for the assistant's answer:
-        each image becomes ``<|vision_start|>``, one ``<|image_pad|>`` per merged patch, ``<|vision_end|>``."""
+        an image becomes ``<|vision_start|>``, one ``<|image_pad|>`` per merged patch, ``<|vision_end|>``."""
         ids: list[int] = []
 
         def text(value: str) -> None:
