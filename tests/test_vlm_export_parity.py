@@ -237,3 +237,28 @@ def test_export_refuses_a_checkpoint_of_another_architecture(tmp_path: Path) -> 
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     with pytest.raises(ConfigurationError, match="Qwen2VLForConditionalGeneration"):
         export_checkpoint(tmp_path, tmp_path / "pack", ExportOptions())
+
+
+def test_weights_over_the_threshold_go_to_one_external_data_file_per_graph(
+    tiny_checkpoint: Path, packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
+) -> None:
+    """How MinerU2.5's 2.7 GB vision tower is packed (protobuf stops at 2 GB), forced on the tiny model."""
+    options = ExportOptions(
+        name="tiny", version="ext", precision="fp32", parity_tokens=8, external_data_over_bytes=0
+    )
+    pack = export_checkpoint(tiny_checkpoint, tmp_path / "tiny" / "ext", options)
+    manifest = verify_pack(pack)
+    paths = {f.role: f.path for f in manifest.files}
+    assert {paths[f"{role}_data"] for role in ("vision", "embed", "decoder")} == {
+        "vision.onnx.data",
+        "embed.onnx.data",
+        "decoder.onnx.data",
+    }
+    assert sorted(p.name for p in pack.iterdir()) == sorted([*paths.values(), "manifest.json"])
+    assert manifest.accuracy["fp32_decoder"]["exact_cases"] == manifest.accuracy["fp32_decoder"]["cases"]
+    external, inline = _runtime(pack), _runtime(packs["fp32"])
+    prompt, images = _cases(inline, crops)[0]
+    assert (
+        external.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+        == inline.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+    )

@@ -34,6 +34,8 @@ log = logging.getLogger("docfn.packs")
 OPSET = 17
 PRECISIONS = ("fp32", "int8", "int4")
 INT4_BLOCK_SIZE = 32
+# Graphs whose weights exceed this keep them in one external ``.data`` file (protobuf's limit is 2 GB).
+PROTOBUF_SAFE_BYTES = 1 << 30
 FILES = {"vision": "vision.onnx", "embed": "embed.onnx", "decoder": "decoder.onnx"}
 
 
@@ -43,6 +45,7 @@ class ExportOptions:
     version: str = "1"
     precision: str = "int8"
     parity_tokens: int = 24  # new tokens per parity case
+    external_data_over_bytes: int = PROTOBUF_SAFE_BYTES
 
 
 def _load(checkpoint: Path) -> Any:
@@ -200,6 +203,7 @@ def quantize_decoder(source: Path, target: Path, precision: str, work: Path) -> 
     """Weight-only quantisation of the language model's MatMuls (ONNX Runtime's quantisers)."""
     import onnx
 
+    large = _initializer_bytes(source) > PROTOBUF_SAFE_BYTES
     if precision == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -209,6 +213,7 @@ def quantize_decoder(source: Path, target: Path, precision: str, work: Path) -> 
                 str(target.resolve()),
                 op_types_to_quantize=["MatMul"],
                 weight_type=QuantType.QInt8,
+                use_external_data_format=large,
             )
         return
     if precision == "int4":
@@ -218,9 +223,43 @@ def quantize_decoder(source: Path, target: Path, precision: str, work: Path) -> 
             onnx.load(str(source)), block_size=INT4_BLOCK_SIZE, is_symmetric=True
         )
         quantizer.process()
-        quantizer.model.save_model_to_file(str(target), use_external_data_format=False)
+        quantizer.model.save_model_to_file(str(target), use_external_data_format=large)
         return
     raise ConfigurationError(f"precision {precision!r}: choose one of {PRECISIONS}")
+
+
+def _initializer_bytes(path: Path) -> int:
+    """The weights' size: the graph file and any external data the exporter wrote beside it."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return sum(
+        int(next((e.value for e in t.external_data if e.key == "length"), 0)) or len(t.raw_data)
+        for t in model.graph.initializer
+    )
+
+
+def save_graph(source: Path, target: Path, external_over_bytes: int) -> list[str]:
+    """``source`` (with whatever external data it has) as ``target``: one self-contained file, or the
+    graph plus all its weights in one ``TARGET.data`` file beside it when they exceed
+    ``external_over_bytes`` (protobuf cannot hold more than 2 GB: MinerU2.5's vision tower is 2.7 GB
+    in fp32). Returns the file names written."""
+    import onnx
+
+    model = onnx.load(str(source))
+    if _initializer_bytes(source) <= external_over_bytes:
+        onnx.save_model(model, str(target))
+        return [target.name]
+    data = f"{target.name}.data"
+    onnx.save_model(
+        model,
+        str(target),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=data,
+        size_threshold=0,
+    )
+    return [target.name, data]
 
 
 def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) -> Path:
@@ -235,13 +274,17 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
         work = staging / "_work"
         work.mkdir()
         graphs = export_graphs(model, work)
-        for role in ("vision", "embed"):
-            shutil.move(graphs[role], staging / FILES[role])
-        if options.precision == "fp32":
-            shutil.copyfile(graphs["decoder"], staging / FILES["decoder"])
-        else:
-            quantize_decoder(graphs["decoder"], staging / FILES["decoder"], options.precision, work)
+        sources = dict(graphs)
+        if options.precision != "fp32":
+            sources["decoder"] = work / f"decoder.{options.precision}.onnx"
+            quantize_decoder(graphs["decoder"], sources["decoder"], options.precision, work)
+        roles: dict[str, str] = {}
+        for role, source in sources.items():
+            written = save_graph(source, staging / FILES[role], options.external_data_over_bytes)
+            roles[role] = written[0]
+            roles.update({f"{role}_data": name for name in written[1:]})
         shutil.copyfile(checkpoint / "tokenizer.json", staging / "tokenizer.json")
+        roles["tokenizer"] = "tokenizer.json"
         cases = parity_cases(config)
         parity = {
             "fp32_decoder": measure_parity(
@@ -253,7 +296,6 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
                 model, staging, config, cases, options.parity_tokens
             )
         shutil.rmtree(work)
-        roles = {**{role: FILES[role] for role in FILES}, "tokenizer": "tokenizer.json"}
         manifest = Manifest(
             name=options.name,
             version=options.version,
