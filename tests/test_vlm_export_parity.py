@@ -4,6 +4,7 @@ runtime, and greedy parity with transformers' ``generate()`` on devset crops."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -262,3 +263,45 @@ def test_weights_over_the_threshold_go_to_one_external_data_file_per_graph(
         external.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
         == inline.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
     )
+
+
+def _hub_layout_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config.json`` as Qwen2-VL checkpoints on the hub have it (transformers 4.4x, as MinerU2.5's):
+    text fields flat at the top, ``rope_scaling: {type: mrope}``, the vision tower's ``in_chans``."""
+    text = dict(config.pop("text_config"))
+    rope = text.pop("rope_parameters")
+    for key in ("model_type", "layer_types", "dtype"):
+        text.pop(key, None)
+    vision = {
+        k: v for k, v in config.pop("vision_config").items() if k not in ("model_type", "rope_parameters")
+    }
+    vision["in_chans"] = vision.pop("in_channels")
+    return {
+        **config,
+        **text,
+        "rope_theta": rope["rope_theta"],
+        "rope_scaling": {"type": "mrope", "mrope_section": rope["mrope_section"]},
+        "vision_config": vision,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.41.2",
+    }
+
+
+def test_a_checkpoint_with_the_hub_config_layout_exports_to_the_same_model(
+    tiny_checkpoint: Path, packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "hub-layout"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    (checkpoint / "config.json").write_text(json.dumps(_hub_layout_config(config)))
+    options = ExportOptions(name="tiny", version="hub", precision="fp32", parity_tokens=8)
+    pack = export_checkpoint(checkpoint, tmp_path / "tiny" / "hub", options)
+    manifest = verify_pack(pack)
+    assert manifest.config == verify_pack(packs["fp32"]).config
+    assert manifest.accuracy["fp32_decoder"]["exact_cases"] == manifest.accuracy["fp32_decoder"]["cases"]
+    hub, ours = _runtime(pack), _runtime(packs["fp32"])
+    for prompt, images in _cases(ours, crops)[:3]:
+        assert (
+            hub.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+            == ours.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+        )
