@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from docfn.adapters.cli.main import main
-from docfn.core.errors import ConfigurationError, DeadlineExceeded
+from docfn.core.errors import BadInput, BadOptions, ConfigurationError, DeadlineExceeded
 from docfn.packs.manifest import verify_pack
 from docfn.tasks.vlm.model import VlmModel
 from docfn.tasks.vlm.preprocess import ProcessorConfig, VisionInput, preprocess
@@ -182,6 +182,23 @@ def test_stop_tokens_max_tokens_and_deadline(packs: dict[str, Path], crops: list
     assert (stopped.token_ids, stopped.finish_reason) == ([], "stop")
     with pytest.raises(DeadlineExceeded):
         runtime.generate(prompt, images, max_new_tokens=5, deadline=time.monotonic() - 1)
+    with pytest.raises(BadOptions, match="max_new_tokens"):
+        runtime.generate(prompt, images, max_new_tokens=0)
+
+
+def test_images_that_do_not_match_the_prompt_are_bad_input(
+    packs: dict[str, Path], crops: list[Image.Image]
+) -> None:
+    runtime = _runtime(packs["fp32"])
+    small, large = (preprocess(crop, runtime.processor) for crop in (crops[2], crops[1]))
+    assert small.merged_tokens != large.merged_tokens
+    prompt = runtime.chat_prompt([small, "\nText Recognition:"])
+    with pytest.raises(BadInput, match="image tokens"):
+        runtime.generate(prompt, [large], max_new_tokens=2)
+    with pytest.raises(BadInput, match="image tokens"):
+        runtime.generate(prompt, [], max_new_tokens=2)
+    with pytest.raises(BadInput, match="images"):
+        runtime.generate(prompt, [small, small], max_new_tokens=2)
 
 
 def test_runtime_decodes_without_importing_torch(
@@ -232,6 +249,15 @@ def test_cli_export_vlm_random_tiny_writes_a_verified_pack_with_parity_figures(
     assert manifest.config["text"]["head_dim"] == 16 and manifest.config["processor"]["merge_size"] == 2
     printed = json.loads(capsys.readouterr().out)
     assert printed["pack"] == str(out) and printed["precision"] == "int4"
+
+
+def test_cli_export_vlm_checkpoint_goes_to_the_store(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    command = ["models", "export-vlm", "--checkpoint", str(tiny_checkpoint), "--store", str(store)]
+    assert main([*command, "--parity-tokens", "4"]) == 0
+    manifest = verify_pack(store / "mineru2.5-vlm" / "1")
+    assert (manifest.pack_id, manifest.precision) == ("mineru2.5-vlm@1", "int8")
+    assert set(manifest.accuracy) == {"metric", "fp32_decoder", "int8_decoder"}
 
 
 def test_export_refuses_a_checkpoint_of_another_architecture(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from ...core.errors import BadInput, DeadlineExceeded
+from ...core.errors import BadInput, BadOptions, DeadlineExceeded
 from ...core.onnx_sessions import get_session
 from ...packs.manifest import Manifest
 from .preprocess import ProcessorConfig, VisionInput, vision_positions
@@ -114,6 +114,8 @@ class VlmModel:
     ) -> Generation:
         """Greedy decoding of one sequence. ``deadline`` is a ``time.monotonic()`` instant: passing it
         between forward passes raises :class:`DeadlineExceeded` (504)."""
+        if max_new_tokens < 1:
+            raise BadOptions(f"max_new_tokens must be at least 1, not {max_new_tokens}")
         stops = self.stop_tokens if stop_tokens is None else stop_tokens
         knobs = knobs or SamplingKnobs()
         _check_deadline(deadline)

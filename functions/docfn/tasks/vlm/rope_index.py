@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import BadInput
+
 
 def rope_index(
     input_ids: np.ndarray,
@@ -28,7 +30,7 @@ def rope_index(
     starts = [i for i, tok in enumerate(tokens[:-1]) if tok == vision_start_token_id]
     image_count = sum(tokens[i + 1] == image_token_id for i in starts)
     if image_count != len(grids_thw):
-        raise ValueError(f"the prompt has {image_count} images but {len(grids_thw)} grids were given")
+        raise BadInput(f"the prompt has {image_count} images but {len(grids_thw)} were given")
     pieces: list[np.ndarray] = []
     start = 0
 
