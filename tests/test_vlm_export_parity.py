@@ -26,6 +26,8 @@ from docfn.tooling.export_vlm import ExportOptions, export_checkpoint
 from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
 from docfn.tooling.vlm_parity import BLOCK_PROMPTS, agreement, reference_tokens
 
+from .conftest import ROOT
+
 NEW_TOKENS = 24
 # Devset crops (page, left, top, right, bottom) of different shapes: a text strip, a block, a column.
 CROPS = [("001", 80, 120, 700, 190), ("002", 100, 300, 460, 620), ("003", 60, 200, 200, 900)]
@@ -224,27 +226,25 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformer
     assert result.stdout.strip() == "[]"
 
 
-def test_cli_export_vlm_random_tiny_writes_a_verified_pack_with_parity_figures(
+def test_the_docs_random_tiny_command_writes_a_verified_pack_with_parity_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "tiny-int4"
-    command = [
-        "models",
-        "export-vlm",
-        "--random-tiny",
-        str(out),
-        "--precision",
-        "int4",
-        "--parity-tokens",
-        "8",
-    ]
-    assert main(command) == 0
+    """The command docs/model-packs.md shows, with its output directory moved under tmp_path."""
+    shown = next(
+        line.split("#")[0].split()
+        for line in (ROOT / "docs" / "model-packs.md").read_text().splitlines()
+        if line.startswith("docfn models export-vlm --random-tiny")
+    )
+    out = tmp_path / "vlm-tiny"
+    argv = [str(out) if arg == "/tmp/vlm-tiny" else arg for arg in shown[1:]]
+    assert argv == ["models", "export-vlm", "--random-tiny", str(out), "--precision", "int4"]
+    assert main(argv) == 0
     manifest = verify_pack(out)
     assert manifest.tasks == ["vlm"] and manifest.precision == "int4"
     assert {f.role for f in manifest.files} == {"vision", "embed", "decoder", "tokenizer"}
     fp32 = manifest.accuracy["fp32_decoder"]
     assert fp32["exact_cases"] == fp32["cases"] == 4 and fp32["mean_agreement"] == 1.0
-    assert fp32["max_new_tokens"] == 8
+    assert fp32["max_new_tokens"] == 24
     assert 0.0 <= manifest.accuracy["int4_decoder"]["mean_agreement"] <= 1.0
     assert manifest.config["text"]["head_dim"] == 16 and manifest.config["processor"]["merge_size"] == 2
     printed = json.loads(capsys.readouterr().out)
