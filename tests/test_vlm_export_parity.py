@@ -18,7 +18,7 @@ from PIL import Image
 from docfn.adapters.cli.main import main
 from docfn.core.errors import BadInput, BadOptions, ConfigurationError, DeadlineExceeded
 from docfn.packs.manifest import verify_pack
-from docfn.tasks.vlm.model import VlmModel
+from docfn.tasks.vlm.model import GenerationRequest, VlmModel
 from docfn.tasks.vlm.preprocess import ProcessorConfig, VisionInput, preprocess
 from docfn.tasks.vlm.rope_index import rope_index
 from docfn.tasks.vlm.sampling import SamplingKnobs
@@ -107,6 +107,31 @@ def test_fp32_greedy_tokens_equal_transformers_generate(
         assert ours.token_ids == reference
         assert ours.finish_reason == ("length" if len(reference) == NEW_TOKENS else "stop")
         assert len(ours.token_ids) > 0
+
+
+def test_a_batch_decodes_each_sequence_as_it_would_alone(
+    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
+) -> None:
+    """Prompts of different lengths (one with two images) share each forward pass, left-padded; one
+    stops early on its own limit and one has its own knobs."""
+    runtime = _runtime(packs["fp32"])
+    cases = _cases(runtime, crops)
+    requests = [GenerationRequest(prompt, images, NEW_TOKENS) for prompt, images in cases]
+    requests[2] = GenerationRequest(cases[2][0], cases[2][1], 3)
+    requests[3] = GenerationRequest(
+        cases[3][0], cases[3][1], NEW_TOKENS, SamplingKnobs(repetition_penalty=1.5)
+    )
+    answers = runtime.generate_batch(requests)
+    assert len({len(prompt) for prompt, _ in cases}) > 1
+    for index, (answer, reference) in enumerate(zip(answers, references, strict=True)):
+        if index == 2:
+            assert (answer.token_ids, answer.finish_reason) == (reference[:3], "length")
+        elif index == 3:
+            alone = runtime.generate(*cases[3], max_new_tokens=NEW_TOKENS, knobs=requests[3].knobs)
+            assert answer == alone
+        else:
+            assert answer.token_ids == reference
+            assert answer.prompt_tokens == len(cases[index][0])
 
 
 def test_repetition_penalty_matches_transformers(
@@ -213,7 +238,7 @@ import sys
 from pathlib import Path
 from PIL import Image
 from docfn.packs.manifest import verify_pack
-from docfn.tasks.vlm.model import VlmModel
+from docfn.tasks.vlm.model import GenerationRequest, VlmModel
 from docfn.tasks.vlm.preprocess import preprocess
 pack = Path({str(packs["int8"])!r})
 runtime = VlmModel.from_pack(pack, verify_pack(pack))

@@ -8,7 +8,7 @@ ids, the stop tokens and the processor settings.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,18 @@ class Generation:
     token_ids: list[int]
     finish_reason: str  # "stop" (a stop token, not included) or "length" (max_new_tokens reached)
     prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One sequence to decode: its prompt token ids, its images in prompt order, its knobs, and its
+    stop tokens (None: the pack's)."""
+
+    prompt: np.ndarray
+    images: list[VisionInput]
+    max_new_tokens: int
+    knobs: SamplingKnobs = field(default_factory=SamplingKnobs)
+    stop_tokens: frozenset[int] | None = None
 
 
 class VlmModel:
@@ -99,7 +111,8 @@ class VlmModel:
         return np.asarray(ids, dtype=np.int64)
 
     def _embed_ids(self, ids: np.ndarray) -> np.ndarray:
-        (embeds,) = self._embed.run(None, {"input_ids": ids.reshape(1, -1)})
+        """[B, S] token ids -> [B, S, hidden]."""
+        (embeds,) = self._embed.run(None, {"input_ids": ids})
         return embeds
 
     def generate(
@@ -112,53 +125,93 @@ class VlmModel:
         stop_tokens: frozenset[int] | None = None,
         deadline: float | None = None,
     ) -> Generation:
-        """Greedy decoding of one sequence. ``deadline`` is a ``time.monotonic()`` instant: passing it
-        between forward passes raises :class:`DeadlineExceeded` (504)."""
-        if max_new_tokens < 1:
-            raise BadOptions(f"max_new_tokens must be at least 1, not {max_new_tokens}")
-        stops = self.stop_tokens if stop_tokens is None else stop_tokens
-        knobs = knobs or SamplingKnobs()
-        _check_deadline(deadline)
-        embeds = self._embed_ids(prompt)
-        image_rows = prompt == self.tokens["image"]
-        features = self.encode_images(images)
-        if int(image_rows.sum()) != features.shape[0]:
-            raise BadInput(
-                f"the prompt has {int(image_rows.sum())} image tokens but the images give {features.shape[0]}"
+        """Greedy decoding of one sequence (a batch of one, see :meth:`generate_batch`)."""
+        request = GenerationRequest(prompt, images, max_new_tokens, knobs or SamplingKnobs(), stop_tokens)
+        return self.generate_batch([request], deadline=deadline)[0]
+
+    def _prefill_inputs(
+        self, requests: list[GenerationRequest]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """Left-padded prompt embeddings (image rows replaced by the image features, all images in one
+        vision pass), M-RoPE positions [3, B, L], the attention mask, and each sequence's rope delta."""
+        features = self.encode_images([image for r in requests for image in r.images])
+        width = max(len(r.prompt) for r in requests)
+        embeds = np.zeros((len(requests), width, self.shape.hidden), dtype=np.float32)
+        positions = np.ones((3, len(requests), width), dtype=np.int64)  # padding: masked, any value
+        mask = np.zeros((len(requests), width), dtype=np.int64)
+        deltas, used = [], 0
+        for row, request in enumerate(requests):
+            image_rows = request.prompt == self.tokens["image"]
+            wanted = int(image_rows.sum())
+            given = sum(image.merged_tokens for image in request.images)
+            if wanted != given:
+                raise BadInput(f"the prompt has {wanted} image tokens but its images give {given}")
+            prompt_embeds = self._embed_ids(request.prompt.reshape(1, -1))[0]
+            prompt_embeds[image_rows] = features[used : used + given]
+            used += given
+            ids, delta = rope_index(
+                request.prompt,
+                [image.grid_thw for image in request.images],
+                image_token_id=self.tokens["image"],
+                vision_start_token_id=self.tokens["vision_start"],
+                merge_size=self.processor.merge_size,
             )
-        embeds[0, image_rows] = features
-        positions, delta = rope_index(
-            prompt,
-            [i.grid_thw for i in images],
-            image_token_id=self.tokens["image"],
-            vision_start_token_id=self.tokens["vision_start"],
-            merge_size=self.processor.merge_size,
-        )
+            pad = width - len(request.prompt)
+            embeds[row, pad:], positions[:, row, pad:], mask[row, pad:] = prompt_embeds, ids, 1
+            deltas.append(delta)
+        return embeds, positions, mask, deltas
+
+    def generate_batch(
+        self, requests: list[GenerationRequest], *, deadline: float | None = None
+    ) -> list[Generation]:
+        """Greedy decoding of several sequences sharing every forward pass: one vision pass for all
+        their images, one left-padded prefill, then one decoder step per token for the sequences still
+        running (a finished one leaves the batch and its KV cache). ``deadline`` is a
+        ``time.monotonic()`` instant: passing it between forward passes raises
+        :class:`DeadlineExceeded` (504) for the batch."""
+        for request in requests:
+            if request.max_new_tokens < 1:
+                raise BadOptions(f"max_new_tokens must be at least 1, not {request.max_new_tokens}")
+        _check_deadline(deadline)
+        embeds, positions, mask, deltas = self._prefill_inputs(requests)
         shape = self.shape
         past = {
-            f"past_{kind}.{i}": np.zeros((1, shape.kv_heads, 0, shape.head_dim), dtype=np.float32)
+            f"past_{kind}.{i}": np.zeros((len(requests), shape.kv_heads, 0, shape.head_dim), dtype=np.float32)
             for i in range(shape.layers)
             for kind in ("key", "value")
         }
-        output: list[int] = []
-        position_ids = positions[:, None, :]
-        length = len(prompt)
-        while True:
+        outputs: list[list[int]] = [[] for _ in requests]
+        results: list[Generation | None] = [None] * len(requests)
+        running = list(range(len(requests)))
+        while running:
             _check_deadline(deadline)
-            mask = np.ones((1, length), dtype=np.int64)
-            logits, *presents = self._decoder.run(
-                None, {"inputs_embeds": embeds, "position_ids": position_ids, "attention_mask": mask, **past}
-            )
-            past = dict(zip(past, presents, strict=True))
-            token = int(np.argmax(adjust_logits(logits[0], prompt, output, knobs)))
-            if token in stops:
-                return Generation(output, "stop", len(prompt))
-            output.append(token)
-            if len(output) >= max_new_tokens:
-                return Generation(output, "length", len(prompt))
-            embeds = self._embed_ids(np.asarray([token], dtype=np.int64))
-            position_ids = np.full((3, 1, 1), length + delta, dtype=np.int64)
-            length += 1
+            feed = {"inputs_embeds": embeds, "position_ids": positions, "attention_mask": mask}
+            logits, *presents = self._decoder.run(None, {**feed, **past})
+            keep, tokens = [], []
+            for row, index in enumerate(running):
+                request, output = requests[index], outputs[index]
+                token = int(np.argmax(adjust_logits(logits[row], request.prompt, output, request.knobs)))
+                stops = self.stop_tokens if request.stop_tokens is None else request.stop_tokens
+                if token in stops:
+                    results[index] = Generation(output, "stop", len(request.prompt))
+                    continue
+                output.append(token)
+                if len(output) >= request.max_new_tokens:
+                    results[index] = Generation(output, "length", len(request.prompt))
+                    continue
+                keep.append(row)
+                tokens.append(token)
+            running = [running[row] for row in keep]
+            if not running:
+                break
+            past = {name: value[keep] for name, value in zip(past, presents, strict=True)}
+            mask = np.concatenate([mask[keep], np.ones((len(keep), 1), dtype=np.int64)], axis=1)
+            embeds = self._embed_ids(np.asarray(tokens, dtype=np.int64).reshape(-1, 1))
+            # The new token's position: the prompt's length plus the tokens before it, shifted by M-RoPE.
+            step = [len(requests[i].prompt) + len(outputs[i]) - 1 + deltas[i] for i in running]
+            positions = np.broadcast_to(np.asarray(step, dtype=np.int64)[None, :, None], (3, len(running), 1))
+        assert all(result is not None for result in results)  # every sequence stops or hits its limit
+        return results  # type: ignore[return-value]
 
     def decode(self, token_ids: list[int], skip_special_tokens: bool = True) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens)
