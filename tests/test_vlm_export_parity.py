@@ -277,12 +277,20 @@ def test_the_docs_random_tiny_command_writes_a_verified_pack_with_parity_figures
 
 
 def test_cli_export_vlm_checkpoint_goes_to_the_store(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """With the processor's pixel limits given as transformers 5 writes them (``size``)."""
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    processor = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    limits = {"shortest_edge": processor.pop("min_pixels"), "longest_edge": processor.pop("max_pixels")}
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps({**processor, "size": limits}))
     store = tmp_path / "store"
-    command = ["models", "export-vlm", "--checkpoint", str(tiny_checkpoint), "--store", str(store)]
+    command = ["models", "export-vlm", "--checkpoint", str(checkpoint), "--store", str(store)]
     assert main([*command, "--parity-tokens", "4"]) == 0
     manifest = verify_pack(store / "mineru2.5-vlm" / "1")
     assert (manifest.pack_id, manifest.precision) == ("mineru2.5-vlm@1", "int8")
     assert set(manifest.accuracy) == {"metric", "fp32_decoder", "int8_decoder"}
+    limits_seen = {k: manifest.config["processor"][k] for k in ("min_pixels", "max_pixels")}
+    assert limits_seen == {"min_pixels": limits["shortest_edge"], "max_pixels": limits["longest_edge"]}
 
 
 def test_export_refuses_a_checkpoint_of_another_architecture(tmp_path: Path) -> None:

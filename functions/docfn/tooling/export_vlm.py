@@ -1,7 +1,7 @@
 """``docfn models export-vlm``: a Qwen2-VL checkpoint (MinerU2.5) into a verified ONNX pack.
 
 The checkpoint is loaded with transformers (the ``export`` extra; never in a function image), its
-three graphs (``vision_graphs``: vision tower + merger, token embedding, decoder with explicit KV
+three graphs (``vlm_graphs``: vision tower + merger, token embedding, decoder with explicit KV
 cache) are exported with torch's TorchScript-based ONNX exporter (static control flow, dynamic axes),
 and the language model is optionally weight-quantised with ONNX Runtime's own tooling: dynamic int8
 MatMul (``int8``) or 4-bit block-wise ``MatMulNBits`` (``int4``). The pack carries the tokenizer and
@@ -86,11 +86,11 @@ def pack_config(model: Any, checkpoint: Path) -> dict[str, Any]:
 
     processor_path = checkpoint / "preprocessor_config.json"
     processor = json.loads(processor_path.read_text()) if processor_path.is_file() else {}
-    if "size" in processor and "min_pixels" not in processor:  # newer processors nest the limits
-        processor.update(
-            min_pixels=processor["size"].get("shortest_edge"),
-            max_pixels=processor["size"].get("longest_edge"),
-        )
+    # Newer processor configs give the pixel-count limits as size.shortest_edge / size.longest_edge.
+    size = processor.get("size") or {}
+    for limit, edge in (("min_pixels", "shortest_edge"), ("max_pixels", "longest_edge")):
+        if limit not in processor and size.get(edge):
+            processor[limit] = size[edge]
     vision = model.config.vision_config
     processor.update(
         patch_size=vision.patch_size,
