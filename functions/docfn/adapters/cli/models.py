@@ -52,6 +52,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     quantize.add_argument("--version", help="version of the new pack (default SOURCE_VERSION-int8)")
     quantize.add_argument("--max-cer-regression-pp", type=float, default=DEFAULT_MAX_CER_REGRESSION_PP)
 
+    vlm = msub.add_parser(
+        "export-vlm", help="export a Qwen2-VL (MinerU2.5) checkpoint to an ONNX pack (needs docfn[export])"
+    )
+    vlm_source = vlm.add_mutually_exclusive_group(required=True)
+    vlm_source.add_argument("--checkpoint", type=Path, help="a transformers checkpoint directory")
+    vlm_source.add_argument(
+        "--random-tiny",
+        type=Path,
+        metavar="OUT",
+        help="make a tiny random pack of the same architecture at OUT",
+    )
+    vlm.add_argument("--out", type=Path, help="pack directory for --checkpoint (default STORE/NAME/VERSION)")
+    vlm.add_argument("--store", type=Path, help="local pack store (default DOCFN_MODEL_STORE)")
+    vlm.add_argument("--name", help="pack name (default mineru2.5-vlm, or qwen2vl-tiny-random)")
+    vlm.add_argument("--version", default="1")
+    vlm.add_argument(
+        "--precision",
+        choices=["fp32", "int8", "int4"],
+        default="int8",
+        help="language-model weights: int8 dynamic MatMul or int4 MatMulNBits (vision stays fp32)",
+    )
+    vlm.add_argument(
+        "--parity-tokens", type=int, default=24, help="new tokens per parity case against transformers"
+    )
+
     publish = msub.add_parser("publish", help="upload a pack to s3://BUCKET/models/NAME/VERSION/")
     publish.add_argument("path", type=Path)
     publish.add_argument("--bucket", help="default DOCFN_BUCKET")
@@ -96,6 +121,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.models_command == "quantize":
         return _quantize(args, store)
+    if args.models_command == "export-vlm":
+        return _export_vlm(args, store)
     return _publish(args)
 
 
@@ -122,6 +149,22 @@ def _quantize(args: argparse.Namespace, store: Path) -> int:
     print(
         json.dumps({"pack": str(target), **{k: accuracy[k] for k in ("fp32", "int8", "eval_set")}}, indent=2)
     )
+    return 0
+
+
+def _export_vlm(args: argparse.Namespace, store: Path) -> int:
+    from ...tooling.export_vlm import ExportOptions, export_checkpoint, export_random_tiny
+
+    name = args.name or ("qwen2vl-tiny-random" if args.random_tiny else "mineru2.5-vlm")
+    options = ExportOptions(
+        name=name, version=args.version, precision=args.precision, parity_tokens=args.parity_tokens
+    )
+    if args.random_tiny:
+        target = export_random_tiny(args.random_tiny, options)
+    else:
+        target = export_checkpoint(args.checkpoint, args.out or store / name / args.version, options)
+    manifest = Manifest.load(target)
+    print(json.dumps({"pack": str(target), "precision": manifest.precision, **manifest.accuracy}, indent=2))
     return 0
 
 

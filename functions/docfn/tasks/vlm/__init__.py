@@ -1,0 +1,1 @@
+"""The VLM runtime (Qwen2-VL architecture, MinerU2.5): ONNX Runtime + numpy + tokenizers, no torch."""

@@ -1,0 +1,222 @@
+"""A Qwen2-VL pack at run time: image encoding, the chat prompt, and greedy decoding with a KV cache.
+
+ONNX Runtime + numpy + tokenizers only (no torch). The pack's graphs are described in
+``docfn.tooling.vlm_graphs``; its manifest ``config`` gives the text model's shape, the special token
+ids, the stop tokens and the processor settings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from ...core.errors import BadInput, BadOptions, DeadlineExceeded
+from ...core.onnx_sessions import get_session
+from ...packs.manifest import Manifest
+from .preprocess import ProcessorConfig, VisionInput, vision_positions
+from .rope_index import rope_index
+from .sampling import SamplingKnobs, adjust_logits
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+
+
+@dataclass(frozen=True)
+class TextShape:
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    hidden: int
+    vocab: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    token_ids: list[int]
+    finish_reason: str  # "stop" (a stop token, not included) or "length" (max_new_tokens reached)
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One sequence to decode: its prompt token ids, its images in prompt order, its knobs, and its
+    stop tokens (None: the pack's)."""
+
+    prompt: np.ndarray
+    images: list[VisionInput]
+    max_new_tokens: int
+    knobs: SamplingKnobs = field(default_factory=SamplingKnobs)
+    stop_tokens: frozenset[int] | None = None
+
+
+class VlmModel:
+    """The loaded pack: three ONNX sessions, the tokenizer and the pack's settings."""
+
+    def __init__(self, files: dict[str, Path], config: dict[str, Any], threads: int = 0) -> None:
+        """``files``: role -> path (``vision``, ``embed``, ``decoder``, ``tokenizer``); ``config``: the
+        manifest's config."""
+        self.shape = TextShape(**config["text"])
+        self.tokens: dict[str, int] = dict(config["tokens"])
+        self.stop_tokens = frozenset(int(t) for t in config["stop_tokens"])
+        self.processor = ProcessorConfig.from_dict(config["processor"])
+        self.tokenizer = Tokenizer.from_file(str(files["tokenizer"]))
+        self._vision = get_session(files["vision"], threads)
+        self._embed = get_session(files["embed"], threads)
+        self._decoder = get_session(files["decoder"], threads)
+
+    @classmethod
+    def from_pack(cls, pack_dir: Path, manifest: Manifest, threads: int = 0) -> VlmModel:
+        return cls({f.role: pack_dir / f.path for f in manifest.files}, manifest.config, threads)
+
+    def encode_images(self, images: list[VisionInput]) -> np.ndarray:
+        """Merged image features [sum of merged tokens, hidden], in order, in one vision pass."""
+        if not images:
+            return np.zeros((0, self.shape.hidden), dtype=np.float32)
+        positions = np.concatenate([vision_positions(i.grid_thw, i.merge_size) for i in images])
+        segments = np.concatenate(
+            [np.full(i.pixel_values.shape[0], n, dtype=np.int64) for n, i in enumerate(images)]
+        )
+        pixels = np.concatenate([i.pixel_values for i in images])
+        (features,) = self._vision.run(
+            None, {"pixel_values": pixels, "positions": positions, "segment_ids": segments}
+        )
+        return features
+
+    def chat_prompt(
+        self, content: list[str | VisionInput], system: str | None = DEFAULT_SYSTEM
+    ) -> np.ndarray:
+        """Token ids of Qwen2-VL's chat template for one user turn, ready for the assistant's answer:
+        an image becomes ``<|vision_start|>``, one ``<|image_pad|>`` per merged patch, ``<|vision_end|>``."""
+        ids: list[int] = []
+
+        def text(value: str) -> None:
+            ids.extend(self.tokenizer.encode(value, add_special_tokens=False).ids)
+
+        if system is not None:
+            text(f"<|im_start|>system\n{system}<|im_end|>\n")
+        text("<|im_start|>user\n")
+        for part in content:
+            if isinstance(part, VisionInput):
+                ids.append(self.tokens["vision_start"])
+                ids.extend([self.tokens["image"]] * part.merged_tokens)
+                ids.append(self.tokens["vision_end"])
+            else:
+                text(part)
+        text("<|im_end|>\n<|im_start|>assistant\n")
+        return np.asarray(ids, dtype=np.int64)
+
+    def _embed_ids(self, ids: np.ndarray) -> np.ndarray:
+        """[B, S] token ids -> [B, S, hidden]."""
+        (embeds,) = self._embed.run(None, {"input_ids": ids})
+        return embeds
+
+    def generate(
+        self,
+        prompt: np.ndarray,
+        images: list[VisionInput],
+        *,
+        max_new_tokens: int,
+        knobs: SamplingKnobs | None = None,
+        stop_tokens: frozenset[int] | None = None,
+        deadline: float | None = None,
+    ) -> Generation:
+        """Greedy decoding of one sequence (a batch of one, see :meth:`generate_batch`)."""
+        request = GenerationRequest(prompt, images, max_new_tokens, knobs or SamplingKnobs(), stop_tokens)
+        return self.generate_batch([request], deadline=deadline)[0]
+
+    def _prefill_inputs(
+        self, requests: list[GenerationRequest]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """Left-padded prompt embeddings (image rows replaced by the image features, all images in one
+        vision pass), M-RoPE positions [3, B, L], the attention mask, and each sequence's rope delta."""
+        features = self.encode_images([image for r in requests for image in r.images])
+        width = max(len(r.prompt) for r in requests)
+        embeds = np.zeros((len(requests), width, self.shape.hidden), dtype=np.float32)
+        positions = np.ones((3, len(requests), width), dtype=np.int64)  # padding: masked, any value
+        mask = np.zeros((len(requests), width), dtype=np.int64)
+        deltas, used = [], 0
+        for row, request in enumerate(requests):
+            image_rows = request.prompt == self.tokens["image"]
+            wanted = int(image_rows.sum())
+            given = sum(image.merged_tokens for image in request.images)
+            if wanted != given:
+                raise BadInput(f"the prompt has {wanted} image tokens but its images give {given}")
+            prompt_embeds = self._embed_ids(request.prompt.reshape(1, -1))[0]
+            prompt_embeds[image_rows] = features[used : used + given]
+            used += given
+            ids, delta = rope_index(
+                request.prompt,
+                [image.grid_thw for image in request.images],
+                image_token_id=self.tokens["image"],
+                vision_start_token_id=self.tokens["vision_start"],
+                merge_size=self.processor.merge_size,
+            )
+            pad = width - len(request.prompt)
+            embeds[row, pad:], positions[:, row, pad:], mask[row, pad:] = prompt_embeds, ids, 1
+            deltas.append(delta)
+        return embeds, positions, mask, deltas
+
+    def generate_batch(
+        self, requests: list[GenerationRequest], *, deadline: float | None = None
+    ) -> list[Generation]:
+        """Greedy decoding of several sequences sharing every forward pass: one vision pass for all
+        their images, one left-padded prefill, then one decoder step per token for the sequences still
+        running (a finished one leaves the batch and its KV cache). ``deadline`` is a
+        ``time.monotonic()`` instant: passing it between forward passes raises
+        :class:`DeadlineExceeded` (504) for the batch."""
+        for request in requests:
+            if request.max_new_tokens < 1:
+                raise BadOptions(f"max_new_tokens must be at least 1, not {request.max_new_tokens}")
+        _check_deadline(deadline)
+        embeds, positions, mask, deltas = self._prefill_inputs(requests)
+        shape = self.shape
+        past = {
+            f"past_{kind}.{i}": np.zeros((len(requests), shape.kv_heads, 0, shape.head_dim), dtype=np.float32)
+            for i in range(shape.layers)
+            for kind in ("key", "value")
+        }
+        outputs: list[list[int]] = [[] for _ in requests]
+        results: list[Generation | None] = [None] * len(requests)
+        running = list(range(len(requests)))
+        while running:
+            _check_deadline(deadline)
+            feed = {"inputs_embeds": embeds, "position_ids": positions, "attention_mask": mask}
+            logits, *presents = self._decoder.run(None, {**feed, **past})
+            keep, tokens = [], []
+            for row, index in enumerate(running):
+                request, output = requests[index], outputs[index]
+                token = int(np.argmax(adjust_logits(logits[row], request.prompt, output, request.knobs)))
+                stops = self.stop_tokens if request.stop_tokens is None else request.stop_tokens
+                if token in stops:
+                    results[index] = Generation(output, "stop", len(request.prompt))
+                    continue
+                output.append(token)
+                if len(output) >= request.max_new_tokens:
+                    results[index] = Generation(output, "length", len(request.prompt))
+                    continue
+                keep.append(row)
+                tokens.append(token)
+            running = [running[row] for row in keep]
+            if not running:
+                break
+            past = {name: value[keep] for name, value in zip(past, presents, strict=True)}
+            mask = np.concatenate([mask[keep], np.ones((len(keep), 1), dtype=np.int64)], axis=1)
+            embeds = self._embed_ids(np.asarray(tokens, dtype=np.int64).reshape(-1, 1))
+            # The new token's position: the prompt's length plus the tokens before it, shifted by M-RoPE.
+            step = [len(requests[i].prompt) + len(outputs[i]) - 1 + deltas[i] for i in running]
+            positions = np.broadcast_to(np.asarray(step, dtype=np.int64)[None, :, None], (3, len(running), 1))
+        assert all(result is not None for result in results)  # every sequence stops or hits its limit
+        return results  # type: ignore[return-value]
+
+    def decode(self, token_ids: list[int], skip_special_tokens: bool = True) -> str:
+        return self.tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens)
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceeded("the VLM's inference deadline passed before the answer was complete")

@@ -1,0 +1,137 @@
+"""A tiny, randomly initialised Qwen2-VL checkpoint (transformers layout) for tests and demos.
+
+Same architecture as MinerU2.5-1.2B (``Qwen2VLForConditionalGeneration``), scaled down: 2 vision
+blocks, 2 text layers, small widths, and the M-RoPE sections scaled with the head size (MinerU2.5:
+head_dim 64, ``mrope_section [8, 12, 12]``; here head_dim 16, ``[2, 3, 3]``, summing to head_dim / 2).
+Patch 14, temporal patch 2, spatial merge 2 as the real model. The tokenizer is a small byte-level
+BPE trained with ``tokenizers`` on a built-in corpus, carrying Qwen2-VL's special tokens and
+MinerU2.5's layout/table tokens, so prompts and chat markup tokenise as they do for the real model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..tasks.vlm.preprocess import ProcessorConfig
+
+# Qwen2-VL's special tokens (ids follow the base vocabulary in this order, as in Qwen2's tokenizer).
+QWEN2_VL_SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+# MinerU2.5's layout references and OTSL table-structure tokens.
+MINERU_TOKENS = ["<|ref_start|>", "<|ref_end|>", "<fcel>", "<ecel>", "<lcel>", "<ucel>", "<xcel>", "<nl>"]
+TINY_VOCAB = 384
+TINY_SEED = 1234
+# Processor limits for the tiny pack: crops up to ~224x224 px keep the tests to seconds.
+TINY_PROCESSOR = ProcessorConfig(min_pixels=56 * 56, max_pixels=28 * 28 * 64)
+
+_CORPUS = [
+    "You are a helpful assistant.",
+    "\nLayout Detection:",
+    "\nText Recognition:",
+    "\nTable Recognition:",
+    "\nFormula Recognition:",
+    "\nImage Analysis:",
+    "text title table figure formula caption header footer list code image chart equation",
+    "0 1 2 3 4 5 6 7 8 9 10 100 250 500 750 1000",
+    "\\frac{a}{b} + \\sqrt{x^2} = \\sum_{i=1}^{n} \\alpha_i",
+    "The quick brown fox jumps over the lazy dog. Results, methods and discussion.",
+]
+
+
+def tiny_config(vocab_size: int, token_ids: dict[str, int]) -> dict[str, Any]:
+    """A Qwen2VLConfig (as ``config.json``) of the real architecture at toy widths."""
+    return {
+        "architectures": ["Qwen2VLForConditionalGeneration"],
+        "model_type": "qwen2_vl",
+        "image_token_id": token_ids["<|image_pad|>"],
+        "video_token_id": token_ids["<|video_pad|>"],
+        "vision_start_token_id": token_ids["<|vision_start|>"],
+        "vision_end_token_id": token_ids["<|vision_end|>"],
+        "tie_word_embeddings": True,
+        "vision_config": {
+            "depth": 2,
+            "embed_dim": 32,
+            "hidden_size": 64,
+            "num_heads": 2,
+            "mlp_ratio": 2,
+            "hidden_act": "quick_gelu",
+            "in_channels": 3,
+            "patch_size": 14,
+            "temporal_patch_size": 2,
+            "spatial_merge_size": 2,
+            # Wider than the 0.02 default: a random model with near-tied logits would make greedy
+            # parity a test of rounding noise, not of the graphs.
+            "initializer_range": 0.2,
+        },
+        "text_config": {
+            "vocab_size": vocab_size,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "hidden_act": "silu",
+            "max_position_embeddings": 4096,
+            "rms_norm_eps": 1e-6,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+            "bos_token_id": token_ids["<|endoftext|>"],
+            "eos_token_id": token_ids["<|im_end|>"],
+            "initializer_range": 0.2,
+            "tie_word_embeddings": True,
+        },
+    }
+
+
+def tiny_tokenizer(path: Path, vocab_size: int = TINY_VOCAB) -> dict[str, int]:
+    """Train and save a byte-level BPE ``tokenizer.json``; return the special tokens' ids."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(QWEN2_VL_SPECIAL_TOKENS) - len(MINERU_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_CORPUS, trainer)
+    tokenizer.add_special_tokens(QWEN2_VL_SPECIAL_TOKENS + MINERU_TOKENS)
+    tokenizer.save(str(path))
+    return {token: int(tokenizer.token_to_id(token)) for token in QWEN2_VL_SPECIAL_TOKENS + MINERU_TOKENS}
+
+
+def write_tiny_checkpoint(target: Path, seed: int = TINY_SEED) -> Path:
+    """A transformers checkpoint directory: config, random weights, tokenizer, processor settings."""
+    import torch
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    target.mkdir(parents=True, exist_ok=True)
+    token_ids = tiny_tokenizer(target / "tokenizer.json")
+    from tokenizers import Tokenizer
+
+    vocab_size = Tokenizer.from_file(str(target / "tokenizer.json")).get_vocab_size()
+    config = Qwen2VLConfig(**tiny_config(vocab_size, token_ids))
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = [token_ids["<|im_end|>"], token_ids["<|endoftext|>"]]
+    model.generation_config.pad_token_id = token_ids["<|endoftext|>"]
+    model.save_pretrained(target)
+    processor = {"image_processor_type": "Qwen2VLImageProcessor", **TINY_PROCESSOR.to_dict()}
+    (target / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
+    return target

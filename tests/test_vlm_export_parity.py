@@ -1,0 +1,366 @@
+"""The VLM foundation end to end on a tiny random Qwen2-VL: export to an ONNX pack, the torch-free
+runtime, and greedy parity with transformers' ``generate()`` on devset crops."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from docfn.adapters.cli.main import main
+from docfn.core.errors import BadInput, BadOptions, ConfigurationError, DeadlineExceeded
+from docfn.packs.manifest import verify_pack
+from docfn.tasks.vlm.model import GenerationRequest, VlmModel
+from docfn.tasks.vlm.preprocess import ProcessorConfig, VisionInput, preprocess
+from docfn.tasks.vlm.rope_index import rope_index
+from docfn.tasks.vlm.sampling import SamplingKnobs
+from docfn.tooling.export_vlm import ExportOptions, export_checkpoint
+from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
+from docfn.tooling.vlm_parity import BLOCK_PROMPTS, agreement, reference_tokens
+
+from .conftest import ROOT
+
+NEW_TOKENS = 24
+# Devset crops (page, left, top, right, bottom) of different shapes: a text strip, a block, a column.
+CROPS = [("001", 80, 120, 700, 190), ("002", 100, 300, 460, 620), ("003", 60, 200, 200, 900)]
+# Measured on these cases (onnxruntime 1.32, x86-64): the int8 decoder's first greedy token equals
+# transformers' fp32 in 7 of 7 cases; the common prefix over 24 tokens averages 0.34 (0.06 to 1.0).
+# Random weights have thin logit margins, so later tokens drift: these figures say nothing yet about
+# MinerU2.5's real weights, whose parity the pack's manifest records at export.
+INT8_MIN_FIRST_TOKEN_MATCHES = 1.0
+INT8_MIN_MEAN_AGREEMENT = 0.3
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("vlm") / "checkpoint")
+
+
+@pytest.fixture(scope="session")
+def reference_model(tiny_checkpoint: Path) -> Any:
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration
+
+    return Qwen2VLForConditionalGeneration.from_pretrained(
+        tiny_checkpoint, dtype=torch.float32, attn_implementation="eager"
+    ).eval()
+
+
+@pytest.fixture(scope="session")
+def packs(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    store = tmp_path_factory.mktemp("vlm-packs")
+    return {
+        precision: export_checkpoint(
+            tiny_checkpoint,
+            store / "tiny" / precision,
+            ExportOptions(name="tiny", version=precision, precision=precision, parity_tokens=8),
+        )
+        for precision in ("fp32", "int8")
+    }
+
+
+def _runtime(pack: Path) -> VlmModel:
+    return VlmModel.from_pack(pack, verify_pack(pack), threads=1)
+
+
+@pytest.fixture(scope="session")
+def crops(devset: Path) -> list[Image.Image]:
+    return [Image.open(devset / f"{page}.png").crop(box) for page, *box in CROPS]
+
+
+def _cases(runtime: VlmModel, crops: list[Image.Image]) -> list[tuple[np.ndarray, list[VisionInput]]]:
+    cases = []
+    for n, crop in enumerate(crops):
+        for prompt in (BLOCK_PROMPTS[n % 4], BLOCK_PROMPTS[(n + 1) % 4]):
+            vision = preprocess(crop, runtime.processor)
+            cases.append((runtime.chat_prompt([vision, prompt]), [vision]))
+    # Two images in one prompt: M-RoPE offsets after the first image, attention kept per image.
+    pair = [preprocess(crops[0], runtime.processor), preprocess(crops[2], runtime.processor)]
+    cases.append((runtime.chat_prompt([pair[0], "\nand", pair[1], BLOCK_PROMPTS[0]]), pair))
+    return cases
+
+
+@pytest.fixture(scope="session")
+def references(packs: dict[str, Path], reference_model: Any, crops: list[Image.Image]) -> list[list[int]]:
+    """transformers' greedy answers to the cases, computed once for every comparison."""
+    runtime = _runtime(packs["fp32"])
+    return [
+        reference_tokens(reference_model, prompt, images, NEW_TOKENS, runtime.stop_tokens)
+        for prompt, images in _cases(runtime, crops)
+    ]
+
+
+def test_fp32_greedy_tokens_equal_transformers_generate(
+    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
+) -> None:
+    runtime = _runtime(packs["fp32"])
+    for (prompt, images), reference in zip(_cases(runtime, crops), references, strict=True):
+        ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS)
+        assert ours.token_ids == reference
+        assert ours.finish_reason == ("length" if len(reference) == NEW_TOKENS else "stop")
+        assert len(ours.token_ids) > 0
+
+
+def test_a_batch_decodes_each_sequence_as_it_would_alone(
+    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
+) -> None:
+    """Prompts of different lengths (one with two images) share each forward pass, left-padded; one
+    stops early on its own limit and one has its own knobs."""
+    runtime = _runtime(packs["fp32"])
+    cases = _cases(runtime, crops)
+    requests = [GenerationRequest(prompt, images, NEW_TOKENS) for prompt, images in cases]
+    requests[2] = GenerationRequest(cases[2][0], cases[2][1], 3)
+    requests[3] = GenerationRequest(
+        cases[3][0], cases[3][1], NEW_TOKENS, SamplingKnobs(repetition_penalty=1.5)
+    )
+    answers = runtime.generate_batch(requests)
+    assert len({len(prompt) for prompt, _ in cases}) > 1
+    for index, (answer, reference) in enumerate(zip(answers, references, strict=True)):
+        if index == 2:
+            assert (answer.token_ids, answer.finish_reason) == (reference[:3], "length")
+        elif index == 3:
+            alone = runtime.generate(*cases[3], max_new_tokens=NEW_TOKENS, knobs=requests[3].knobs)
+            assert answer == alone
+        else:
+            assert answer.token_ids == reference
+            assert answer.prompt_tokens == len(cases[index][0])
+
+
+def test_repetition_penalty_matches_transformers(
+    packs: dict[str, Path], reference_model: Any, crops: list[Image.Image]
+) -> None:
+    runtime = _runtime(packs["fp32"])
+    prompt, images = _cases(runtime, crops)[0]
+    knobs = SamplingKnobs(repetition_penalty=1.5)
+    ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS, knobs=knobs)
+    reference = reference_tokens(
+        reference_model, prompt, images, NEW_TOKENS, runtime.stop_tokens, repetition_penalty=1.5
+    )
+    assert ours.token_ids == reference
+    assert ours.token_ids != runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+
+
+def test_int8_decoder_agreement(
+    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
+) -> None:
+    runtime = _runtime(packs["int8"])
+    scores, first = [], []
+    for (prompt, images), reference in zip(_cases(runtime, crops), references, strict=True):
+        ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+        scores.append(agreement(ours, reference))
+        first.append(ours[:1] == reference[:1])
+    assert np.mean(first) >= INT8_MIN_FIRST_TOKEN_MATCHES, scores
+    assert np.mean(scores) >= INT8_MIN_MEAN_AGREEMENT, scores
+
+
+def test_preprocessing_equals_transformers_image_processor(crops: list[Image.Image]) -> None:
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    config = ProcessorConfig(max_pixels=28 * 28 * 64)
+    processor = Qwen2VLImageProcessorPil(min_pixels=config.min_pixels, max_pixels=config.max_pixels)
+    for crop in [*crops, crops[0].convert("L")]:
+        ours = preprocess(crop, config)
+        theirs = processor(images=[crop.convert("RGB")], return_tensors="np")
+        assert tuple(theirs["image_grid_thw"][0]) == ours.grid_thw
+        np.testing.assert_allclose(theirs["pixel_values"], ours.pixel_values, atol=1e-5)
+
+
+@pytest.mark.parametrize("grids", [[(1, 4, 6)], [(1, 8, 2)], [(1, 4, 4), (1, 6, 2)]])
+def test_rope_index_equals_transformers_get_rope_index(reference_model: Any, grids: list) -> None:
+    import torch
+
+    config = reference_model.config
+    ids: list[int] = [1, 2, 3]
+    for t, h, w in grids:
+        ids += [config.vision_start_token_id] + [config.image_token_id] * (t * h * w // 4)
+        ids += [config.vision_end_token_id, 7, 8]
+    input_ids = torch.tensor([ids])
+    expected, expected_delta = reference_model.model.get_rope_index(
+        input_ids,
+        mm_token_type_ids=(input_ids == config.image_token_id).int(),
+        image_grid_thw=torch.tensor(grids),
+    )
+    positions, delta = rope_index(
+        np.asarray(ids),
+        grids,
+        image_token_id=config.image_token_id,
+        vision_start_token_id=config.vision_start_token_id,
+        merge_size=2,
+    )
+    assert positions.tolist() == expected[:, 0].tolist()
+    assert delta == int(expected_delta[0, 0])
+
+
+def test_stop_tokens_max_tokens_and_deadline(packs: dict[str, Path], crops: list[Image.Image]) -> None:
+    runtime = _runtime(packs["fp32"])
+    prompt, images = _cases(runtime, crops)[1]
+    free = runtime.generate(prompt, images, max_new_tokens=5, stop_tokens=frozenset())
+    assert (len(free.token_ids), free.finish_reason) == (5, "length")
+    first = free.token_ids[0]
+    stopped = runtime.generate(prompt, images, max_new_tokens=5, stop_tokens=frozenset({first}))
+    assert (stopped.token_ids, stopped.finish_reason) == ([], "stop")
+    with pytest.raises(DeadlineExceeded):
+        runtime.generate(prompt, images, max_new_tokens=5, deadline=time.monotonic() - 1)
+    with pytest.raises(BadOptions, match="max_new_tokens"):
+        runtime.generate(prompt, images, max_new_tokens=0)
+
+
+def test_images_that_do_not_match_the_prompt_are_bad_input(
+    packs: dict[str, Path], crops: list[Image.Image]
+) -> None:
+    runtime = _runtime(packs["fp32"])
+    small, large = (preprocess(crop, runtime.processor) for crop in (crops[2], crops[1]))
+    assert small.merged_tokens != large.merged_tokens
+    prompt = runtime.chat_prompt([small, "\nText Recognition:"])
+    with pytest.raises(BadInput, match="image tokens"):
+        runtime.generate(prompt, [large], max_new_tokens=2)
+    with pytest.raises(BadInput, match="image tokens"):
+        runtime.generate(prompt, [], max_new_tokens=2)
+    with pytest.raises(BadInput, match="images"):
+        runtime.generate(prompt, [small, small], max_new_tokens=2)
+
+
+def test_runtime_decodes_without_importing_torch(
+    packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
+) -> None:
+    crop = tmp_path / "crop.png"
+    crops[1].save(crop)
+    script = f"""
+import sys
+from pathlib import Path
+from PIL import Image
+from docfn.packs.manifest import verify_pack
+from docfn.tasks.vlm.model import GenerationRequest, VlmModel
+from docfn.tasks.vlm.preprocess import preprocess
+pack = Path({str(packs["int8"])!r})
+runtime = VlmModel.from_pack(pack, verify_pack(pack))
+vision = preprocess(Image.open({str(crop)!r}), runtime.processor)
+answer = runtime.generate(runtime.chat_prompt([vision, "\\nText Recognition:"]), [vision], max_new_tokens=4)
+assert answer.token_ids, answer
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_docs_random_tiny_command_writes_a_verified_pack_with_parity_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command docs/model-packs.md shows, with its output directory moved under tmp_path."""
+    shown = next(
+        line.split("#")[0].split()
+        for line in (ROOT / "docs" / "model-packs.md").read_text().splitlines()
+        if line.startswith("docfn models export-vlm --random-tiny")
+    )
+    out = tmp_path / "vlm-tiny"
+    argv = [str(out) if arg == "/tmp/vlm-tiny" else arg for arg in shown[1:]]
+    assert argv == ["models", "export-vlm", "--random-tiny", str(out), "--precision", "int4"]
+    assert main(argv) == 0
+    manifest = verify_pack(out)
+    assert manifest.tasks == ["vlm"] and manifest.precision == "int4"
+    assert {f.role for f in manifest.files} == {"vision", "embed", "decoder", "tokenizer"}
+    fp32 = manifest.accuracy["fp32_decoder"]
+    assert fp32["exact_cases"] == fp32["cases"] == 4 and fp32["mean_agreement"] == 1.0
+    assert fp32["max_new_tokens"] == 24
+    assert 0.0 <= manifest.accuracy["int4_decoder"]["mean_agreement"] <= 1.0
+    assert manifest.config["text"]["head_dim"] == 16 and manifest.config["processor"]["merge_size"] == 2
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["pack"] == str(out) and printed["precision"] == "int4"
+
+
+def test_cli_export_vlm_checkpoint_goes_to_the_store(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """With the processor's pixel limits given as transformers 5 writes them (``size``)."""
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    processor = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    limits = {"shortest_edge": processor.pop("min_pixels"), "longest_edge": processor.pop("max_pixels")}
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps({**processor, "size": limits}))
+    store = tmp_path / "store"
+    command = ["models", "export-vlm", "--checkpoint", str(checkpoint), "--store", str(store)]
+    assert main([*command, "--parity-tokens", "4"]) == 0
+    manifest = verify_pack(store / "mineru2.5-vlm" / "1")
+    assert (manifest.pack_id, manifest.precision) == ("mineru2.5-vlm@1", "int8")
+    assert set(manifest.accuracy) == {"metric", "fp32_decoder", "int8_decoder"}
+    limits_seen = {k: manifest.config["processor"][k] for k in ("min_pixels", "max_pixels")}
+    assert limits_seen == {"min_pixels": limits["shortest_edge"], "max_pixels": limits["longest_edge"]}
+
+
+def test_export_refuses_a_checkpoint_of_another_architecture(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    with pytest.raises(ConfigurationError, match="Qwen2VLForConditionalGeneration"):
+        export_checkpoint(tmp_path, tmp_path / "pack", ExportOptions())
+
+
+def test_weights_over_the_threshold_go_to_one_external_data_file_per_graph(
+    tiny_checkpoint: Path, packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
+) -> None:
+    """How MinerU2.5's 2.7 GB vision tower is packed (protobuf stops at 2 GB), forced on the tiny model."""
+    options = ExportOptions(
+        name="tiny", version="ext", precision="fp32", parity_tokens=8, external_data_over_bytes=0
+    )
+    pack = export_checkpoint(tiny_checkpoint, tmp_path / "tiny" / "ext", options)
+    manifest = verify_pack(pack)
+    paths = {f.role: f.path for f in manifest.files}
+    assert {paths[f"{role}_data"] for role in ("vision", "embed", "decoder")} == {
+        "vision.onnx.data",
+        "embed.onnx.data",
+        "decoder.onnx.data",
+    }
+    assert sorted(p.name for p in pack.iterdir()) == sorted([*paths.values(), "manifest.json"])
+    assert manifest.accuracy["fp32_decoder"]["exact_cases"] == manifest.accuracy["fp32_decoder"]["cases"]
+    external, inline = _runtime(pack), _runtime(packs["fp32"])
+    prompt, images = _cases(inline, crops)[0]
+    assert (
+        external.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+        == inline.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+    )
+
+
+def _hub_layout_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config.json`` as Qwen2-VL checkpoints on the hub have it (transformers 4.4x, as MinerU2.5's):
+    text fields flat at the top, ``rope_scaling: {type: mrope}``, the vision tower's ``in_chans``."""
+    text = dict(config.pop("text_config"))
+    rope = text.pop("rope_parameters")
+    for key in ("model_type", "layer_types", "dtype"):
+        text.pop(key, None)
+    vision = {
+        k: v for k, v in config.pop("vision_config").items() if k not in ("model_type", "rope_parameters")
+    }
+    vision["in_chans"] = vision.pop("in_channels")
+    return {
+        **config,
+        **text,
+        "rope_theta": rope["rope_theta"],
+        "rope_scaling": {"type": "mrope", "mrope_section": rope["mrope_section"]},
+        "vision_config": vision,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.41.2",
+    }
+
+
+def test_a_checkpoint_with_the_hub_config_layout_exports_to_the_same_model(
+    tiny_checkpoint: Path, packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "hub-layout"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    (checkpoint / "config.json").write_text(json.dumps(_hub_layout_config(config)))
+    options = ExportOptions(name="tiny", version="hub", precision="fp32", parity_tokens=8)
+    pack = export_checkpoint(checkpoint, tmp_path / "tiny" / "hub", options)
+    manifest = verify_pack(pack)
+    assert manifest.config == verify_pack(packs["fp32"]).config
+    assert manifest.accuracy["fp32_decoder"]["exact_cases"] == manifest.accuracy["fp32_decoder"]["cases"]
+    hub, ours = _runtime(pack), _runtime(packs["fp32"])
+    for prompt, images in _cases(ours, crops)[:3]:
+        assert (
+            hub.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+            == ours.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
+        )
