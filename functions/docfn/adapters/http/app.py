@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 
 from ... import __version__  # noqa: E402
 from ...core import logs, metrics  # noqa: E402
-from ...core.errors import DeadlineExceeded, DocfnError  # noqa: E402
+from ...core.errors import DocfnError  # noqa: E402
 from ...core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
 from ...service.outcome import Outcome  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
@@ -143,18 +143,15 @@ def create_app(
         try:
             data, content_type = await read_body(request, settings.max_body_bytes)
             options = dict(request.query_params)
-            loop = asyncio.get_running_loop()
+            timeout = settings.inference_timeout_seconds
+            # The place in the queue is held until the worker thread stops, not until we stop waiting.
+            work = service.admission.submit(
+                workers, _run_until, service, task, data, content_type, options, time.monotonic() + timeout
+            )
             try:
-                with service.admission.admit():
-                    outcome = await asyncio.wait_for(
-                        loop.run_in_executor(workers, service.run, task, data, content_type, options),
-                        timeout=settings.inference_timeout_seconds,
-                    )
+                outcome = await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
             except TimeoutError:
-                raise DeadlineExceeded(
-                    f"inference did not finish within {settings.inference_timeout_seconds:g} s;"
-                    " send fewer pages or use an asynchronous upload (POST /v1/uploads)"
-                ) from None
+                raise service.deadline_exceeded() from None
             if outcome.cold and _import_unreported.is_set():
                 _import_unreported.clear()
                 outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}
@@ -222,6 +219,12 @@ def create_app(
         )
 
     return app
+
+
+def _run_until(
+    service: DocService, task: str, data: bytes, content_type: str | None, options: dict, deadline: float
+) -> Outcome:
+    return service.run(task, data, content_type, options, deadline=deadline)
 
 
 def _bound(
