@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from ...core.errors import DocfnError
+from ...core.errors import BadInput, NotFound
 from ...core.settings import Settings
 from ...packs.catalog import DEFAULT_PACKS, RECIPES
 from ...packs.manifest import MANIFEST_NAME, Manifest, verify_pack
@@ -102,12 +101,13 @@ def main(args: argparse.Namespace) -> int:
 def _quantize(args: argparse.Namespace, store: Path) -> int:
     from ...tooling.quantize import QuantizeOptions, quantize_pack
 
+    for flag, folder in (("--calibration", args.calibration), ("--eval", args.eval)):
+        if not folder.is_dir():
+            raise BadInput(f"{flag} {folder}: no such folder of page images")
     source = Path(args.source)
     if not source.is_dir():
         if args.source not in RECIPES:
-            raise SystemExit(
-                f"docfn: {args.source} is neither a pack directory nor a known pack {sorted(RECIPES)}"
-            )
+            raise NotFound(f"{args.source} is neither a pack directory nor a known pack {sorted(RECIPES)}")
         source = build_packs([args.source], store)[0]
     options = QuantizeOptions(
         calibration_dir=args.calibration,
@@ -129,17 +129,13 @@ def _publish(args: argparse.Namespace) -> int:
     settings = Settings()
     bucket = args.bucket or settings.bucket
     if not bucket:
-        raise SystemExit("docfn: give --bucket (or set DOCFN_BUCKET)")
-    try:
-        result = publish_pack(
-            args.path,
-            bucket,
-            endpoint_url=args.endpoint_url or settings.s3_endpoint_url,
-            force=args.force,
-            max_cer_regression_pp=args.max_cer_regression_pp,
-        )
-    except DocfnError as exc:
-        print(f"docfn: {exc.message}", file=sys.stderr)
-        return 1
+        raise BadInput("give --bucket (or set DOCFN_BUCKET)")
+    result = publish_pack(
+        args.path,
+        bucket,
+        endpoint_url=args.endpoint_url or settings.s3_endpoint_url,
+        force=args.force,
+        max_cer_regression_pp=args.max_cer_regression_pp,
+    )
     print(f"published {result.uri} ({result.files} files, {result.bytes:,} bytes)")
     return 0

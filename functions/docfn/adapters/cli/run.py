@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ...core.documents import MEDIA_TYPES
-from ...core.errors import DocfnError
+from ...core.errors import BadOptions, DocfnError
 from ...core.settings import Settings
 from ..wiring import build_service
 from .render import CLI_DEFAULT_OPTIONS, render, write_outputs
@@ -41,12 +41,23 @@ def progress_printer(stream: TextIO) -> Callable[[int, int], None] | None:
     return show
 
 
+def parse_options(items: list[str]) -> dict[str, str]:
+    """``-o KEY=VALUE`` pairs; anything else is a usage mistake (status 2, see ``main``)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadOptions(f"-o expects KEY=VALUE (e.g. -o angle_cls=true), got {item!r}")
+        options[key.strip()] = value
+    return options
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     service = build_service(Settings(tasks=[args.task]))
     if args.task not in service.tasks:
         print(f"docfn: task {args.task!r} is not implemented yet", file=sys.stderr)
         return 2
-    options = {**CLI_DEFAULT_OPTIONS.get(args.task, {}), **dict(item.split("=", 1) for item in args.option)}
+    options = {**CLI_DEFAULT_OPTIONS.get(args.task, {}), **parse_options(args.option)}
     if args.pages:
         options["pages"] = args.pages
     if args.out:
