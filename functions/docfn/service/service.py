@@ -201,6 +201,7 @@ class DocService:
             with self.admission.slot():
                 with self.tracer.subsegment("model_load", pack=hosted.version_id):
                     report = hosted.load()
+                hosted.task.check_options(options)
                 timings.update(report.phases)
                 infer = time.perf_counter()
                 with self.tracer.subsegment("inference", pages=str(len(pages))):

@@ -91,6 +91,11 @@ class Task(ABC):
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         """Build the runtime objects (ONNX sessions) from verified local packs, keyed by role."""
 
+    def check_options(self, options: Any) -> None:
+        """Refuse (:class:`BadOptions`, 422) options the loaded packs cannot honour, instead of
+        silently ignoring them while they still change the cache key. Called after :meth:`load`."""
+        return None  # every option of the task's model is honoured by default
+
     @abstractmethod
     def predict_page(self, page: PageImage, options: Any) -> dict[str, Any]:
         """The result for one page. Must be thread-safe: the service may run pages concurrently."""
