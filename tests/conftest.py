@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DEVSET = SHARED / "devset"
 SAMPLE_PAGE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -48,6 +49,28 @@ def wait_for_port(
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {port} after {timeout}s")
+
+
+def wait_until(check: Callable[[], T], what: str, timeout: float = 60.0, every: float = 0.05) -> T:
+    """Poll ``check()`` until it returns something truthy (returned); fail naming ``what`` after
+    ``timeout``. Tests wait on a real condition like this, never on a guessed sleep."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+    return value
+
+
+def scrape_metric(text: str, name: str, **labels: str) -> float | None:
+    """One sample's value from a Prometheus text exposition (``/metrics``), or None if absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
 
 
 def devset_manifest() -> list[dict]:
