@@ -38,6 +38,8 @@ def result_cache(settings: Settings) -> ResultCache:
         memory_entries=settings.memory_cache_entries,
         password=password,
         timeout_seconds=settings.redis_timeout_seconds,
+        breaker_failures=settings.redis_breaker_failures,
+        breaker_reset_seconds=settings.redis_breaker_reset_seconds,
     )
 
 

@@ -58,7 +58,17 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(default=None, description="Result cache; in-process LRU when unset.")
     redis_auth_secret_arn: str | None = Field(default=None, description="Secrets Manager ARN of the token.")
-    redis_timeout_seconds: float = 0.5
+    redis_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="Socket and connect timeout of every Redis call: a slow Redis costs at most this.",
+    )
+    redis_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive Redis failures that open the cache's circuit breaker."
+    )
+    redis_breaker_reset_seconds: float = Field(
+        default=10.0, gt=0, description="How long an open breaker skips Redis before one trial call."
+    )
     memory_cache_entries: int = 256
     result_ttl_seconds: int = 86_400
 
