@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # Asynchronous jobs (POST /v1/uploads, then an S3 event) are not bound by the payload limit.
     max_upload_bytes: int = 200 * 1024 * 1024
     upload_url_expiry_seconds: int = 900
+    job_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Lease of a running job's claim, renewed as pages complete; a job whose instance died"
+        " reads failed (interrupted) once it runs out, and the next delivery runs it again.",
+    )
     max_pixels: int = 60_000_000
     max_pages: int = 200
     pdf_dpi: int = 150
