@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -112,10 +113,13 @@ def redis_binary() -> str:
 class RedisServer:
     """A real redis-server on a free loopback port, optionally requiring a password."""
 
-    def __init__(self, binary: str, workdir: Path, password: str | None = None) -> None:
+    def __init__(
+        self, binary: str, workdir: Path, password: str | None = None, extra_args: list[str] | None = None
+    ) -> None:
         self.binary = binary
         self.workdir = workdir
         self.password = password
+        self.extra_args = extra_args or []
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -138,6 +142,7 @@ class RedisServer:
         args += ["--dir", str(self.workdir)]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra_args
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, process=self.process)
         return self
@@ -182,11 +187,13 @@ class DocfnServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> DocfnServer:
+        # Output goes to files, not pipes: a pipe nobody reads fills after a few hundred log lines
+        # and would block a server under load.
+        # They live as long as the server (closed by stop), so no context manager here.
+        self._stdout = tempfile.TemporaryFile()  # noqa: SIM115
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
-            [*self.command, *self.args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [*self.command, *self.args], env=self.env, stdout=self._stdout, stderr=self._stderr
         )
         wait_for_port(self.port, timeout=60, process=self.process)
         return self
@@ -196,11 +203,18 @@ class DocfnServer:
         if self.process.poll() is None:
             self.process.terminate()
         try:
-            _, err = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, err = self.process.communicate()
-        return self.process.returncode, err.decode(errors="replace")
+            self.process.wait()
+        text = self.stderr_text()
+        self._stdout.close()
+        self._stderr.close()
+        return self.process.returncode, text
+
+    def stderr_text(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
 
     def client(self, timeout: float = 120.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout)
@@ -219,6 +233,15 @@ def docfn_server_factory(model_store: Path) -> Iterator:
     yield start
     for server in servers:
         server.stop()
+
+
+# Credentials and region boto3 accepts against the local S3 servers (never real AWS).
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 class S3Server:
@@ -256,12 +279,7 @@ class S3Server:
 @pytest.fixture
 def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     """A fresh S3 server per test, with credentials boto3 accepts and a bucket named ``docfn-test``."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
+    for key, value in AWS_TEST_ENV.items():
         monkeypatch.setenv(key, value)
     server = S3Server()
     server.start()

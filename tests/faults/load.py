@@ -1,0 +1,122 @@
+"""A closed-loop load generator for the fault tests: N client threads, each with its own keep-alive
+connection, post numbered inputs to one server and record every reply."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Reply:
+    number: int  # which input was sent
+    status: int
+    seconds: float
+    body: dict[str, Any] | None
+    retry_after: str | None
+    sent_sha256: str
+
+
+class Load:
+    """``total`` requests from ``clients`` threads; ``pick(i)`` says which input request ``i`` sends."""
+
+    def __init__(
+        self,
+        url: str,
+        pick: Callable[[int], int],
+        page: Callable[[int], bytes],
+        *,
+        total: int,
+        clients: int,
+        path: str = "/v1/ocr",
+        timeout: float = 120.0,
+    ) -> None:
+        self.url, self.pick, self.page, self.path = url, pick, page, path
+        self.total, self.clients, self.timeout = total, clients, timeout
+        self.replies: list[Reply] = []
+        self._lock = threading.Lock()
+        self._next = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self.failures: list[BaseException] = []
+
+    @property
+    def done(self) -> int:
+        return len(self.replies)
+
+    def start(self) -> Load:
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def join(self, timeout: float = 600) -> list[Reply]:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        assert not any(t.is_alive() for t in self._threads), "the load did not finish"
+        assert not self.failures, f"client errors (connection refused, reset, timeout): {self.failures[:3]}"
+        return self.replies
+
+    def run(self) -> list[Reply]:
+        return self.start().join()
+
+    def _client(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=self.timeout) as client:
+            while (index := next(self._next)) < self.total:
+                number = self.pick(index)
+                data = self.page(number)
+                started = time.perf_counter()
+                try:
+                    response = client.post(self.path, content=data, headers={"content-type": "image/png"})
+                except httpx.HTTPError as exc:
+                    with self._lock:
+                        self.failures.append(exc)
+                    continue
+                seconds = time.perf_counter() - started
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = None
+                reply = Reply(
+                    number,
+                    response.status_code,
+                    seconds,
+                    body,
+                    response.headers.get("retry-after"),
+                    hashlib.sha256(data).hexdigest(),
+                )
+                with self._lock:
+                    self.replies.append(reply)
+
+
+def statuses(replies: list[Reply]) -> dict[int, int]:
+    return dict(sorted(Counter(r.status for r in replies).items()))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), nearest rank: p99 of 200 values is the 198th smallest."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process, from /proc (VmRSS, in kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def figure(name: str, value: object) -> None:
+    """A measured figure for docs/faults.md: printed (pytest -s) as ``FIGURE name: value``."""
+    print(f"FIGURE {name}: {value}")
