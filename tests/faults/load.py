@@ -41,8 +41,10 @@ class Load:
         clients: int,
         path: str = "/v1/ocr",
         timeout: float = 120.0,
+        backoff: float = 0.0,
     ) -> None:
         self.url, self.pick, self.page, self.path = url, pick, page, path
+        self.backoff = backoff  # seconds a client waits after a refusal (429/503) before its next try
         self.total, self.clients, self.timeout = total, clients, timeout
         self.replies: list[Reply] = []
         self._lock = threading.Lock()
@@ -53,6 +55,11 @@ class Load:
     @property
     def done(self) -> int:
         return len(self.replies)
+
+    @property
+    def running(self) -> bool:
+        """Some client thread is still sending."""
+        return any(thread.is_alive() for thread in self._threads)
 
     def start(self) -> Load:
         self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
@@ -107,6 +114,8 @@ class Load:
                 )
                 with self._lock:
                     self.replies.append(reply)
+                if reply.status in (429, 503) and self.backoff:
+                    time.sleep(self.backoff)
         finally:
             connection.close()
 
