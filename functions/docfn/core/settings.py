@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     retry_after_seconds: int = 2
 
     log_level: str = "INFO"
+    metrics_emf: bool = Field(
+        default_factory=on_lambda,
+        description="Request log lines also in CloudWatch embedded metric format (on by default on Lambda).",
+    )
     tracing: bool = False
     onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
 

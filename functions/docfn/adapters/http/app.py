@@ -69,7 +69,7 @@ def create_app(
     jobs: UploadProcessor | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, emf=settings.metrics_emf)
     service = service or build_service(settings)
     jobs = jobs or upload_processor(service)
     # One thread per admitted request: queued requests wait on the service's inference slot, so the
