@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -100,8 +100,23 @@ class Settings(BaseSettings):
         default_factory=on_lambda,
         description="Request log lines also in CloudWatch embedded metric format (on by default on Lambda).",
     )
-    tracing: bool = False
+    tracing: Literal["off", "xray", "otel"] = Field(
+        default="off",
+        description="Spans around cache, model load, inference, storage: xray (the X-Ray SDK; 1/true"
+        " mean xray, as before), otel (OpenTelemetry over OTLP/HTTP, e.g. to an ADOT collector), or off.",
+    )
     onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
+
+    @field_validator("tracing", mode="before")
+    @classmethod
+    def _tracing_choice(cls, value: object) -> object:
+        # DOCFN_TRACING=1 has always meant X-Ray (Terraform sets it with Lambda active tracing).
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return "xray"
+        if text in {"", "0", "false", "no", "none"}:
+            return "off"
+        return text
 
     @field_validator("tasks", mode="before")
     @classmethod
