@@ -6,20 +6,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ..conftest import AWS_TEST_ENV, free_port, wait_for_port
+from ..conftest import AWS_TEST_ENV, S3Server, wait_for_port
 
 BUCKET = "docfn-test"
 
 
-class SwitchableS3:
+class SwitchableS3(S3Server):
     """moto's S3 server in its own process (``s3_switch.py``); ``down()``/``up()`` keep its data."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def start(self) -> SwitchableS3:
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("s3_switch.py")), str(self.port)],
             stdin=subprocess.PIPE,
@@ -29,10 +27,7 @@ class SwitchableS3:
         )
         self._expect("up")
         wait_for_port(self.port, process=self.process)
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self
 
     def down(self) -> None:
         self._send("down")
@@ -42,31 +37,22 @@ class SwitchableS3:
         wait_for_port(self.port, process=self.process)
 
     def _send(self, command: str) -> None:
-        assert self.process.stdin is not None
+        assert self.process is not None and self.process.stdin is not None
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
         self._expect(command)
 
     def _expect(self, word: str) -> None:
-        assert self.process.stdout is not None
+        assert self.process is not None and self.process.stdout is not None
         line = self.process.stdout.readline().strip()
         assert line == word, f"s3_switch said {line!r}, expected {word!r}"
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def client(self) -> Any:
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
 
 
 @pytest.fixture
 def switchable_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[SwitchableS3]:
     for key, value in AWS_TEST_ENV.items():
         monkeypatch.setenv(key, value)
-    server = SwitchableS3()
+    server = SwitchableS3().start()
     server.client().create_bucket(Bucket=BUCKET)
     yield server
-    server.close()
+    server.stop()

@@ -2,8 +2,8 @@
 
 The service knows only interfaces (a pack resolver, a tracer, a cache, an object store); this is the
 one place that picks their implementations from the settings: S3 packs and objects through boto3,
-X-Ray or OpenTelemetry as DOCFN_TRACING says, the cache auth token from Secrets Manager, and the wheel builder for
-default packs only where packs may be built (never in a deployed function).
+X-Ray or OpenTelemetry as DOCFN_TRACING says, the cache auth token from Secrets Manager, and the wheel
+builder for default packs only where packs may be built (never in a deployed function).
 """
 
 from __future__ import annotations
