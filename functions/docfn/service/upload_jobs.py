@@ -104,12 +104,13 @@ class UploadProcessor:
         self.service = service
         self._store = store
         self.settings = settings
-        self._claims = JobClaims(store, settings.job_lease_seconds) if store is not None else None
+        self._claims: JobClaims | None = None
 
     @property
     def claims(self) -> JobClaims:
-        self.store  # noqa: B018 -- the same 503 as every job call without a bucket
-        assert self._claims is not None
+        """The job claims in the store (the same 503 as every job call when there is no bucket)."""
+        if self._claims is None:
+            self._claims = JobClaims(self.store, self.settings.job_lease_seconds)
         return self._claims
 
     @property
