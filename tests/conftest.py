@@ -8,10 +8,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ SAMPLE_PAGE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
 # The default OCR pack, named as the catalog names it (a new pack version changes every result).
 OCR_PACK = "ocr-ppocrv6-tiny"
 OCR_PACK_VERSION = RECIPES[OCR_PACK].version
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -53,6 +55,28 @@ def wait_for_port(
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {port} after {timeout}s")
+
+
+def wait_until(check: Callable[[], T], what: str, timeout: float = 60.0, every: float = 0.05) -> T:
+    """Poll ``check()`` until it returns something truthy (returned); fail naming ``what`` after
+    ``timeout``. Tests wait on a real condition like this, never on a guessed sleep."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+    return value
+
+
+def scrape_metric(text: str, name: str, **labels: str) -> float | None:
+    """One sample's value from a Prometheus text exposition (``/metrics``), or None if absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
 
 
 def devset_manifest() -> list[dict]:
@@ -94,10 +118,13 @@ def redis_binary() -> str:
 class RedisServer:
     """A real redis-server on a free loopback port, optionally requiring a password."""
 
-    def __init__(self, binary: str, workdir: Path, password: str | None = None) -> None:
+    def __init__(
+        self, binary: str, workdir: Path, password: str | None = None, extra_args: list[str] | None = None
+    ) -> None:
         self.binary = binary
         self.workdir = workdir
         self.password = password
+        self.extra_args = extra_args or []
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -120,6 +147,7 @@ class RedisServer:
         args += ["--dir", str(self.workdir)]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra_args
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, process=self.process)
         return self
@@ -164,11 +192,13 @@ class DocfnServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> DocfnServer:
+        # Output goes to files, not pipes: a pipe nobody reads fills after a few hundred log lines
+        # and would block a server under load.
+        # They live as long as the server (closed by stop), so no context manager here.
+        self._stdout = tempfile.TemporaryFile()  # noqa: SIM115
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
-            [*self.command, *self.args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [*self.command, *self.args], env=self.env, stdout=self._stdout, stderr=self._stderr
         )
         wait_for_port(self.port, timeout=60, process=self.process)
         return self
@@ -178,11 +208,18 @@ class DocfnServer:
         if self.process.poll() is None:
             self.process.terminate()
         try:
-            _, err = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, err = self.process.communicate()
-        return self.process.returncode, err.decode(errors="replace")
+            self.process.wait()
+        text = self.stderr_text()
+        self._stdout.close()
+        self._stderr.close()
+        return self.process.returncode, text
+
+    def stderr_text(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
 
     def client(self, timeout: float = 120.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout)
@@ -210,6 +247,15 @@ def docfn_server_factory(model_store: Path) -> Iterator:
     yield start
     for server in servers:
         server.stop()
+
+
+# Credentials and region boto3 accepts against the local S3 servers (never real AWS).
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 class S3Server:
@@ -247,12 +293,7 @@ class S3Server:
 @pytest.fixture
 def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     """A fresh S3 server per test, with credentials boto3 accepts and a bucket named ``docfn-test``."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
+    for key, value in AWS_TEST_ENV.items():
         monkeypatch.setenv(key, value)
     server = S3Server()
     server.start()

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
-from .conftest import OCR_PACK, OCR_PACK_VERSION, ROOT, SAMPLE_PAGE, DocfnServer, S3Server
+from .conftest import (
+    OCR_PACK,
+    OCR_PACK_VERSION,
+    ROOT,
+    SAMPLE_PAGE,
+    DocfnServer,
+    S3Server,
+    scrape_metric,
+    wait_until,
+)
 from .inputs_factory import image_bytes, pdf_from_images
 
 
@@ -20,6 +28,11 @@ def _page_variant(seed: int) -> bytes:
     image = Image.open(SAMPLE_PAGE).convert("RGB")
     image.putpixel((seed, 0), (seed % 256, 0, 0))
     return image_bytes(image, "PNG")
+
+
+def _admitted(server: DocfnServer) -> float:
+    """Requests the server has admitted and not finished (its ``docfn_in_flight`` gauge)."""
+    return scrape_metric(httpx.get(f"{server.url}/metrics", timeout=10).text, "docfn_in_flight") or 0.0
 
 
 def _knative_container(task: str) -> dict:
@@ -49,8 +62,8 @@ def test_sigterm_mid_request_finishes_it_and_exits_zero(model_store: Path) -> No
 
     worker = threading.Thread(target=call)
     worker.start()
-    time.sleep(1.5)
-    assert server.process.poll() is None and "response" not in result  # still working
+    wait_until(lambda: _admitted(server) == 1, "the request to be admitted")
+    assert server.process.poll() is None and "response" not in result  # four pages: seconds of work
     server.process.send_signal(signal.SIGTERM)
     worker.join(timeout=300)
     code, _ = server.stop()
@@ -75,15 +88,7 @@ def test_eager_load_gates_readiness(model_store: Path, tmp_path: Path) -> None:
     ).start()
     try:
         with server.client() as client:
-            deadline = time.monotonic() + 60
-            statuses = []
-            while time.monotonic() < deadline:
-                response = client.get("/readyz")
-                statuses.append(response.status_code)
-                if response.status_code == 200:
-                    break
-                time.sleep(0.05)
-            assert statuses[-1] == 200
+            response = wait_until(lambda: (r := client.get("/readyz")).status_code == 200 and r, "readiness")
             assert response.json()["tasks"]["ocr"]["loaded"] is True
             # The model was loaded before the first request: that request is the container's cold
             # one (it reports the load's phases) but waited for none of it.
@@ -106,8 +111,9 @@ def test_eager_load_failure_keeps_readiness_false(tmp_path: Path) -> None:
     server = DocfnServer(env).start()
     try:
         with server.client() as client:
-            time.sleep(0.5)
-            response = client.get("/readyz")
+            response = wait_until(
+                lambda: (r := client.get("/readyz")).json().get("error") and r, "the failed eager load"
+            )
             assert response.status_code == 503
             assert "no model pack manifest" in response.json()["error"]
             assert client.get("/healthz").status_code == 200  # alive, so the pod is not killed in a loop
@@ -132,10 +138,21 @@ def test_full_queue_sheds_with_429(model_store: Path) -> None:
                 client.post("/v1/ocr", content=_page_variant(seed), headers={"content-type": "image/png"})
             )
 
+    def call_pdf() -> None:  # four pages: seconds of work, so it surely runs while the second comes
+        page = Image.open(SAMPLE_PAGE).convert("RGB")
+        with server.client() as client:
+            responses.append(
+                client.post(
+                    "/v1/ocr",
+                    content=pdf_from_images([page] * 4),
+                    headers={"content-type": "application/pdf"},
+                )
+            )
+
     try:
-        first = threading.Thread(target=call, args=(1,))
+        first = threading.Thread(target=call_pdf)
         first.start()
-        time.sleep(0.4)  # the first request is loading the model / running
+        wait_until(lambda: _admitted(server) == 1, "the first request to be admitted")
         call(2)
         first.join()
     finally:
@@ -183,18 +200,16 @@ def test_eager_load_retries_until_the_pack_is_published(
     server = DocfnServer(env).start()
     try:
         with server.client() as client:
-            deadline = time.monotonic() + 30
-            while (response := client.get("/readyz")).json().get("error") is None:
-                assert time.monotonic() < deadline, response.text
-                time.sleep(0.1)
+            response = wait_until(
+                lambda: (r := client.get("/readyz")).json().get("error") and r, "the failed eager load"
+            )
             assert response.status_code == 503 and "docfn models publish" in response.json()["error"]
             publish_pack(
                 model_store / OCR_PACK / OCR_PACK_VERSION, "docfn-test", endpoint_url=s3_server.endpoint_url
             )
-            deadline = time.monotonic() + 60
-            while (response := client.get("/readyz")).status_code != 200:
-                assert time.monotonic() < deadline, response.text
-                time.sleep(0.2)
+            response = wait_until(
+                lambda: (r := client.get("/readyz")).status_code == 200 and r, "readiness after publishing"
+            )
             assert response.json()["tasks"]["ocr"]["loaded"] is True
     finally:
         server.stop()

@@ -14,6 +14,19 @@ resource "aws_cloudwatch_log_group" "function" {
   tags = local.tags
 }
 
+# Optional log shipping (off unless log_subscription_destination_arn is set): the structured request
+# lines only - the app logs exactly one per request, with request_id, input_sha256, task,
+# duration_ms and status - to a Firehose/Kinesis/Lambda destination that indexes them in OpenSearch.
+resource "aws_cloudwatch_log_subscription_filter" "requests" {
+  for_each = var.log_subscription_destination_arn == null ? {} : local.tasks
+
+  name            = "${local.function_names[each.key]}-requests"
+  log_group_name  = aws_cloudwatch_log_group.function[each.key].name
+  filter_pattern  = "{ $.message = \"request\" }"
+  destination_arn = var.log_subscription_destination_arn
+  role_arn        = var.log_subscription_role_arn
+}
+
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_272:Code signing only applies to .zip packages; images are pinned by immutable ECR tags and scanned on push.
   for_each = local.tasks

@@ -712,3 +712,25 @@ variable "alarm_duration_p99_ratio" {
     error_message = "alarm_duration_p99_ratio must be in (0, 1]."
   }
 }
+
+variable "log_subscription_destination_arn" {
+  description = "Optional log shipping to Elasticsearch/OpenSearch: the ARN a CloudWatch Logs subscription sends every function's request log lines to (request_id, input_sha256, task, duration_ms, status, ...) - a Kinesis Data Firehose delivery stream with an OpenSearch destination, a Kinesis stream, a Lambda function or a CloudWatch Logs destination. null (the default) ships nothing."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_subscription_destination_arn == null || can(regex("^arn:aws[a-z-]*:(firehose|kinesis|lambda|logs):[a-z0-9-]+:[0-9]{12}:.+$", var.log_subscription_destination_arn))
+    error_message = "log_subscription_destination_arn must be the ARN of a Firehose delivery stream, Kinesis stream, Lambda function or CloudWatch Logs destination, or null."
+  }
+}
+
+variable "log_subscription_role_arn" {
+  description = "IAM role CloudWatch Logs assumes to put records into a Firehose or Kinesis log_subscription_destination_arn (not needed for a Lambda function or a Logs destination). null by default."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_subscription_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.log_subscription_role_arn))
+    error_message = "log_subscription_role_arn must be an IAM role ARN, or null."
+  }
+}

@@ -943,3 +943,33 @@ def test_availability_zones_are_validated(evaluated: Evaluated) -> None:
     assert "distinct zone names" in evaluated.errors(availability_zones=["eu-west-1a", "eu-west-1a"])
     assert "distinct zone names" in evaluated.errors(availability_zones=["euw1-az1", "euw1-az2"])
     assert "at least two zones" in evaluated.errors(availability_zones=["eu-west-1a"])
+
+
+def test_optional_log_subscription_ships_the_request_lines(evaluated: Evaluated) -> None:
+    """Off by default; when given a destination, every function's request lines (and only those) go
+    to it - the lines that carry request_id, input_sha256, task, duration_ms and status."""
+    from docfn.core.logs import REQUEST_LOG
+    from docfn.service.outcome import Outcome
+    from docfn.service.request_log import request_fields
+
+    subscription = module().resource("aws_cloudwatch_log_subscription_filter", "requests")
+    assert var_default("log_subscription_destination_arn") is None
+    # python-hcl2 renders null as None: "destination == null ? {} : local.tasks".
+    for_each = text_of(attr(subscription, "for_each"))
+    assert "var.log_subscription_destination_arn == None ? {} : local.tasks" in for_each
+    assert "aws_cloudwatch_log_group.function[each.key].name" in text_of(attr(subscription, "log_group_name"))
+    # CloudWatch Logs' JSON filter syntax, selecting the app's request line by its message.
+    filter_pattern = attr(subscription, "filter_pattern").replace('\\"', '"')
+    pattern = re.fullmatch(r'\{ \$\.message = "([a-z]+)" \}', filter_pattern)
+    assert pattern is not None
+    # The request line's message and the fields an index needs.
+    outcome = Outcome("ocr", {}, "ab" * 32, "key", False, True, 1, 10)
+    fields = request_fields(request_id="r1", task="ocr", status=200, started=0.0, outcome=outcome)
+    assert {"request_id", "input_sha256", "task", "duration_ms", "status"} <= set(fields)
+    assert pattern.group(1) == "request" and REQUEST_LOG.name == "docfn.request"
+
+    firehose = "arn:aws:firehose:eu-west-1:123456789012:deliverystream/docfn-logs"
+    role = "arn:aws:iam::123456789012:role/cwl-to-firehose"
+    evaluated.apply(log_subscription_destination_arn=firehose, log_subscription_role_arn=role)
+    assert "must be the ARN of a Firehose" in evaluated.errors(log_subscription_destination_arn="opensearch")
+    assert "must be an IAM role ARN" in evaluated.errors(log_subscription_role_arn="cwl-role")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -266,5 +265,76 @@ def test_unsupported_event_is_an_invocation_error(lambda_function: LambdaFunctio
     assert error["errorType"] == "ValueError" and "unsupported event" in error["errorMessage"]
     # The runtime keeps serving after a failed invocation.
     ok = _response(lambda_function, function_url_event("GET", "/healthz"))
-    assert ok["statusCode"] == 200 and base64.b64encode(b"x")  # body is text, not base64
+    assert ok["statusCode"] == 200
+    # The body is JSON text as sent, not base64: it parses as it is.
     assert ok["isBase64Encoded"] is False and json.loads(ok["body"])["status"] == "ok"
+
+
+# The CloudWatch embedded metric format's structure (the "_aws" metadata and its directives), as
+# AWS specifies it: what CloudWatch Logs needs to extract metrics from a log line.
+EMF_SCHEMA = {
+    "type": "object",
+    "required": ["_aws"],
+    "properties": {
+        "_aws": {
+            "type": "object",
+            "required": ["Timestamp", "CloudWatchMetrics"],
+            "properties": {
+                "Timestamp": {"type": "integer", "minimum": 0},
+                "CloudWatchMetrics": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["Namespace", "Dimensions", "Metrics"],
+                        "properties": {
+                            "Namespace": {"type": "string", "minLength": 1, "maxLength": 1024},
+                            "Dimensions": {
+                                "type": "array",
+                                "items": {"type": "array", "items": {"type": "string"}, "maxItems": 30},
+                            },
+                            "Metrics": {
+                                "type": "array",
+                                "maxItems": 100,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["Name"],
+                                    "properties": {"Name": {"type": "string"}, "Unit": {"type": "string"}},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def test_request_lines_carry_cloudwatch_embedded_metrics(lambda_function: LambdaFunction) -> None:
+    import jsonschema
+
+    ok = lambda_function.invoke(
+        function_url_event("POST", "/v1/ocr", PAGE, content_type="image/png", base64_body=True)
+    )
+    refused = lambda_function.invoke(
+        function_url_event("POST", "/v1/ocr", "plain text", content_type="text/plain")
+    )
+    lines = {
+        r["request_id"]: r
+        for r in lambda_function.log_records()
+        if r.get("message") == "request" and r.get("request_id") in (ok.request_id, refused.request_id)
+    }
+    for line in lines.values():
+        jsonschema.validate(line, EMF_SCHEMA)
+        [directive] = line["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "docfn" and directive["Dimensions"] == [["task"]]
+        assert isinstance(line["task"], str)  # every dimension is a member of the line
+        for metric in directive["Metrics"]:  # every metric is a number beside it
+            assert isinstance(line[metric["Name"]], int | float), metric
+        # The fields a log search needs are in the same line.
+        assert {"request_id", "task", "status", "duration_ms"} <= set(line)
+    served, bad = lines[ok.request_id], lines[refused.request_id]
+    assert served["Requests"] == 1 and served["Errors"] == 0 and served["Duration"] == served["duration_ms"]
+    assert "input_sha256" in served
+    assert bad["status"] == 415 and bad["Errors"] == 1 and bad["ServerErrors"] == 0

@@ -2,8 +2,8 @@
 
 The service knows only interfaces (a pack resolver, a tracer, a cache, an object store); this is the
 one place that picks their implementations from the settings: S3 packs and objects through boto3,
-X-Ray when tracing is on, the cache auth token from Secrets Manager, and the wheel builder for
-default packs only where packs may be built (never in a deployed function).
+X-Ray or OpenTelemetry as DOCFN_TRACING says, the cache auth token from Secrets Manager, and the wheel
+builder for default packs only where packs may be built (never in a deployed function).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..cloud.s3_objects import object_store
 from ..cloud.s3_packs import S3PackSource
 from ..core.settings import Settings
+from ..core.tracing import Tracer
 from ..service.cache import ResultCache, build_cache
 from ..service.pack_sources import PackResolver
 from ..service.service import DocService
@@ -38,15 +39,28 @@ def result_cache(settings: Settings) -> ResultCache:
         memory_entries=settings.memory_cache_entries,
         password=password,
         timeout_seconds=settings.redis_timeout_seconds,
+        breaker_failures=settings.redis_breaker_failures,
+        breaker_reset_seconds=settings.redis_breaker_reset_seconds,
     )
 
 
-def build_service(settings: Settings, *, cache: ResultCache | None = None) -> DocService:
-    tracer = None
-    if settings.tracing:
+def tracer_for(settings: Settings) -> Tracer | None:
+    """The tracer ``DOCFN_TRACING`` names; None (no spans, no SDK imported) when off."""
+    if settings.tracing == "xray":
         from ..cloud.xray import XRayTracer
 
-        tracer = XRayTracer()
+        return XRayTracer()
+    if settings.tracing == "otel":
+        from ..cloud.otel import OTelTracer
+
+        return OTelTracer(f"docfn-{'-'.join(settings.tasks)}" if len(settings.tasks) == 1 else "docfn")
+    return None
+
+
+def build_service(
+    settings: Settings, *, cache: ResultCache | None = None, tracer: Tracer | None = None
+) -> DocService:
+    tracer = tracer or tracer_for(settings)
     return DocService(
         settings,
         packs=pack_resolver(settings),

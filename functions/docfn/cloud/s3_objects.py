@@ -14,6 +14,10 @@ from ..core.settings import Settings
 from ..service.storage import ListedObject, ObjectMissing, ObjectStore, PresignedUpload, StoredObject
 from .aws_clients import error_code, is_not_found, s3_client
 
+# A conditional write that lost: the object exists (If-None-Match), changed (If-Match), or another
+# conditional write to it is in flight.
+LOST_RACE_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
 
 class S3ObjectStore:
     """S3 (or an S3-compatible endpoint) through boto3, with short timeouts and bounded retries."""
@@ -48,6 +52,32 @@ class S3ObjectStore:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         with _translated(key):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+        return self._put_if(key, data, content_type, IfNoneMatch="*")
+
+    def replace(self, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        return self._put_if(key, data, content_type, IfMatch=f'"{etag}"')
+
+    def _put_if(self, key: str, data: bytes, content_type: str, **condition: str) -> bool:
+        """S3's conditional writes: exactly one of several racing writers wins, the others get False."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with _translated(key):
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **condition
+                )
+        except Unavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and error_code(cause) in LOST_RACE_CODES:
+                return False
+            raise
+        return True
+
+    def delete(self, key: str) -> None:
+        with _translated(key):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def presign_upload(self, key: str, content_type: str | None, expires_in: int) -> PresignedUpload:
         # A presigned PUT: any HTTP client can use it (curl -T). Signing is local, no request is made.

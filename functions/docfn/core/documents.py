@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +114,22 @@ def parse_page_ranges(spec: str | None) -> list[int] | None:
     return sorted(pages)
 
 
+# What Pillow's decoders raise on corrupt or hostile bytes (found by fuzzing: a TIFF without its
+# dimension tags raises TypeError/KeyError, a broken JPEG IndexError): a bad input, never a 500.
+DECODER_FAILURES = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    TypeError,
+    KeyError,
+    IndexError,
+    struct.error,
+    ZeroDivisionError,
+)
+
+
 @dataclass(frozen=True)
 class DecodeLimits:
     max_pixels: int
@@ -142,7 +159,7 @@ class Document:
         try:
             with Image.open(io.BytesIO(self.data)) as image:
                 return int(getattr(image, "n_frames", 1))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except DECODER_FAILURES as exc:
             raise BadInput(f"the {self.format.upper()} image cannot be read: {exc}") from exc
 
     def select(self, pages: list[int] | None) -> list[int]:
@@ -184,13 +201,18 @@ class Document:
                 self._check_pixels(image.width, image.height, f"page {index + 1}")
                 image.load()
                 rgb = image.convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        except DECODER_FAILURES as exc:
             raise BadInput(f"the {self.format.upper()} image is corrupt or truncated: {exc}") from exc
         return PageImage(index=index, image=np.asarray(rgb))
 
     def _render_pdf(self, index: int, text_layer: bool) -> PageImage:
         assert self._pdf is not None
-        page = self._pdf[index]
+        import pypdfium2 as pdfium
+
+        try:
+            page = self._pdf[index]
+        except pdfium.PdfiumError as exc:
+            raise BadInput(f"PDF page {index + 1} cannot be read: {exc}") from exc
         try:
             width_pt, height_pt = page.get_size()
             scale = self.limits.pdf_dpi / 72.0
@@ -198,6 +220,8 @@ class Document:
             bitmap = page.render(scale=scale)
             image = bitmap.to_pil().convert("RGB")
             layer = read_text_layer(page, image.size) if text_layer else None
+        except pdfium.PdfiumError as exc:
+            raise BadInput(f"PDF page {index + 1} cannot be rendered: {exc}") from exc
         finally:
             page.close()
         return PageImage(index=index, image=np.asarray(image), text_layer=layer)

@@ -13,6 +13,12 @@ LATENCY = Histogram(
 )
 ERRORS = Counter("docfn_errors_total", "Errors by task and code", ["task", "code"])
 CACHE_LOOKUPS = Counter("docfn_cache_lookups_total", "Result cache lookups", ["task", "result"])
+CACHE_FAILURES = Counter(
+    "docfn_cache_failures_total",
+    "Result cache calls that failed (error) or were skipped by the open circuit breaker (circuit_open)",
+    ["op", "reason"],
+)
+CACHE_CIRCUIT_OPEN = Gauge("docfn_cache_circuit_open", "1 while the Redis circuit breaker skips Redis")
 COLD_STARTS = Counter("docfn_cold_starts_total", "Model loads (cold starts) by task", ["task"])
 MODEL_LOAD_SECONDS = Histogram(
     "docfn_model_load_seconds",

@@ -6,7 +6,7 @@ import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -59,7 +59,17 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(default=None, description="Result cache; in-process LRU when unset.")
     redis_auth_secret_arn: str | None = Field(default=None, description="Secrets Manager ARN of the token.")
-    redis_timeout_seconds: float = 0.5
+    redis_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="Socket and connect timeout of every Redis call: a slow Redis costs at most this.",
+    )
+    redis_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive Redis failures that open the cache's circuit breaker."
+    )
+    redis_breaker_reset_seconds: float = Field(
+        default=10.0, gt=0, description="How long an open breaker skips Redis before one trial call."
+    )
     memory_cache_entries: int = 256
     result_ttl_seconds: int = 86_400
 
@@ -84,6 +94,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Private networks URL inputs may reach (CIDR list); none by default.",
     )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Lease of a running job's claim, renewed as pages complete; a job whose instance died"
+        " reads failed (interrupted) once it runs out, and the next delivery runs it again.",
+    )
     max_pixels: int = 60_000_000
     max_pages: int = 200
     pdf_dpi: int = 150
@@ -105,8 +121,27 @@ class Settings(BaseSettings):
     cors_max_age_seconds: int = 300
 
     log_level: str = "INFO"
-    tracing: bool = False
+    metrics_emf: bool = Field(
+        default_factory=on_lambda,
+        description="Request log lines also in CloudWatch embedded metric format (on by default on Lambda).",
+    )
+    tracing: Literal["off", "xray", "otel"] = Field(
+        default="off",
+        description="Spans around cache, model load, inference, storage: xray (the X-Ray SDK; 1/true"
+        " mean xray, as before), otel (OpenTelemetry over OTLP/HTTP, e.g. to an ADOT collector), or off.",
+    )
     onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
+
+    @field_validator("tracing", mode="before")
+    @classmethod
+    def _tracing_choice(cls, value: object) -> object:
+        # DOCFN_TRACING=1 has always meant X-Ray (Terraform sets it with Lambda active tracing).
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return "xray"
+        if text in {"", "0", "false", "no", "none"}:
+            return "off"
+        return text
 
     @field_validator("tasks", "cors_allow_origins", "url_allowed_networks", mode="before")
     @classmethod

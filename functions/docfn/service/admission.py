@@ -1,18 +1,26 @@
 """A bounded per-instance queue: at most ``concurrency`` inferences run, ``queue`` more wait.
 
-``admit()`` is taken by an adapter before it dispatches work (so waiting requests are counted) and
-refuses with 429 past capacity, instead of piling up until the instance runs out of memory;
-``slot()`` is taken by the service around model load + inference only (cache hits skip it).
+``admit()`` / ``submit()`` are taken by an adapter before it dispatches work (so waiting requests
+are counted) and refuse with 429 past capacity, instead of piling up until the instance runs out of
+memory; ``slot()`` is taken by the service around model load + inference only (cache hits skip it).
+
+A place is held until the *work* has stopped, not until the caller stops waiting: a request that
+hits its deadline answers 504 at once, but its worker thread keeps its place until it returns, so
+capacity always counts the threads really running or queued.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from ..core import metrics
 from ..core.errors import Overloaded
+
+T = TypeVar("T")
 
 
 class Admission:
@@ -24,8 +32,12 @@ class Admission:
         self._lock = threading.Lock()
         self.retry_after = retry_after
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
+    @property
+    def admitted(self) -> int:
+        """Requests holding a place now (running or queued)."""
+        return self._admitted
+
+    def _enter(self) -> None:
         with self._lock:
             if self._admitted >= self.capacity:
                 metrics.SHED.inc()
@@ -35,12 +47,32 @@ class Admission:
                 )
             self._admitted += 1
             metrics.IN_FLIGHT.set(self._admitted)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._admitted -= 1
+            metrics.IN_FLIGHT.set(self._admitted)
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """A place for work the caller runs (and waits for) itself."""
+        self._enter()
         try:
             yield
         finally:
-            with self._lock:
-                self._admitted -= 1
-                metrics.IN_FLIGHT.set(self._admitted)
+            self._leave()
+
+    def submit(self, executor: Executor, work: Callable[..., T], *args: Any) -> Future[T]:
+        """Admit ``work`` and start it on ``executor``; its place is given back when it has stopped
+        (returned, raised or been cancelled before it started), whoever is still waiting for it."""
+        self._enter()
+        try:
+            future = executor.submit(work, *args)
+        except BaseException:
+            self._leave()
+            raise
+        future.add_done_callback(lambda _: self._leave())
+        return future
 
     @contextmanager
     def slot(self) -> Iterator[None]:

@@ -13,6 +13,10 @@ import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
+import pybreaker
+
+from ..core import metrics
+
 log = logging.getLogger("docfn.cache")
 
 KEY_PREFIX = "docfn:v1"
@@ -68,12 +72,34 @@ class MemoryCache:
                 self._entries.popitem(last=False)
 
 
+class _BreakerGauge(pybreaker.CircuitBreakerListener):
+    """Says in the metrics (and the log) when the breaker opens and closes."""
+
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        metrics.CACHE_CIRCUIT_OPEN.set(1 if new_state.name == pybreaker.STATE_OPEN else 0)
+        log.warning("cache circuit breaker %s -> %s", old_state.name, new_state.name)
+
+
 class RedisCache:
-    """Redis/Valkey (ElastiCache) cache with short timeouts so an outage costs milliseconds."""
+    """Redis/Valkey (ElastiCache) cache with short timeouts so an outage costs milliseconds.
+
+    A circuit breaker (pybreaker) bounds what a slow or dead Redis costs: each call waits at most the
+    socket timeout, and after ``breaker_failures`` consecutive failures Redis is skipped entirely
+    (reads miss, writes are dropped) for ``breaker_reset_seconds``; then one trial call decides
+    whether it is back. Recovery needs no restart.
+    """
 
     kind = "redis"
 
-    def __init__(self, url: str, *, password: str | None = None, timeout_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        timeout_seconds: float = 0.5,
+        breaker_failures: int = 5,
+        breaker_reset_seconds: float = 10.0,
+    ) -> None:
         import redis
 
         self._client = redis.Redis.from_url(
@@ -84,16 +110,17 @@ class RedisCache:
             retry_on_timeout=False,
             health_check_interval=30,
         )
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=breaker_failures,
+            reset_timeout=breaker_reset_seconds,
+            listeners=[_BreakerGauge()],
+            name="redis-cache",
+            throw_new_error_on_trip=False,
+        )
         self.errors = 0
 
     def get(self, key: str) -> dict[str, Any] | None:
-        import redis
-
-        try:
-            raw = self._client.get(key)
-        except redis.RedisError as exc:
-            self._failed("get", exc)
-            return None
+        raw = self._call("get", self._client.get, key)
         if raw is None:
             return None
         try:
@@ -103,12 +130,7 @@ class RedisCache:
             return None
 
     def set(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None:
-        import redis
-
-        try:
-            self._client.set(key, json.dumps(value).encode(), ex=max(1, ttl_seconds))
-        except redis.RedisError as exc:
-            self._failed("set", exc)
+        self._call("set", self._client.set, key, json.dumps(value).encode(), ex=max(1, ttl_seconds))
 
     def ping(self) -> bool:
         import redis
@@ -118,9 +140,23 @@ class RedisCache:
         except redis.RedisError:
             return False
 
-    def _failed(self, op: str, exc: Exception) -> None:
-        self.errors += 1
-        log.warning("cache %s failed, serving without cache: %s", op, exc)
+    def _call(self, op: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """``function(...)`` through the breaker; a failure or an open circuit is None, counted."""
+        import redis
+
+        try:
+            return self._breaker.call(function, *args, **kwargs)
+        except pybreaker.CircuitBreakerError as exc:  # open: Redis was not called at all
+            self._count(op, "circuit_open", exc)
+        except redis.RedisError as exc:  # failed against Redis (the call that trips the breaker too)
+            self._count(op, "error", exc)
+        return None
+
+    def _count(self, op: str, reason: str, exc: Exception) -> None:
+        metrics.CACHE_FAILURES.labels(op, reason).inc()
+        if reason == "error":
+            self.errors += 1
+            log.warning("cache %s failed, serving without cache: %s", op, exc)
 
 
 def build_cache(
@@ -129,7 +165,15 @@ def build_cache(
     memory_entries: int = 256,
     password: str | None = None,
     timeout_seconds: float = 0.5,
+    breaker_failures: int = 5,
+    breaker_reset_seconds: float = 10.0,
 ) -> ResultCache:
     if redis_url:
-        return RedisCache(redis_url, password=password, timeout_seconds=timeout_seconds)
+        return RedisCache(
+            redis_url,
+            password=password,
+            timeout_seconds=timeout_seconds,
+            breaker_failures=breaker_failures,
+            breaker_reset_seconds=breaker_reset_seconds,
+        )
     return MemoryCache(memory_entries)

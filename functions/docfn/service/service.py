@@ -18,7 +18,7 @@ from typing import Any
 from .. import __version__
 from ..core import metrics
 from ..core.documents import DecodeLimits, Document, open_document
-from ..core.errors import NotFound
+from ..core.errors import DeadlineExceeded, NotFound
 from ..core.settings import ALL_TASKS, Settings
 from ..core.tracing import NoTracer, Tracer
 from ..packs.refs import pack_ref_for, setting_for
@@ -149,13 +149,23 @@ class DocService:
         *,
         on_page: ProgressHook | None = None,
         max_bytes: int | None = None,
+        deadline: float | None = None,
     ) -> Outcome:
         """Run ``task_name`` on ``data``. Raises :class:`DocfnError` subclasses for bad requests.
 
         ``max_bytes`` overrides the synchronous body limit (uploaded jobs have their own, larger one).
+        ``deadline`` (a ``time.monotonic()`` instant) stops the work between pages once passed, so a
+        request its caller gave up on frees its place within one page (:class:`DeadlineExceeded`).
         """
         with self.tracer.request(f"docfn-{task_name}", task=task_name):
-            return self._run(task_name, data, content_type, raw_options or {}, on_page, max_bytes)
+            return self._run(task_name, data, content_type, raw_options or {}, on_page, max_bytes, deadline)
+
+    def deadline_exceeded(self) -> DeadlineExceeded:
+        """The error for a synchronous request past ``DOCFN_INFERENCE_TIMEOUT_SECONDS``."""
+        return DeadlineExceeded(
+            f"inference did not finish within {self.settings.inference_timeout_seconds:g} s;"
+            " send fewer pages or use an asynchronous upload (POST /v1/uploads)"
+        )
 
     def _run(
         self,
@@ -165,6 +175,7 @@ class DocService:
         raw_options: Mapping[str, Any],
         on_page: ProgressHook | None,
         max_bytes: int | None,
+        deadline: float | None,
     ) -> Outcome:
         hosted = self.task(task_name)
         options = validate_options(hosted.task.Options, raw_options, task_name)
@@ -191,10 +202,11 @@ class DocService:
             with self.admission.slot():
                 with self.tracer.subsegment("model_load", pack=hosted.version_id):
                     report = hosted.load()
+                hosted.task.check_options(options)
                 timings.update(report.phases)
                 infer = time.perf_counter()
                 with self.tracer.subsegment("inference", pages=str(len(pages))):
-                    result = self._predict(hosted, document, pages, options, on_page)
+                    result = self._predict(hosted, document, pages, options, on_page, deadline)
                 timings["first_inference" if report.performed else "inference"] = time.perf_counter() - infer
             result = {"model": hosted.version_id, **result}
 
@@ -208,18 +220,21 @@ class DocService:
         finally:
             document.close()
 
-    @staticmethod
     def _predict(
+        self,
         hosted: HostedTask,
         document: Document,
         pages: list[int],
         options: TaskOptions,
         on_page: ProgressHook | None,
+        deadline: float | None,
     ) -> dict[str, Any]:
         """The page loop: one page decoded at a time (bounded memory), progress after each."""
         results = []
         text_layer = hosted.task.needs_text_layer(options)
         for done, index in enumerate(pages, start=1):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self.deadline_exceeded()  # nobody waits for the rest: stop and free the slot
             page = document.render(index, text_layer=text_layer)
             results.append(hosted.task.predict_page(page, options))
             del page

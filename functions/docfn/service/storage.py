@@ -6,6 +6,7 @@ Layout (the Terraform lifecycle rules and IAM policies assume exactly these pref
     results/<job_id>/result.json         the task result (the same body the HTTP API answers)
     results/<job_id>/result.md           Markdown, when the task renders Markdown (parse, table)
     results/<job_id>/status.json         job status; always written last
+    results/<job_id>/claim.json          while a job runs: which instance runs it, and until when
 
 The interface knows no cloud; ``docfn.cloud.s3_objects.S3ObjectStore`` speaks S3 (AWS, MinIO, moto).
 Every storage failure surfaces as :class:`Unavailable` (503) so callers degrade instead of crashing.
@@ -70,6 +71,10 @@ def result_key(job_id: str, name: str) -> str:
 
 def status_key(job_id: str) -> str:
     return result_key(job_id, "status.json")
+
+
+def claim_key(job_id: str) -> str:
+    return result_key(job_id, "claim.json")
 
 
 def check_job_id(job_id: str) -> str:
@@ -154,6 +159,16 @@ class ObjectStore(Protocol):
     def get_optional(self, key: str) -> bytes | None: ...
 
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+        """Create ``key`` only if it does not exist (atomically); False if it already does."""
+        ...
+
+    def replace(self, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        """Overwrite ``key`` only if it is still the version ``etag`` (atomically); False otherwise."""
+        ...
+
+    def delete(self, key: str) -> None: ...
 
     def presign_upload(self, key: str, content_type: str | None, expires_in: int) -> PresignedUpload: ...
 

@@ -7,6 +7,8 @@ Knative) hands the decoded object reference to :meth:`UploadProcessor.process`, 
 1. ignores keys outside ``uploads/<task>/`` (a function never re-triggers on its own ``results/``);
 2. skips the work when ``status.json`` already says *succeeded* for the same input sha256, so a
    re-delivered event is harmless (S3, SQS and the Knative broker all deliver at least once);
+   and takes the job's claim (``job_claims``) first, so two instances given the same event at once
+   run it once: the loser answers *job_in_progress* (503, retried later), never a second result;
 3. runs the task through :class:`DocService` (which also fills the shared result cache);
 4. writes ``result.json`` (+ ``result.md``) first and ``status.json`` last, so a reader that sees
    *succeeded* always finds the result, and a storage outage leaves at worst a stale *running*.
@@ -19,12 +21,13 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..core.documents import MEDIA_TYPES
 from ..core.errors import DocfnError, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from ..core.settings import Settings
+from .job_claims import JobClaim, JobClaims, JobInProgress
 from .outcome import Outcome
 from .request_log import log_request, request_fields
 from .service import DocService
@@ -32,6 +35,7 @@ from .storage import (
     JobStatus,
     ObjectMissing,
     ObjectStore,
+    StoredObject,
     check_job_id,
     parse_upload_key,
     result_key,
@@ -100,6 +104,14 @@ class UploadProcessor:
         self.service = service
         self._store = store
         self.settings = settings
+        self._claims: JobClaims | None = None
+
+    @property
+    def claims(self) -> JobClaims:
+        """The job claims in the store (the same 503 as every job call when there is no bucket)."""
+        if self._claims is None:
+            self._claims = JobClaims(self.store, self.settings.job_lease_seconds)
+        return self._claims
 
     @property
     def store(self) -> ObjectStore:
@@ -146,6 +158,17 @@ class UploadProcessor:
         if raw is None:
             raise NotFound(f"no job {job_id!r} (unknown, or expired by the bucket's lifecycle rule)")
         status = JobStatus.from_json(raw)
+        if status.state == "running" and not self.claims.alive(job_id):
+            # Its instance died or lost the store mid-job: say so instead of "running" forever.
+            status = replace(
+                status,
+                state="failed",
+                error={
+                    "code": "interrupted",
+                    "message": "the job stopped before it finished (its instance went away or lost"
+                    " storage); it runs again when its upload event is delivered again",
+                },
+            )
         body: dict[str, Any] = {**json.loads(status.to_json()), "bucket": self.store.bucket}
         if status.state == "succeeded":
             # The bucket is private: hand out short-lived links rather than bucket credentials.
@@ -210,13 +233,42 @@ class UploadProcessor:
                 return JobReport(
                     ref.key, "skipped", reason="already succeeded for this input", input_sha256=sha, **base
                 )
+            claim = self.claims.take(upload.job_id, sha)
+        except JobInProgress as exc:  # another instance runs it: no status written, retried later
+            return JobReport(ref.key, "failed", reason=exc.message, input_sha256=sha, error=exc, **base)
         except DocfnError as exc:
             return self._fail(upload.job_id, upload.task, ref.key, None, exc, None)
+        try:
+            return self._run_claimed(ref, upload.job_id, upload.task, obj, sha, previous, claim, request_id)
+        finally:
+            claim.release()
 
+    def _run_claimed(
+        self,
+        ref: ObjectRef,
+        job_id: str,
+        task: str,
+        obj: StoredObject,
+        sha: str,
+        previous: JobStatus | None,
+        claim: JobClaim,
+        request_id: str,
+    ) -> JobReport:
+        base = {"job_id": job_id, "task": task}
+        store = self.store
+        try:
+            # A racer may have finished between our status read and our claim.
+            latest = self._read_status(job_id)
+        except DocfnError as exc:
+            return self._fail(job_id, task, ref.key, None, exc, None)
+        if latest is not None and latest.state == "succeeded" and latest.input_sha256 == sha:
+            return JobReport(
+                ref.key, "skipped", reason="already succeeded for this input", input_sha256=sha, **base
+            )
         options = previous.options if previous is not None else {}
         running = JobStatus(
-            job_id=upload.job_id,
-            task=upload.task,
+            job_id=job_id,
+            task=task,
             state="running",
             input_key=ref.key,
             input_sha256=sha,
@@ -224,30 +276,35 @@ class UploadProcessor:
         )
         outcome: Outcome | None = None
         try:
-            store.put(status_key(upload.job_id), running.to_json(), "application/json")
+            store.put(status_key(job_id), running.to_json(), "application/json")
             outcome = self.service.run(
-                upload.task, obj.data, obj.content_type, options, max_bytes=self.settings.max_upload_bytes
+                task,
+                obj.data,
+                obj.content_type,
+                options,
+                max_bytes=self.settings.max_upload_bytes,
+                on_page=lambda done, total: claim.renew_if_due(),  # a long job keeps its lease
             )
             with self.service.tracer.subsegment("storage_put"):
-                keys = self._write_results(upload.job_id, ref.key, outcome, request_id)
+                keys = self._write_results(job_id, ref.key, outcome, request_id)
             # Status last: "succeeded" is only ever visible once every result object exists.
             store.put(
-                status_key(upload.job_id),
+                status_key(job_id),
                 running.moved("succeeded", result_keys=keys).to_json(),
                 "application/json",
             )
         except DocfnError as exc:
-            return self._fail(upload.job_id, upload.task, ref.key, running, exc, outcome, request_id)
+            return self._fail(job_id, task, ref.key, running, exc, outcome, request_id)
         except Exception as exc:  # a bug must still leave a readable failed status behind
-            log.exception("job %s failed unexpectedly", upload.job_id)
+            log.exception("job %s failed unexpectedly", job_id)
             error = DocfnError(f"internal error: {type(exc).__name__}")
-            return self._fail(upload.job_id, upload.task, ref.key, running, error, outcome, request_id)
+            return self._fail(job_id, task, ref.key, running, error, outcome, request_id)
         log_request(
             request_id=request_id,
-            task=upload.task,
+            task=task,
             status=200,
             outcome=outcome,
-            job_id=upload.job_id,
+            job_id=job_id,
             input_key=ref.key,
         )
         return JobReport(

@@ -95,6 +95,11 @@ class Task(ABC):
         """Whether a PDF page should be rendered with its text layer read for this request."""
         return False
 
+    def check_options(self, options: Any) -> None:
+        """Refuse (:class:`BadOptions`, 422) options the loaded packs cannot honour, instead of
+        silently ignoring them while they still change the cache key. Called after :meth:`load`."""
+        return None  # every option of the task's model is honoured by default
+
     @abstractmethod
     def predict_page(self, page: PageImage, options: Any) -> dict[str, Any]:
         """The result for one page. Must be thread-safe: the service may run pages concurrently."""

@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..core.errors import NotFound
 from ..packs.catalog import RECIPES, PackRecipe
 from ..packs.manifest import Manifest, describe_file, verify_pack
 from ..packs.refs import PackRef
@@ -50,6 +51,9 @@ def build_pack(recipe: PackRecipe, store: Path, *, force: bool = False) -> Path:
 
 
 def build_packs(names: list[str], store: Path, *, force: bool = False) -> list[Path]:
+    unknown = sorted(set(names) - set(RECIPES))
+    if unknown:
+        raise NotFound(f"unknown model pack(s) {unknown}; known: {sorted(RECIPES)}")
     return [build_pack(RECIPES[name], store, force=force) for name in names]
 
 

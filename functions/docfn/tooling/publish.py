@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cloud.aws_clients import is_not_found, s3_client
-from ..core.errors import DocfnError
+from ..cloud.aws_clients import error_code, is_not_found, s3_client
+from ..core.errors import DocfnError, NotFound, Unavailable
 from ..packs.manifest import MANIFEST_NAME, Manifest, verify_pack
 
 log = logging.getLogger("docfn.packs")
@@ -65,6 +65,20 @@ def _exists(client: Any, bucket: str, key: str) -> bool:
     return True
 
 
+def _check_bucket(client: Any, bucket: str) -> None:
+    """A missing or unreachable bucket is said plainly before any upload starts."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if is_not_found(exc) or error_code(exc) == "NoSuchBucket":
+            raise NotFound(f"bucket {bucket!r} does not exist (create it, or pass --bucket)") from exc
+        raise PublishRefused(f"bucket {bucket!r} refused access: {error_code(exc) or exc}") from exc
+    except BotoCoreError as exc:
+        raise Unavailable(f"the S3 endpoint is unreachable: {exc}") from exc
+
+
 def publish_pack(
     pack_dir: Path,
     bucket: str,
@@ -78,6 +92,7 @@ def publish_pack(
     prefix = f"models/{manifest.name}/{manifest.version}"
     uri = f"s3://{bucket}/{prefix}"
     client = s3_client(endpoint_url)
+    _check_bucket(client, bucket)
     if _exists(client, bucket, f"{prefix}/{MANIFEST_NAME}") and not force:
         raise PublishRefused(f"{uri} already exists; versions are immutable (use --force to replace it)")
     total = 0

@@ -45,7 +45,7 @@ class Runtime:
 
     def __init__(self) -> None:
         settings = get_settings()
-        logs.configure(settings.log_level)
+        logs.configure(settings.log_level, emf=settings.metrics_emf)
         self.service: DocService = build_service(settings)
         self.jobs: UploadProcessor = upload_processor(self.service)
         self.invocations = 0

@@ -7,12 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from ...core.errors import DocfnError
+from ...core.errors import BadInput, NotFound
 from ...core.settings import Settings
 from ...packs.catalog import DEFAULT_PACKS, RECIPES
 from ...packs.manifest import MANIFEST_NAME, Manifest, verify_pack
 from ...tooling.build import build_packs
 from ...tooling.publish import DEFAULT_MAX_CER_REGRESSION_PP, list_bucket_packs, publish_pack
+from ...tooling.quantize import DEFAULT_REPEATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     listing.add_argument("--bucket", help="list s3://BUCKET/models/ instead of the local store")
     listing.add_argument("--endpoint-url", help="S3-compatible endpoint (default DOCFN_S3_ENDPOINT_URL)")
 
-    devset = Path(__file__).resolve().parents[4].parent / "shared" / "devset"
     quantize = msub.add_parser(
         "quantize", help="int8-quantize an OCR pack, chosen per model by measured CER and speed"
     )
@@ -45,8 +45,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     quantize.add_argument(
         "--store", type=Path, help="where the quantized pack goes (default DOCFN_MODEL_STORE)"
     )
-    quantize.add_argument("--calibration", type=Path, default=devset, help="page images to calibrate on")
-    quantize.add_argument("--eval", type=Path, default=devset, help="pages with .txt ground truth to score")
+    quantize.add_argument(
+        "--calibration", type=Path, required=True, help="a folder of page images to calibrate on"
+    )
+    quantize.add_argument(
+        "--eval",
+        type=Path,
+        help="pages with .txt ground truth to score (default: the --calibration folder's other pages)",
+    )
+    quantize.add_argument(
+        "--repeats", type=int, default=DEFAULT_REPEATS, help="timing rounds; the median round decides"
+    )
     quantize.add_argument("--calibration-pages", type=int, default=3)
     quantize.add_argument("--eval-pages", type=int, default=None, help="at most this many eval pages")
     quantize.add_argument("--version", help="version of the new pack (default SOURCE_VERSION-int8)")
@@ -127,14 +136,17 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace, store: Path) -> int:
-    from ...tooling.quantize import QuantizeOptions, quantize_pack
+    from ...tooling.quantize import QuantizeOptions, quantize_pack, require_onnx
 
+    require_onnx()  # before building or reading anything: say at once what to install
+    args.eval = args.eval or args.calibration
+    for flag, folder in (("--calibration", args.calibration), ("--eval", args.eval)):
+        if not folder.is_dir():
+            raise BadInput(f"{flag} {folder}: no such folder of page images")
     source = Path(args.source)
     if not source.is_dir():
         if args.source not in RECIPES:
-            raise SystemExit(
-                f"docfn: {args.source} is neither a pack directory nor a known pack {sorted(RECIPES)}"
-            )
+            raise NotFound(f"{args.source} is neither a pack directory nor a known pack {sorted(RECIPES)}")
         source = build_packs([args.source], store)[0]
     options = QuantizeOptions(
         calibration_dir=args.calibration,
@@ -143,6 +155,8 @@ def _quantize(args: argparse.Namespace, store: Path) -> int:
         eval_pages=args.eval_pages,
         margin_pp=args.max_cer_regression_pp,
         version=args.version,
+        repeats=args.repeats,
+        progress=lambda message: print(f"docfn: quantize: {message}", file=sys.stderr, flush=True),
     )
     target = quantize_pack(source, store, options)
     accuracy = Manifest.load(target).accuracy
@@ -172,17 +186,13 @@ def _publish(args: argparse.Namespace) -> int:
     settings = Settings()
     bucket = args.bucket or settings.bucket
     if not bucket:
-        raise SystemExit("docfn: give --bucket (or set DOCFN_BUCKET)")
-    try:
-        result = publish_pack(
-            args.path,
-            bucket,
-            endpoint_url=args.endpoint_url or settings.s3_endpoint_url,
-            force=args.force,
-            max_cer_regression_pp=args.max_cer_regression_pp,
-        )
-    except DocfnError as exc:
-        print(f"docfn: {exc.message}", file=sys.stderr)
-        return 1
+        raise BadInput("give --bucket (or set DOCFN_BUCKET)")
+    result = publish_pack(
+        args.path,
+        bucket,
+        endpoint_url=args.endpoint_url or settings.s3_endpoint_url,
+        force=args.force,
+        max_cer_regression_pp=args.max_cer_regression_pp,
+    )
     print(f"published {result.uri} ({result.files} files, {result.bytes:,} bytes)")
     return 0

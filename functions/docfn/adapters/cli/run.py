@@ -14,7 +14,7 @@ import httpx
 
 from ...client import Client
 from ...core.documents import MEDIA_TYPES
-from ...core.errors import DocfnError
+from ...core.errors import BadOptions, DocfnError
 from ...core.settings import Settings
 from ..wiring import build_service
 from .render import CLI_DEFAULT_OPTIONS, output_stems, render, render_for_stdout, write_outputs
@@ -79,12 +79,23 @@ def remote(task: str, url: str) -> Runner:
     return run
 
 
+def parse_options(items: list[str]) -> dict[str, str]:
+    """``-o KEY=VALUE`` pairs; anything else is a usage mistake (status 2, see ``main``)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadOptions(f"-o expects KEY=VALUE (e.g. -o angle_cls=true), got {item!r}")
+        options[key.strip()] = value
+    return options
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     runner = remote(args.task, args.url) if args.url else in_process(args.task)
     if runner is None:
         print(f"docfn: task {args.task!r} is not implemented yet", file=sys.stderr)
         return 2
-    options = {**CLI_DEFAULT_OPTIONS.get(args.task, {}), **dict(item.split("=", 1) for item in args.option)}
+    options = {**CLI_DEFAULT_OPTIONS.get(args.task, {}), **parse_options(args.option)}
     if args.pages:
         options["pages"] = args.pages
     if args.out:

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 
 from ... import __version__  # noqa: E402
 from ...core import logs, metrics  # noqa: E402
-from ...core.errors import DeadlineExceeded, DocfnError  # noqa: E402
+from ...core.errors import DocfnError  # noqa: E402
 from ...core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
 from ...service.outcome import Outcome  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
@@ -76,7 +76,7 @@ def create_app(
     jobs: UploadProcessor | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, emf=settings.metrics_emf)
     service = service or build_service(settings)
     jobs = jobs or upload_processor(service)
     # One thread per admitted request: queued requests wait on the service's inference slot, so the
@@ -159,18 +159,22 @@ def create_app(
 
     async def execute(task: str, given: TaskInput, options: dict[str, str]) -> Outcome:
         """One task run for an HTTP front door: admitted, in a worker thread, within the deadline."""
-        loop = asyncio.get_running_loop()
-        run = partial(service.run, task, given.data, given.content_type, options, max_bytes=given.max_bytes)
+        timeout = settings.inference_timeout_seconds
+        run = partial(
+            service.run,
+            task,
+            given.data,
+            given.content_type,
+            options,
+            max_bytes=given.max_bytes,
+            deadline=time.monotonic() + timeout,
+        )
+        # The place in the queue is held until the worker thread stops, not until we stop waiting.
+        work = service.admission.submit(workers, run)
         try:
-            with service.admission.admit():
-                outcome = await asyncio.wait_for(
-                    loop.run_in_executor(workers, run), timeout=settings.inference_timeout_seconds
-                )
+            outcome = await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
         except TimeoutError:
-            raise DeadlineExceeded(
-                f"inference did not finish within {settings.inference_timeout_seconds:g} s;"
-                " send fewer pages or use an asynchronous upload (POST /v1/uploads)"
-            ) from None
+            raise service.deadline_exceeded() from None
         if outcome.cold and _import_unreported.is_set():
             _import_unreported.clear()
             outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}

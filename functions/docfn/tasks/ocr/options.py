@@ -14,6 +14,7 @@ class OcrOptions(TaskOptions):
     )
     angle_cls: bool = Field(
         default=False,
-        description="Classify each line as upright or upside down first (packs with a classifier only).",
+        description="Classify each line as upright or upside down first. Only packs with a line-angle"
+        " classifier (cls) honour it; with any other pack angle_cls=true is refused with 422.",
     )
     mode: TextMode = Field(default="auto", description=TEXT_MODE_DESCRIPTION)

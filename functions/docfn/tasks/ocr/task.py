@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...core.documents import PageImage
+from ...core.errors import BadOptions
 from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task, page_fields
@@ -23,10 +24,19 @@ class OcrTask(Task):
     Options = OcrOptions
 
     engine: OcrEngine
+    pack_id: str
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         pack = packs[OWN_PACK]
         self.engine = OcrEngine(pack.pack_dir, pack.manifest, self.threads)
+        self.pack_id = pack.manifest.pack_id
+
+    def check_options(self, options: OcrOptions) -> None:
+        if options.angle_cls and self.engine.classifier is None:
+            raise BadOptions(
+                f"angle_cls=true needs a pack with a line-angle classifier; {self.pack_id} has"
+                " none (use a pack with a cls model, e.g. ocr-ppocrv5-mobile, or leave angle_cls off)"
+            )
 
     def needs_text_layer(self, options: OcrOptions) -> bool:
         return options.mode != "ocr"

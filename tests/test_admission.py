@@ -1,0 +1,112 @@
+"""Capacity means capacity: a request that hits its deadline answers 504 at once, but its place is
+free only when its worker has stopped, so the requests behind it are refused (429 + Retry-After)
+instead of running beside it. Observed by counting the service's running work and the real OCR
+task's concurrent ``predict_page`` calls on a real four-page PDF."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from .conftest import SAMPLE_PAGE
+from .inputs_factory import pdf_from_images
+
+
+class Concurrency:
+    """How many calls of a function run at once, and the most ever seen."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def wrap(self, function: Callable[..., Any], before: Callable[[], None] = lambda: None) -> Callable:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.running += 1
+                self.calls += 1
+                self.most = max(self.most, self.running)
+            try:
+                before()
+                return function(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        return counted
+
+
+def _pdf(seed: int) -> bytes:
+    page = Image.open(SAMPLE_PAGE).convert("RGB")
+    page.putpixel((seed, 0), (seed % 256, 0, 0))  # a distinct input: no cache hits
+    return pdf_from_images([page] * 4)
+
+
+def test_deadline_keeps_the_slot_until_the_work_stops(model_store: Path) -> None:
+    from docfn.adapters.http.app import create_app
+    from docfn.adapters.wiring import build_service
+    from docfn.core.settings import Settings
+
+    settings = Settings(
+        model_store=model_store,
+        tasks=["ocr"],
+        max_concurrency=1,
+        max_queue=0,
+        inference_timeout_seconds=0.5,
+        retry_after_seconds=3,
+    )
+    service = build_service(settings)
+    # Loads the model, and caches the page the last request sends (answered well within 0.5 s).
+    service.run("ocr", SAMPLE_PAGE.read_bytes(), "image/png")
+    hosted = service.task("ocr")
+    # The first page waits until the test lets it go: the request behind it is surely past its
+    # deadline while its work still runs (no timing guess), and the real model then runs the page.
+    release = threading.Event()
+    work, predicts = Concurrency(), Concurrency()
+    service.run = work.wrap(service.run)  # type: ignore[method-assign]
+    hosted.task.predict_page = predicts.wrap(  # type: ignore[method-assign]
+        hosted.task.predict_page, before=lambda: release.wait(60)
+    )
+    app = create_app(settings, service)
+
+    async def post(client: httpx.AsyncClient, body: bytes, content_type: str) -> httpx.Response:
+        return await client.post("/v1/ocr", content=body, headers={"content-type": content_type})
+
+    async def scenario() -> tuple[list[httpx.Response], list[httpx.Response], httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docfn", timeout=120) as client:
+            burst = await asyncio.gather(*(post(client, _pdf(seed), "application/pdf") for seed in range(6)))
+            # The timed-out request's work is still running: nobody else may start.
+            assert work.running == 1 and service.admission.admitted == 1
+            behind = await asyncio.gather(
+                *(post(client, _pdf(seed), "application/pdf") for seed in range(10, 13))
+            )
+            release.set()
+            deadline = time.monotonic() + 60
+            while service.admission.admitted:  # the abandoned work stops at its next page
+                assert time.monotonic() < deadline, "the timed-out work never gave its place back"
+                await asyncio.sleep(0.05)
+            after = await post(client, SAMPLE_PAGE.read_bytes(), "image/png")
+            return burst, behind, after
+
+    burst, behind, after = asyncio.run(scenario())
+
+    assert sorted(r.status_code for r in burst) == [429] * 5 + [504]
+    assert [r.status_code for r in behind] == [429] * 3
+    for refused in [*burst, *behind]:
+        if refused.status_code == 429:
+            assert refused.headers["retry-after"] == "3"
+            assert refused.json()["error"]["code"] == "overloaded"
+    assert after.status_code == 200
+    assert work.most == 1 and predicts.most == 1
+    assert after.headers["x-docfn-cache"] == "hit"
+    # The abandoned four-page request stopped at its deadline after its first page.
+    assert predicts.calls == 1
