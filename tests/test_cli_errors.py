@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLE_PAGE, S3Server
+from .conftest import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, S3Server
 
 DOCFN = str(Path(sys.executable).parent / "docfn")
-TINY = Path("ocr-ppocrv6-tiny") / "1"
+TINY = Path(OCR_PACK) / OCR_PACK_VERSION
 
 
 def _refused(*args: str, env: dict[str, str] | None = None) -> str:

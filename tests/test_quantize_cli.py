@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEVSET
+from .conftest import DEVSET, OCR_PACK, OCR_PACK_VERSION
 
 DOCFN = str(Path(sys.executable).parent / "docfn")
-TINY = Path("ocr-ppocrv6-tiny") / "1"
+TINY = Path(OCR_PACK) / OCR_PACK_VERSION
 
 
 def _docfn(

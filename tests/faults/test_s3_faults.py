@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from ..conftest import AWS_TEST_ENV, SAMPLE_PAGE, DocfnServer, wait_until
+from ..conftest import AWS_TEST_ENV, OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, DocfnServer, wait_until
 from ..inputs_factory import pdf_from_images
 from .conftest import BUCKET, SwitchableS3
 from .load import figure
 
 events = importlib.import_module("tests.lambda.conftest")
-TINY = Path("ocr-ppocrv6-tiny") / "1"
+TINY = Path(OCR_PACK) / OCR_PACK_VERSION
 
 
 def test_s3_down_during_a_cold_start(switchable_s3: SwitchableS3, model_store: Path, tmp_path: Path) -> None:
