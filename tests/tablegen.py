@@ -85,3 +85,80 @@ def render_table(rows: list[list[TableCell]], style: Style, dpi: int = 150, marg
     (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
     table = page.crop((int(x0), int(y0), int(x1) + 1, int(y1) + 1))
     return ImageOps.expand(table, border=margin, fill="white")
+
+
+def _row(*texts: str) -> list[TableCell]:
+    return [TableCell(text) for text in texts]
+
+
+# Tables with known cells: plain, spanning (a rowspan and a colspan header), and a longer one.
+SAMPLE_TABLES: dict[str, list[list[TableCell]]] = {
+    "prices": [
+        _row("Fruit", "Qty", "Price"),
+        _row("apple", "12", "3.50"),
+        _row("banana", "7", "1.25"),
+        _row("cherry", "40", "9.99"),
+        _row("plum", "23", "4.10"),
+    ],
+    "spanning": [
+        [TableCell("Region", rowspan=2), TableCell("Sales 2024", colspan=2), TableCell("Stores", rowspan=2)],
+        _row("First half", "Second half"),
+        _row("North", "1,200", "1,450", "14"),
+        _row("South", "980", "1,105", "9"),
+        _row("East", "2,310", "2,004", "21"),
+        _row("West", "645", "702", "6"),
+    ],
+    "schedule": [
+        _row("Day", "Morning", "Afternoon", "Room"),
+        _row("Monday", "Opening talk", "Workshop A", "Hall 1"),
+        _row("Tuesday", "Keynote", "Panel session", "Hall 2"),
+        [TableCell("Wednesday"), TableCell("Excursion to the lake", colspan=2), TableCell("Bus")],
+        _row("Thursday", "Poster session", "Workshop B", "Hall 3"),
+        _row("Friday", "Closing talk", "Awards dinner", "Hall 1"),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class DevsetTable:
+    """A table on a devset page: where it is (pixels) and its cells, read off the page by eye."""
+
+    page: str
+    box: tuple[int, int, int, int]
+    rows: list[list[TableCell]]
+
+
+DEVSET_TABLES: dict[str, DevsetTable] = {
+    # mathtools: a framed box of command signatures, no inner rules.
+    "001-framed": DevsetTable(
+        "001",
+        (285, 982, 975, 1078),
+        [
+            _row("\\mathllap[⟨mathstyle⟩]{⟨math⟩}", "\\mathclap[⟨mathstyle⟩]{⟨math⟩}"),
+            _row("\\mathrlap[⟨mathstyle⟩]{⟨math⟩}", "\\clap{⟨text⟩}"),
+            _row("\\mathmbox{⟨math⟩}", "\\mathmakebox[⟨width⟩][⟨pos⟩]{⟨math⟩}"),
+        ],
+    ),
+    # ragged2e: a booktabs table (horizontal rules only), cells wrapping over two lines.
+    "003-booktabs": DevsetTable(
+        "003",
+        (350, 1030, 1060, 1245),
+        [
+            _row("Command", "Uses"),
+            _row(
+                "\\Centering",
+                "\\CenteringLeftskip, \\CenteringRightskip, \\CenteringParfillskip, \\CenteringParindent",
+            ),
+            _row(
+                "\\RaggedLeft",
+                "\\RaggedLeftLeftskip, \\RaggedLeftRightskip, \\RaggedLeftParfillskip, \\RaggedLeftParindent",
+            ),
+            _row(
+                "\\RaggedRight",
+                "\\RaggedRightLeftskip, \\RaggedRightRightskip, \\RaggedRightParfillskip,"
+                " \\RaggedRightParindent",
+            ),
+            _row("\\justifying", "\\JustifyingParfillskip, \\JustifyingParindent"),
+        ],
+    ),
+}

@@ -7,6 +7,7 @@ table task pick one by name and never know which kind they got.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Protocol
 
@@ -76,7 +77,9 @@ class ClassicTableRecognizer:
         self.ocr = ocr
 
     def __call__(self, image_rgb: np.ndarray) -> Table:
-        rulings = find_rulings(image_rgb)
+        return self.with_rulings(image_rgb, find_rulings(image_rgb))
+
+    def with_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
         if rulings.is_grid:
             return self._from_rulings(image_rgb, rulings)
         pieces = read_pieces(self.ocr, image_rgb, erase=rulings.mask())
@@ -150,19 +153,72 @@ class SlanetTableRecognizer:
         self.structure = structure
 
     def __call__(self, image_rgb: np.ndarray) -> Table:
+        return self.with_rulings(image_rgb, find_rulings(image_rgb))
+
+    def with_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
         rows, cols, grid = self.structure(image_rgb)
         table = Table(rows=rows, cols=cols, method="slanet")
         if not grid:
             return table
-        pieces = read_pieces(self.ocr, image_rgb, erase=find_rulings(image_rgb).mask())
+        # Rules erased before OCR, as for the classic method: they neither join nor garble lines.
+        # Lines are cut between the model's cells too: tight columns read as one line otherwise.
+        pieces = read_pieces(
+            self.ocr, image_rgb, erase=rulings.mask(), cuts_for=_cell_edges(grid), snap_cuts=True
+        )
         members: dict[int, list[Piece]] = {}
         for piece in pieces:
             members.setdefault(_cell_of(piece, grid), []).append(piece)
         for index, cell in enumerate(grid):
             text = _join(members.get(index, []))
             table.cells.append(Cell(cell.row, cell.col, cell.rowspan, cell.colspan, text, cell.bbox))
+        return _without_empty_rows(table)
+
+
+def _cell_edges(grid: list[GridCell]) -> Callable[[float, float], list[float]]:
+    """For a text line from ``top`` to ``bottom``: the x midway between neighbouring cells beside it."""
+
+    def edges(top: float, bottom: float) -> list[float]:
+        middle = (top + bottom) / 2
+        beside = sorted(c.bbox for c in grid if c.bbox[1] <= middle <= c.bbox[3])
+        return [(a[2] + b[0]) / 2 for a, b in itertools.pairwise(beside)]
+
+    return edges
+
+
+def _without_empty_rows(table: Table) -> Table:
+    """Drop rows the model predicted where the image has no text and no span crosses (a table's
+    rows always hold something; SLANet sometimes adds a blank row above a borderless header)."""
+    spanned = {r for c in table.cells if c.rowspan > 1 for r in range(c.row, c.row + c.rowspan)}
+    empty = {
+        r
+        for r in range(table.rows)
+        if r not in spanned and all(not c.text for c in table.cells if c.row == r)
+    }
+    if not empty:
         return table
+    shift = {r: r - sum(1 for e in empty if e < r) for r in range(table.rows)}
+    cells = [
+        Cell(shift[c.row], c.col, c.rowspan, c.colspan, c.text, c.bbox) for c in table.cells if c.row not in empty
+    ]
+    return Table(rows=table.rows - len(empty), cols=table.cols, cells=cells, method=table.method)
+
+
+class AutoTableRecognizer:
+    """Per table, the method that measured best for its kind (docs/benchmarks/table.md): a table
+    ruled both ways is read from its rules, any other by SLANet."""
+
+    name = "auto"
+
+    def __init__(self, ocr: OcrEngine, structure: SlanetStructure) -> None:
+        self.classic = ClassicTableRecognizer(ocr)
+        self.slanet = SlanetTableRecognizer(ocr, structure)
+
+    def __call__(self, image_rgb: np.ndarray) -> Table:
+        rulings = find_rulings(image_rgb)
+        chosen = self.classic if rulings.is_grid else self.slanet
+        return chosen.with_rulings(image_rgb, rulings)
 
 
 register_table_recognizer("classic", ClassicTableRecognizer)
 register_table_recognizer("slanet", SlanetTableRecognizer)
+register_table_recognizer("auto", AutoTableRecognizer)
