@@ -34,6 +34,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the table generator and the labelled tables live beside the tests
 
+from tests.tablegen import DEVSET_TABLES, SAMPLE_TABLES, TableCell, render_table, slots  # noqa: E402
+
 from docfn.core.onnx_sessions import available_cpus  # noqa: E402
 from docfn.core.settings import Settings  # noqa: E402
 from docfn.core.textmetrics import cer, normalise  # noqa: E402
@@ -44,7 +46,6 @@ from docfn.tasks.table.slanet import SlanetStructure  # noqa: E402
 from docfn.tasks.table.structure import Table  # noqa: E402
 from docfn.tasks.table.table_recognizers import TableRecognizer, table_recognizer  # noqa: E402
 from docfn.tooling.build import build_pack  # noqa: E402
-from tests.tablegen import DEVSET_TABLES, SAMPLE_TABLES, TableCell, render_table, slots  # noqa: E402
 
 OCR_PACK, STRUCTURE_PACK = "ocr-ppocrv6-tiny", "table-slanet-plus"
 METHODS = ("classic", "slanet", "auto")

@@ -197,9 +197,8 @@ def _without_empty_rows(table: Table) -> Table:
     if not empty:
         return table
     shift = {r: r - sum(1 for e in empty if e < r) for r in range(table.rows)}
-    cells = [
-        Cell(shift[c.row], c.col, c.rowspan, c.colspan, c.text, c.bbox) for c in table.cells if c.row not in empty
-    ]
+    kept = [c for c in table.cells if c.row not in empty]
+    cells = [Cell(shift[c.row], c.col, c.rowspan, c.colspan, c.text, c.bbox) for c in kept]
     return Table(rows=table.rows - len(empty), cols=table.cols, cells=cells, method=table.method)
 
 

@@ -48,7 +48,8 @@ def _snapped(ink: np.ndarray, x0: int, cuts: list[float], reach: int) -> list[in
     blank = np.concatenate(([False], ~ink.any(axis=0), [False]))
     edges = np.flatnonzero(np.diff(blank.astype(np.int8)))
     # [start, end) of each blank run between inked columns, wide enough to part two cells
-    runs = [(a, b) for a, b in zip(edges[0::2], edges[1::2], strict=True) if a > 0 and b - a >= max(3, reach // 4)]
+    pairs = zip(edges[0::2], edges[1::2], strict=True)
+    runs = [(a, b) for a, b in pairs if a > 0 and b - a >= max(3, reach // 4)]
     out = []
     for cut in cuts:
         at = cut - x0
