@@ -140,3 +140,14 @@ DEFAULT_PACKS: dict[str, str] = {
     "layout": "layout-cdla",
     "parse": "layout-cdla",
 }
+
+# The default pack of each secondary role that is no task's own (a role named after a task, such
+# as "ocr" or "layout", shares that task's default).
+ROLE_PACKS: dict[str, str] = {
+    "table_structure": "table-slanet-plus",
+}
+
+
+def default_pack_names() -> list[str]:
+    """Every pack some task or role loads by default: what ``docfn models build`` makes."""
+    return sorted({*DEFAULT_PACKS.values(), *ROLE_PACKS.values()})

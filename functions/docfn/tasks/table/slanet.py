@@ -22,6 +22,8 @@ from ...core import imaging
 from ...core.onnx_sessions import get_session
 from ...packs.manifest import Manifest
 
+# The pack role of SLANet in the tasks that load it (table, parse): DOCFN_TABLE_STRUCTURE_MODEL_URI.
+STRUCTURE_PACK = "table_structure"
 _SPAN = re.compile(r'(rowspan|colspan)="?(\d+)"?')
 # Tokens that open a cell; the box of a cell is the one predicted at its opening step.
 _OPENS_CELL = frozenset({"<td></td>", "<td"})
