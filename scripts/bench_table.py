@@ -19,7 +19,6 @@ Writes docs/benchmarks/table.json and table.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))  # the table generator and the labelled tables liv
 
 from tests.tablegen import DEVSET_TABLES, SAMPLE_TABLES, TableCell, render_table, slots  # noqa: E402
 
+from bench_parse_fidelity import devset_bench_parser  # noqa: E402
 from docfn.core.onnx_sessions import available_cpus  # noqa: E402
 from docfn.core.settings import Settings  # noqa: E402
 from docfn.core.textmetrics import cer, normalise  # noqa: E402
@@ -151,11 +151,7 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--devset", type=Path, default=ROOT.parent / "shared" / "devset")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
-    args = parser.parse_args()
+    args = devset_bench_parser(__doc__).parse_args()
     store = args.store or Settings().model_store
     ocr_dir, structure_dir = (build_pack(RECIPES[name], store) for name in (OCR_PACK, STRUCTURE_PACK))
     ocr = OcrEngine(ocr_dir, verify_pack(ocr_dir))
