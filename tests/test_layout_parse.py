@@ -198,7 +198,7 @@ def test_parse_page_limit_and_options(model_store: Path, three_page_pdf: bytes) 
     with pytest.raises(BadOptions):
         limited.run("parse", three_page_pdf, "application/pdf", {"ocr_mode": "sideways"})
     version = limited.task("parse").version_id
-    assert "layout-cdla@" in version and "ocr-ppocrv6-tiny@" in version
+    assert "layout-cdla@" in version and "ocr-ppocrv6-tiny@" in version and "table-slanet-plus@" in version
 
 
 def test_cli_writes_markdown_content_list_and_images(
