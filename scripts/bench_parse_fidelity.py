@@ -274,11 +274,17 @@ def markdown_report(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def devset_bench_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every devset benchmark takes: where the devset, the reports and the packs are."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--devset", type=Path, default=ROOT.parent / "shared" / "devset")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
+    return parser
+
+
+def main() -> None:
+    parser = devset_bench_parser(__doc__)
     parser.add_argument(
         "--install", action="store_true", help="apt-get install the PDFs' packages if missing"
     )

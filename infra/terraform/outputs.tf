@@ -43,9 +43,11 @@ output "model_uris" {
   value       = { for task, packs in local.task_model_packs : task => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${packs.DOCFN_MODEL_URI}" if contains(keys(packs), "DOCFN_MODEL_URI") }
 }
 
-output "ocr_model_uris" {
-  description = "DOCFN_OCR_MODEL_URI per task that reads one (parse): the OCR pack it uses beside its own."
-  value       = { for task, packs in local.task_model_packs : task => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${packs.DOCFN_OCR_MODEL_URI}" if contains(keys(packs), "DOCFN_OCR_MODEL_URI") }
+output "role_model_uris" {
+  description = "Per task that reads secondary packs (table, parse): DOCFN_<ROLE>_MODEL_URI => the pack URI of each."
+  value = { for task, packs in local.task_model_packs : task => {
+    for variable, pack in packs : variable => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${pack}" if variable != "DOCFN_MODEL_URI"
+  } if length(packs) > (contains(keys(packs), "DOCFN_MODEL_URI") ? 1 : 0) }
 }
 
 output "model_packs" {

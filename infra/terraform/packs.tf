@@ -2,9 +2,10 @@
 # Model packs: the pack(s) each function loads, by the environment variable that names them.
 #
 # A deployed function never builds or downloads a pack by itself: it fetches the packs named by
-# DOCFN_MODEL_URI (its own pack) and, for parse, DOCFN_OCR_MODEL_URI (the OCR pack it reads
-# beside its layout pack) from s3://<bucket>/models/, and fails at once naming the variable when
-# one is missing. So every deployed task resolves here to every pack it needs, and those packs
+# DOCFN_MODEL_URI (its own pack) and DOCFN_<ROLE>_MODEL_URI (each secondary pack it reads: parse
+# its OCR pack, role ocr, and SLANet-plus, role table_structure; table its layout pack, role
+# layout, and table_structure) from s3://<bucket>/models/, and fails at once naming the variable
+# when one is missing. So every deployed task resolves here to every pack it needs, and those packs
 # must be published before the first request (README: "Publish the model packs").
 #
 # This file refers to variables only (no provider, no resource attributes), so tests/infra
@@ -12,27 +13,30 @@
 ################################################################################
 
 locals {
-  # Used when tasks.<task>.model_pack / ocr_model_pack is null: the packs `docfn models build`
-  # makes for each task (docfn's pack catalog).
+  # Used when tasks.<task>.model_pack / a role of tasks.<task>.role_packs is left out: the packs
+  # `docfn models build` makes for each task and role (docfn's pack catalog).
   default_model_packs = {
     ocr    = "ocr-ppocrv6-tiny/2"
     layout = "layout-cdla/1"
     table  = "ocr-ppocrv6-tiny/2"
     parse  = "layout-cdla/1"
   }
-  default_ocr_model_packs = {
-    parse = "ocr-ppocrv6-tiny/2"
+  default_role_packs = {
+    table = { layout = "layout-cdla/1", table_structure = "table-slanet-plus/1" }
+    parse = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
   }
 
-  # task => { DOCFN_MODEL_URI = "<name>/<version>", DOCFN_OCR_MODEL_URI = ... }; main.tf turns
-  # each value into s3://<bucket>/models/<name>/<version>. A variable without a pack is left out.
+  # task => { DOCFN_MODEL_URI = "<name>/<version>", DOCFN_<ROLE>_MODEL_URI = ... }; main.tf turns
+  # each value into s3://<bucket>/models/<name>/<version>. A task without an own pack gets none.
   task_model_packs = {
-    for task, cfg in var.tasks : task => {
-      for variable, pack in {
-        DOCFN_MODEL_URI     = cfg.model_pack != null ? cfg.model_pack : lookup(local.default_model_packs, task, null)
-        DOCFN_OCR_MODEL_URI = cfg.ocr_model_pack != null ? cfg.ocr_model_pack : lookup(local.default_ocr_model_packs, task, null)
-      } : variable => pack if pack != null
-    }
+    for task, cfg in var.tasks : task => merge(
+      {
+        for variable, pack in {
+          DOCFN_MODEL_URI = cfg.model_pack != null ? cfg.model_pack : lookup(local.default_model_packs, task, null)
+        } : variable => pack if pack != null
+      },
+      { for role, pack in merge(lookup(local.default_role_packs, task, {}), cfg.role_packs) : "DOCFN_${upper(role)}_MODEL_URI" => pack },
+    )
   }
 
   # Every "<name>/<version>" the deployed functions read: what has to be published.

@@ -30,9 +30,10 @@ variable "tasks" {
     but have no code yet, so do not deploy them. One ECR repository, Lambda function, function URL,
     SQS queue + DLQ, log group, IAM role and alarm set is created per entry. reserved_concurrency
     is the per-task rate limit (it caps concurrent containers). model_pack is the task's own pack,
-    "<name>/<version>" under s3://BUCKET/models/ (DOCFN_MODEL_URI); ocr_model_pack is the OCR pack
-    that parse reads beside its layout pack (DOCFN_OCR_MODEL_URI; parse only). Left null, both fall
-    back to the task's default pack (packs.tf). A deployed function never builds or downloads a
+    "<name>/<version>" under s3://BUCKET/models/ (DOCFN_MODEL_URI); role_packs maps each secondary
+    pack's role to its "<name>/<version>" (DOCFN_<ROLE>_MODEL_URI): parse reads ocr (its OCR pack)
+    and table_structure (SLANet-plus), table reads layout (the layout pack that finds tables on a
+    page) and table_structure. Left out, each falls back to its default pack (packs.tf). A deployed function never builds or downloads a
     pack itself: publish every pack named here first (README, "Publish the model packs").
     environment adds DOCFN_* settings such as DOCFN_MAX_BODY_BYTES. Omit a task to not deploy it.
   EOT
@@ -43,7 +44,7 @@ variable "tasks" {
     reserved_concurrency               = optional(number, 10)
     architecture                       = optional(string, "x86_64")
     model_pack                         = optional(string)
-    ocr_model_pack                     = optional(string)
+    role_packs                         = optional(map(string), {})
     batch_size                         = optional(number, 1)
     maximum_batching_window_in_seconds = optional(number, 0)
     environment                        = optional(map(string), {})
@@ -67,13 +68,14 @@ variable "tasks" {
       timeout           = 120
       ephemeral_storage = 2048
       model_pack        = "ocr-ppocrv6-tiny/2"
+      role_packs        = { layout = "layout-cdla/1", table_structure = "table-slanet-plus/1" }
     }
     parse = {
       memory_size       = 3008
       timeout           = 300
       ephemeral_storage = 4096
       model_pack        = "layout-cdla/1"
-      ocr_model_pack    = "ocr-ppocrv6-tiny/2"
+      role_packs        = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
     }
   }
 
@@ -106,12 +108,12 @@ variable "tasks" {
     error_message = "model_pack must look like \"<name>/<version>\", e.g. \"ocr-ppocrv6-tiny/2\"."
   }
   validation {
-    condition     = alltrue([for t in values(var.tasks) : t.ocr_model_pack == null || can(regex("^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+$", t.ocr_model_pack))])
-    error_message = "ocr_model_pack must look like \"<name>/<version>\", e.g. \"ocr-ppocrv6-tiny/2\"."
+    condition     = alltrue(flatten([for t in values(var.tasks) : [for pack in values(t.role_packs) : can(regex("^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+$", pack))]]))
+    error_message = "Every role_packs value must look like \"<name>/<version>\", e.g. \"table-slanet-plus/1\"."
   }
   validation {
-    condition     = alltrue([for k, t in var.tasks : t.ocr_model_pack == null || k == "parse"])
-    error_message = "ocr_model_pack is only read by parse (DOCFN_OCR_MODEL_URI); the other tasks' OCR pack, if any, is their model_pack."
+    condition     = alltrue(flatten([for k, t in var.tasks : [for role in keys(t.role_packs) : contains(lookup({ table = ["layout", "table_structure"], parse = ["ocr", "table_structure"] }, k, []), role)]]))
+    error_message = "role_packs may name only roles the task reads: table reads layout and table_structure, parse reads ocr and table_structure (DOCFN_<ROLE>_MODEL_URI); the other tasks read only their model_pack."
   }
   validation {
     condition     = alltrue([for t in values(var.tasks) : t.batch_size >= 1 && t.batch_size <= 10000 && t.maximum_batching_window_in_seconds >= 0 && t.maximum_batching_window_in_seconds <= 300])
@@ -124,10 +126,10 @@ variable "tasks" {
   validation {
     condition = alltrue(flatten([for t in values(var.tasks) : [
       for k in keys(t.environment) : !contains([
-        "DOCFN_TASKS", "DOCFN_BUCKET", "DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI", "DOCFN_REDIS_URL", "DOCFN_REDIS_AUTH_SECRET_ARN", "DOCFN_TRACING",
-      ], k)
+        "DOCFN_TASKS", "DOCFN_BUCKET", "DOCFN_REDIS_URL", "DOCFN_REDIS_AUTH_SECRET_ARN", "DOCFN_TRACING",
+      ], k) && !can(regex("^DOCFN_([A-Z_]+_)?MODEL_URI$", k))
     ]]))
-    error_message = "environment may not set DOCFN_TASKS, DOCFN_BUCKET, DOCFN_MODEL_URI, DOCFN_OCR_MODEL_URI, DOCFN_REDIS_URL, DOCFN_REDIS_AUTH_SECRET_ARN or DOCFN_TRACING; the module wires those (set model_pack / ocr_model_pack instead)."
+    error_message = "environment may not set DOCFN_TASKS, DOCFN_BUCKET, DOCFN_MODEL_URI, DOCFN_<ROLE>_MODEL_URI, DOCFN_REDIS_URL, DOCFN_REDIS_AUTH_SECRET_ARN or DOCFN_TRACING; the module wires those (set model_pack / role_packs instead)."
   }
 }
 

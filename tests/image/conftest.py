@@ -34,7 +34,7 @@ HERE = Path(__file__).parent
 # the whole directory takes a few minutes.
 IMAGE_TEST_TIMEOUT = 1800
 # The packs the default tasks use; more are built on demand if a manifest names one.
-DEFAULT_PACKS = ("ocr-ppocrv6-tiny", "layout-cdla")
+DEFAULT_PACKS = ("ocr-ppocrv6-tiny", "layout-cdla", "table-slanet-plus")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -433,6 +433,6 @@ def test_rendered_env_is_complete_for_the_app() -> None:
     """Every pack URI the overlay gives is an s3://BUCKET/models/NAME/VERSION the app can fetch."""
     for name in SERVICES:
         env = resolve_env(services()[name])
-        for variable in ("DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI"):
+        for variable in (v for v in env if re.fullmatch(r"DOCFN_([A-Z_]+_)?MODEL_URI", v)):
             if variable in env:
                 assert pack_ref(env[variable]) is not None, f"{name}: {variable}={env[variable]}"

@@ -34,7 +34,15 @@ BUCKET = "docfn-rie"
 # task -> (pack variables -> "NAME/VERSION", devset page, minimum word recall of its text)
 CASES = {
     "ocr": ({"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/2"}, "003", 0.6),
-    "parse": ({"DOCFN_MODEL_URI": "layout-cdla/1", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/2"}, "008", 0.5),
+    "parse": (
+        {
+            "DOCFN_MODEL_URI": "layout-cdla/1",
+            "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/2",
+            "DOCFN_TABLE_STRUCTURE_MODEL_URI": "table-slanet-plus/1",
+        },
+        "008",
+        0.5,
+    ),
 }
 
 

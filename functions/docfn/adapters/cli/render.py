@@ -56,7 +56,7 @@ def _layout_markdown(result: dict[str, Any]) -> str:
 def _table(result: dict[str, Any], fmt: str) -> str:
     if fmt == "md":
         return result["markdown"] + "\n"
-    return "\n\n".join(p["html"] for p in result["pages"]) + "\n"
+    return "\n\n".join(t["html"] for p in result["pages"] for t in p["tables"]) + "\n"
 
 
 def _parse(result: dict[str, Any], fmt: str) -> str:

@@ -1,8 +1,9 @@
 """The ``parse`` task: pages -> Markdown + a MinerU-style content list (+ figure/table/formula crops).
 
 Packs: the layout pack is the task's own (``DOCFN_MODEL_URI``, default ``layout-cdla``); the OCR
-pack is a second one (``DOCFN_OCR_MODEL_URI``, default the ``ocr`` task's). Both versions feed the
-cache key. Pages are parsed one at a time: memory stays bounded by one page plus the (small) blocks
+pack (``DOCFN_OCR_MODEL_URI``, default the ``ocr`` task's) and SLANet-plus for table regions
+(``DOCFN_TABLE_STRUCTURE_MODEL_URI``, default ``table-slanet-plus``) are secondary. Every version
+feeds the cache key. Pages are parsed one at a time: memory stays bounded by one page plus the (small) blocks
 gathered so far.
 
 Crops are always referenced by ``img_path`` in the content list; their PNG bytes travel in the
@@ -23,6 +24,7 @@ from ...packs.store import LocalPack
 from ..contract import Task
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
+from ..table.slanet import STRUCTURE_PACK, SlanetStructure
 from ..table.table_recognizers import table_recognizer
 from .blocks import ImageLink, to_markdown
 from .formula_recognizers import formula_recognizer
@@ -35,15 +37,17 @@ OCR_PACK = "ocr"
 class ParseTask(Task):
     name = "parse"
     Options = ParseOptions
-    pack_roles = (OWN_PACK, OCR_PACK)
+    pack_roles = (OWN_PACK, OCR_PACK, STRUCTURE_PACK)
 
     parser: PageParser
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
-        layout_pack, ocr_pack = packs[OWN_PACK], packs[OCR_PACK]
+        layout_pack, ocr_pack, structure_pack = packs[OWN_PACK], packs[OCR_PACK], packs[STRUCTURE_PACK]
         layout = LayoutAnalyzer(layout_pack.pack_dir, layout_pack.manifest, self.threads)
         ocr = OcrEngine(ocr_pack.pack_dir, ocr_pack.manifest, self.threads)
-        self.parser = PageParser(layout, ocr, table_recognizer("classic", ocr=ocr))
+        structure = SlanetStructure(structure_pack.pack_dir, structure_pack.manifest, self.threads)
+        # The table task's default recogniser: the method measured best per kind of table.
+        self.parser = PageParser(layout, ocr, table_recognizer("auto", ocr=ocr, structure=structure))
         self._ocr = ocr
 
     def needs_text_layer(self, options: ParseOptions) -> bool:

@@ -10,7 +10,10 @@ from ..contract import TaskOptions
 
 
 class TableOptions(TaskOptions):
-    # The VLM recogniser arrives with the VLM pack; until then "classic" is the only one.
-    recognizer: Literal["classic"] = Field(
-        default="classic", description="Table recogniser: classic = ruling lines + OCR alignment."
+    recognizer: Literal["auto", "classic", "slanet"] = Field(
+        default="auto",
+        description=(
+            "Table recogniser. auto: ruled tables from their rules, the rest with SLANet (measured:"
+            " docs/benchmarks/table.md); classic: ruling lines + OCR alignment; slanet: SLANet-plus."
+        ),
     )

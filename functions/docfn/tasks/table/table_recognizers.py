@@ -1,4 +1,5 @@
-"""Table recognisers: a protocol, a registry by name, and the classic one (rulings + OCR alignment).
+"""Table recognisers: a protocol, a registry by name, the classic one (rulings + OCR alignment) and
+SLANet's (a learned structure model, OCR pieces placed into its cells by overlap).
 
 A VLM recogniser (MinerU2.5's table prompt) registers under another name later; parse and the
 table task pick one by name and never know which kind they got.
@@ -6,15 +7,17 @@ table task pick one by name and never know which kind they got.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
 from ...core.errors import BadOptions
-from ...core.geometry import enclosing, rows_by_vertical_overlap
+from ...core.geometry import area, enclosing, intersection, rows_by_vertical_overlap
 from ..ocr.engine import OcrEngine
 from .rulings import Rulings, find_rulings, grid_spans, rule_present
+from .slanet import GridCell, SlanetStructure
 from .structure import Cell, Table
 from .words import Piece, read_pieces
 
@@ -74,7 +77,9 @@ class ClassicTableRecognizer:
         self.ocr = ocr
 
     def __call__(self, image_rgb: np.ndarray) -> Table:
-        rulings = find_rulings(image_rgb)
+        return self.with_rulings(image_rgb, find_rulings(image_rgb))
+
+    def with_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
         if rulings.is_grid:
             return self._from_rulings(image_rgb, rulings)
         pieces = read_pieces(self.ocr, image_rgb, erase=rulings.mask())
@@ -126,4 +131,93 @@ class ClassicTableRecognizer:
         return table
 
 
+def _cell_of(piece: Piece, cells: list[GridCell]) -> int:
+    """The cell a text piece belongs to: the one covering most of it, else the nearest by centre."""
+
+    def score(index: int) -> tuple[float, float]:
+        box = cells[index].bbox
+        covered = intersection(piece.bbox, box) / max(area(piece.bbox), 1.0)
+        distance = abs((box[0] + box[2]) / 2 - piece.cx) + abs((box[1] + box[3]) / 2 - piece.cy)
+        return covered, -distance
+
+    return max(range(len(cells)), key=score)
+
+
+class SlanetTableRecognizer:
+    """Rows, columns and spans from SLANet-plus; each OCR piece goes to the cell it overlaps most."""
+
+    name = "slanet"
+
+    def __init__(self, ocr: OcrEngine, structure: SlanetStructure) -> None:
+        self.ocr = ocr
+        self.structure = structure
+
+    def __call__(self, image_rgb: np.ndarray) -> Table:
+        return self.with_rulings(image_rgb, find_rulings(image_rgb))
+
+    def with_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
+        rows, cols, grid = self.structure(image_rgb)
+        table = Table(rows=rows, cols=cols, method="slanet")
+        if not grid:
+            return table
+        # Rules erased before OCR, as for the classic method: they neither join nor garble lines.
+        # Lines are cut between the model's cells too: tight columns read as one line otherwise.
+        pieces = read_pieces(
+            self.ocr, image_rgb, erase=rulings.mask(), cuts_for=_cell_edges(grid), snap_cuts=True
+        )
+        members: dict[int, list[Piece]] = {}
+        for piece in pieces:
+            members.setdefault(_cell_of(piece, grid), []).append(piece)
+        for index, cell in enumerate(grid):
+            text = _join(members.get(index, []))
+            table.cells.append(Cell(cell.row, cell.col, cell.rowspan, cell.colspan, text, cell.bbox))
+        return _without_empty_rows(table)
+
+
+def _cell_edges(grid: list[GridCell]) -> Callable[[float, float], list[float]]:
+    """For a text line from ``top`` to ``bottom``: the x midway between neighbouring cells beside it."""
+
+    def edges(top: float, bottom: float) -> list[float]:
+        middle = (top + bottom) / 2
+        beside = sorted(c.bbox for c in grid if c.bbox[1] <= middle <= c.bbox[3])
+        return [(a[2] + b[0]) / 2 for a, b in itertools.pairwise(beside)]
+
+    return edges
+
+
+def _without_empty_rows(table: Table) -> Table:
+    """Drop rows the model predicted where the image has no text and no span crosses (a table's
+    rows always hold something; SLANet sometimes adds a blank row above a borderless header)."""
+    spanned = {r for c in table.cells if c.rowspan > 1 for r in range(c.row, c.row + c.rowspan)}
+    empty = {
+        r
+        for r in range(table.rows)
+        if r not in spanned and all(not c.text for c in table.cells if c.row == r)
+    }
+    if not empty:
+        return table
+    shift = {r: r - sum(1 for e in empty if e < r) for r in range(table.rows)}
+    kept = [c for c in table.cells if c.row not in empty]
+    cells = [Cell(shift[c.row], c.col, c.rowspan, c.colspan, c.text, c.bbox) for c in kept]
+    return Table(rows=table.rows - len(empty), cols=table.cols, cells=cells, method=table.method)
+
+
+class AutoTableRecognizer:
+    """Per table, the method that measured best for its kind (docs/benchmarks/table.md): a table
+    ruled both ways is read from its rules, any other by SLANet."""
+
+    name = "auto"
+
+    def __init__(self, ocr: OcrEngine, structure: SlanetStructure) -> None:
+        self.classic = ClassicTableRecognizer(ocr)
+        self.slanet = SlanetTableRecognizer(ocr, structure)
+
+    def __call__(self, image_rgb: np.ndarray) -> Table:
+        rulings = find_rulings(image_rgb)
+        chosen = self.classic if rulings.is_grid else self.slanet
+        return chosen.with_rulings(image_rgb, rulings)
+
+
 register_table_recognizer("classic", ClassicTableRecognizer)
+register_table_recognizer("slanet", SlanetTableRecognizer)
+register_table_recognizer("auto", AutoTableRecognizer)

@@ -1,4 +1,10 @@
-"""The ``table`` task: each page (an image of a table) to cells, HTML and Markdown."""
+"""The ``table`` task: the tables on each page (a page, or an image of one table) to cells, HTML and
+Markdown.
+
+Packs: the OCR pack is the task's own (``DOCFN_MODEL_URI``); the layout pack that finds tables on a
+page (``DOCFN_LAYOUT_MODEL_URI``, default the ``layout`` task's) and SLANet-plus
+(``DOCFN_TABLE_STRUCTURE_MODEL_URI``, default ``table-slanet-plus``) are secondary.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +15,68 @@ from ...core.documents import PageImage
 from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task, page_fields
+from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
 from .options import TableOptions
+from .regions import padded, table_boxes
+from .slanet import STRUCTURE_PACK, SlanetStructure
+from .structure import Table
 from .table_recognizers import TableRecognizer, table_recognizer
+
+LAYOUT_PACK = "layout"
+# Layout boxes hug the ink; recognisers see the table with this much page around it.
+MARGIN_PX = 8
 
 
 class TableTask(Task):
     name = "table"
     Options = TableOptions
+    pack_roles = (OWN_PACK, LAYOUT_PACK, STRUCTURE_PACK)
 
     recognizers: dict[str, TableRecognizer]
+    layout: LayoutAnalyzer
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
-        pack = packs[OWN_PACK]
-        engine = OcrEngine(pack.pack_dir, pack.manifest, self.threads)
-        self.recognizers = {"classic": table_recognizer("classic", ocr=engine)}
+        ocr_pack, layout_pack, structure_pack = packs[OWN_PACK], packs[LAYOUT_PACK], packs[STRUCTURE_PACK]
+        ocr = OcrEngine(ocr_pack.pack_dir, ocr_pack.manifest, self.threads)
+        structure = SlanetStructure(structure_pack.pack_dir, structure_pack.manifest, self.threads)
+        self.layout = LayoutAnalyzer(layout_pack.pack_dir, layout_pack.manifest, self.threads)
+        self.recognizers = {
+            "auto": table_recognizer("auto", ocr=ocr, structure=structure),
+            "classic": table_recognizer("classic", ocr=ocr),
+            "slanet": table_recognizer("slanet", ocr=ocr, structure=structure),
+        }
 
     def predict_page(self, page: PageImage, options: TableOptions) -> dict[str, Any]:
-        table = self.recognizers[options.recognizer](page.image)
-        return {**page_fields(page), **table.to_dict()}
+        width, height = page.size
+        boxes, guessed = table_boxes(self.layout(page.image), width, height)
+        recognizer = self.recognizers[options.recognizer]
+        tables = []
+        for box in boxes:
+            x0, y0, x1, y1 = padded(box, width, height, MARGIN_PX)
+            table = recognizer(page.image[y0:y1, x0:x1])
+            # A region guessed for want of table regions is a table only if it reads as a grid.
+            if guessed and (table.rows < 2 or table.cols < 2):
+                continue
+            tables.append({"bbox": [x0, y0, x1, y1], **_on_page(table, x0, y0).to_dict()})
+        return {**page_fields(page), "tables": tables}
 
     def combine(self, pages: list[dict[str, Any]], options: TableOptions) -> dict[str, Any]:
-        first = pages[0] if pages else {"html": "", "markdown": "", "cells": []}
+        tables = [table for page in pages for table in page["tables"]]
+        first = tables[0] if tables else {"html": "", "cells": []}
         # The first table at top level: the common case is one table image per request.
         return {
             "html": first["html"],
-            "markdown": "\n\n".join(p["markdown"] for p in pages),
+            "markdown": "\n\n".join(t["markdown"] for t in tables),
             "cells": first["cells"],
+            "tables": len(tables),
             "pages": pages,
         }
+
+
+def _on_page(table: Table, dx: int, dy: int) -> Table:
+    """``table`` with its cell boxes moved from crop to page pixels."""
+    for cell in table.cells:
+        x0, y0, x1, y1 = cell.bbox
+        cell.bbox = (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+    return table

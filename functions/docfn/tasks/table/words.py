@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core import imaging
+from ...core.geometry import area, intersection
 from ..ocr.engine import OcrEngine
 
 
@@ -41,6 +42,24 @@ def _gap_splits(ink: np.ndarray, min_gap: int) -> list[int]:
     return cuts
 
 
+def _snapped(ink: np.ndarray, x0: int, cuts: list[float], reach: int) -> list[int]:
+    """Each cut moved to the middle of the nearest ink-free run of the line crop within ``reach``
+    pixels that is wider than a letter gap (a quarter of the line height), or dropped if none."""
+    blank = np.concatenate(([False], ~ink.any(axis=0), [False]))
+    edges = np.flatnonzero(np.diff(blank.astype(np.int8)))
+    # [start, end) of each blank run between inked columns, wide enough to part two cells
+    pairs = zip(edges[0::2], edges[1::2], strict=True)
+    runs = [(a, b) for a, b in pairs if a > 0 and b - a >= max(3, reach // 4)]
+    out = []
+    for cut in cuts:
+        at = cut - x0
+        near = [(max(a - at, at - b, 0), -(b - a), (a + b) // 2) for a, b in runs]
+        near = [n for n in near if n[0] <= reach]
+        if near:
+            out.append(x0 + int(min(near)[2]))
+    return out
+
+
 def read_pieces(
     engine: OcrEngine,
     image_rgb: np.ndarray,
@@ -49,11 +68,14 @@ def read_pieces(
     cuts_for: Callable[[float, float], list[float]] | None = None,
     gap_factor: float = 1.2,
     min_confidence: float = 0.3,
+    snap_cuts: bool = False,
 ) -> list[Piece]:
     """Detect text lines (rules erased first, so they neither join nor garble lines), cut each line
     box where a column rule crosses it (``cuts_for(y0, y1)``) or where it has a blank run wider than
     ``gap_factor`` x its height (the detector happily joins neighbouring cells into one line), and
-    recognise every piece on its own."""
+    recognise every piece on its own. ``snap_cuts``: the cuts are estimates (a model's cell edges),
+    so each moves to the nearest blank column within a line height, or is dropped if there is none:
+    a cut never splits a glyph."""
     image = imaging.rgb_to_bgr(image_rgb)
     if erase is not None:
         # Dilate a little: anti-aliased rule edges would otherwise survive as dark hairlines.
@@ -69,8 +91,9 @@ def read_pieces(
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
         if x1 - x0 < 4 or y1 - y0 < 4:
             continue
-        rule_cuts = [int(c) for c in (cuts_for(y0, y1) if cuts_for else []) if x0 + 4 < c < x1 - 4]
         ink = gray[y0:y1, x0:x1] < 160
+        wanted = [c for c in (cuts_for(y0, y1) if cuts_for else []) if x0 + 4 < c < x1 - 4]
+        rule_cuts = [int(c) for c in wanted] if not snap_cuts else _snapped(ink, x0, wanted, y1 - y0)
         gap_cuts = [x0 + c for c in _gap_splits(ink, max(12, int(gap_factor * (y1 - y0))))]
         bounds = [x0, *sorted(set(rule_cuts + gap_cuts)), x1]
         for left, right in itertools.pairwise(bounds):
@@ -87,4 +110,15 @@ def read_pieces(
                 pieces.append(
                     Piece(text.strip(), confidence, (float(left), float(y0), float(right), float(y1)))
                 )
-    return pieces
+    return _without_echoes(pieces)
+
+
+def _without_echoes(pieces: list[Piece]) -> list[Piece]:
+    """Drop a piece lying mostly inside a larger one whose text contains its own: the detector
+    sometimes boxes a word's tail (a descender) a second time."""
+    kept: list[Piece] = []
+    for piece in sorted(pieces, key=lambda p: area(p.bbox), reverse=True):
+        inside = [k for k in kept if intersection(piece.bbox, k.bbox) > 0.7 * max(area(piece.bbox), 1.0)]
+        if not any(piece.text in k.text for k in inside):
+            kept.append(piece)
+    return sorted(kept, key=lambda p: (p.bbox[1], p.bbox[0]))

@@ -1,0 +1,178 @@
+"""Table recognisers side by side on real table images with known cells: which method for which table.
+
+Tables: the devset's two tables (mathtools' framed box of commands, page 001; ragged2e's booktabs
+table, page 003), cropped from the page images and labelled by eye; and three tables typeset by groff
+``tbl`` (plain, with rowspan + colspan header cells, with a colspan in the body), each drawn three
+ways: ``ruled`` (every cell boxed), ``framed`` (outer frame and a header rule only), ``borderless``.
+
+Methods: ``classic`` (ruling lines, else how the OCR boxes line up), ``slanet`` (SLANet-plus
+structure, OCR pieces into its cells by overlap) and ``auto`` (the choice the numbers below made:
+see ``docfn.tasks.table.table_recognizers.AutoTableRecognizer``). Same OCR pack for all.
+
+Per table: structure match (every cell's row, column and spans equal the truth's), cells exact (share
+of truth cells whose slot holds the same text, whitespace and case aside), cell text accuracy (mean of
+1 - CER per truth cell, floored at 0), seconds per table (warm; ratio to classic side by side).
+Writes docs/benchmarks/table.json and table.md.
+
+    python scripts/bench_table.py [--devset DIR] [--out DIR] [--store DIR]
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the table generator and the labelled tables live beside the tests
+
+from tests.tablegen import DEVSET_TABLES, SAMPLE_TABLES, TableCell, render_table, slots  # noqa: E402
+
+from bench_parse_fidelity import devset_bench_parser  # noqa: E402
+from docfn.core.onnx_sessions import available_cpus  # noqa: E402
+from docfn.core.settings import Settings  # noqa: E402
+from docfn.core.textmetrics import cer, normalise  # noqa: E402
+from docfn.packs.catalog import RECIPES  # noqa: E402
+from docfn.packs.manifest import verify_pack  # noqa: E402
+from docfn.tasks.ocr.engine import OcrEngine  # noqa: E402
+from docfn.tasks.table.slanet import SlanetStructure  # noqa: E402
+from docfn.tasks.table.structure import Table  # noqa: E402
+from docfn.tasks.table.table_recognizers import TableRecognizer, table_recognizer  # noqa: E402
+from docfn.tooling.build import build_pack  # noqa: E402
+
+OCR_PACK, STRUCTURE_PACK = "ocr-ppocrv6-tiny", "table-slanet-plus"
+METHODS = ("classic", "slanet", "auto")
+STYLES = ("ruled", "framed", "borderless")
+
+
+def bench_images(devset: Path) -> list[tuple[str, str, np.ndarray, list[list[TableCell]]]]:
+    """(name, kind, image, truth rows) of every benchmark table."""
+    out = []
+    for name, table in DEVSET_TABLES.items():
+        page = Image.open(devset / f"{table.page}.png").convert("RGB")
+        out.append((name, name.split("-", 1)[1], np.asarray(page.crop(table.box)), table.rows))
+    for name, rows in SAMPLE_TABLES.items():
+        for style in STYLES:
+            out.append((f"{name}-{style}", style, np.asarray(render_table(rows, style)), rows))
+    return out
+
+
+def score(table: Table, truth: list[list[TableCell]]) -> dict[str, float]:
+    expected = {slot: (cell.rowspan, cell.colspan, cell.text) for slot, cell in slots(truth).items()}
+    got = {(c.row, c.col): (c.rowspan, c.colspan, c.text) for c in table.cells}
+    structure = {s: v[:2] for s, v in expected.items()} == {s: v[:2] for s, v in got.items()}
+    exact, accuracy = [], []
+    for slot, (_, _, text) in expected.items():
+        found = normalise(got.get(slot, (0, 0, ""))[2])
+        exact.append(float(found == normalise(text)))
+        accuracy.append(max(0.0, 1.0 - cer(found, normalise(text))))
+    return {
+        "structure": float(structure),
+        "cells_exact": statistics.mean(exact),
+        "cell_accuracy": statistics.mean(accuracy),
+    }
+
+
+def run(recognizer: TableRecognizer, image: np.ndarray) -> tuple[Table, float]:
+    start = time.perf_counter()
+    table = recognizer(image)
+    return table, time.perf_counter() - start
+
+
+def measure(recognizers: dict[str, TableRecognizer], devset: Path) -> list[dict[str, Any]]:
+    rows = []
+    for name, kind, image, truth in bench_images(devset):
+        for method, recognizer in recognizers.items():
+            recognizer(image)  # warm: first-call allocations are not the method's cost
+            table, seconds = run(recognizer, image)
+            rows.append(
+                {"table": name, "kind": kind, "method": method, "chose": table.method, "seconds": seconds}
+                | score(table, truth)
+            )
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        base = statistics.mean(r["seconds"] for r in rows if r["kind"] == kind and r["method"] == "classic")
+        for method in METHODS:
+            mine = [r for r in rows if r["kind"] == kind and r["method"] == method]
+            seconds = statistics.mean(r["seconds"] for r in mine)
+            out.append(
+                {
+                    "kind": kind,
+                    "method": method,
+                    "tables": len(mine),
+                    "structure": statistics.mean(r["structure"] for r in mine),
+                    "cells_exact": statistics.mean(r["cells_exact"] for r in mine),
+                    "cell_accuracy": statistics.mean(r["cell_accuracy"] for r in mine),
+                    "seconds": seconds,
+                    "time_vs_classic": seconds / base,
+                }
+            )
+    return out
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    lines = [
+        "# table recognisers (`scripts/bench_table.py`)",
+        "",
+        f"Packs `{report['packs']}`, {report['machine']['cpus']} CPUs (shared), warm, one process."
+        " Structure: every cell's row, column and spans as in the truth. Cells exact: share of truth"
+        " cells with the same text (NFKC, whitespace removed). Cell accuracy: mean 1 - CER per cell."
+        " Time: seconds per table and its ratio to classic on the same tables.",
+        "",
+        "## Per table kind",
+        "",
+        "| kind | method | tables | structure | cells exact | cell accuracy | s/table | time vs classic |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in report["summary"]:
+        lines.append(
+            f"| {s['kind']} | {s['method']} | {s['tables']} | {s['structure']:.2f} | {s['cells_exact']:.2f}"
+            f" | {s['cell_accuracy']:.3f} | {s['seconds']:.2f} | {s['time_vs_classic']:.2f} |"
+        )
+    lines += ["", "## Per table", "", "| table | method | chose | structure | cells exact | cell accuracy |"]
+    lines.append("|---|---|---|---|---|---|")
+    for r in report["tables"]:
+        lines.append(
+            f"| {r['table']} | {r['method']} | {r['chose']} | {r['structure']:.0f} | {r['cells_exact']:.2f}"
+            f" | {r['cell_accuracy']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    args = devset_bench_parser(__doc__).parse_args()
+    store = args.store or Settings().model_store
+    ocr_dir, structure_dir = (build_pack(RECIPES[name], store) for name in (OCR_PACK, STRUCTURE_PACK))
+    ocr = OcrEngine(ocr_dir, verify_pack(ocr_dir))
+    structure = SlanetStructure(structure_dir, verify_pack(structure_dir))
+    recognizers = {
+        "classic": table_recognizer("classic", ocr=ocr),
+        "slanet": table_recognizer("slanet", ocr=ocr, structure=structure),
+        "auto": table_recognizer("auto", ocr=ocr, structure=structure),
+    }
+    rows = measure(recognizers, args.devset)
+    report = {
+        "packs": "+".join(f"{n}@{RECIPES[n].version}" for n in (OCR_PACK, STRUCTURE_PACK)),
+        "machine": {"cpus": available_cpus(), "python": platform.python_version()},
+        "summary": summary(rows),
+        "tables": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "table.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    (args.out / "table.md").write_text(markdown_report(report))
+    print(markdown_report(report))
+
+
+if __name__ == "__main__":
+    main()
