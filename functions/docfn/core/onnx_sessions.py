@@ -37,9 +37,10 @@ def session_options(
 
     ONNX Runtime's pool threads spin between the many small runs of a page (one per text line) by
     default, burning the CPU the Python thread preparing the next crop, another request or a
-    neighbour needs. On 2 busy cores, spinning made the OCR engine 1.74x slower per page with 1.58x
-    the CPU, and halved the throughput of two requests at once (scripts/bench_onnx_spinning.py);
-    under a CPU quota (Knative limits, Lambda's fractional vCPUs) spinning is throttled time.
+    neighbour needs (scripts/bench_onnx_spinning.py, 2 cores): with spinning, two requests at once
+    got 0.70x the throughput on a quiet machine (0.46x on a busy one), and one request took 1.15x
+    the CPU for the same wall time (1.74x the wall time on a busy machine). Under a CPU quota
+    (Knative limits, Lambda's fractional vCPUs) spinning is throttled time.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or available_cpus()
