@@ -6,7 +6,7 @@ the FastAPI app; S3 notifications, EventBridge events and CloudEvents by running
 SQS batches with partial-batch failure reporting.
 
 Init stays short: importing this module imports code, and with ``DOCFN_EAGER_LOAD`` (what Terraform
-sets) also builds the service and starts loading the model packs in a background thread, without
+sets) also starts a background thread that builds the service and loads the model packs, without
 waiting for it. The download then overlaps the first invocation's own work (building the HTTP app
 on the first HTTP event) instead of following it, and that invocation waits only for what is left
 of the load (its ``load_wait``). Init never fails on a wiring or load error: the first invocation
@@ -79,13 +79,18 @@ def runtime() -> Runtime:
     return _runtime
 
 
-def _prepare_during_init() -> None:
-    """``DOCFN_EAGER_LOAD``: build the service and start the pack load; the first invocation joins it."""
+def _prepare_in_background() -> None:
     try:
-        if get_settings().eager_load:
-            runtime().service.start_eager_load()
+        runtime().service.start_eager_load()
     except Exception:  # the first invocation builds what is missing again and reports the error
         log.exception("preparing the function during init failed; the first invocation retries")
+
+
+def _prepare_during_init() -> None:
+    """``DOCFN_EAGER_LOAD``: wire the service (Redis, its secret) and start the pack load in a thread,
+    so init itself only imports; the first invocation's ``runtime()`` joins what is under way."""
+    if get_settings().eager_load:
+        threading.Thread(target=_prepare_in_background, name="docfn-prepare", daemon=True).start()
 
 
 _prepare_during_init()
