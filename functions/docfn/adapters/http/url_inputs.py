@@ -19,9 +19,9 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-import httpx
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +29,9 @@ from ...core.errors import BadInput, PayloadTooLarge
 from ...core.settings import Settings
 from ...service.storage import ObjectStore
 from .body import TaskInput, refuse_declared_oversize
+
+if TYPE_CHECKING:
+    import httpx
 
 URL_FIELD = "url"
 MAX_REDIRECTS = 5
@@ -79,6 +82,10 @@ class UrlInputs:
         )
 
     def _fetch_http(self, url: str) -> TaskInput:
+        # Imported here, not with the module: httpx imports click (uvicorn's) for its command line,
+        # and the cold start of every function would pay for what only URL inputs use.
+        import httpx
+
         deadline = time.monotonic() + self.settings.url_fetch_timeout_seconds
         timeout = httpx.Timeout(self.settings.url_fetch_timeout_seconds)
         # trust_env=False: an environment proxy would connect to the unchecked host name itself.
