@@ -9,6 +9,9 @@ import zlib
 import pypdfium2 as pdfium
 from PIL import Image
 
+# One PDF writer for all tests (docgen's): re-exported where the other input builders live.
+from .docgen import pdf_from_images as pdf_from_images
+
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return (
@@ -39,12 +42,6 @@ def truncated(data: bytes, keep: float = 0.5) -> bytes:
 def image_bytes(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **kwargs)
-    return buffer.getvalue()
-
-
-def pdf_from_images(images: list[Image.Image]) -> bytes:
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="PDF", save_all=True, append_images=images[1:], resolution=150)
     return buffer.getvalue()
 
 
