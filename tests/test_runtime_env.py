@@ -17,14 +17,22 @@ from .inputs_factory import pdf_from_images
 
 
 def test_thread_count_follows_the_cgroup_quota(tmp_path: Path) -> None:
-    cpu_max = tmp_path / "cpu.max"
     affinity = len(os.sched_getaffinity(0))
-    cpu_max.write_text("100000 100000\n")  # 1000m
-    assert available_cpus(cpu_max) == 1
-    cpu_max.write_text("150000 100000\n")  # 1500m rounds up
-    assert available_cpus(cpu_max) == min(2, affinity)
-    cpu_max.write_text("max 100000\n")  # no limit: the affinity mask decides
-    assert available_cpus(cpu_max) == affinity
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("100000 100000\n")  # 1000m
+    assert available_cpus(v2) == 1
+    (v2 / "cpu.max").write_text("150000 100000\n")  # 1500m rounds up
+    assert available_cpus(v2) == min(2, affinity)
+    (v2 / "cpu.max").write_text("max 100000\n")  # no limit: the affinity mask decides
+    assert available_cpus(v2) == affinity
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    (v1 / "cpu.cfs_quota_us").write_text("50000\n")  # 500m
+    assert available_cpus(v1.parent) == 1
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")  # no limit
+    assert available_cpus(v1.parent) == affinity
     assert available_cpus(tmp_path / "missing") == affinity
 
 

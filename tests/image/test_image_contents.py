@@ -92,3 +92,14 @@ def test_strip_report_is_in_the_image(image_for: Callable[[str], ImageConfig]) -
     """The Dockerfile records what each strip step saved (docs/image.md reads it)."""
     rows = strip_report(image_for("ocr").tag)
     assert rows and all(saved >= 0 for _, saved in rows), rows
+
+
+def test_sessions_are_sized_to_the_container_cpu_limit(image_for: Callable[[str], ImageConfig]) -> None:
+    """A CPU limit set the way Knative sets it (a cgroup quota; v1 or v2, whichever this host has)
+    is what the function sizes its ONNX Runtime thread pools to, not the host's CPU count."""
+    probe = "from docfn.core.onnx_sessions import available_cpus; print(available_cpus())"
+    done = podman(
+        "run", "--rm", "--network", "none", "--cpus", "1", "--entrypoint", "python",
+        image_for("ocr").tag, "-c", probe,
+    )  # fmt: skip
+    assert done.stdout.strip() == "1", done.stdout + done.stderr
