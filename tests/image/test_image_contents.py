@@ -7,12 +7,15 @@ from collections.abc import Callable
 
 import pytest
 
+from docfn.tasks.registry import implemented_tasks
+
 from .containers import DEVSET, Container, ImageConfig, podman, strip_report
 
 # The target for one function image as `podman image inspect` reports it (base included, model
 # packs never in the image). Decimal megabytes, as podman prints sizes.
 MAX_IMAGE_BYTES = 300 * 1000 * 1000
-TASKS = ("ocr", "parse")
+# Every task ships as an image, each with its own extra (functions/Dockerfile), so each is measured.
+TASKS = tuple(implemented_tasks())
 
 # Runs inside the image (network off, read-only root): decode every accepted input format and
 # render a PDF, i.e. exercise the codecs and native libraries the strip steps touched.
