@@ -300,3 +300,16 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     server.client().create_bucket(Bucket="docfn-test")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def vlm_tiny_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random pack of MinerU2.5's architecture, made once per session with
+    ``docfn models export-vlm --random-tiny OUT``. Its answers are noise and it may never emit a stop
+    token: tests rely on max tokens. fp32: batched answers equal answers alone exactly there (int8's
+    dynamic quantisation scales activations per batch tensor, so a batch moves them slightly)."""
+    out = tmp_path_factory.mktemp("vlm-serving") / "vlm-tiny"
+    command = [sys.executable, "-m", "docfn", "models", "export-vlm", "--random-tiny", str(out)]
+    command += ["--precision", "fp32"]
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    return out

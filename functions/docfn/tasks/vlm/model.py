@@ -38,20 +38,25 @@ class TextShape:
 @dataclass(frozen=True)
 class Generation:
     token_ids: list[int]
-    finish_reason: str  # "stop" (a stop token, not included) or "length" (max_new_tokens reached)
+    # "stop" (a stop token, not included), "length" (max_new_tokens reached) or "deadline" (the
+    # request's own deadline passed while it shared a batch; VlmEngine raises DeadlineExceeded).
+    finish_reason: str
     prompt_tokens: int
+    text: str = ""  # the decoded answer, filled by VlmEngine (the model returns token ids only)
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One sequence to decode: its prompt token ids, its images in prompt order, its knobs, and its
-    stop tokens (None: the pack's)."""
+    """One sequence to decode: its prompt token ids, its images in prompt order, its knobs, its
+    stop tokens (None: the pack's) and its own deadline (a ``time.monotonic()`` instant: past it, the
+    sequence leaves the batch with finish reason "deadline" and the others go on)."""
 
     prompt: np.ndarray
     images: list[VisionInput]
     max_new_tokens: int
     knobs: SamplingKnobs = field(default_factory=SamplingKnobs)
     stop_tokens: frozenset[int] | None = None
+    deadline: float | None = None
 
 
 class VlmModel:
@@ -188,8 +193,12 @@ class VlmModel:
             feed = {"inputs_embeds": embeds, "position_ids": positions, "attention_mask": mask}
             logits, *presents = self._decoder.run(None, {**feed, **past})
             keep, tokens = [], []
+            now = time.monotonic()
             for row, index in enumerate(running):
                 request, output = requests[index], outputs[index]
+                if request.deadline is not None and now >= request.deadline:
+                    results[index] = Generation(output, "deadline", len(request.prompt))
+                    continue
                 token = int(np.argmax(adjust_logits(logits[row], request.prompt, output, request.knobs)))
                 stops = self.stop_tokens if request.stop_tokens is None else request.stop_tokens
                 if token in stops:
