@@ -268,6 +268,8 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
 
     if options.precision not in PRECISIONS:
         raise ConfigurationError(f"precision {options.precision!r}: choose one of {PRECISIONS}")
+    # Absolute: ONNX Runtime's quantiser resolves a relative model path against its own directory.
+    target = target.absolute()
     model = _load(checkpoint)
     config = pack_config(model, checkpoint)
     with scratch_dir(target.parent, prefix=f".{target.name}-export-", suffix=".part") as staging:
@@ -317,6 +319,7 @@ def export_random_tiny(target: Path, options: ExportOptions) -> Path:
     """A tiny random Qwen2-VL checkpoint (``vlm_checkpoint``) exported as a pack at ``target``."""
     from .vlm_checkpoint import write_tiny_checkpoint
 
+    target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     with scratch_dir(target.parent, prefix=f".{target.name}-checkpoint-") as checkpoint:
         write_tiny_checkpoint(checkpoint)
