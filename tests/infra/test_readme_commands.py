@@ -40,12 +40,13 @@ import hcl2
 import httpx
 import pytest
 
+from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "knative"))
 import kustomize_lite
 import test_manifests as k8s
 import test_terraform as tf
-from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
 from tests.conftest import free_port, wait_for_port
 
 ROOT = tf.ROOT

@@ -23,6 +23,11 @@ from .rope_index import rope_index
 from .sampling import SamplingKnobs, adjust_logits
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
+# Patches (before the 2x2 merge) that one vision pass takes when it holds several images: a 448x112
+# block crop is 256, so a few block crops share a pass; a page view (1036x1036: 5476) runs alone. At
+# MinerU2.5's width (1280, MLP 5120) a patch's linear layers cost ~7x its attention over 1024
+# patches, so sharing a pass that large costs little and saves a pass's fixed overhead per image.
+VISION_PASS_PATCHES = 1024
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,21 @@ class VlmModel:
         return cls({f.role: pack_dir / f.path for f in manifest.files}, manifest.config, threads)
 
     def encode_images(self, images: list[VisionInput]) -> np.ndarray:
-        """Merged image features [sum of merged tokens, hidden], in order, in one vision pass."""
+        """Merged image features [sum of merged tokens, hidden], in order. Consecutive images share a
+        vision pass while their patches stay within ``VISION_PASS_PATCHES``: the graph's attention
+        spans every patch of a pass (masked to each image), so its cost grows with the square of the
+        pass, and only small crops gain more from sharing the pass than they pay for it."""
         if not images:
             return np.zeros((0, self.shape.hidden), dtype=np.float32)
+        groups: list[list[VisionInput]] = [[]]
+        for image in images:
+            patches = sum(i.pixel_values.shape[0] for i in groups[-1]) + image.pixel_values.shape[0]
+            if groups[-1] and patches > VISION_PASS_PATCHES:
+                groups.append([])
+            groups[-1].append(image)
+        return np.concatenate([self._vision_pass(group) for group in groups])
+
+    def _vision_pass(self, images: list[VisionInput]) -> np.ndarray:
         positions = np.concatenate([vision_positions(i.grid_thw, i.merge_size) for i in images])
         segments = np.concatenate(
             [np.full(i.pixel_values.shape[0], n, dtype=np.int64) for n, i in enumerate(images)]
@@ -213,7 +230,10 @@ class VlmModel:
             running = [running[row] for row in keep]
             if not running:
                 break
-            past = {name: value[keep] for name, value in zip(past, presents, strict=True)}
+            if len(keep) == logits.shape[0]:
+                past = dict(zip(past, presents, strict=True))  # every row goes on: no copy
+            else:
+                past = {name: value[keep] for name, value in zip(past, presents, strict=True)}
             mask = np.concatenate([mask[keep], np.ones((len(keep), 1), dtype=np.int64)], axis=1)
             embeds = self._embed_ids(np.asarray(tokens, dtype=np.int64).reshape(-1, 1))
             # The new token's position: the prompt's length plus the tokens before it, shifted by M-RoPE.
