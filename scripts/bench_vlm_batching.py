@@ -8,11 +8,13 @@ window (``DOCFN_VLM_BATCH_WINDOW_MS``, 200 ms) and max batch 16; unbatched: an e
 of 0 and batches of 1, i.e. one request's forward passes at a time. Both on the same loaded model,
 alternated round by round; the median round counts.
 
-On the tiny random pack (``docfn models export-vlm --random-tiny``), made unless ``--pack`` is given:
-the numbers show what sharing forward passes saves in per-pass overhead on this machine, not
-MinerU2.5's own speed-up (its passes are far heavier, so batching amortises compute too).
+Packs (random weights; no model hub here), made unless ``--pack`` is given: ``--model tiny``, the
+``docfn models export-vlm --random-tiny`` pack (widths of 64: every pass is overhead), or
+``--model mineru-text``, MinerU2.5's text model at its real dimensions (hidden 896, 24 layers, 14
+heads, 2 KV heads, MLP 4864; int8) behind the tiny vision tower and vocabulary: decoding, where a
+VLM request spends its time, costs what it costs MinerU2.5.
 
-    .venv/bin/python scripts/bench_vlm_batching.py [--pack DIR] [--out docs/benchmarks]
+    .venv/bin/python scripts/bench_vlm_batching.py [--model tiny|mineru-text] [--pack DIR] [--out DIR]
 """
 
 from __future__ import annotations
@@ -65,13 +67,47 @@ def _round(engine: VlmEngine, crops: list[Image.Image], clients: int, per_client
     return time.perf_counter() - start
 
 
+# MinerU2.5's text model (Qwen2, 0.5B): what decoding a block's answer costs.
+MINERU_TEXT = {
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 14,
+    "num_key_value_heads": 2,
+    "initializer_range": 0.02,
+}
+
+
+def _make_pack(model: str, out: Path) -> Path:
+    if model == "tiny":
+        command = [sys.executable, "-m", "docfn", "models", "export-vlm", "--random-tiny", str(out)]
+        subprocess.run(command, check=True, capture_output=True)
+        return out
+    import torch
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    from docfn.tooling.export_vlm import ExportOptions, export_checkpoint
+    from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
+
+    checkpoint = write_tiny_checkpoint(out.parent / "checkpoint")
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["text_config"].update(MINERU_TEXT)
+    config["text_config"]["rope_parameters"]["mrope_section"] = [8, 12, 12]  # head_dim 64, as MinerU2.5
+    config["vision_config"]["hidden_size"] = MINERU_TEXT["hidden_size"]  # the merger's output width
+    torch.manual_seed(0)
+    Qwen2VLForConditionalGeneration(Qwen2VLConfig(**config)).eval().save_pretrained(checkpoint)
+    options = ExportOptions(name="mineru-text-random", version="1", precision="int8", parity_tokens=4)
+    return export_checkpoint(checkpoint, out, options)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pack", type=Path, help="a VLM pack (default: a fresh --random-tiny one)")
+    parser.add_argument("--model", choices=["tiny", "mineru-text"], default="tiny")
+    parser.add_argument("--pack", type=Path, help="a VLM pack (default: a fresh one of --model)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    parser.add_argument("--tokens", type=int, default=32, help="new tokens per request")
+    parser.add_argument("--tokens", type=int, default=24, help="new tokens per request")
     parser.add_argument("--requests", type=int, default=32, help="requests per round (split over clients)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -79,9 +115,7 @@ def main() -> int:
     scratch = tempfile.TemporaryDirectory()
     pack = args.pack
     if pack is None:
-        pack = Path(scratch.name) / "vlm-tiny"
-        command = [sys.executable, "-m", "docfn", "models", "export-vlm", "--random-tiny", str(pack)]
-        subprocess.run(command, check=True, capture_output=True)
+        pack = _make_pack(args.model, Path(scratch.name) / "pack")
     manifest = verify_pack(pack)
     model = VlmModel.from_pack(pack, manifest, Settings().onnx_threads)
     crops = [Image.open(DEVSET / f"{page}.png").crop(box) for page, box in BLOCKS]
@@ -128,12 +162,14 @@ def main() -> int:
         "concurrency": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "vlm_batching.json").write_text(json.dumps(report, indent=2) + "\n")
+    stem = "vlm_batching" if args.model == "tiny" else f"vlm_batching_{args.model.replace('-', '_')}"
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         "# VLM batching queue: concurrent block requests, batched vs unbatched"
         " (scripts/bench_vlm_batching.py)\n",
-        f"{manifest.pack_id} ({manifest.precision} language model; tiny random weights of MinerU2.5's"
-        f' architecture), devset block crops, "\\nText Recognition:", {args.tokens} new tokens per request,'
+        f"{manifest.pack_id} ({manifest.precision} language model, text model {manifest.config['text']};"
+        " random weights of MinerU2.5's architecture), devset block crops,"
+        f' "\\nText Recognition:", {args.tokens} new tokens per request,'
         f" closed-loop clients, median of {args.rounds} rounds (batched and unbatched alternated);"
         f" window {window * 1000:g} ms, max batch 16; {os.cpu_count()} CPUs, load average"
         f" {report['load_average_before']} before, {report['load_average_after']} after.\n",
@@ -146,11 +182,12 @@ def main() -> int:
             f" {row['batched']['requests_per_s']} | {row['batched']['tokens_per_s']} | {row['speed_up']}x |"
         )
     lines.append(
-        "\nWith one client the window is pure wait (nothing arrives to share it), so batched is slower"
-        " there; the window pays off once requests arrive together, as a page's blocks do from"
-        " MinerU's client. On Lambda (one request per instance) the default window is 0."
+        "\nA lone request waits out the window before it runs (nothing arrives to share it), and a"
+        " batch smaller than the maximum waits for its window too; requests that arrive together (a"
+        " page's blocks from MinerU's client) share every decoder step. On Lambda (one request per"
+        " instance) the default window is 0."
     )
-    (args.out / "vlm_batching.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     scratch.cleanup()
     return 0

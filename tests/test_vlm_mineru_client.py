@@ -5,12 +5,9 @@ received each request's sampling parameters exactly as the client sent them (its
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from .conftest import DEVSET, ROOT, DocfnServer, free_port
+from .conftest import DEVSET, ROOT, DocfnServer, free_port, shell_session
 
 API_KEY = "test-key"
 # MinerU's defaults per block type, each with a small max_new_tokens (a random model may never stop)
@@ -144,25 +141,11 @@ def test_the_docs_try_it_commands_run(tmp_path: Path) -> None:
         "DOCFN_MODEL_STORE": str(tmp_path / "store"),
     }
     env.pop("MINERU_VL_API_KEY", None)
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        session = subprocess.Popen(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,  # the server it leaves in the background shares its process group
-        )
-        try:
-            session.wait(timeout=600)
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # gone already when the script failed early
-                os.killpg(session.pid, signal.SIGTERM)
-    assert session.returncode == 0, err.read_text()[-3000:]
+    status, text, err = shell_session(script, tmp_path, env, timeout=600)
+    assert status == 0, err[-3000:]
     # The export's report, then (curl prints no newline) readyz's answer, the model list and the
     # client's output run together.
-    text, decoder, end, printed = out.read_text(), json.JSONDecoder(), 0, []
+    decoder, end, printed = json.JSONDecoder(), 0, []
     while text[end:].lstrip().startswith("{"):
         value, end = decoder.raw_decode(text, len(text) - len(text[end:].lstrip()))
         printed.append(value)
