@@ -92,6 +92,7 @@ def _make_pack(model: str, out: Path) -> Path:
     checkpoint = write_tiny_checkpoint(out.parent / "checkpoint")
     config = json.loads((checkpoint / "config.json").read_text())
     config["text_config"].update(MINERU_TEXT)
+    config["text_config"].pop("layer_types", None)  # saved for 2 layers; derived again for 24
     config["text_config"]["rope_parameters"]["mrope_section"] = [8, 12, 12]  # head_dim 64, as MinerU2.5
     config["vision_config"]["hidden_size"] = MINERU_TEXT["hidden_size"]  # the merger's output width
     torch.manual_seed(0)

@@ -197,3 +197,28 @@ def test_without_a_vlm_pack_every_vlm_route_answers_503_saying_how_to_make_one(t
             assert "DOCFN_MODEL_URI=s3://BUCKET/models/vlm-mineru25-int8/1" in error["message"]
         assert client.get("/readyz").status_code == 200  # in rotation: callers read the message
         assert json.loads(client.get("/readyz").text)["tasks"]["vlm"]["loaded"] is False
+
+
+def test_an_int8_vlm_pack_publishes_on_its_parity_record(vlm_tiny_pack: Path, s3_server: Any) -> None:
+    """The publish gate reads a VLM pack's own accuracy record (greedy parity against transformers),
+    not an OCR CER: exact fp32 parity and a recorded quantised figure, or no upload."""
+    import dataclasses
+
+    from docfn.packs.manifest import verify_pack
+    from docfn.tooling.publish import PublishRefused, check_accuracy, publish_pack
+
+    manifest = verify_pack(vlm_tiny_pack)
+    fp32 = manifest.accuracy["fp32_decoder"]
+    assert manifest.accuracy["metric"] == "greedy_token_agreement_vs_transformers"
+    int8 = dataclasses.replace(
+        manifest, precision="int8", accuracy={**manifest.accuracy, "int8_decoder": dict(fp32, exact_cases=0)}
+    )
+    check_accuracy(int8)  # its agreement is stated, not gated: it depends on the weights
+    wrong = dataclasses.replace(int8, accuracy={**int8.accuracy, "fp32_decoder": dict(fp32, exact_cases=0)})
+    with pytest.raises(PublishRefused, match="the export is wrong"):
+        check_accuracy(wrong)
+    unmeasured = dataclasses.replace(int8, accuracy={"metric": manifest.accuracy["metric"]})
+    with pytest.raises(PublishRefused, match="export it with `docfn models export-vlm`"):
+        check_accuracy(unmeasured)
+    published = publish_pack(vlm_tiny_pack, "docfn-test", endpoint_url=s3_server.endpoint_url)
+    assert published.uri.startswith("s3://docfn-test/models/")

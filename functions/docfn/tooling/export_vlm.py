@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigurationError
-from ..packs.manifest import Manifest, describe_file
+from ..packs.manifest import VLM_PARITY_METRIC, Manifest, describe_file
 from ..packs.store import promote, scratch_dir
 from ..tasks.vlm.preprocess import ProcessorConfig
 
@@ -307,7 +307,7 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
             files=[describe_file(staging, path, role) for role, path in roles.items()],
             source={"checkpoint": checkpoint.name, "exporter": _versions()},
             config=config,
-            accuracy={"metric": "greedy_token_agreement_vs_transformers", **parity},
+            accuracy={"metric": VLM_PARITY_METRIC, **parity},
         )
         manifest.write(staging)
         promote(staging, target)
