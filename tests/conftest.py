@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -66,6 +68,28 @@ def wait_until(check: Callable[[], T], what: str, timeout: float = 60.0, every: 
             raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
         time.sleep(every)
     return value
+
+
+def shell_session(script: str, cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, str]:
+    """``script`` run by bash (-euo pipefail) as a reader would paste it, servers it leaves in the
+    background stopped afterwards: (exit status, stdout, stderr)."""
+    # Files, not pipes: the servers left in the background would hold a pipe open after bash ends.
+    out, err = cwd / "stdout.txt", cwd / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        session = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=cwd,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # the servers it starts in the background share its process group
+        )
+        try:
+            session.wait(timeout=timeout)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # none left when the script failed early
+                os.killpg(session.pid, signal.SIGTERM)
+    return session.returncode, out.read_text(), err.read_text()
 
 
 def scrape_metric(text: str, name: str, **labels: str) -> float | None:
@@ -300,3 +324,16 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     server.client().create_bucket(Bucket="docfn-test")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def vlm_tiny_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random pack of MinerU2.5's architecture, made once per session with
+    ``docfn models export-vlm --random-tiny OUT``. Its answers are noise and it may never emit a stop
+    token: tests rely on max tokens. fp32: batched answers equal answers alone exactly there (int8's
+    dynamic quantisation scales activations per batch tensor, so a batch moves them slightly)."""
+    out = tmp_path_factory.mktemp("vlm-serving") / "vlm-tiny"
+    command = [sys.executable, "-m", "docfn", "models", "export-vlm", "--random-tiny", str(out)]
+    command += ["--precision", "fp32"]
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    return out

@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from .conftest import ROOT, SAMPLE_PAGE, free_port, wait_for_port
+from .conftest import ROOT, SAMPLE_PAGE, free_port, shell_session, wait_for_port
 from .inputs_factory import pdf_from_images
 
 README = ROOT / "README.md"
@@ -128,20 +127,6 @@ def test_uploads_on_a_laptop_section_runs(model_store: Path, reader_folder: Path
     uploads, a presigned upload, the job polled until it succeeds, and its result read back."""
     (block,) = FENCE.findall(_section("Uploads on a laptop"))
     script = block.replace("9000", str(free_port())).replace("8080", str(free_port()))
-    # Files, not pipes: the servers left in the background would hold a pipe open after bash ends.
-    out, err = reader_folder / "stdout.txt", reader_folder / "stderr.txt"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        session = subprocess.Popen(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=reader_folder,
-            env=_env(model_store),
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,  # the servers it starts in the background share its process group
-        )
-        try:
-            session.wait(timeout=240)
-        finally:
-            os.killpg(session.pid, signal.SIGTERM)
-    assert session.returncode == 0, err.read_text()[-3000:]
-    assert "OUR SOLUTION" in out.read_text()  # the uploaded page, read by the job the watcher started
+    status, out, err = shell_session(script, reader_folder, _env(model_store), timeout=240)
+    assert status == 0, err[-3000:]
+    assert "OUR SOLUTION" in out  # the uploaded page, read by the job the watcher started

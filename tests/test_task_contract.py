@@ -50,7 +50,7 @@ def test_upload_refuses_bad_options_before_anything_is_stored(service) -> None: 
     with pytest.raises(BadOptions, match="unknown option"):
         jobs.create_upload("table", "scan.png", None, {"colour": "blue"})
     with pytest.raises(NotFound, match="not implemented yet"):
-        jobs.create_upload("vlm", "scan.png", None, {})
+        jobs.create_upload("summarize", "scan.png", None, {})
 
 
 def test_valid_options_reach_the_task_and_the_cache_key(service) -> None:  # type: ignore[no-untyped-def]

@@ -14,12 +14,14 @@
 
 locals {
   # Used when tasks.<task>.model_pack / a role of tasks.<task>.role_packs is left out: the packs
-  # `docfn models build` makes for each task and role (docfn's pack catalog).
+  # `docfn models build` makes for each task and role (docfn's pack catalog), and the VLM pack
+  # `docfn models export-vlm --checkpoint` makes from MinerU2.5's weights.
   default_model_packs = {
     ocr    = "ocr-ppocrv6-tiny/2"
     layout = "layout-cdla/1"
     table  = "ocr-ppocrv6-tiny/2"
     parse  = "layout-cdla/1"
+    vlm    = "vlm-mineru25-int8/1"
   }
   default_role_packs = {
     table = { layout = "layout-cdla/1", table_structure = "table-slanet-plus/1" }
@@ -49,7 +51,7 @@ resource "terraform_data" "model_pack_checks" {
   lifecycle {
     precondition {
       condition     = alltrue([for task, packs in local.task_model_packs : task == "summarize" || contains(keys(packs), "DOCFN_MODEL_URI")])
-      error_message = "Every deployed task except summarize needs a model pack: set tasks.<task>.model_pack (only ocr, layout, table and parse have a default)."
+      error_message = "Every deployed task except summarize needs a model pack: set tasks.<task>.model_pack (only ocr, layout, table, parse and vlm have a default)."
     }
   }
 }

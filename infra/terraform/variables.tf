@@ -25,9 +25,10 @@ variable "tags" {
 
 variable "tasks" {
   description = <<-EOT
-    The task functions to deploy, keyed by task name. Implemented: ocr, layout, table, parse (the
-    default deploys exactly these); formula, chart, summarize and vlm are accepted names for later
-    but have no code yet, so do not deploy them. One ECR repository, Lambda function, function URL,
+    The task functions to deploy, keyed by task name. Implemented: ocr, layout, table, parse and vlm
+    (the default deploys exactly these; vlm answers 503 until its pack, exported with `docfn models
+    export-vlm --checkpoint`, is published); formula, chart and summarize are accepted names for
+    later but have no code yet, so do not deploy them. One ECR repository, Lambda function, function URL,
     SQS queue + DLQ, log group, IAM role and alarm set is created per entry. reserved_concurrency
     is the per-task rate limit (it caps concurrent containers). model_pack is the task's own pack,
     "<name>/<version>" under s3://BUCKET/models/ (DOCFN_MODEL_URI); role_packs maps each secondary
@@ -76,6 +77,14 @@ variable "tasks" {
       ephemeral_storage = 4096
       model_pack        = "layout-cdla/1"
       role_packs        = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
+    }
+    # MinerU2.5 on CPU: the most memory (and so vCPUs: 6) Lambda gives, a 15-minute deadline for a
+    # page's layout answer, and /tmp room for its ~3.5 GB pack.
+    vlm = {
+      memory_size       = 10240
+      timeout           = 900
+      ephemeral_storage = 10240
+      model_pack        = "vlm-mineru25-int8/1"
     }
   }
 

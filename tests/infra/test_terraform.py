@@ -641,7 +641,8 @@ def test_api_gateway_routes_every_task() -> None:
     routes = config.locals["api_routes"]
     for route in ("POST /v1/${task}", "POST /${task}", "POST /v1/uploads", "GET /v1/jobs/{id}"):
         assert route in routes, route
-    # No routes for unimplemented tasks (the VLM's OpenAI-compatible API has no code yet).
+    # Task routes only: the VLM's OpenAI-compatible API (/v1/models, /v1/chat/completions) is answered
+    # by the vlm function itself (its function URL), as MinerU's API is by parse's.
     for route in ("/v1/models", "/v1/chat/completions", "vlm"):
         assert route not in routes, route
     assert var_default("jobs_task") == "parse"
@@ -956,8 +957,8 @@ def test_bad_tasks_are_refused(evaluated: Evaluated) -> None:
         tasks={"parse": {"role_packs": {"ocr": "ocr"}}}
     )
     assert "model_pack must look like" in evaluated.errors(tasks={"ocr": {"model_pack": "s3://b/models/x/1"}})
-    # A task with no default pack (formula, chart, vlm have no code yet) cannot be deployed packless.
-    assert "needs a model pack" in evaluated.errors(tasks={"vlm": {}})
+    # A task with no default pack (formula, chart have no code yet) cannot be deployed packless.
+    assert "needs a model pack" in evaluated.errors(tasks={"formula": {}})
     assert "tasks keys must be among" in evaluated.errors(tasks={"bogus": {}})
     for variable in ("DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI", "DOCFN_TABLE_STRUCTURE_MODEL_URI"):
         errors = evaluated.errors(tasks={"parse": {"environment": {variable: "s3://b/models/x/1"}}})

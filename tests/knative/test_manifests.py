@@ -316,11 +316,22 @@ def test_autoscaling_scales_to_zero_after_ten_idle_minutes(name):
         concurrency = template["spec"]["containerConcurrency"]
         target = float(ann["autoscaling.knative.dev/target"])
         assert 0 < target <= concurrency
+        timeout = template["spec"]["timeoutSeconds"]
+        assert 60 <= timeout <= MAX_REVISION_TIMEOUT
+        if svc["metadata"]["name"] == "docfn-vlm":
+            # The VLM batches what arrives together: a pod takes up to two full batches (one
+            # decoding, one gathering), the app admits as many, and it scales out past one batch;
+            # its chat deadline ends inside the Service's.
+            env = {e["name"]: e.get("value") for e in container_of(svc)["env"]}
+            max_batch = Settings().vlm_max_batch
+            assert concurrency == 2 * max_batch == int(env["DOCFN_MAX_QUEUE"]) + 1
+            assert target == max_batch
+            assert float(env["DOCFN_VLM_TIMEOUT_SECONDS"]) < timeout
+            continue
         # Sized to CPU: inference is CPU-bound, so no more requests in flight than about
         # one per core of the limit (plus one waiting).
         cores = cpu_cores(container_of(svc)["resources"]["limits"]["cpu"])
         assert 1 <= concurrency <= math.ceil(cores) + 1
-        timeout = template["spec"]["timeoutSeconds"]
         assert 60 <= timeout <= MAX_REVISION_TIMEOUT
 
 

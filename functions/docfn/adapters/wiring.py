@@ -44,6 +44,18 @@ def result_cache(settings: Settings) -> ResultCache:
     )
 
 
+def api_key(settings: Settings) -> str | None:
+    """The Bearer key the OpenAI-compatible routes want: DOCFN_API_KEY, else read once from Secrets
+    Manager (DOCFN_API_KEY_SECRET_ARN); None: no key asked."""
+    if settings.api_key:
+        return settings.api_key
+    if settings.api_key_secret_arn:
+        from ..cloud.secrets import read_secret
+
+        return read_secret(settings.api_key_secret_arn, "the API key") or None
+    return None
+
+
 def tracer_for(settings: Settings) -> Tracer | None:
     """The tracer ``DOCFN_TRACING`` names; None (no spans, no SDK imported) when off."""
     if settings.tracing == "xray":

@@ -19,6 +19,10 @@ class BadInput(DocfnError):
     status, code = 400, "bad_input"
 
 
+class Unauthorized(DocfnError):
+    status, code = 401, "unauthorized"
+
+
 class NotFound(DocfnError):
     status, code = 404, "not_found"
 

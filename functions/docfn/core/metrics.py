@@ -31,3 +31,8 @@ PHASE_SECONDS = Histogram("docfn_phase_seconds", "Time per request phase", ["tas
 SHED = Counter("docfn_shed_total", "Requests refused because the instance queue was full")
 IN_FLIGHT = Gauge("docfn_in_flight", "Requests admitted (running or queued)")
 IMPORT_SECONDS = Gauge("docfn_import_seconds", "Import phase of this process's cold start (serving code)")
+VLM_BATCH_SIZE = Histogram(
+    "docfn_vlm_batch_size",
+    "Sequences decoded together in one VLM batch (requests that arrived within the batching window)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)

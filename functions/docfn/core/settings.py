@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     table_structure_model_uri: str | None = Field(
         default=None, description="Table structure pack (SLANet) of table and parse: as DOCFN_MODEL_URI."
     )
+    vlm_model_uri: str | None = Field(
+        default=None,
+        description="VLM pack (MinerU2.5) of tasks that send blocks to the VLM: as DOCFN_MODEL_URI.",
+    )
     model_store: Path = Field(default_factory=_default_model_store, description="Local pack store / cache.")
     eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")
     build_packs: bool = Field(
@@ -137,6 +141,32 @@ class Settings(BaseSettings):
         " mean xray, as before), otel (OpenTelemetry over OTLP/HTTP, e.g. to an ADOT collector), or off.",
     )
     onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
+
+    # The VLM (task vlm, and tasks that send blocks to it): its batching queue and its chat API.
+    # Lambda gives each execution environment one request at a time: nothing to wait for there.
+    vlm_batch_window_ms: float = Field(
+        default_factory=lambda: 0.0 if on_lambda() else 200.0,
+        ge=0,
+        description="Requests to the VLM arriving within this window share forward passes (0: no wait;"
+        " the default on Lambda, which sends an instance one request at a time).",
+    )
+    vlm_max_batch: int = Field(default=16, ge=1, description="At most this many sequences decode together.")
+    vlm_max_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description="New tokens of a VLM answer: the default and the most a request may ask.",
+    )
+    vlm_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Deadline of one POST /v1/chat/completions (504 beyond); MinerU's client waits 600 s.",
+    )
+    api_key: str | None = Field(
+        default=None, description="Bearer token the OpenAI-compatible routes require; none by default."
+    )
+    api_key_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager ARN holding DOCFN_API_KEY (read once at start-up)."
+    )
 
     @field_validator("tracing", mode="before")
     @classmethod

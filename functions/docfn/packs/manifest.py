@@ -11,6 +11,9 @@ from typing import Any
 from ..core.errors import ConfigurationError
 
 MANIFEST_NAME = "manifest.json"
+# The accuracy a VLM pack's manifest records (``docfn models export-vlm``): greedy tokens of each
+# decoder precision against transformers' generate() on the same weights.
+VLM_PARITY_METRIC = "greedy_token_agreement_vs_transformers"
 SCHEMA = "docfn.pack/v1"
 
 

@@ -22,11 +22,11 @@ from ..core.errors import DeadlineExceeded, NotFound
 from ..core.settings import ALL_TASKS, Settings
 from ..core.tracing import NoTracer, Tracer
 from ..packs.refs import pack_ref_for, setting_for
-from ..tasks.contract import TaskOptions, validate_options
+from ..tasks.contract import Task, TaskOptions, validate_options
 from ..tasks.registry import implemented_tasks, options_model, task_class
 from .admission import Admission
 from .cache import MemoryCache, ResultCache, cache_key
-from .hosted_task import HostedTask
+from .hosted_task import HostedTask, LoadReport
 from .outcome import Outcome
 from .pack_sources import PackResolver
 
@@ -59,7 +59,7 @@ class DocService:
         self._eager: dict[str, Any] = {"running": False, "done": False, "error": None, "retry_at": 0.0}
 
     def _host(self, name: str) -> HostedTask:
-        task = task_class(name)(self.settings.onnx_threads)
+        task = task_class(name).from_settings(self.settings)
         # Each role's pack is named by its own setting: DOCFN_MODEL_URI -> Settings.model_uri, …
         refs = {
             role: pack_ref_for(
@@ -75,6 +75,14 @@ class DocService:
             served = ", ".join(self.tasks) or "none"
             raise NotFound(f"task {name!r} is not served here (this function serves: {served})")
         return hosted
+
+    def loaded(self, name: str) -> tuple[Task, LoadReport]:
+        """Task ``name`` loaded, for callers that use its runtime directly (the VLM's chat API) rather
+        than a document run; the report says whether this call paid for the load."""
+        hosted = self.task(name)
+        with self.tracer.subsegment("model_load", pack=hosted.version_id):
+            report = hosted.load()
+        return hosted.task, report
 
     def validate_options(self, task: str, raw: Mapping[str, Any]) -> TaskOptions:
         """A task's options, validated the same way on every entry point, served here or not."""

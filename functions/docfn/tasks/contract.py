@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..core.documents import PageImage, parse_page_ranges
 from ..core.errors import BadOptions
+from ..core.settings import Settings
 from ..packs.refs import OWN_PACK
 from ..packs.store import LocalPack
 
@@ -86,6 +87,12 @@ class Task(ABC):
 
     def __init__(self, threads: int = 0) -> None:
         self.threads = threads  # ONNX Runtime intra-op threads; 0 = the CPU quota
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Task:
+        """The task as the service hosts it; a task with settings of its own (the VLM's batching
+        window) reads them here."""
+        return cls(settings.onnx_threads)
 
     @abstractmethod
     def load(self, packs: Mapping[str, LocalPack]) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigurationError
-from ..packs.manifest import Manifest, describe_file
+from ..packs.manifest import VLM_PARITY_METRIC, Manifest, describe_file
 from ..packs.store import promote, scratch_dir
 from ..tasks.vlm.preprocess import ProcessorConfig
 
@@ -41,7 +41,7 @@ FILES = {"vision": "vision.onnx", "embed": "embed.onnx", "decoder": "decoder.onn
 
 @dataclass(frozen=True)
 class ExportOptions:
-    name: str = "mineru2.5-vlm"
+    name: str = "vlm-mineru25-int8"
     version: str = "1"
     precision: str = "int8"
     parity_tokens: int = 24  # new tokens per parity case
@@ -268,6 +268,8 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
 
     if options.precision not in PRECISIONS:
         raise ConfigurationError(f"precision {options.precision!r}: choose one of {PRECISIONS}")
+    # Absolute: ONNX Runtime's quantiser resolves a relative model path against its own directory.
+    target = target.absolute()
     model = _load(checkpoint)
     config = pack_config(model, checkpoint)
     with scratch_dir(target.parent, prefix=f".{target.name}-export-", suffix=".part") as staging:
@@ -305,7 +307,7 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
             files=[describe_file(staging, path, role) for role, path in roles.items()],
             source={"checkpoint": checkpoint.name, "exporter": _versions()},
             config=config,
-            accuracy={"metric": "greedy_token_agreement_vs_transformers", **parity},
+            accuracy={"metric": VLM_PARITY_METRIC, **parity},
         )
         manifest.write(staging)
         promote(staging, target)
@@ -317,6 +319,7 @@ def export_random_tiny(target: Path, options: ExportOptions) -> Path:
     """A tiny random Qwen2-VL checkpoint (``vlm_checkpoint``) exported as a pack at ``target``."""
     from .vlm_checkpoint import write_tiny_checkpoint
 
+    target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     with scratch_dir(target.parent, prefix=f".{target.name}-checkpoint-") as checkpoint:
         write_tiny_checkpoint(checkpoint)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..cloud.aws_clients import error_code, is_not_found, s3_client
 from ..core.errors import DocfnError, NotFound, Unavailable
-from ..packs.manifest import MANIFEST_NAME, Manifest, verify_pack
+from ..packs.manifest import MANIFEST_NAME, VLM_PARITY_METRIC, Manifest, verify_pack
 
 log = logging.getLogger("docfn.packs")
 
@@ -41,6 +41,9 @@ def check_accuracy(manifest: Manifest, max_cer_regression_pp: float = DEFAULT_MA
     if manifest.precision == "fp32":
         return
     accuracy = manifest.accuracy
+    if accuracy.get("metric") == VLM_PARITY_METRIC:
+        _check_vlm_parity(manifest)
+        return
     if accuracy.get("metric") != "cer" or not {"fp32", "int8"} <= set(accuracy):
         raise PublishRefused(
             f"{manifest.pack_id} is {manifest.precision} but its manifest records no CER measured against"
@@ -52,6 +55,26 @@ def check_accuracy(manifest: Manifest, max_cer_regression_pp: float = DEFAULT_MA
             f"{manifest.pack_id} refused: {manifest.precision} CER {float(accuracy['int8']):.2%} is"
             f" {regression_pp:.2f} pp worse than the fp32 source's {float(accuracy['fp32']):.2%}"
             f" (margin {max_cer_regression_pp:g} pp, eval set {accuracy.get('eval_set', '?')})"
+        )
+
+
+def _check_vlm_parity(manifest: Manifest) -> None:
+    """A VLM pack (``docfn models export-vlm``) measured its decoders against transformers on the same
+    weights: its fp32 graphs must reproduce every greedy answer exactly (else the export is wrong),
+    and its quantised decoder's agreement must be recorded. That agreement is not gated on a
+    threshold: it depends on the weights (thin on random ones), and the manifest states it."""
+    accuracy = manifest.accuracy
+    fp32, quantised = accuracy.get("fp32_decoder"), accuracy.get(f"{manifest.precision}_decoder")
+    if not fp32 or not quantised:
+        raise PublishRefused(
+            f"{manifest.pack_id} is {manifest.precision} but its manifest records no parity of its fp32"
+            f" and {manifest.precision} decoders against transformers; export it with"
+            " `docfn models export-vlm`"
+        )
+    if fp32["exact_cases"] != fp32["cases"]:
+        raise PublishRefused(
+            f"{manifest.pack_id} refused: its fp32 graphs reproduce transformers' greedy tokens in"
+            f" {fp32['exact_cases']} of {fp32['cases']} cases; the export is wrong, not the weights"
         )
 
 

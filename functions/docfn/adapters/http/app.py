@@ -36,10 +36,11 @@ from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
-from ..wiring import build_service, upload_processor  # noqa: E402
+from ..wiring import api_key, build_service, upload_processor  # noqa: E402
 from .body import TaskInput, instruction_note, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
 from .mineru_api import add_mineru_routes  # noqa: E402
+from .openai_api import add_openai_routes  # noqa: E402
 from .openapi import task_operation  # noqa: E402
 from .try_page import add_try_page  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
@@ -235,6 +236,8 @@ def create_app(
     add_upload_routes(app, service, jobs)
     if "parse" in service.tasks:  # MinerU's API is parse's
         add_mineru_routes(app, execute, _observe, service.limits, settings.max_body_bytes)
+    if "vlm" in service.tasks:  # what MinerU's http-client backend calls (a vLLM server's API)
+        add_openai_routes(app, service, settings, workers, api_key(settings))
     add_try_page(app, service.limits, settings.max_body_bytes)
 
     for name, hosted in service.tasks.items():  # documented with the task's options

@@ -23,6 +23,11 @@ from .rope_index import rope_index
 from .sampling import SamplingKnobs, adjust_logits
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
+# Patches (before the 2x2 merge) that one vision pass takes when it holds several images: a 448x112
+# block crop is 256, so a few block crops share a pass; a page view (1036x1036: 5476) runs alone. At
+# MinerU2.5's width (1280, MLP 5120) a patch's linear layers cost ~7x its attention over 1024
+# patches, so sharing a pass that large costs little and saves a pass's fixed overhead per image.
+VISION_PASS_PATCHES = 1024
 
 
 @dataclass(frozen=True)
@@ -38,20 +43,25 @@ class TextShape:
 @dataclass(frozen=True)
 class Generation:
     token_ids: list[int]
-    finish_reason: str  # "stop" (a stop token, not included) or "length" (max_new_tokens reached)
+    # "stop" (a stop token, not included), "length" (max_new_tokens reached) or "deadline" (the
+    # request's own deadline passed while it shared a batch; VlmEngine raises DeadlineExceeded).
+    finish_reason: str
     prompt_tokens: int
+    text: str = ""  # the decoded answer, filled by VlmEngine (the model returns token ids only)
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One sequence to decode: its prompt token ids, its images in prompt order, its knobs, and its
-    stop tokens (None: the pack's)."""
+    """One sequence to decode: its prompt token ids, its images in prompt order, its knobs, its
+    stop tokens (None: the pack's) and its own deadline (a ``time.monotonic()`` instant: past it, the
+    sequence leaves the batch with finish reason "deadline" and the others go on)."""
 
     prompt: np.ndarray
     images: list[VisionInput]
     max_new_tokens: int
     knobs: SamplingKnobs = field(default_factory=SamplingKnobs)
     stop_tokens: frozenset[int] | None = None
+    deadline: float | None = None
 
 
 class VlmModel:
@@ -74,9 +84,21 @@ class VlmModel:
         return cls({f.role: pack_dir / f.path for f in manifest.files}, manifest.config, threads)
 
     def encode_images(self, images: list[VisionInput]) -> np.ndarray:
-        """Merged image features [sum of merged tokens, hidden], in order, in one vision pass."""
+        """Merged image features [sum of merged tokens, hidden], in order. Consecutive images share a
+        vision pass while their patches stay within ``VISION_PASS_PATCHES``: the graph's attention
+        spans every patch of a pass (masked to each image), so its cost grows with the square of the
+        pass, and only small crops gain more from sharing the pass than they pay for it."""
         if not images:
             return np.zeros((0, self.shape.hidden), dtype=np.float32)
+        groups: list[list[VisionInput]] = [[]]
+        for image in images:
+            patches = sum(i.pixel_values.shape[0] for i in groups[-1]) + image.pixel_values.shape[0]
+            if groups[-1] and patches > VISION_PASS_PATCHES:
+                groups.append([])
+            groups[-1].append(image)
+        return np.concatenate([self._vision_pass(group) for group in groups])
+
+    def _vision_pass(self, images: list[VisionInput]) -> np.ndarray:
         positions = np.concatenate([vision_positions(i.grid_thw, i.merge_size) for i in images])
         segments = np.concatenate(
             [np.full(i.pixel_values.shape[0], n, dtype=np.int64) for n, i in enumerate(images)]
@@ -188,8 +210,12 @@ class VlmModel:
             feed = {"inputs_embeds": embeds, "position_ids": positions, "attention_mask": mask}
             logits, *presents = self._decoder.run(None, {**feed, **past})
             keep, tokens = [], []
+            now = time.monotonic()
             for row, index in enumerate(running):
                 request, output = requests[index], outputs[index]
+                if request.deadline is not None and now >= request.deadline:
+                    results[index] = Generation(output, "deadline", len(request.prompt))
+                    continue
                 token = int(np.argmax(adjust_logits(logits[row], request.prompt, output, request.knobs)))
                 stops = self.stop_tokens if request.stop_tokens is None else request.stop_tokens
                 if token in stops:
@@ -204,7 +230,10 @@ class VlmModel:
             running = [running[row] for row in keep]
             if not running:
                 break
-            past = {name: value[keep] for name, value in zip(past, presents, strict=True)}
+            if len(keep) == logits.shape[0]:
+                past = dict(zip(past, presents, strict=True))  # every row goes on: no copy
+            else:
+                past = {name: value[keep] for name, value in zip(past, presents, strict=True)}
             mask = np.concatenate([mask[keep], np.ones((len(keep), 1), dtype=np.int64)], axis=1)
             embeds = self._embed_ids(np.asarray(tokens, dtype=np.int64).reshape(-1, 1))
             # The new token's position: the prompt's length plus the tokens before it, shifted by M-RoPE.

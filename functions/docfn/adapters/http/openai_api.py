@@ -1,0 +1,151 @@
+"""The VLM's OpenAI-compatible API, as MinerU's ``http-client`` backend (mineru-vl-utils) calls a vLLM
+server: ``GET /v1/models`` and ``POST /v1/chat/completions``. A thin shell over the ``vlm`` task's
+batching engine: read the request (``chat_request``), wait for the engine's answer in a worker
+thread within the deadline, answer ``choices[0].message.content`` with ``finish_reason`` and
+``usage``.
+
+With ``DOCFN_API_KEY`` (or ``DOCFN_API_KEY_SECRET_ARN``) set, both routes want
+``Authorization: Bearer KEY`` (MinerU's client sends ``MINERU_VL_API_KEY`` so). Without a VLM pack
+they answer 503 with how to build and publish one, as the task's load does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+import uuid
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ...core import metrics
+from ...core.errors import DeadlineExceeded, DocfnError, NotFound, Unauthorized
+from ...core.settings import Settings
+from ...service.request_log import log_request
+from ...service.service import DocService
+from .body import read_body
+from .chat_request import ChatTurn, parse_chat
+
+if TYPE_CHECKING:  # the model module imports tokenizers: only where the VLM is served
+    from ...tasks.vlm.model import Generation
+
+TASK = "vlm"
+
+
+def add_openai_routes(
+    app: FastAPI, service: DocService, settings: Settings, workers: Executor, api_key: str | None
+) -> None:
+    def authorise(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+            raise Unauthorized("this function wants Authorization: Bearer <its API key>")
+
+    def model_id() -> str:
+        return service.task(TASK).refs["model"].pack_id
+
+    @app.get("/v1/models", tags=["OpenAI"], summary="The VLM this function serves (vLLM's model list)")
+    async def models(request: Request) -> JSONResponse:
+        authorise(request)
+        # Loads the pack: MinerU's client asks for the model first, so its load is the cold start,
+        # and a function without a pack says so here (503) rather than at the first page.
+        await asyncio.to_thread(service.loaded, TASK)
+        model = {"id": model_id(), "object": "model", "created": int(time.time()), "owned_by": "docfn"}
+        return JSONResponse({"object": "list", "data": [model]})
+
+    @app.post("/v1/chat/completions", tags=["OpenAI"], summary="One chat turn to the VLM (MinerU's client)")
+    async def chat_completions(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        status, error, turn, answer = 500, None, None, None
+        try:
+            authorise(request)
+            given = await read_body(request, settings.max_body_bytes)
+            turn = parse_chat(given.data, service.limits, settings.max_body_bytes, settings.vlm_max_tokens)
+            if turn.model not in (None, model_id()):
+                raise NotFound(
+                    f"model {turn.model!r} is not served here; GET /v1/models lists {model_id()!r}"
+                )
+            answer = await _generate(service, workers, turn, settings.vlm_timeout_seconds)
+            status = 200
+            return JSONResponse(_completion(model_id(), answer), headers={"X-Request-Id": _rid(request)})
+        except DocfnError as exc:
+            status, error = exc.status, exc.code
+            metrics.ERRORS.labels(TASK, exc.code).inc()
+            raise
+        finally:
+            metrics.REQUESTS.labels(TASK, str(status)).inc()
+            metrics.LATENCY.labels(TASK).observe(time.perf_counter() - started)
+            log_request(
+                request_id=_rid(request),
+                task=TASK,
+                status=status,
+                started=started,
+                error=error,
+                route="chat.completions",
+                # As received, so a caller's knobs can be checked against what the server saw.
+                params=turn.received if turn is not None else None,
+                prompt_tokens=answer.prompt_tokens if answer is not None else None,
+                completion_tokens=len(answer.token_ids) if answer is not None else None,
+                finish_reason=answer.finish_reason if answer is not None else None,
+            )
+
+
+async def _generate(service: DocService, workers: Executor, turn: ChatTurn, timeout: float) -> Generation:
+    """The engine's answer, from a worker thread holding an admission place (bounded: 429 beyond).
+    The engine, not the service's inference slot, serialises the forward passes: requests waiting
+    here together are what it batches."""
+    deadline = time.monotonic() + timeout
+
+    def run() -> Generation:
+        task, _ = service.loaded(TASK)
+        engine = task.engine  # type: ignore[attr-defined]
+        return engine.generate(
+            turn.image,
+            turn.prompt,
+            turn.knobs,
+            turn.max_tokens,
+            deadline,
+            system=turn.system,
+            skip_special_tokens=turn.skip_special_tokens,
+        )
+
+    work = service.admission.submit(workers, run)
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
+    except TimeoutError:
+        raise DeadlineExceeded(
+            f"the VLM did not answer within {timeout:g} s (DOCFN_VLM_TIMEOUT_SECONDS); ask for fewer"
+            " max_tokens"
+        ) from None
+
+
+def _completion(model: str, answer: Generation) -> dict[str, Any]:
+    completion_tokens = len(answer.token_ids)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "finish_reason": answer.finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": answer.prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def _rid(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or uuid.uuid4().hex

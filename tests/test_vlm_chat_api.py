@@ -1,0 +1,224 @@
+"""The VLM's OpenAI-compatible routes (what MinerU's http-client backend calls), in process on the
+tiny random pack, and the 503 a function without a VLM pack answers on every VLM route."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from docfn.adapters.http.app import create_app
+from docfn.adapters.wiring import build_service
+from docfn.core.settings import Settings
+
+from .conftest import DEVSET, SAMPLE_PAGE
+
+
+def _client(**settings: Any) -> Iterator[httpx.Client]:
+    config = Settings(tasks=["vlm"], vlm_batch_window_ms=0, build_packs=True, **settings)
+    app = create_app(config, build_service(config))
+    # Starlette's TestClient runs the ASGI app in a thread: the engine's worker thread answers it.
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        yield client  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def client(vlm_tiny_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    store = tmp_path_factory.mktemp("store")
+    yield from _client(model_uri=str(vlm_tiny_pack), model_store=store, api_key="s3cret")
+
+
+def _data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _crop() -> Image.Image:
+    return Image.open(DEVSET / "001.png").crop((80, 120, 700, 190))
+
+
+def _body(**overrides: Any) -> dict[str, Any]:
+    """A request as mineru-vl-utils builds one (HttpVlmClient.build_request_body)."""
+    body = {
+        "model": None,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": _data_url(_crop())}},
+                    {"type": "text", "text": "\nText Recognition:"},
+                ],
+            },
+        ],
+        "temperature": 0.0,
+        "top_p": 0.01,
+        "top_k": 1,
+        "presence_penalty": 1.0,
+        "frequency_penalty": 0.05,
+        "repetition_penalty": 1.0,
+        "vllm_xargs": {"no_repeat_ngram_size": 100, "debug": False},
+        "max_completion_tokens": 6,
+        "max_tokens": 6,
+        "skip_special_tokens": False,
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+AUTH = {"Authorization": "Bearer s3cret"}
+
+
+def test_models_lists_the_one_pack_served(client: httpx.Client, vlm_tiny_pack: Path) -> None:
+    answer = client.get("/v1/models", headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    (model,) = answer.json()["data"]
+    assert model["object"] == "model" and model["id"].endswith("@" + vlm_tiny_pack.name)
+
+
+def test_a_chat_completion_in_mineru_shape(client: httpx.Client) -> None:
+    model = client.get("/v1/models", headers=AUTH).json()["data"][0]["id"]
+    answer = client.post("/v1/chat/completions", json=_body(model=model), headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    (choice,) = data["choices"]
+    assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
+    assert choice["finish_reason"] in ("stop", "length")
+    usage = data["usage"]
+    assert usage["completion_tokens"] <= 6 and usage["prompt_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert data["object"] == "chat.completion" and data["model"] == model
+
+
+def test_a_text_only_turn_is_answered(client: httpx.Client) -> None:
+    body = _body(messages=[{"role": "user", "content": "Do these tables continue each other?"}])
+    answer = client.post("/v1/chat/completions", json=body, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+
+
+def test_the_api_key_is_required_when_set(client: httpx.Client) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        for method, path in (("GET", "/v1/models"), ("POST", "/v1/chat/completions")):
+            answer = client.request(method, path, json=_body(), headers=headers)
+            assert answer.status_code == 401, (path, headers)
+            assert answer.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ({"stream": True}, 422, "stream"),
+        ({"temperature": 0.7, "top_k": 50}, 422, "greedily"),
+        ({"max_tokens": 10**6, "max_completion_tokens": None}, 422, "limit"),
+        ({"model": "gpt-4o"}, 404, "not served"),
+        ({"n": 2}, 422, "n must be 1"),
+        ({"logit_bias": {}}, 422, "logit_bias"),
+    ],
+)
+def test_requests_the_vlm_cannot_honour_are_refused(
+    client: httpx.Client, change: dict[str, Any], status: int, says: str
+) -> None:
+    body = _body()
+    body.update(change)
+    body = {k: v for k, v in body.items() if v is not None}
+    answer = client.post("/v1/chat/completions", json=body, headers=AUTH)
+    assert answer.status_code == status, answer.text
+    assert says in answer.json()["error"]["message"]
+
+
+def test_malformed_messages_are_refused(client: httpx.Client) -> None:
+    image = {"type": "image_url", "image_url": {"url": _data_url(_crop())}}
+    text = {"type": "text", "text": "\nText Recognition:"}
+    cases = [
+        ([{"role": "user", "content": [image, image, text]}], 422, "one per request"),
+        ([{"role": "user", "content": [text, image]}], 422, "before the text"),
+        ([{"role": "assistant", "content": "hi"}], 422, "one user message"),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}],
+            400,
+            "data URL",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
+                }
+            ],
+            415,
+            "",
+        ),
+    ]
+    for messages, status, says in cases:
+        answer = client.post("/v1/chat/completions", json=_body(messages=messages), headers=AUTH)
+        assert answer.status_code == status, (messages, answer.text)
+        assert says in answer.json()["error"]["message"]
+    answer = client.post("/v1/chat/completions", content=b"{not json", headers=AUTH)
+    assert answer.status_code == 400
+
+
+def test_the_vlm_task_answers_a_page_with_its_prompt(client: httpx.Client) -> None:
+    answer = client.post(
+        "/v1/vlm?max_tokens=3&prompt=%0ALayout%20Detection:",
+        content=SAMPLE_PAGE.read_bytes(),
+        headers={"content-type": "image/png"},
+    )
+    assert answer.status_code == 200, answer.text
+    (page,) = answer.json()["result"]["pages"]
+    assert page["completion_tokens"] <= 3 and page["finish_reason"] in ("stop", "length")
+    assert isinstance(page["text"], str) and page["prompt_tokens"] > 0
+
+
+def test_without_a_vlm_pack_every_vlm_route_answers_503_saying_how_to_make_one(tmp_path: Path) -> None:
+    """Not 404 (no other function serves these): the default pack is not in the store, and no recipe
+    builds it, even where packs may be built."""
+    for client in _client(model_store=tmp_path):
+        answers = [
+            client.get("/v1/models"),
+            client.post("/v1/chat/completions", json=_body()),
+            client.post("/v1/vlm", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}),
+        ]
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            error = answer.json()["error"]
+            assert error["code"] == "model_pack_not_configured"
+            assert "docfn models export-vlm --checkpoint" in error["message"]
+            assert "docfn models publish DIR/vlm-mineru25-int8/1" in error["message"]
+            assert "DOCFN_MODEL_URI=s3://BUCKET/models/vlm-mineru25-int8/1" in error["message"]
+        assert client.get("/readyz").status_code == 200  # in rotation: callers read the message
+        assert json.loads(client.get("/readyz").text)["tasks"]["vlm"]["loaded"] is False
+
+
+def test_an_int8_vlm_pack_publishes_on_its_parity_record(vlm_tiny_pack: Path, s3_server: Any) -> None:
+    """The publish gate reads a VLM pack's own accuracy record (greedy parity against transformers),
+    not an OCR CER: exact fp32 parity and a recorded quantised figure, or no upload."""
+    import dataclasses
+
+    from docfn.packs.manifest import verify_pack
+    from docfn.tooling.publish import PublishRefused, check_accuracy, publish_pack
+
+    manifest = verify_pack(vlm_tiny_pack)
+    fp32 = manifest.accuracy["fp32_decoder"]
+    assert manifest.accuracy["metric"] == "greedy_token_agreement_vs_transformers"
+    int8 = dataclasses.replace(
+        manifest, precision="int8", accuracy={**manifest.accuracy, "int8_decoder": dict(fp32, exact_cases=0)}
+    )
+    check_accuracy(int8)  # its agreement is stated, not gated: it depends on the weights
+    wrong = dataclasses.replace(int8, accuracy={**int8.accuracy, "fp32_decoder": dict(fp32, exact_cases=0)})
+    with pytest.raises(PublishRefused, match="the export is wrong"):
+        check_accuracy(wrong)
+    unmeasured = dataclasses.replace(int8, accuracy={"metric": manifest.accuracy["metric"]})
+    with pytest.raises(PublishRefused, match="export it with `docfn models export-vlm`"):
+        check_accuracy(unmeasured)
+    published = publish_pack(vlm_tiny_pack, "docfn-test", endpoint_url=s3_server.endpoint_url)
+    assert published.uri.startswith("s3://docfn-test/models/")
