@@ -286,8 +286,8 @@ def test_cli_export_vlm_checkpoint_goes_to_the_store(tiny_checkpoint: Path, tmp_
     store = tmp_path / "store"
     command = ["models", "export-vlm", "--checkpoint", str(checkpoint), "--store", str(store)]
     assert main([*command, "--parity-tokens", "4"]) == 0
-    manifest = verify_pack(store / "mineru2.5-vlm" / "1")
-    assert (manifest.pack_id, manifest.precision) == ("mineru2.5-vlm@1", "int8")
+    manifest = verify_pack(store / "vlm-mineru25-int8" / "1")
+    assert (manifest.pack_id, manifest.precision) == ("vlm-mineru25-int8@1", "int8")
     assert set(manifest.accuracy) == {"metric", "fp32_decoder", "int8_decoder"}
     limits_seen = {k: manifest.config["processor"][k] for k in ("min_pixels", "max_pixels")}
     assert limits_seen == {"min_pixels": limits["shortest_edge"], "max_pixels": limits["longest_edge"]}

@@ -133,12 +133,33 @@ RECIPES: dict[str, PackRecipe] = {
     ),
 }
 
+@dataclass(frozen=True)
+class ExportedPack:
+    """A pack no recipe builds: it is exported from model weights docfn cannot download (the command
+    says how), published, and named by its setting. Its identity is known without the weights."""
+
+    name: str
+    version: str
+    command: str  # what makes it, with DIR for the pack store
+
+
+EXPORTED: dict[str, ExportedPack] = {
+    # MinerU2.5 (Qwen2-VL, 1.2B) with an int8 language model: `docfn models export-vlm --checkpoint`.
+    "vlm-mineru25-int8": ExportedPack(
+        name="vlm-mineru25-int8",
+        version="1",
+        command="docfn models export-vlm --checkpoint CHECKPOINT_DIR --store DIR",
+    ),
+}
+
 # The pack each task loads when DOCFN_MODEL_URI is not set.
 DEFAULT_PACKS: dict[str, str] = {
     "ocr": "ocr-ppocrv6-tiny",
     "table": "ocr-ppocrv6-tiny",
     "layout": "layout-cdla",
     "parse": "layout-cdla",
+    # A secondary role named "vlm" (DOCFN_VLM_MODEL_URI) shares it.
+    "vlm": "vlm-mineru25-int8",
 }
 
 # The default pack of each secondary role that is no task's own (a role named after a task, such
@@ -148,6 +169,19 @@ ROLE_PACKS: dict[str, str] = {
 }
 
 
+def default_version(name: str) -> str:
+    """The version a default pack is named at, built from a recipe or exported."""
+    return RECIPES[name].version if name in RECIPES else EXPORTED[name].version
+
+
+def build_command(name: str) -> str:
+    """How a pack is made into a store ``DIR`` (the advice a function without it gives)."""
+    if name in EXPORTED:
+        return EXPORTED[name].command
+    return f"docfn models build {name} --store DIR"
+
+
 def default_pack_names() -> list[str]:
-    """Every pack some task or role loads by default: what ``docfn models build`` makes."""
-    return sorted({*DEFAULT_PACKS.values(), *ROLE_PACKS.values()})
+    """Every default pack a recipe builds: what ``docfn models build`` makes (exported packs need
+    weights docfn cannot download)."""
+    return sorted(name for name in {*DEFAULT_PACKS.values(), *ROLE_PACKS.values()} if name in RECIPES)

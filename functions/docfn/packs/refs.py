@@ -4,7 +4,8 @@ A pack is named by a URI, ``s3://BUCKET/models/NAME/VERSION`` or a local pack di
 setting of its role: ``DOCFN_MODEL_URI`` for a task's own pack, ``DOCFN_<ROLE>_MODEL_URI`` for a
 secondary one (``DOCFN_OCR_MODEL_URI``: the OCR pack parse reads text with; ``DOCFN_LAYOUT_MODEL_URI``:
 the layout pack table finds tables with; ``DOCFN_TABLE_STRUCTURE_MODEL_URI``: SLANet for table and
-parse); unset, the role's default pack in the local store.
+parse; ``DOCFN_VLM_MODEL_URI``: the VLM pack of tasks that send blocks to it); unset, the role's
+default pack in the local store.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ConfigurationError
-from .catalog import DEFAULT_PACKS, RECIPES, ROLE_PACKS
+from .catalog import DEFAULT_PACKS, ROLE_PACKS, default_version
 
 # The role of a task's own pack; other roles are named after the task whose default they share.
 OWN_PACK = "model"
@@ -64,4 +65,4 @@ def pack_ref_for(task: str, role: str, uri: str | None) -> PackRef:
     name = DEFAULT_PACKS.get(task) if role == OWN_PACK else ROLE_PACKS.get(role, DEFAULT_PACKS.get(role))
     if name is None:
         raise ConfigurationError(f"task {task!r} has no default model pack; set {setting}")
-    return PackRef(name=name, version=RECIPES[name].version, uri=None, setting=setting)
+    return PackRef(name=name, version=default_version(name), uri=None, setting=setting)

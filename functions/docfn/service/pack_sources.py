@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..core.errors import ConfigurationError, PackNotConfigured
+from ..packs.catalog import RECIPES, build_command
 from ..packs.manifest import MANIFEST_NAME, verify_pack
 from ..packs.refs import PackRef
 from ..packs.store import LocalPack, pack_dir
@@ -60,12 +61,16 @@ class PackResolver:
         target = pack_dir(self.store, ref.name, ref.version)
         start = time.perf_counter()
         if not (target / MANIFEST_NAME).exists():
-            if self.builder is None:
+            if self.builder is None or ref.name not in RECIPES:
+                # No recipe (the VLM pack is exported from weights docfn cannot download): even a
+                # laptop only says how to make it.
+                does_not = "does not build packs" if self.builder is None else "has no recipe for it"
                 raise PackNotConfigured(
-                    f"model pack {ref.pack_id} is not in {self.store} and this function does not build"
-                    f" packs: build and publish it (`docfn models build {ref.name} --store DIR`, then"
+                    f"model pack {ref.pack_id} is not in {self.store} and this function {does_not}:"
+                    f" build and publish it (`{build_command(ref.name)}`, then"
                     f" `docfn models publish DIR/{ref.name}/{ref.version} --bucket BUCKET`) and set"
-                    f" {ref.setting}=s3://BUCKET/models/{ref.name}/{ref.version}",
+                    f" {ref.setting}=s3://BUCKET/models/{ref.name}/{ref.version} (or a local pack"
+                    " directory)",
                     retry_after=60,
                 )
             self.builder(ref, self.store)

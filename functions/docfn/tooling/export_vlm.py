@@ -41,7 +41,7 @@ FILES = {"vision": "vision.onnx", "embed": "embed.onnx", "decoder": "decoder.onn
 
 @dataclass(frozen=True)
 class ExportOptions:
-    name: str = "mineru2.5-vlm"
+    name: str = "vlm-mineru25-int8"
     version: str = "1"
     precision: str = "int8"
     parity_tokens: int = 24  # new tokens per parity case

@@ -74,7 +74,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     vlm.add_argument("--out", type=Path, help="pack directory for --checkpoint (default STORE/NAME/VERSION)")
     vlm.add_argument("--store", type=Path, help="local pack store (default DOCFN_MODEL_STORE)")
-    vlm.add_argument("--name", help="pack name (default mineru2.5-vlm, or qwen2vl-tiny-random)")
+    vlm.add_argument(
+        "--name", help="pack name (default vlm-mineru25-PRECISION, or qwen2vl-tiny-random)"
+    )
     vlm.add_argument("--version", default="1")
     vlm.add_argument(
         "--precision",
@@ -169,7 +171,8 @@ def _quantize(args: argparse.Namespace, store: Path) -> int:
 def _export_vlm(args: argparse.Namespace, store: Path) -> int:
     from ...tooling.export_vlm import ExportOptions, export_checkpoint, export_random_tiny
 
-    name = args.name or ("qwen2vl-tiny-random" if args.random_tiny else "mineru2.5-vlm")
+    # A checkpoint's pack is named as the catalog's default VLM pack (vlm-mineru25-int8) at its precision.
+    name = args.name or ("qwen2vl-tiny-random" if args.random_tiny else f"vlm-mineru25-{args.precision}")
     options = ExportOptions(
         name=name, version=args.version, precision=args.precision, parity_tokens=args.parity_tokens
     )

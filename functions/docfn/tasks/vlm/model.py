@@ -38,8 +38,11 @@ class TextShape:
 @dataclass(frozen=True)
 class Generation:
     token_ids: list[int]
-    finish_reason: str  # "stop" (a stop token, not included) or "length" (max_new_tokens reached)
+    # "stop" (a stop token, not included), "length" (max_new_tokens reached) or "deadline" (the
+    # request's own deadline passed while it shared a batch; VlmEngine raises DeadlineExceeded).
+    finish_reason: str
     prompt_tokens: int
+    text: str = ""  # the decoded answer, filled by VlmEngine (the model returns token ids only)
 
 
 @dataclass(frozen=True)

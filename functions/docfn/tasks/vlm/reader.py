@@ -1,0 +1,55 @@
+"""Blocks read by the VLM with MinerU2.5's prompts: a page's layout, a formula's LaTeX, a table's
+cells, a picture's analysis, a text block's words. Pure protocol over a :class:`VlmGenerator`."""
+
+from __future__ import annotations
+
+import re
+
+from PIL import Image
+
+from ..table.structure import Table
+from .blocks import VlmGenerator
+from .image_analysis import ImageAnalysis, parse_image_analysis
+from .latex import clean_latex
+from .mineru import LAYOUT_KNOBS, LAYOUT_PROMPT, LayoutBlock, knobs_for, layout_view, parse_layout, prompt_for
+from .otsl import otsl_to_table
+
+# Chat-template and layout tags a recognition answer may still carry (answers keep special tokens).
+_TAGS = re.compile(r"<\|[a-z_]+\|>")
+
+
+class BlockReader:
+    def __init__(self, generator: VlmGenerator, max_tokens: int) -> None:
+        self.generator = generator
+        self.max_tokens = max_tokens
+
+    def answer(self, image: Image.Image, block_type: str) -> str:
+        """The raw answer to ``block_type``'s prompt about ``image``, with special tokens kept."""
+        generation = self.generator.generate(
+            image,
+            prompt_for(block_type),
+            knobs_for(block_type),
+            self.max_tokens,
+            None,
+            skip_special_tokens=False,
+        )
+        return generation.text
+
+    def layout(self, page: Image.Image) -> list[LayoutBlock]:
+        generation = self.generator.generate(
+            layout_view(page), LAYOUT_PROMPT, LAYOUT_KNOBS, self.max_tokens, None, skip_special_tokens=False
+        )
+        return parse_layout(generation.text)
+
+    def text(self, image: Image.Image, block_type: str = "text") -> str:
+        return _TAGS.sub("", self.answer(image, block_type)).strip()
+
+    def formula(self, image: Image.Image) -> str:
+        return clean_latex(_TAGS.sub("", self.answer(image, "equation")))
+
+    def table(self, image: Image.Image) -> Table:
+        """The table's cells (an answer with no OTSL at all is kept whole in one cell)."""
+        return otsl_to_table(_TAGS.sub("", self.answer(image, "table")).strip())
+
+    def analyse(self, image: Image.Image) -> ImageAnalysis:
+        return parse_image_analysis(self.answer(image, "chart"))
