@@ -13,12 +13,16 @@ _TASKS: dict[str, str] = {
     "layout": "docfn.tasks.layout.task:LayoutTask",
     "table": "docfn.tasks.table.task:TableTask",
     "parse": "docfn.tasks.parse.task:ParseTask",
+    "formula": "docfn.tasks.formula.task:FormulaTask",
+    "chart": "docfn.tasks.chart.task:ChartTask",
 }
 _OPTIONS: dict[str, str] = {
     "ocr": "docfn.tasks.ocr.options:OcrOptions",
     "layout": "docfn.tasks.layout.options:LayoutOptions",
     "table": "docfn.tasks.table.options:TableOptions",
     "parse": "docfn.tasks.parse.options:ParseOptions",
+    "formula": "docfn.tasks.formula.options:FormulaOptions",
+    "chart": "docfn.tasks.chart.options:ChartOptions",
 }
 
 

@@ -4,6 +4,7 @@ cells, a picture's analysis, a text block's words. Pure protocol over a :class:`
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -11,8 +12,15 @@ from ..table.structure import Table
 from .blocks import VlmGenerator
 from .image_analysis import ImageAnalysis, parse_image_analysis
 from .latex import clean_latex
+from .model import Generation
 from .mineru import LAYOUT_KNOBS, LAYOUT_PROMPT, LayoutBlock, knobs_for, layout_view, parse_layout, prompt_for
 from .otsl import otsl_to_table
+
+@dataclass(frozen=True)
+class Formula:
+    latex: str
+    complete: bool  # the answer ended on its own (not cut at max tokens)
+
 
 # Chat-template and layout tags a recognition answer may still carry (answers keep special tokens).
 _TAGS = re.compile(r"<\|[a-z_]+\|>")
@@ -23,9 +31,9 @@ class BlockReader:
         self.generator = generator
         self.max_tokens = max_tokens
 
-    def answer(self, image: Image.Image, block_type: str) -> str:
-        """The raw answer to ``block_type``'s prompt about ``image``, with special tokens kept."""
-        generation = self.generator.generate(
+    def generate(self, image: Image.Image, block_type: str) -> Generation:
+        """The answer to ``block_type``'s prompt about ``image``, with special tokens kept."""
+        return self.generator.generate(
             image,
             prompt_for(block_type),
             knobs_for(block_type),
@@ -33,7 +41,9 @@ class BlockReader:
             None,
             skip_special_tokens=False,
         )
-        return generation.text
+
+    def answer(self, image: Image.Image, block_type: str) -> str:
+        return self.generate(image, block_type).text
 
     def layout(self, page: Image.Image) -> list[LayoutBlock]:
         generation = self.generator.generate(
@@ -44,8 +54,9 @@ class BlockReader:
     def text(self, image: Image.Image, block_type: str = "text") -> str:
         return _TAGS.sub("", self.answer(image, block_type)).strip()
 
-    def formula(self, image: Image.Image) -> str:
-        return clean_latex(_TAGS.sub("", self.answer(image, "equation")))
+    def formula(self, image: Image.Image) -> Formula:
+        generation = self.generate(image, "equation")
+        return Formula(clean_latex(_TAGS.sub("", generation.text)), generation.finish_reason == "stop")
 
     def table(self, image: Image.Image) -> Table:
         """The table's cells (an answer with no OTSL at all is kept whole in one cell)."""
