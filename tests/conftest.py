@@ -300,3 +300,14 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     server.client().create_bucket(Bucket="docfn-test")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random VLM pack of MinerU2.5's architecture (its answers are noise: bound them with
+    max tokens), made once per session by the documented command."""
+    from docfn.adapters.cli.main import main
+
+    target = tmp_path_factory.mktemp("vlm") / "qwen2vl-tiny-random" / "1"
+    assert main(["models", "export-vlm", "--random-tiny", str(target), "--parity-tokens", "2"]) == 0
+    return target

@@ -34,4 +34,4 @@ class ChartTask(VlmBlockTask):
     def combine(self, pages: list[dict[str, Any]], options: ChartOptions) -> dict[str, Any]:
         first = {k: v for k, v in pages[0].items() if k not in {"page", "width", "height"}} if pages else {}
         markdown = "\n\n".join(md for md in (analysis_markdown(p) for p in pages) if md)
-        return {**first, "markdown": markdown + "\n" if markdown else "", "pages": pages}
+        return {**first, "markdown": markdown, "pages": pages}

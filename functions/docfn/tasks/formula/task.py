@@ -34,6 +34,6 @@ class FormulaTask(VlmBlockTask):
         return {
             "latex": first["latex"],
             "complete": first["complete"],
-            "markdown": "\n\n".join(md for md in (display_math(p["latex"]) for p in pages) if md) + "\n",
+            "markdown": "\n\n".join(md for md in (display_math(p["latex"]) for p in pages) if md),
             "pages": pages,
         }
