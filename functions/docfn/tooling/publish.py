@@ -20,6 +20,8 @@ from ..packs.manifest import MANIFEST_NAME, Manifest, verify_pack
 log = logging.getLogger("docfn.packs")
 
 DEFAULT_MAX_CER_REGRESSION_PP = 0.5
+# What ``docfn models export-vlm`` measures (docfn.tooling.vlm_parity).
+VLM_PARITY_METRIC = "greedy_token_agreement_vs_transformers"
 
 
 class PublishRefused(DocfnError):
@@ -41,6 +43,9 @@ def check_accuracy(manifest: Manifest, max_cer_regression_pp: float = DEFAULT_MA
     if manifest.precision == "fp32":
         return
     accuracy = manifest.accuracy
+    if accuracy.get("metric") == VLM_PARITY_METRIC:
+        _check_vlm_parity(manifest)
+        return
     if accuracy.get("metric") != "cer" or not {"fp32", "int8"} <= set(accuracy):
         raise PublishRefused(
             f"{manifest.pack_id} is {manifest.precision} but its manifest records no CER measured against"
@@ -52,6 +57,20 @@ def check_accuracy(manifest: Manifest, max_cer_regression_pp: float = DEFAULT_MA
             f"{manifest.pack_id} refused: {manifest.precision} CER {float(accuracy['int8']):.2%} is"
             f" {regression_pp:.2f} pp worse than the fp32 source's {float(accuracy['fp32']):.2%}"
             f" (margin {max_cer_regression_pp:g} pp, eval set {accuracy.get('eval_set', '?')})"
+        )
+
+
+def _check_vlm_parity(manifest: Manifest) -> None:
+    """A VLM pack (``docfn models export-vlm``) records greedy-token parity against transformers: its
+    fp32 graphs must reproduce every case exactly (the export is right); the quantized decoder's
+    agreement is recorded with it and shown by ``docfn models list --bucket``."""
+    fp32 = manifest.accuracy.get("fp32_decoder") or {}
+    quantized = manifest.accuracy.get(f"{manifest.precision}_decoder")
+    if not fp32.get("cases") or fp32.get("exact_cases") != fp32.get("cases") or quantized is None:
+        raise PublishRefused(
+            f"{manifest.pack_id} refused: its fp32 graphs do not reproduce transformers' greedy tokens"
+            f" on every parity case ({fp32.get('exact_cases', 0)}/{fp32.get('cases', 0)}), or its"
+            f" {manifest.precision} decoder's agreement is not recorded"
         )
 
 
