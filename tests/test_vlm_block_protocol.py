@@ -72,7 +72,9 @@ def test_prompts_and_knobs_are_minerus() -> None:
 
 def test_crops_are_cut_from_the_full_page_and_turned_upright() -> None:
     page = Image.new("RGB", (2000, 1000), "white")
-    (block,) = parse_layout("<|box_start|>100 100 300 900<|box_end|><|ref_start|>text<|ref_end|><|rotate_right|>")
+    (block,) = parse_layout(
+        "<|box_start|>100 100 300 900<|box_end|><|ref_start|>text<|ref_end|><|rotate_right|>"
+    )
     crop = block_crop(page, block)
     assert crop.size == (800, 400)  # 400 x 800 at full resolution, turned by 90 degrees
     # A hairline strip is padded to 50:1 and a tiny crop scaled to 28 px on its short side.
@@ -118,7 +120,12 @@ def test_otsl_escapes_text_and_ignores_the_wrapper() -> None:
 def test_malformed_otsl_degrades_without_losing_text() -> None:
     # Ragged rows are padded; a merge token with nothing to merge into is a cell of its own; text
     # written after a merge token joins the cell covering it; a cut-off last row still counts.
-    otsl = "<lcel>orphan<fcel>A<fcel>B<fcel>C<nl><fcel>1<lcel>more<nl><ucel><fcel>2<fcel>3<fcel>4<fcel>5<nl><fcel>cut"
+    otsl = (
+        "<lcel>orphan<fcel>A<fcel>B<fcel>C<nl>"
+        "<fcel>1<lcel>more<nl>"
+        "<ucel><fcel>2<fcel>3<fcel>4<fcel>5<nl>"
+        "<fcel>cut"
+    )
     table = otsl_to_table(otsl)
     assert (table.rows, table.cols) == (4, 5)
     texts = {(c.row, c.col): (c.text, c.rowspan, c.colspan) for c in table.cells}

@@ -123,9 +123,7 @@ def test_cli_without_a_vlm_pack_says_how_to_make_one(tmp_path: Path) -> None:
     assert all(step in done.stderr for step in HOW_TO), done.stderr
 
 
-def test_a_vlm_pack_named_but_not_published_says_how_to_make_one(
-    s3_server: S3Server, tmp_path: Path
-) -> None:
+def test_a_vlm_pack_named_but_not_published_says_how_to_make_one(s3_server: S3Server, tmp_path: Path) -> None:
     settings = Settings(
         tasks=["formula"],
         model_store=tmp_path,

@@ -13,8 +13,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-import docfn.tasks.parse.task as parse_task
-import docfn.tasks.table.task as table_task
+import docfn.tasks.vlm.unbatched as unbatched
 from docfn.adapters.wiring import build_service, upload_processor
 from docfn.core.settings import Settings
 from docfn.packs.store import LocalPack
@@ -116,7 +115,9 @@ class ScriptedMinerU:
         skip_special_tokens: bool = True,
     ) -> Generation:
         assert image is not None
-        self.calls.append({"prompt": prompt, "size": image.size, "knobs": knobs, "raw": not skip_special_tokens})
+        self.calls.append(
+            {"prompt": prompt, "size": image.size, "knobs": knobs, "raw": not skip_special_tokens}
+        )
         queue = self.answers[prompt]
         text = queue.pop(0) if len(queue) > 1 or prompt != "\nLayout Detection:" else queue[0]
         return Generation(token_ids=[], finish_reason="stop", prompt_tokens=0, text=text)
@@ -130,8 +131,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedMinerU:
     def load(pack: LocalPack, threads: int = 0) -> ScriptedMinerU:
         return generator
 
-    monkeypatch.setattr(parse_task, "load_generator", load)
-    monkeypatch.setattr(table_task, "load_generator", load)
+    monkeypatch.setattr(unbatched, "load_generator", load)
     return generator
 
 
@@ -157,10 +157,22 @@ def test_two_step_page_as_a_job_through_uploads_and_the_s3_event(
     assert markdown == MARKDOWN
     result = httpx.get(status["result_urls"]["result.json"]).json()["result"]
     blocks = result["content_list"]
-    assert [b["type"] for b in blocks] == ["text", "text", "text", "equation", "table", "image", "list", "page_number"]
+    assert [b["type"] for b in blocks] == [
+        "text",
+        "text",
+        "text",
+        "equation",
+        "table",
+        "image",
+        "list",
+        "page_number",
+    ]
     assert blocks[0]["text_level"] == 2 and blocks[0]["bbox"] == [243, 193, 690, 209]
     assert blocks[3]["latex"] == "X = \\sum_{1\\le i\\le j\\le n} X_{ij} \\tag{1}"
-    assert blocks[4]["table_caption"] == ["Table 1: Macros of mathtools"] and blocks[4]["table_body"] == TABLE_HTML
+    assert (
+        blocks[4]["table_caption"] == ["Table 1: Macros of mathtools"]
+        and blocks[4]["table_body"] == TABLE_HTML
+    )
     assert blocks[5]["sub_type"] == "chart" and blocks[5]["image_analysis"]["sub_kind"] == "bar"
     assert result["pages"][0]["text_source"] == "vlm"
     assert result["model"].endswith("+qwen2vl-tiny-random@1")
@@ -220,7 +232,9 @@ def test_the_deployment_decides_the_default_blocks(model_store: Path, tiny_vlm_p
     from docfn.tasks.parse.options import ParseOptions
 
     def resolved(**settings: Any) -> str | None:
-        task = build_service(Settings(tasks=["parse"], model_store=model_store, **settings)).task("parse").task
+        task = (
+            build_service(Settings(tasks=["parse"], model_store=model_store, **settings)).task("parse").task
+        )
         return task.resolve_options(ParseOptions()).vlm_blocks
 
     assert resolved() == ""  # no VLM pack configured: nothing goes to it
@@ -242,7 +256,9 @@ def test_table_task_reads_otsl_with_the_vlm(
     assert result["html"] == TABLE_HTML and result["tables"] == 1
     assert result["cells"][4]["colspan"] == 2
     # The VLM reads no cell boxes: each cell's box is its table's.
-    assert {tuple(c["bbox"]) for c in result["cells"]} == {tuple(float(v) for v in result["pages"][0]["tables"][0]["bbox"])}
+    assert {tuple(c["bbox"]) for c in result["cells"]} == {
+        tuple(float(v) for v in result["pages"][0]["tables"][0]["bbox"])
+    }
     assert page.size == (result["pages"][0]["width"], result["pages"][0]["height"])
 
 

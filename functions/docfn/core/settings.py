@@ -58,7 +58,8 @@ class Settings(BaseSettings):
         default=None, description="Table structure pack (SLANet) of table and parse: as DOCFN_MODEL_URI."
     )
     vlm_model_uri: str | None = Field(
-        default=None, description="VLM pack (MinerU2.5) of tasks that send blocks to the VLM: as DOCFN_MODEL_URI."
+        default=None,
+        description="VLM pack (MinerU2.5) of tasks that send blocks to the VLM: as DOCFN_MODEL_URI.",
     )
     model_store: Path = Field(default_factory=_default_model_store, description="Local pack store / cache.")
     eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")
@@ -121,7 +122,9 @@ class Settings(BaseSettings):
     )
     # Blocks read by the VLM (formula, chart, table recognizer=vlm, parse's VLM blocks).
     vlm_max_tokens: int = Field(
-        default=4096, ge=1, description="New tokens of a VLM answer: the default and the most a request may ask."
+        default=4096,
+        ge=1,
+        description="New tokens of a VLM answer: the default and the most a request may ask.",
     )
     parse_vlm_blocks: Annotated[list[str], NoDecode] | None = Field(
         default=None,

@@ -133,6 +133,7 @@ RECIPES: dict[str, PackRecipe] = {
     ),
 }
 
+
 @dataclass(frozen=True)
 class ExportedPack:
     """A pack no recipe builds: it is exported from model weights docfn cannot download (the command

@@ -66,7 +66,9 @@ class DocService:
         return HostedTask(task, refs, self.packs, optional)
 
     def _pack_ref(self, task: str, role: str) -> PackRef:
-        return pack_ref_for(task, role, getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower()))
+        return pack_ref_for(
+            task, role, getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower())
+        )
 
     def task(self, name: str) -> HostedTask:
         hosted = self.tasks.get(name)
@@ -210,7 +212,9 @@ class DocService:
                 infer = time.perf_counter()
                 with self.tracer.subsegment("inference", pages=str(len(pages))):
                     result = self._predict(hosted, document, pages, options, on_page, deadline)
-                timings["first_inference" if report.performed or extra.performed else "inference"] = time.perf_counter() - infer
+                timings["first_inference" if report.performed or extra.performed else "inference"] = (
+                    time.perf_counter() - infer
+                )
             result = {"model": hosted.version_for(optional), **result}
 
             store = time.perf_counter()

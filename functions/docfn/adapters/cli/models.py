@@ -74,9 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     vlm.add_argument("--out", type=Path, help="pack directory for --checkpoint (default STORE/NAME/VERSION)")
     vlm.add_argument("--store", type=Path, help="local pack store (default DOCFN_MODEL_STORE)")
-    vlm.add_argument(
-        "--name", help="pack name (default vlm-mineru25-PRECISION, or qwen2vl-tiny-random)"
-    )
+    vlm.add_argument("--name", help="pack name (default vlm-mineru25-PRECISION, or qwen2vl-tiny-random)")
     vlm.add_argument("--version", default="1")
     vlm.add_argument(
         "--precision",

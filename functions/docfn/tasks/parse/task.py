@@ -33,7 +33,7 @@ from ..ocr.engine import OcrEngine
 from ..table.slanet import STRUCTURE_PACK, SlanetStructure
 from ..table.table_recognizers import table_recognizer
 from ..table.vlm_recognizer import VlmTableRecognizer
-from ..vlm.blocks import VLM_PACK, load_generator
+from ..vlm.blocks import VLM_PACK
 from ..vlm.reader import BlockReader
 from .blocks import ImageLink, to_markdown
 from .formula_recognizers import formula_recognizer
@@ -79,7 +79,9 @@ class ParseTask(Task):
         return (VLM_PACK,) if options.engine == "vlm" or options.vlm_block_types() else ()
 
     def load_optional(self, role: str, pack: LocalPack) -> None:
-        self.vlm = BlockReader(load_generator(pack, self.threads), self.vlm_max_tokens)
+        from ..vlm import unbatched  # the VLM runtime only where a request asks for it
+
+        self.vlm = BlockReader(unbatched.load_generator(pack, self.threads), self.vlm_max_tokens)
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         layout_pack, ocr_pack, structure_pack = packs[OWN_PACK], packs[OCR_PACK], packs[STRUCTURE_PACK]
@@ -122,7 +124,11 @@ class ParseTask(Task):
         if vlm is not None and "formula" in routed:
             formula = lambda crop: vlm.formula(Image.fromarray(crop)).latex or None  # noqa: E731
         table = VlmTableRecognizer(vlm) if vlm is not None and "table" in routed else None
-        chart = (lambda crop: vlm.analyse(Image.fromarray(crop))) if vlm is not None and "chart" in routed else None
+        chart = (
+            (lambda crop: vlm.analyse(Image.fromarray(crop)))
+            if vlm is not None and "chart" in routed
+            else None
+        )
         return self.parser(
             page,
             mode=options.mode,

@@ -185,7 +185,12 @@ def _joined(blocks: list[dict[str, Any]], reads: list[_Read]) -> list[dict[str, 
     out: list[dict[str, Any]] = []
     for block in blocks:
         last = out[-1] if out else None
-        if id(block) in continues and last is not None and last["type"] == "text" and not last.get("text_level"):
+        if (
+            id(block) in continues
+            and last is not None
+            and last["type"] == "text"
+            and not last.get("text_level")
+        ):
             last["text"] = f"{last['text']} {block['text']}"
             continue
         if id(block) in items:

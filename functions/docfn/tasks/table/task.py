@@ -19,12 +19,12 @@ from ...packs.store import LocalPack
 from ..contract import Task, page_fields
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
+from ..vlm.blocks import VLM_PACK
+from ..vlm.reader import BlockReader
 from .options import TableOptions
 from .regions import padded, table_boxes
 from .slanet import STRUCTURE_PACK, SlanetStructure
 from .structure import Table
-from ..vlm.blocks import VLM_PACK, load_generator
-from ..vlm.reader import BlockReader
 from .table_recognizers import TableRecognizer, table_recognizer
 from .vlm_recognizer import VlmTableRecognizer
 
@@ -54,7 +54,9 @@ class TableTask(Task):
         return (VLM_PACK,) if options.recognizer == "vlm" else ()
 
     def load_optional(self, role: str, pack: LocalPack) -> None:
-        reader = BlockReader(load_generator(pack, self.threads), self.vlm_max_tokens)
+        from ..vlm import unbatched  # the VLM runtime only where a request asks for it
+
+        reader = BlockReader(unbatched.load_generator(pack, self.threads), self.vlm_max_tokens)
         self.recognizers["vlm"] = VlmTableRecognizer(reader)
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:

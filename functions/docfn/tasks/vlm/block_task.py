@@ -12,7 +12,7 @@ from ...core.errors import BadOptions
 from ...core.settings import Settings
 from ...packs.store import LocalPack
 from ..contract import Task, TaskOptions
-from .blocks import VLM_PACK, load_generator
+from .blocks import VLM_PACK
 from .reader import BlockReader
 
 
@@ -39,7 +39,9 @@ class VlmBlockTask(Task):
         return cls(settings.onnx_threads, settings.vlm_max_tokens)
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
-        self.reader = BlockReader(load_generator(packs[VLM_PACK], self.threads), self.max_tokens)
+        from . import unbatched
+
+        self.reader = BlockReader(unbatched.load_generator(packs[VLM_PACK], self.threads), self.max_tokens)
 
     def check_options(self, options: Any) -> None:
         if options.max_tokens is not None and options.max_tokens > self.max_tokens:

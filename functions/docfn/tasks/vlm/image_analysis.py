@@ -1,4 +1,4 @@
-""""Image Analysis:" answers: what a picture is (its class and sub-class), a caption, and its content
+""" "Image Analysis:" answers: what a picture is (its class and sub-class), a caption, and its content
 (a chart's data as a Markdown table, a flowchart as Mermaid, a table or formula drawn as a picture).
 
 The answer tags each field, ``<|class_start|>chart<|class_end|>`` and so on. A field whose end tag is

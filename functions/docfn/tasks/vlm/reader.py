@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -12,9 +13,12 @@ from ..table.structure import Table
 from .blocks import VlmGenerator
 from .image_analysis import ImageAnalysis, parse_image_analysis
 from .latex import clean_latex
-from .model import Generation
 from .mineru import LAYOUT_KNOBS, LAYOUT_PROMPT, LayoutBlock, knobs_for, layout_view, parse_layout, prompt_for
 from .otsl import otsl_to_table
+
+if TYPE_CHECKING:
+    from .model import Generation
+
 
 @dataclass(frozen=True)
 class Formula:
