@@ -31,7 +31,8 @@ def service(model_store: Path):  # type: ignore[no-untyped-def]
         ("ocr", {"colour": "blue"}, "unknown option(s) ['colour'] for task ocr"),
         ("parse", {"ocr_mode": "sideways"}, "option ocr_mode"),
         ("parse", {"formula": "mathpix"}, "option formula"),
-        ("table", {"recognizer": "vlm"}, "option recognizer"),
+        ("table", {"recognizer": "mathpix"}, "option recognizer"),
+        ("parse", {"vlm_blocks": "formula,title"}, "option vlm_blocks"),
     ],
 )
 def test_options_are_refused_alike_for_served_and_unserved_tasks(

@@ -4,7 +4,8 @@
 # A deployed function never builds or downloads a pack by itself: it fetches the packs named by
 # DOCFN_MODEL_URI (its own pack) and DOCFN_<ROLE>_MODEL_URI (each secondary pack it reads: parse
 # its OCR pack, role ocr, and SLANet-plus, role table_structure; table its layout pack, role
-# layout, and table_structure) from s3://<bucket>/models/, and fails at once naming the variable
+# layout, and table_structure; formula and chart the VLM pack, role vlm, which is exported from
+# MinerU2.5's weights with `docfn models export-vlm`) from s3://<bucket>/models/, and fails naming the variable
 # when one is missing. So every deployed task resolves here to every pack it needs, and those packs
 # must be published before the first request (README: "Publish the model packs").
 #
@@ -24,8 +25,10 @@ locals {
     vlm    = "vlm-mineru25-int8/1"
   }
   default_role_packs = {
-    table = { layout = "layout-cdla/1", table_structure = "table-slanet-plus/1" }
-    parse = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
+    table   = { layout = "layout-cdla/1", table_structure = "table-slanet-plus/1" }
+    parse   = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
+    formula = { vlm = "vlm-mineru25-int8/1" }
+    chart   = { vlm = "vlm-mineru25-int8/1" }
   }
 
   # task => { DOCFN_MODEL_URI = "<name>/<version>", DOCFN_<ROLE>_MODEL_URI = ... }; main.tf turns
@@ -50,8 +53,8 @@ resource "terraform_data" "model_pack_checks" {
 
   lifecycle {
     precondition {
-      condition     = alltrue([for task, packs in local.task_model_packs : task == "summarize" || contains(keys(packs), "DOCFN_MODEL_URI")])
-      error_message = "Every deployed task except summarize needs a model pack: set tasks.<task>.model_pack (only ocr, layout, table, parse and vlm have a default)."
+      condition     = alltrue([for task, packs in local.task_model_packs : task == "summarize" || contains(keys(packs), contains(["formula", "chart"], task) ? "DOCFN_VLM_MODEL_URI" : "DOCFN_MODEL_URI")])
+      error_message = "Every deployed task except summarize needs a model pack: set tasks.<task>.model_pack (only ocr, layout, table, parse and vlm have a default; formula and chart read the VLM pack, role_packs.vlm)."
     }
   }
 }

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigurationError, PackNotConfigured, Unavailable
+from ..packs.catalog import build_command
 from ..packs.manifest import MANIFEST_NAME, Manifest, PackVerificationError, verify_pack
 from ..packs.refs import PackRef
 from ..packs.store import LocalPack, mark_verified, pack_dir, promote, reusable_pack, scratch_dir
@@ -60,8 +61,9 @@ def _read_manifest(client: Any, bucket: str, prefix: str, ref: PackRef) -> tuple
         code = error_code(exc)
         if is_not_found(exc):
             raise PackNotConfigured(
-                f"no model pack manifest at s3://{bucket}/{key}: check {ref.setting}={uri}, or publish the"
-                " pack there with `docfn models publish`",
+                f"no model pack manifest at s3://{bucket}/{key}: check {ref.setting}={uri}, or build the"
+                f" pack (`{build_command(ref.name)}`) and publish it there with `docfn models publish"
+                f" DIR/{ref.name}/{ref.version} --bucket {bucket}`",
                 retry_after=60,
             ) from exc
         if code == "NoSuchBucket":

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .environment import in_cloud_function, on_lambda
 
 ALL_TASKS: tuple[str, ...] = ("ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm")
+# The block types parse can send to the VLM (DOCFN_PARSE_VLM_BLOCKS, parse's vlm_blocks option).
+VLM_BLOCK_TYPES: tuple[str, ...] = ("formula", "table", "chart")
 
 
 def _default_model_store() -> Path:
@@ -118,6 +120,17 @@ class Settings(BaseSettings):
     inference_timeout_seconds: float = Field(
         default=25.0, description="Deadline of a synchronous HTTP request's inference (504 beyond)."
     )
+    # Blocks read by the VLM (formula, chart, table recognizer=vlm, parse's VLM blocks).
+    vlm_max_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description="New tokens of a VLM answer: the default and the most a request may ask.",
+    )
+    parse_vlm_blocks: Annotated[list[str], NoDecode] | None = Field(
+        default=None,
+        description="Block types parse sends to the VLM (comma list of formula, table, chart; empty: none)."
+        " Unset: formula,chart when DOCFN_VLM_MODEL_URI is set, else none.",
+    )
     max_concurrency: int = 1
     max_queue: int = 8
     retry_after_seconds: int = 2
@@ -179,7 +192,7 @@ class Settings(BaseSettings):
             return "off"
         return text
 
-    @field_validator("tasks", "cors_allow_origins", "url_allowed_networks", mode="before")
+    @field_validator("tasks", "cors_allow_origins", "url_allowed_networks", "parse_vlm_blocks", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -192,6 +205,14 @@ class Settings(BaseSettings):
         unknown = sorted(set(value) - set(ALL_TASKS))
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; known: {list(ALL_TASKS)}")
+        return value
+
+    @field_validator("parse_vlm_blocks")
+    @classmethod
+    def _vlm_block_types(cls, value: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(value or ()) - set(VLM_BLOCK_TYPES))
+        if unknown:
+            raise ValueError(f"unknown VLM block type(s) {unknown}; known: {list(VLM_BLOCK_TYPES)}")
         return value
 
     @field_validator("url_allowed_networks")

@@ -34,9 +34,18 @@ class LoadReport:
 
 
 class HostedTask:
-    def __init__(self, task: Task, refs: dict[str, PackRef], packs: PackResolver) -> None:
+    def __init__(
+        self,
+        task: Task,
+        refs: dict[str, PackRef],
+        packs: PackResolver,
+        optional: dict[str, PackRef] | None = None,
+    ) -> None:
         self.task = task
         self.refs = refs  # role -> pack, in the task's declared order
+        self.optional = optional or {}  # role -> pack loaded on the first request needing it
+        self._loaded_optional: set[str] = set()
+        self._optional_lock = threading.Lock()
         self._packs = packs
         self.ready = not refs  # a task without packs has nothing to load
         self.load_error: DocfnError | None = None
@@ -54,6 +63,37 @@ class HostedTask:
         if not self.refs:
             return f"{self.name}-builtin@1"
         return "+".join(ref.pack_id for ref in self.refs.values())
+
+    def version_for(self, optional_roles: tuple[str, ...]) -> str:
+        """:attr:`version_id` plus the optional packs a request uses (they shape its result too)."""
+        return "+".join([self.version_id, *(self.optional[role].pack_id for role in optional_roles)])
+
+    def load_optional(self, roles: tuple[str, ...]) -> LoadReport:
+        """Fetch and load the optional packs ``roles`` not loaded yet (after :meth:`load`). A failure
+        fails the request only (503 for a pack not configured or published): it is not remembered,
+        and readiness does not depend on it, so a pack published later is picked up."""
+        missing = [role for role in roles if role not in self._loaded_optional]
+        if not missing:
+            return LoadReport()
+        with self._optional_lock:
+            report = LoadReport(phases={"fetch": 0.0, "verify": 0.0}, performed=True)
+            for role in missing:
+                if role in self._loaded_optional:
+                    continue
+                try:
+                    pack = self._packs.materialise(self.optional[role])
+                    start = time.perf_counter()
+                    self.task.load_optional(role, pack)
+                except Exception as exc:
+                    error = self._translated(exc)
+                    if error is exc:
+                        raise
+                    raise error from exc
+                report.phases["fetch"] += pack.fetch_seconds
+                report.phases["verify"] += pack.verify_seconds
+                report.phases[f"session_create_{role}"] = time.perf_counter() - start
+                self._loaded_optional.add(role)
+            return report
 
     @property
     def in_rotation(self) -> bool:

@@ -21,7 +21,7 @@ from ..core.documents import DecodeLimits, Document, open_document
 from ..core.errors import DeadlineExceeded, NotFound
 from ..core.settings import ALL_TASKS, Settings
 from ..core.tracing import NoTracer, Tracer
-from ..packs.refs import pack_ref_for, setting_for
+from ..packs.refs import PackRef, pack_ref_for, setting_for
 from ..tasks.contract import Task, TaskOptions, validate_options
 from ..tasks.registry import implemented_tasks, options_model, task_class
 from .admission import Admission
@@ -61,13 +61,14 @@ class DocService:
     def _host(self, name: str) -> HostedTask:
         task = task_class(name).from_settings(self.settings)
         # Each role's pack is named by its own setting: DOCFN_MODEL_URI -> Settings.model_uri, …
-        refs = {
-            role: pack_ref_for(
-                name, role, getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower())
-            )
-            for role in task.pack_roles
-        }
-        return HostedTask(task, refs, self.packs)
+        refs = {role: self._pack_ref(name, role) for role in task.pack_roles}
+        optional = {role: self._pack_ref(name, role) for role in task.optional_pack_roles}
+        return HostedTask(task, refs, self.packs, optional)
+
+    def _pack_ref(self, task: str, role: str) -> PackRef:
+        return pack_ref_for(
+            task, role, getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower())
+        )
 
     def task(self, name: str) -> HostedTask:
         hosted = self.tasks.get(name)
@@ -186,7 +187,8 @@ class DocService:
         deadline: float | None,
     ) -> Outcome:
         hosted = self.task(task_name)
-        options = validate_options(hosted.task.Options, raw_options, task_name)
+        options = hosted.task.resolve_options(validate_options(hosted.task.Options, raw_options, task_name))
+        optional = hosted.task.optional_roles_for(options)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         limit = max_bytes if max_bytes is not None else self.settings.max_body_bytes
@@ -195,7 +197,7 @@ class DocService:
             pages = document.select(options.page_list())
             input_sha = hashlib.sha256(data).hexdigest()
             key = cache_key(
-                input_sha, task_name, hosted.version_id, {**options.cache_fields(), "pages": pages}
+                input_sha, task_name, hosted.version_for(optional), {**options.cache_fields(), "pages": pages}
             )
             timings["decode"] = time.perf_counter() - started
 
@@ -210,13 +212,18 @@ class DocService:
             with self.admission.slot():
                 with self.tracer.subsegment("model_load", pack=hosted.version_id):
                     report = hosted.load()
+                    extra = hosted.load_optional(optional)
                 hosted.task.check_options(options)
                 timings.update(report.phases)
+                for phase, seconds in extra.phases.items():
+                    timings[phase] = timings.get(phase, 0.0) + seconds
                 infer = time.perf_counter()
                 with self.tracer.subsegment("inference", pages=str(len(pages))):
                     result = self._predict(hosted, document, pages, options, on_page, deadline)
-                timings["first_inference" if report.performed else "inference"] = time.perf_counter() - infer
-            result = {"model": hosted.version_id, **result}
+                timings["first_inference" if report.performed or extra.performed else "inference"] = (
+                    time.perf_counter() - infer
+                )
+            result = {"model": hosted.version_for(optional), **result}
 
             store = time.perf_counter()
             with self.tracer.subsegment("cache_set", cache=self.cache.kind):

@@ -84,6 +84,10 @@ class Task(ABC):
     # The packs the task loads, by role: its own ("model") and any it shares with another task
     # (parse reads text with the "ocr" task's pack). Each role's pack comes from its own setting.
     pack_roles: ClassVar[tuple[str, ...]] = (OWN_PACK,)
+    # Packs only some requests use (table's and parse's VLM, role "vlm"): fetched and loaded on the
+    # first request that needs one (:meth:`optional_roles_for`), so a function without one still
+    # serves everything else, and the requests that need it get its 503 saying how to make one.
+    optional_pack_roles: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, threads: int = 0) -> None:
         self.threads = threads  # ONNX Runtime intra-op threads; 0 = the CPU quota
@@ -97,6 +101,19 @@ class Task(ABC):
     @abstractmethod
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         """Build the runtime objects (ONNX sessions) from verified local packs, keyed by role."""
+
+    def resolve_options(self, options: Any) -> Any:
+        """``options`` with what the deployment decides filled in (its settings), before the cache key
+        is made from them: a result depends on nothing the key does not hold."""
+        return options
+
+    def optional_roles_for(self, options: Any) -> tuple[str, ...]:
+        """The optional packs a request with ``options`` uses (each then feeds its cache key)."""
+        return ()
+
+    def load_optional(self, role: str, pack: LocalPack) -> None:
+        """Build the runtime of optional pack ``role`` (called once, after :meth:`load`)."""
+        raise NotImplementedError(f"task {self.name} has no optional pack {role!r}")
 
     def needs_text_layer(self, options: Any) -> bool:
         """Whether a PDF page should be rendered with its text layer read for this request."""

@@ -14,6 +14,8 @@ _TASKS: dict[str, str] = {
     "table": "docfn.tasks.table.task:TableTask",
     "parse": "docfn.tasks.parse.task:ParseTask",
     "vlm": "docfn.tasks.vlm.task:VlmTask",
+    "formula": "docfn.tasks.formula.task:FormulaTask",
+    "chart": "docfn.tasks.chart.task:ChartTask",
 }
 _OPTIONS: dict[str, str] = {
     "ocr": "docfn.tasks.ocr.options:OcrOptions",
@@ -21,6 +23,8 @@ _OPTIONS: dict[str, str] = {
     "table": "docfn.tasks.table.options:TableOptions",
     "parse": "docfn.tasks.parse.options:ParseOptions",
     "vlm": "docfn.tasks.vlm.options:VlmOptions",
+    "formula": "docfn.tasks.formula.options:FormulaOptions",
+    "chart": "docfn.tasks.chart.options:ChartOptions",
 }
 
 

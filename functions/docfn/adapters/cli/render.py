@@ -65,11 +65,18 @@ def _parse(result: dict[str, Any], fmt: str) -> str:
     return "\n\n".join(b.get("text", "") for b in result["content_list"] if b.get("text")) + "\n"
 
 
+def _formula(result: dict[str, Any], fmt: str) -> str:
+    if fmt == "md":
+        return result["markdown"] + "\n"
+    return "\n".join(p["latex"] for p in result["pages"]) + "\n"
+
+
 _RENDERERS: dict[str, Callable[[dict[str, Any], str], str]] = {
     "ocr": _ocr,
     "layout": _layout,
     "table": _table,
     "parse": _parse,
+    "formula": _formula,
 }
 
 

@@ -6,7 +6,9 @@ Types: ``text`` (a heading has ``text_level``), ``list`` (``list_items``), ``cod
 it), ``table`` (``table_body`` HTML, ``table_caption``, ``table_footnote``, ``img_path``),
 ``equation`` (``img_path``, ``text``, ``text_format``, and ``latex``: null until a formula
 recogniser is configured), ``ref_text``, and the page furniture ``header``, ``footer``,
-``page_number`` (kept in the list, dropped from the Markdown).
+``page_number``, ``aside_text``, ``page_footnote`` (kept in the list, dropped from the Markdown).
+An ``image`` read by the VLM also has ``sub_type`` (its kind: chart, natural_image, ...) and
+``image_analysis`` (kind, sub_kind, caption, content, complete).
 ``bbox`` is 0-1000 normalised to the page, as MinerU's; ``page_idx`` is 0-based.
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 from .text import bullet_stripped
 
 _NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s")
-FURNITURE = frozenset({"header", "footer", "page_number"})
+FURNITURE = frozenset({"header", "footer", "page_number", "aside_text", "page_footnote"})
 
 # What a crop's ``img_path`` becomes in the Markdown: a link target, or None for no link at all.
 ImageLink = Callable[[str], str | None]
@@ -54,8 +56,20 @@ def block_markdown(block: dict[str, Any], link: ImageLink = lambda path: path) -
     if kind == "code":
         return _paragraphs(f"```\n{block['code_body']}\n```", *block.get("code_caption", []))
     if kind == "image":  # the caption once, below the picture (not again as its alt text)
+        analysis = block.get("image_analysis") or {}
+        # What the VLM read of it (a chart's data table, a flowchart's Mermaid) after the caption;
+        # its own caption only when the page gave none.
+        described = [] if block["image_caption"] else [analysis.get("caption", "")]
         return "\n\n".join(
-            p for p in (_image(link, block["img_path"], "figure"), *block["image_caption"]) if p
+            p
+            for p in (
+                _image(link, block["img_path"], "figure"),
+                *block["image_caption"],
+                *described,
+                analysis.get("content", ""),
+                *block.get("image_footnote", []),
+            )
+            if p
         )
     if kind == "table":
         return "\n\n".join([*block["table_caption"], block["table_body"], *block["table_footnote"]])

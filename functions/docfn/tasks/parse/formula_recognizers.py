@@ -1,8 +1,8 @@
 """Pluggable block recognisers for parse, one slot per block type.
 
-Today: tables go to a :class:`~docfn.tasks.table.recognizers.TableRecognizer` ("classic"), and
-formulas have no recogniser (``latex`` stays null; OCR text is the fallback). The VLM pack later
-registers a formula recogniser (and a table one) by name and parse routes crops to it.
+Tables go to a :class:`~docfn.tasks.table.table_recognizers.TableRecognizer` ("auto"), and formulas
+have no recogniser by name (``latex`` stays null; OCR text is the fallback). The VLM reads formula,
+table and figure crops when parse's ``vlm_blocks`` lists them (``parse.task``).
 """
 
 from __future__ import annotations

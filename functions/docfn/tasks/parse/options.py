@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ...core.settings import VLM_BLOCK_TYPES
 from ..contract import TaskOptions
 from ..ocr.text_source import TEXT_MODE_DESCRIPTION, TextMode
 from .formula_recognizers import formula_recognizer_names
@@ -29,6 +30,39 @@ class ParseOptions(TaskOptions):
     formula: str = Field(
         default="none", description="Formula recogniser (none: formulas keep their OCR text)."
     )
+
+    engine: Literal["pipeline", "vlm"] = Field(
+        default="pipeline",
+        description=(
+            "pipeline: layout, OCR and block recognisers (vlm_blocks may send some blocks to the VLM);"
+            " vlm: MinerU2.5's two steps, the VLM's layout then every block read by the VLM (needs a"
+            " VLM pack; seconds to minutes a page on CPU: send it as a job, POST /v1/uploads)."
+        ),
+    )
+    vlm_blocks: str | None = Field(
+        default=None,
+        description=(
+            "Block types the pipeline sends to the VLM: a comma list of formula, table, chart (empty:"
+            " none). Default: the deployment's DOCFN_PARSE_VLM_BLOCKS (unset: formula,chart when a"
+            " VLM pack is configured, DOCFN_VLM_MODEL_URI, else none)."
+        ),
+        examples=["formula,chart"],
+    )
+
+    @field_validator("vlm_blocks")
+    @classmethod
+    def _known_vlm_blocks(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        kinds = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = sorted(set(kinds) - set(VLM_BLOCK_TYPES))
+        if unknown:
+            raise ValueError(f"may list only {list(VLM_BLOCK_TYPES)}; unknown: {unknown}")
+        # One spelling per choice, so equal choices share a cache key.
+        return ",".join(kind for kind in VLM_BLOCK_TYPES if kind in kinds)
+
+    def vlm_block_types(self) -> set[str]:
+        return set((self.vlm_blocks or "").split(",")) - {""}
 
     @field_validator("formula")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from ..layout.regions import dedupe
 from ..ocr.engine import OcrEngine, TextLine, crop_quad, order_lines, region_canvas
 from ..ocr.text_source import TextMode, read_page_text
 from ..table.table_recognizers import TableRecognizer
+from ..vlm.image_analysis import ImageAnalysis
 from .formula_recognizers import FormulaRecognizer
 from .text import (
     heading_level,
@@ -40,6 +41,19 @@ TEXTY_FIGURE = 0.18
 # end at 8 % of the height, its footers start at 93 %; its title page's "header" lines at 27 %).
 MARGIN_SHARE = 0.15
 _MARGIN = 6  # px of context around a crop: detector boxes are tight and clip descenders
+
+
+class ChartReader(Protocol):
+    def __call__(self, image_rgb: np.ndarray) -> ImageAnalysis: ...
+
+
+@dataclass(frozen=True)
+class _Recognizers:
+    """The block recognisers of one call: formula crops, table crops, figure analysis."""
+
+    formula: FormulaRecognizer | None
+    table: TableRecognizer
+    chart: ChartReader | None
 
 
 @dataclass
@@ -203,8 +217,13 @@ class PageParser:
         ocr_mode: str = "page",
         min_score: float = 0.5,
         formula: FormulaRecognizer | None = None,
+        table: TableRecognizer | None = None,
+        chart: ChartReader | None = None,
     ) -> ParsedPage:
-        """One page's blocks; ``formula`` recognises formula crops (None: they keep their OCR text)."""
+        """One page's blocks; ``formula`` recognises formula crops (None: they keep their OCR text),
+        ``table`` table crops (None: the parser's own), ``chart`` analyses figures (None: a figure is
+        its crop, caption and the words OCR finds in it)."""
+        recognizers = _Recognizers(formula, table or self.table, chart)
         image = page.image
         height, width = image.shape[:2]
         regions = [_furniture_in_margins(r, height) for r in dedupe(self.layout.detector(image, min_score))]
@@ -247,7 +266,7 @@ class PageParser:
                     )
                 continue
             block = self._block(
-                page, region, n, region_lines, body_height, captions, lines_of, parsed, formula
+                page, region, n, region_lines, body_height, captions, lines_of, parsed, recognizers
             )
             if block is not None:
                 block["bbox"] = normalised_bbox(region.bbox, width, height)
@@ -286,7 +305,7 @@ class PageParser:
         captions: dict[str, Any],
         lines_of: dict[int, list[TextLine]],
         parsed: ParsedPage,
-        formula: FormulaRecognizer | None,
+        recognizers: _Recognizers,
     ) -> dict[str, Any] | None:
         kind = region.type
         text = join_lines(lines)
@@ -314,7 +333,7 @@ class PageParser:
         crop = _crop(page.image, region.bbox)
         parsed.images[img_path] = _png(crop)
         if kind == "figure":
-            return {
+            figure = {
                 "type": "image",
                 "img_path": img_path,
                 "image_caption": caption_texts,
@@ -322,8 +341,13 @@ class PageParser:
                 # Words drawn in the picture (a diagram's labels): kept for search, not in Markdown.
                 "image_text": text,
             }
+            if recognizers.chart is not None:
+                analysis = recognizers.chart(crop)
+                figure["sub_type"] = analysis.kind or "image"
+                figure["image_analysis"] = analysis.to_dict()
+            return figure
         if kind == "table":
-            table = self.table(crop)
+            table = recognizers.table(crop)
             return {
                 "type": "table",
                 "img_path": img_path,
@@ -334,7 +358,7 @@ class PageParser:
                 "table_cols": table.cols,
             }
         if kind == "formula":
-            latex = formula(crop) if formula is not None else None
+            latex = recognizers.formula(crop) if recognizers.formula is not None else None
             return {
                 "type": "equation",
                 "img_path": img_path,

@@ -10,6 +10,9 @@ Crops are always referenced by ``img_path`` in the content list; their PNG bytes
 result only with ``images=base64`` (the CLI asks for that and writes files or data URIs; HTTP
 clients usually do not want megabytes of base64 in their JSON, and the cache need not hold them) or
 inside the Markdown with ``images=embed``. The Markdown links only to crops that travel with it.
+
+The VLM pack (``DOCFN_VLM_MODEL_URI``) is optional: loaded by the first request that sends blocks to
+it (``vlm_blocks``) or the whole page (``engine=vlm``, MinerU2.5's two steps, ``vlm_page``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
+from PIL import Image
+
 from ...core.documents import PageImage
+from ...core.settings import Settings
 from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task
@@ -26,10 +32,14 @@ from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
 from ..table.slanet import STRUCTURE_PACK, SlanetStructure
 from ..table.table_recognizers import table_recognizer
+from ..table.vlm_recognizer import VlmTableRecognizer
+from ..vlm.blocks import VLM_PACK
+from ..vlm.reader import BlockReader
 from .blocks import ImageLink, to_markdown
 from .formula_recognizers import formula_recognizer
 from .options import ParseOptions
-from .page import PageParser
+from .page import PageParser, ParsedPage
+from .vlm_page import VlmPageParser
 
 OCR_PACK = "ocr"
 
@@ -38,8 +48,40 @@ class ParseTask(Task):
     name = "parse"
     Options = ParseOptions
     pack_roles = (OWN_PACK, OCR_PACK, STRUCTURE_PACK)
+    optional_pack_roles = (VLM_PACK,)
 
     parser: PageParser
+    vlm: BlockReader | None = None
+
+    def __init__(
+        self, threads: int = 0, vlm_blocks: tuple[str, ...] = (), vlm_max_tokens: int = 4096
+    ) -> None:
+        super().__init__(threads)
+        self.vlm_blocks = vlm_blocks  # the deployment's default of option vlm_blocks
+        self.vlm_max_tokens = vlm_max_tokens
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ParseTask:
+        # Unset: the blocks the pipeline cannot read at all (formula LaTeX, chart data) go to the VLM
+        # when a VLM pack is configured; tables stay with the recogniser measured on the devset.
+        if settings.parse_vlm_blocks is not None:
+            blocks = tuple(settings.parse_vlm_blocks)
+        else:
+            blocks = ("formula", "chart") if settings.vlm_model_uri else ()
+        return cls(settings.onnx_threads, blocks, settings.vlm_max_tokens)
+
+    def resolve_options(self, options: ParseOptions) -> ParseOptions:
+        if options.vlm_blocks is not None:
+            return options
+        return ParseOptions.model_validate({**options.model_dump(), "vlm_blocks": ",".join(self.vlm_blocks)})
+
+    def optional_roles_for(self, options: ParseOptions) -> tuple[str, ...]:
+        return (VLM_PACK,) if options.engine == "vlm" or options.vlm_block_types() else ()
+
+    def load_optional(self, role: str, pack: LocalPack) -> None:
+        from ..vlm import unbatched  # the VLM runtime only where a request asks for it
+
+        self.vlm = BlockReader(unbatched.load_generator(pack, self.threads), self.vlm_max_tokens)
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         layout_pack, ocr_pack, structure_pack = packs[OWN_PACK], packs[OCR_PACK], packs[STRUCTURE_PACK]
@@ -54,10 +96,11 @@ class ParseTask(Task):
         return options.mode != "ocr"
 
     def predict_page(self, page: PageImage, options: ParseOptions) -> dict[str, Any]:
-        formula = formula_recognizer(options.formula, ocr=self._ocr)
-        parsed = self.parser(
-            page, mode=options.mode, ocr_mode=options.ocr_mode, min_score=options.min_score, formula=formula
-        )
+        if options.engine == "vlm":
+            assert self.vlm is not None  # the service loads the optional pack first
+            parsed = VlmPageParser(self.vlm)(page)
+        else:
+            parsed = self._pipeline(page, options)
         width, height = page.size
         result: dict[str, Any] = {
             "blocks": parsed.blocks,
@@ -73,6 +116,28 @@ class ParseTask(Task):
         if options.images != "none":
             result["images"] = {path: base64.b64encode(png).decode() for path, png in parsed.images.items()}
         return result
+
+    def _pipeline(self, page: PageImage, options: ParseOptions) -> ParsedPage:
+        routed = options.vlm_block_types()
+        vlm = self.vlm
+        formula = formula_recognizer(options.formula, ocr=self._ocr)
+        if vlm is not None and "formula" in routed:
+            formula = lambda crop: vlm.formula(Image.fromarray(crop)).latex or None  # noqa: E731
+        table = VlmTableRecognizer(vlm) if vlm is not None and "table" in routed else None
+        chart = (
+            (lambda crop: vlm.analyse(Image.fromarray(crop)))
+            if vlm is not None and "chart" in routed
+            else None
+        )
+        return self.parser(
+            page,
+            mode=options.mode,
+            ocr_mode=options.ocr_mode,
+            min_score=options.min_score,
+            formula=formula,
+            table=table,
+            chart=chart,
+        )
 
     def combine(self, pages: list[dict[str, Any]], options: ParseOptions) -> dict[str, Any]:
         blocks = [block for page in pages for block in page["blocks"]]

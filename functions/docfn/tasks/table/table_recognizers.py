@@ -1,8 +1,8 @@
 """Table recognisers: a protocol, a registry by name, the classic one (rulings + OCR alignment) and
 SLANet's (a learned structure model, OCR pieces placed into its cells by overlap).
 
-A VLM recogniser (MinerU2.5's table prompt) registers under another name later; parse and the
-table task pick one by name and never know which kind they got.
+The VLM recogniser (MinerU2.5's table prompt) registers as "vlm" (``vlm_recognizer``); parse and
+the table task pick one by name and never know which kind they got.
 """
 
 from __future__ import annotations

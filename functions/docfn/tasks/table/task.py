@@ -3,7 +3,8 @@ Markdown.
 
 Packs: the OCR pack is the task's own (``DOCFN_MODEL_URI``); the layout pack that finds tables on a
 page (``DOCFN_LAYOUT_MODEL_URI``, default the ``layout`` task's) and SLANet-plus
-(``DOCFN_TABLE_STRUCTURE_MODEL_URI``, default ``table-slanet-plus``) are secondary.
+(``DOCFN_TABLE_STRUCTURE_MODEL_URI``, default ``table-slanet-plus``) are secondary. The VLM pack
+(``DOCFN_VLM_MODEL_URI``) is optional: loaded by the first ``recognizer=vlm`` request.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...core.documents import PageImage
+from ...core.settings import Settings
 from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task, page_fields
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
+from ..vlm.blocks import VLM_PACK
+from ..vlm.reader import BlockReader
 from .options import TableOptions
 from .regions import padded, table_boxes
 from .slanet import STRUCTURE_PACK, SlanetStructure
 from .structure import Table
 from .table_recognizers import TableRecognizer, table_recognizer
+from .vlm_recognizer import VlmTableRecognizer
 
 LAYOUT_PACK = "layout"
 # Layout boxes hug the ink; recognisers see the table with this much page around it.
@@ -32,9 +37,27 @@ class TableTask(Task):
     name = "table"
     Options = TableOptions
     pack_roles = (OWN_PACK, LAYOUT_PACK, STRUCTURE_PACK)
+    optional_pack_roles = (VLM_PACK,)
 
     recognizers: dict[str, TableRecognizer]
     layout: LayoutAnalyzer
+
+    def __init__(self, threads: int = 0, vlm_max_tokens: int = 4096) -> None:
+        super().__init__(threads)
+        self.vlm_max_tokens = vlm_max_tokens
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TableTask:
+        return cls(settings.onnx_threads, settings.vlm_max_tokens)
+
+    def optional_roles_for(self, options: TableOptions) -> tuple[str, ...]:
+        return (VLM_PACK,) if options.recognizer == "vlm" else ()
+
+    def load_optional(self, role: str, pack: LocalPack) -> None:
+        from ..vlm import unbatched  # the VLM runtime only where a request asks for it
+
+        reader = BlockReader(unbatched.load_generator(pack, self.threads), self.vlm_max_tokens)
+        self.recognizers["vlm"] = VlmTableRecognizer(reader)
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         ocr_pack, layout_pack, structure_pack = packs[OWN_PACK], packs[LAYOUT_PACK], packs[STRUCTURE_PACK]

@@ -29,9 +29,10 @@ module "docfn" {
   name      = var.name
   image_tag = var.image_tag
 
-  # The four implemented tasks with the module defaults, except a larger OCR batch window and
+  # The six implemented tasks with the module defaults, except a larger OCR batch window and
   # an explicit body limit on the synchronous OCR path. Every pack named here must be published
-  # to s3://<bucket>/models/ before the first request (output model_packs; see the README).
+  # to s3://<bucket>/models/ before the first request (output model_packs; see the README): the
+  # VLM pack of formula and chart is exported from MinerU2.5's weights (docs/vlm-blocks.md).
   tasks = {
     ocr = {
       memory_size                        = 2048
@@ -41,10 +42,12 @@ module "docfn" {
       maximum_batching_window_in_seconds = 2
       environment                        = { DOCFN_MAX_BODY_BYTES = "20971520" }
     }
-    layout = { memory_size = 2048, timeout = 60, model_pack = "layout-cdla/1" }
-    table  = { memory_size = 3008, timeout = 120, ephemeral_storage = 2048, model_pack = "ocr-ppocrv6-tiny/2" }
-    parse  = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, model_pack = "layout-cdla/1", role_packs = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" } }
-    vlm    = { memory_size = 10240, timeout = 900, ephemeral_storage = 10240, model_pack = "vlm-mineru25-int8/1" }
+    layout  = { memory_size = 2048, timeout = 60, model_pack = "layout-cdla/1" }
+    table   = { memory_size = 3008, timeout = 120, ephemeral_storage = 2048, model_pack = "ocr-ppocrv6-tiny/2" }
+    parse   = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, model_pack = "layout-cdla/1", role_packs = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" } }
+    formula = { memory_size = 8192, timeout = 120, ephemeral_storage = 8192, role_packs = { vlm = "vlm-mineru25-int8/1" } }
+    chart   = { memory_size = 8192, timeout = 120, ephemeral_storage = 8192, role_packs = { vlm = "vlm-mineru25-int8/1" } }
+    vlm     = { memory_size = 10240, timeout = 900, ephemeral_storage = 10240, model_pack = "vlm-mineru25-int8/1" }
   }
 
   # Uploads and results live one day; model packs forever.

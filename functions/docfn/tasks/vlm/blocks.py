@@ -1,0 +1,37 @@
+"""What the block tasks (formula, chart, table's VLM mode, parse's VLM blocks) need of the VLM: one
+call, :meth:`VlmGenerator.generate`, an image and a prompt in, the answer out.
+
+The service's batching engine (``VlmEngine``: requests arriving within a window share forward
+passes) has this exact signature; ``unbatched`` has the plain one and ``load_generator``, the one
+place a task turns its ``vlm`` pack into a generator. This module imports no runtime (tokenizers):
+table and parse import it and need the VLM only for the requests that ask for it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from PIL import Image
+
+from .sampling import SamplingKnobs
+
+if TYPE_CHECKING:
+    from .model import Generation
+
+# The pack role of the VLM (DOCFN_VLM_MODEL_URI; default the catalog's VLM pack).
+VLM_PACK = "vlm"
+
+
+class VlmGenerator(Protocol):
+    def generate(
+        self,
+        image: Image.Image | None,
+        prompt: str,
+        knobs: SamplingKnobs,
+        max_tokens: int,
+        deadline: float | None,
+        system: str | None = None,
+        skip_special_tokens: bool = True,
+    ) -> Generation:
+        """The answer (``Generation.text``) to ``image`` (or none) then ``prompt`` as one user turn."""
+        ...
