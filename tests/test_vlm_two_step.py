@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-import docfn.tasks.vlm.unbatched as unbatched
+import docfn.tasks.vlm.loading as loading
 from docfn.adapters.wiring import build_service, upload_processor
 from docfn.core.settings import Settings
 from docfn.packs.store import LocalPack
@@ -128,10 +128,10 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedMinerU:
     """The scripted generator in place of the pack's model, at the one place tasks load it."""
     generator = ScriptedMinerU()
 
-    def load(pack: LocalPack, threads: int = 0) -> ScriptedMinerU:
+    def load(pack: LocalPack, threads: int = 0, batching: object = None) -> ScriptedMinerU:
         return generator
 
-    monkeypatch.setattr(unbatched, "load_generator", load)
+    monkeypatch.setattr(loading, "load_engine", load)
     return generator
 
 

@@ -120,12 +120,6 @@ class Settings(BaseSettings):
     inference_timeout_seconds: float = Field(
         default=25.0, description="Deadline of a synchronous HTTP request's inference (504 beyond)."
     )
-    # Blocks read by the VLM (formula, chart, table recognizer=vlm, parse's VLM blocks).
-    vlm_max_tokens: int = Field(
-        default=4096,
-        ge=1,
-        description="New tokens of a VLM answer: the default and the most a request may ask.",
-    )
     parse_vlm_blocks: Annotated[list[str], NoDecode] | None = Field(
         default=None,
         description="Block types parse sends to the VLM (comma list of formula, table, chart; empty: none)."

@@ -33,7 +33,9 @@ from ..ocr.engine import OcrEngine
 from ..table.slanet import STRUCTURE_PACK, SlanetStructure
 from ..table.table_recognizers import table_recognizer
 from ..table.vlm_recognizer import VlmTableRecognizer
+from ..vlm import loading
 from ..vlm.blocks import VLM_PACK
+from ..vlm.loading import Batching
 from ..vlm.reader import BlockReader
 from .blocks import ImageLink, to_markdown
 from .formula_recognizers import formula_recognizer
@@ -59,6 +61,7 @@ class ParseTask(Task):
         super().__init__(threads)
         self.vlm_blocks = vlm_blocks  # the deployment's default of option vlm_blocks
         self.vlm_max_tokens = vlm_max_tokens
+        self.vlm_batching = Batching()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ParseTask:
@@ -68,7 +71,9 @@ class ParseTask(Task):
             blocks = tuple(settings.parse_vlm_blocks)
         else:
             blocks = ("formula", "chart") if settings.vlm_model_uri else ()
-        return cls(settings.onnx_threads, blocks, settings.vlm_max_tokens)
+        task = cls(settings.onnx_threads, blocks, settings.vlm_max_tokens)
+        task.vlm_batching = Batching.from_settings(settings)
+        return task
 
     def resolve_options(self, options: ParseOptions) -> ParseOptions:
         if options.vlm_blocks is not None:
@@ -79,9 +84,9 @@ class ParseTask(Task):
         return (VLM_PACK,) if options.engine == "vlm" or options.vlm_block_types() else ()
 
     def load_optional(self, role: str, pack: LocalPack) -> None:
-        from ..vlm import unbatched  # the VLM runtime only where a request asks for it
-
-        self.vlm = BlockReader(unbatched.load_generator(pack, self.threads), self.vlm_max_tokens)
+        self.vlm = BlockReader(
+            loading.load_engine(pack, self.threads, self.vlm_batching), self.vlm_max_tokens
+        )
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         layout_pack, ocr_pack, structure_pack = packs[OWN_PACK], packs[OCR_PACK], packs[STRUCTURE_PACK]

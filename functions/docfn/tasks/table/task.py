@@ -19,7 +19,9 @@ from ...packs.store import LocalPack
 from ..contract import Task, page_fields
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
+from ..vlm import loading
 from ..vlm.blocks import VLM_PACK
+from ..vlm.loading import Batching
 from ..vlm.reader import BlockReader
 from .options import TableOptions
 from .regions import padded, table_boxes
@@ -45,18 +47,19 @@ class TableTask(Task):
     def __init__(self, threads: int = 0, vlm_max_tokens: int = 4096) -> None:
         super().__init__(threads)
         self.vlm_max_tokens = vlm_max_tokens
+        self.vlm_batching = Batching()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TableTask:
-        return cls(settings.onnx_threads, settings.vlm_max_tokens)
+        task = cls(settings.onnx_threads, settings.vlm_max_tokens)
+        task.vlm_batching = Batching.from_settings(settings)
+        return task
 
     def optional_roles_for(self, options: TableOptions) -> tuple[str, ...]:
         return (VLM_PACK,) if options.recognizer == "vlm" else ()
 
     def load_optional(self, role: str, pack: LocalPack) -> None:
-        from ..vlm import unbatched  # the VLM runtime only where a request asks for it
-
-        reader = BlockReader(unbatched.load_generator(pack, self.threads), self.vlm_max_tokens)
+        reader = BlockReader(loading.load_engine(pack, self.threads, self.vlm_batching), self.vlm_max_tokens)
         self.recognizers["vlm"] = VlmTableRecognizer(reader)
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:

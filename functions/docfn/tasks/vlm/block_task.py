@@ -12,7 +12,9 @@ from ...core.errors import BadOptions
 from ...core.settings import Settings
 from ...packs.store import LocalPack
 from ..contract import Task, TaskOptions
+from . import loading
 from .blocks import VLM_PACK
+from .loading import Batching
 from .reader import BlockReader
 
 
@@ -30,18 +32,18 @@ class VlmBlockTask(Task):
     pack_roles = (VLM_PACK,)
     reader: BlockReader
 
-    def __init__(self, threads: int = 0, max_tokens: int = 4096) -> None:
+    def __init__(self, threads: int = 0, max_tokens: int = 4096, batching: Batching | None = None) -> None:
         super().__init__(threads)
         self.max_tokens = max_tokens
+        self.batching = batching or Batching()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Task:
-        return cls(settings.onnx_threads, settings.vlm_max_tokens)
+        return cls(settings.onnx_threads, settings.vlm_max_tokens, Batching.from_settings(settings))
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
-        from . import unbatched
-
-        self.reader = BlockReader(unbatched.load_generator(packs[VLM_PACK], self.threads), self.max_tokens)
+        engine = loading.load_engine(packs[VLM_PACK], self.threads, self.batching)
+        self.reader = BlockReader(engine, self.max_tokens)
 
     def check_options(self, options: Any) -> None:
         if options.max_tokens is not None and options.max_tokens > self.max_tokens:

@@ -1,9 +1,9 @@
 """What the block tasks (formula, chart, table's VLM mode, parse's VLM blocks) need of the VLM: one
 call, :meth:`VlmGenerator.generate`, an image and a prompt in, the answer out.
 
-The service's batching engine (``VlmEngine``: requests arriving within a window share forward
-passes) has this exact signature; ``unbatched`` has the plain one and ``load_generator``, the one
-place a task turns its ``vlm`` pack into a generator. This module imports no runtime (tokenizers):
+The batching engine (``VlmEngine``: requests arriving within a window share forward passes)
+implements it; ``loading.load_engine`` is the one place a task turns its VLM pack into one, and
+tests drive the block protocol with scripted generators. This module imports no runtime (tokenizers):
 table and parse import it and need the VLM only for the requests that ask for it.
 """
 

@@ -22,12 +22,10 @@ from PIL import Image
 
 from ...core import metrics
 from ...core.errors import BadOptions, DeadlineExceeded, DocfnError
+from .loading import DEFAULT_MAX_BATCH, DEFAULT_WINDOW_SECONDS
 from .model import DEFAULT_SYSTEM, Generation, GenerationRequest, VlmModel
 from .preprocess import VisionInput, preprocess
 from .sampling import SamplingKnobs
-
-DEFAULT_WINDOW_SECONDS = 0.2
-DEFAULT_MAX_BATCH = 16
 
 
 @dataclass

@@ -17,6 +17,8 @@ from ...core.settings import Settings
 from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task, page_fields
+from . import loading
+from .loading import Batching
 from .options import VlmOptions
 from .sampling import SamplingKnobs
 
@@ -30,27 +32,16 @@ class VlmTask(Task):
 
     engine: VlmEngine
 
-    def __init__(self, threads: int = 0, *, window_seconds: float = 0.2, max_batch: int = 16) -> None:
+    def __init__(self, threads: int = 0, batching: Batching | None = None) -> None:
         super().__init__(threads)
-        self.window_seconds = window_seconds
-        self.max_batch = max_batch
+        self.batching = batching or Batching()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VlmTask:
-        return cls(
-            settings.onnx_threads,
-            window_seconds=settings.vlm_batch_window_ms / 1000,
-            max_batch=settings.vlm_max_batch,
-        )
+        return cls(settings.onnx_threads, Batching.from_settings(settings))
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
-        # tokenizers is imported with the model: only images of tasks that use the VLM carry it.
-        from .engine import VlmEngine
-        from .model import VlmModel
-
-        pack = packs[OWN_PACK]
-        model = VlmModel.from_pack(pack.pack_dir, pack.manifest, self.threads)
-        self.engine = VlmEngine(model, window_seconds=self.window_seconds, max_batch=self.max_batch)
+        self.engine = loading.load_engine(packs[OWN_PACK], self.threads, self.batching)
 
     def predict_page(self, page: PageImage, options: VlmOptions) -> dict[str, Any]:
         answer = self.engine.generate(
