@@ -20,8 +20,6 @@ from ..packs.manifest import MANIFEST_NAME, VLM_PARITY_METRIC, Manifest, verify_
 log = logging.getLogger("docfn.packs")
 
 DEFAULT_MAX_CER_REGRESSION_PP = 0.5
-# What ``docfn models export-vlm`` measures (docfn.tooling.vlm_parity).
-VLM_PARITY_METRIC = "greedy_token_agreement_vs_transformers"
 
 
 class PublishRefused(DocfnError):
