@@ -91,5 +91,5 @@ def test_the_real_weights_export_and_publish(tmp_path: Path, s3_server: S3Server
     manifest = Manifest.load(tmp_path / "home" / ".cache" / "docfn" / "models" / "vlm-mineru25-int8" / "1")
     check_accuracy(manifest)
     manifest.accuracy["fp32_decoder"]["exact_cases"] -= 1
-    with pytest.raises(PublishRefused, match="do not reproduce"):
+    with pytest.raises(PublishRefused, match="the export is wrong"):
         check_accuracy(manifest)

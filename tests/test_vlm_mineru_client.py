@@ -73,7 +73,7 @@ def _sent(client: Any, params: Any) -> dict[str, Any]:
 
 
 def test_two_step_extract_and_block_extraction_through_docfn(
-    server: DocfnServer, monkeypatch: pytest.MonkeyPatch
+    server: DocfnServer, monkeypatch: pytest.MonkeyPatch, vlm_tiny_pack: Path
 ) -> None:
     from mineru_vl_utils import MinerUClient
 
@@ -84,7 +84,7 @@ def test_two_step_extract_and_block_extraction_through_docfn(
     )
     page = Image.open(DEVSET / "001.png")
     model = client.client.model_name
-    assert model.endswith("@vlm-tiny")
+    assert model.endswith("@" + vlm_tiny_pack.name)
 
     extracted = client.two_step_extract(page)
     assert isinstance(extracted, list)

@@ -49,6 +49,10 @@ import test_manifests as k8s
 import test_terraform as tf
 from tests.conftest import free_port, wait_for_port
 
+# The session runs both READMEs, each exporting a VLM pack from a checkpoint (torch, ONNX export,
+# parity, int8) as they show, and every deployed function then loads its packs: minutes, not seconds.
+pytestmark = pytest.mark.timeout(1500)
+
 ROOT = tf.ROOT
 TF_README = tf.TF_DIR / "README.md"
 KNATIVE_README = ROOT / "knative" / "README.md"

@@ -34,8 +34,8 @@ from ..table.slanet import STRUCTURE_PACK, SlanetStructure
 from ..table.table_recognizers import table_recognizer
 from ..table.vlm_recognizer import VlmTableRecognizer
 from ..vlm import loading
+from ..vlm.batching import Batching
 from ..vlm.blocks import VLM_PACK
-from ..vlm.loading import Batching
 from ..vlm.reader import BlockReader
 from .blocks import ImageLink, to_markdown
 from .formula_recognizers import formula_recognizer

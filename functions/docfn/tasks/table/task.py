@@ -20,8 +20,8 @@ from ..contract import Task, page_fields
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
 from ..vlm import loading
+from ..vlm.batching import Batching
 from ..vlm.blocks import VLM_PACK
-from ..vlm.loading import Batching
 from ..vlm.reader import BlockReader
 from .options import TableOptions
 from .regions import padded, table_boxes

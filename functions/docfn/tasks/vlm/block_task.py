@@ -13,8 +13,8 @@ from ...core.settings import Settings
 from ...packs.store import LocalPack
 from ..contract import Task, TaskOptions
 from . import loading
+from .batching import Batching
 from .blocks import VLM_PACK
-from .loading import Batching
 from .reader import BlockReader
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ...core import metrics
 from ...core.errors import BadOptions, DeadlineExceeded, DocfnError
-from .loading import DEFAULT_MAX_BATCH, DEFAULT_WINDOW_SECONDS
+from .batching import DEFAULT_MAX_BATCH, DEFAULT_WINDOW_SECONDS
 from .model import DEFAULT_SYSTEM, Generation, GenerationRequest, VlmModel
 from .preprocess import VisionInput, preprocess
 from .sampling import SamplingKnobs

@@ -18,7 +18,7 @@ from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task, page_fields
 from . import loading
-from .loading import Batching
+from .batching import Batching
 from .options import VlmOptions
 from .sampling import SamplingKnobs
 
