@@ -8,6 +8,7 @@ Lambda, Knative or any cloud SDK: packs, tracing and the cache client are handed
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -17,12 +18,13 @@ from typing import Any
 
 from .. import __version__
 from ..core import metrics
-from ..core.documents import DecodeLimits, Document, open_document
+from ..core.documents import DecodeLimits, Document, check_body_size, open_document
 from ..core.errors import DeadlineExceeded, NotFound
+from ..core.text_input import is_text_input, read_text_input
 from ..core.settings import ALL_TASKS, Settings
 from ..core.tracing import NoTracer, Tracer
-from ..packs.refs import pack_ref_for, setting_for
-from ..tasks.contract import TaskOptions, validate_options
+from ..packs.refs import OWN_PACK, PackRef, pack_ref_for, setting_for
+from ..tasks.contract import TaskOptions, TextTask, validate_options
 from ..tasks.registry import implemented_tasks, options_model, task_class
 from .admission import Admission
 from .cache import MemoryCache, ResultCache, cache_key
@@ -50,6 +52,8 @@ class DocService:
         self.cache: ResultCache = cache if cache is not None else MemoryCache(settings.memory_cache_entries)
         self.tracer: Tracer = tracer or NoTracer()
         self.tasks: dict[str, HostedTask] = {}
+        self._upstreams: dict[str, HostedTask] = {}  # tasks run in-process for a text task only
+        self._upstream_lock = threading.Lock()
         for name in settings.tasks:
             if name in implemented_tasks():
                 self.tasks[name] = self._host(name)
@@ -58,16 +62,38 @@ class DocService:
         self.version = __version__
         self._eager: dict[str, Any] = {"running": False, "done": False, "error": None, "retry_at": 0.0}
 
-    def _host(self, name: str) -> HostedTask:
+    def _host(self, name: str, own_role: str = OWN_PACK) -> HostedTask:
+        """Task ``name`` with its packs; ``own_role``: the role whose setting names its own pack (a
+        task run inside another's function reads it from its role's, e.g. parse's layout pack from
+        DOCFN_LAYOUT_MODEL_URI in the summarize function, where DOCFN_MODEL_URI is not parse's)."""
         task = task_class(name)(self.settings.onnx_threads)
-        # Each role's pack is named by its own setting: DOCFN_MODEL_URI -> Settings.model_uri, …
-        refs = {
-            role: pack_ref_for(
-                name, role, getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower())
-            )
-            for role in task.pack_roles
-        }
+        task.configure(self.settings)
+        refs = {role: self._pack_ref(name, role, own_role) for role in task.pack_roles}
+        for role in task.optional_pack_roles:  # loaded only when configured: no default pack
+            if self._pack_uri(role) is not None:
+                refs[role] = self._pack_ref(name, role, own_role)
         return HostedTask(task, refs, self.packs)
+
+    def _pack_uri(self, role: str) -> str | None:
+        # Each role's pack is named by its own setting: DOCFN_MODEL_URI -> Settings.model_uri, …
+        return getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower())
+
+    def _pack_ref(self, name: str, role: str, own_role: str) -> PackRef:
+        setting_role = own_role if role == OWN_PACK else role
+        ref = pack_ref_for(name, role, self._pack_uri(setting_role))
+        return dataclasses.replace(ref, setting=setting_for(setting_role))
+
+    def _upstream(self, hosted: HostedTask) -> HostedTask:
+        """The task a text task's documents go through first: the one served here, or its own copy
+        (built once, loaded on the first document: text inputs never wait for its packs)."""
+        assert isinstance(hosted.task, TextTask)
+        name = hosted.task.upstream
+        if name in self.tasks:
+            return self.tasks[name]
+        with self._upstream_lock:
+            if name not in self._upstreams:
+                self._upstreams[name] = self._host(name, own_role="layout")
+            return self._upstreams[name]
 
     def task(self, name: str) -> HostedTask:
         hosted = self.tasks.get(name)
@@ -176,9 +202,13 @@ class DocService:
         on_page: ProgressHook | None,
         max_bytes: int | None,
         deadline: float | None,
+        hosted: HostedTask | None = None,
     ) -> Outcome:
-        hosted = self.task(task_name)
+        """``hosted``: a task not served here but run for another (parse for summarize)."""
+        hosted = hosted or self.task(task_name)
         options = validate_options(hosted.task.Options, raw_options, task_name)
+        if isinstance(hosted.task, TextTask):
+            return self._run_text(hosted, data, content_type, options, on_page, max_bytes, deadline)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         limit = max_bytes if max_bytes is not None else self.settings.max_body_bytes
@@ -241,3 +271,66 @@ class DocService:
             if on_page is not None:
                 on_page(done, len(pages))
         return hosted.task.combine(results, options)
+
+    def _run_text(
+        self,
+        hosted: HostedTask,
+        data: bytes,
+        content_type: str | None,
+        options: TaskOptions,
+        on_step: ProgressHook | None,
+        max_bytes: int | None,
+        deadline: float | None,
+    ) -> Outcome:
+        """A text task: a text input as it is; a document through the upstream task first (its own
+        run: parse's cache entry is read, or written for the next parse request of the same file)."""
+        task = hosted.task
+        assert isinstance(task, TextTask)
+        name = task.name
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        check_body_size(data, max_bytes if max_bytes is not None else self.settings.max_body_bytes)
+        input_sha = hashlib.sha256(data).hexdigest()
+        identity = {**options.cache_fields(), **task.cache_identity(options)}
+        upstream: HostedTask | None = None
+        pages: list[int] = []
+        if is_text_input(data, content_type):
+            given: Any = read_text_input(data, content_type)
+            identity["input"] = "text"
+        else:
+            upstream = self._upstream(hosted)
+            document = open_document(data, content_type, self.limits, len(data))
+            try:
+                pages = document.select(options.page_list())
+            finally:
+                document.close()
+            identity.update(input="document", pages=pages, upstream=upstream.version_id)
+        key = cache_key(input_sha, name, hosted.version_id, identity)
+        timings["decode"] = time.perf_counter() - started
+        with self.tracer.subsegment("cache_get", cache=self.cache.kind):
+            cached = self.cache.get(key)
+        metrics.CACHE_LOOKUPS.labels(name, "hit" if cached is not None else "miss").inc()
+        if cached is not None:
+            return Outcome(name, cached, input_sha, key, True, False, len(pages), len(data), timings)
+
+        cold = False
+        if upstream is not None:
+            first = time.perf_counter()
+            raw = {"pages": options.pages} if options.pages else {}
+            parsed = self._run(upstream.name, data, content_type, raw, on_step, max_bytes, deadline, upstream)
+            given, cold = parsed.result, parsed.cold
+            timings[f"{upstream.name}_cached" if parsed.cached else upstream.name] = time.perf_counter() - first
+        with self.admission.slot():
+            report = hosted.load()
+            task.check_options(options)
+            timings.update(report.phases)
+            infer = time.perf_counter()
+            with self.tracer.subsegment("inference", task=name):
+                result = task.predict_text(given, options, progress=on_step, deadline=deadline)
+            timings["inference"] = time.perf_counter() - infer
+        result = {"model": hosted.version_id, **result}
+        if task.cacheable(result):
+            with self.tracer.subsegment("cache_set", cache=self.cache.kind):
+                self.cache.set(key, result, self.settings.result_ttl_seconds)
+        cold = cold or report.performed
+        return Outcome(name, result, input_sha, key, False, cold, len(pages), len(data), timings)

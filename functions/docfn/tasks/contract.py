@@ -12,13 +12,15 @@ the same way and the HTTP adapter documents them in OpenAPI. ``pages`` is an opt
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..core.documents import PageImage, parse_page_ranges
 from ..core.errors import BadOptions
+from ..core.settings import Settings
+from ..core.text_input import TextInput
 from ..packs.refs import OWN_PACK
 from ..packs.store import LocalPack
 
@@ -83,9 +85,23 @@ class Task(ABC):
     # The packs the task loads, by role: its own ("model") and any it shares with another task
     # (parse reads text with the "ocr" task's pack). Each role's pack comes from its own setting.
     pack_roles: ClassVar[tuple[str, ...]] = (OWN_PACK,)
+    # Roles loaded only when their setting names a pack (summarize's VLM pack): no default is built.
+    optional_pack_roles: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, threads: int = 0) -> None:
         self.threads = threads  # ONNX Runtime intra-op threads; 0 = the CPU quota
+
+    def configure(self, settings: Settings) -> None:
+        """Read the settings that shape the task's engines (endpoints, limits); before :meth:`load`."""
+        return None
+
+    def cache_identity(self, options: Any) -> dict[str, Any]:
+        """What besides the options and packs shapes a result (an endpoint's model): enters the key."""
+        return {}
+
+    def cacheable(self, result: dict[str, Any]) -> bool:
+        """Whether ``result`` may be served again (a fallback for a failing endpoint is not)."""
+        return True
 
     @abstractmethod
     def load(self, packs: Mapping[str, LocalPack]) -> None:
@@ -107,3 +123,30 @@ class Task(ABC):
     def combine(self, pages: list[dict[str, Any]], options: Any) -> dict[str, Any]:
         """The request's result from its pages' results, in page order."""
         return {"pages": pages}
+
+
+# A request's progress: (steps done, steps in all).
+Progress = Callable[[int, int], None]
+
+
+class TextTask(Task):
+    """A task that reads text, not page pixels (summarize). A text input (plain, Markdown, JSON) comes
+    as a :class:`TextInput`; an image or PDF is first turned into ``upstream``'s result in-process by
+    the service (parse, cached under parse's own key) and comes as that result."""
+
+    upstream: ClassVar[str] = "parse"
+    pack_roles = ()
+
+    def predict_page(self, page: PageImage, options: Any) -> dict[str, Any]:
+        raise NotImplementedError("a text task reads the upstream task's result, not pages")
+
+    @abstractmethod
+    def predict_text(
+        self,
+        given: TextInput | dict[str, Any],
+        options: Any,
+        *,
+        progress: Progress | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """The result for a text input, or for ``upstream``'s result on a document."""

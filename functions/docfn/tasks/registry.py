@@ -13,12 +13,14 @@ _TASKS: dict[str, str] = {
     "layout": "docfn.tasks.layout.task:LayoutTask",
     "table": "docfn.tasks.table.task:TableTask",
     "parse": "docfn.tasks.parse.task:ParseTask",
+    "summarize": "docfn.tasks.summarize.task:SummarizeTask",
 }
 _OPTIONS: dict[str, str] = {
     "ocr": "docfn.tasks.ocr.options:OcrOptions",
     "layout": "docfn.tasks.layout.options:LayoutOptions",
     "table": "docfn.tasks.table.options:TableOptions",
     "parse": "docfn.tasks.parse.options:ParseOptions",
+    "summarize": "docfn.tasks.summarize.options:SummarizeOptions",
 }
 
 

@@ -65,11 +65,25 @@ def _parse(result: dict[str, Any], fmt: str) -> str:
     return "\n\n".join(b.get("text", "") for b in result["content_list"] if b.get("text")) + "\n"
 
 
+def _summarize(result: dict[str, Any], fmt: str) -> str:
+    if fmt != "md":
+        return result["summary"] + "\n"
+    lines = [result["summary"], "", f"<!-- engine {result['engine']}, language {result['language']} -->"]
+    if result.get("fallback"):
+        lines.append(f"<!-- fell back from {result['fallback']['engine']}: {result['fallback']['reason']} -->")
+    lines += ["", "Sources:", ""]
+    for source in result["sources"]:
+        where = f"page {source['page']}" if source.get("page") else f"chars {source['start']}-{source['end']}"
+        lines.append(f"- {' '.join(source['text'].split())} ({where})")
+    return "\n".join(lines) + "\n"
+
+
 _RENDERERS: dict[str, Callable[[dict[str, Any], str], str]] = {
     "ocr": _ocr,
     "layout": _layout,
     "table": _table,
     "parse": _parse,
+    "summarize": _summarize,
 }
 
 
