@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 # The CLI's output formats and the file suffix each is written with.
-OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "md": ".md", "text": ".txt"}
+OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "md": ".md", "text": ".txt", "chunks": ".jsonl"}
+# Formats only some tasks have, and the options that make the task produce what they show.
+FORMAT_OPTIONS: dict[str, dict[str, dict[str, str]]] = {"chunks": {"parse": {"chunks": "true"}}}
 # Options the CLI adds unless the user gave them: parse embeds figure images so --out can write them.
 CLI_DEFAULT_OPTIONS: dict[str, dict[str, str]] = {"parse": {"images": "base64"}}
 
@@ -92,6 +94,8 @@ def render(task: str, body: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     result = body["result"]
+    if fmt == "chunks":  # JSON Lines: one retrieval chunk per line, ready for an index
+        return "".join(json.dumps(chunk, ensure_ascii=False) + "\n" for chunk in result["chunks"])
     renderer = _RENDERERS.get(task)
     if renderer is None:
         return str(result.get("markdown") or result.get("text") or "") + "\n"
@@ -114,6 +118,8 @@ def render_for_stdout(task: str, body: dict[str, Any], fmt: str, source: Path | 
     text and Markdown under a ``==> FILE <==`` header when several inputs share the output."""
     if fmt == "json":
         return json.dumps(body, ensure_ascii=False) + "\n"
+    if fmt == "chunks":  # JSON Lines of every input's chunks, one stream (each chunk names no file)
+        return render(task, body, fmt)
     text = self_contained(task, body, render(task, body, fmt), fmt)
     return text if source is None else f"==> {source} <==\n{text}\n"
 

@@ -18,7 +18,7 @@ from ...core.errors import BadOptions, DocfnError
 from ...core.text_input import TEXT_TYPES
 from ...core.settings import Settings
 from ..wiring import build_service
-from .render import CLI_DEFAULT_OPTIONS, output_stems, render, render_for_stdout, write_outputs
+from .render import CLI_DEFAULT_OPTIONS, FORMAT_OPTIONS, output_stems, render, render_for_stdout, write_outputs
 
 # What a task's progress counts: pages, or for summarize the steps (pages parsed, then text parts).
 _UNITS = {"summarize": "step"}
@@ -101,7 +101,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if runner is None:
         print(f"docfn: task {args.task!r} is not implemented yet", file=sys.stderr)
         return 2
-    options = {**CLI_DEFAULT_OPTIONS.get(args.task, {}), **parse_options(args.option)}
+    if args.format in FORMAT_OPTIONS and args.task not in FORMAT_OPTIONS[args.format]:
+        tasks = ", ".join(FORMAT_OPTIONS[args.format])
+        print(f"docfn: --format {args.format} is for {tasks}, not {args.task}", file=sys.stderr)
+        return 2
+    options = {
+        **CLI_DEFAULT_OPTIONS.get(args.task, {}),
+        **FORMAT_OPTIONS.get(args.format, {}).get(args.task, {}),
+        **parse_options(args.option),
+    }
     if args.pages:
         options["pages"] = args.pages
     if args.out:
