@@ -24,6 +24,8 @@ locals {
   default_role_packs = {
     table = { layout = "layout-cdla/1", table_structure = "table-slanet-plus/1" }
     parse = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
+    # summarize parses documents in-process with parse's packs, the layout pack by its role.
+    summarize = { layout = "layout-cdla/1", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
   }
 
   # task => { DOCFN_MODEL_URI = "<name>/<version>", DOCFN_<ROLE>_MODEL_URI = ... }; main.tf turns

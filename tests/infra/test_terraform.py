@@ -332,7 +332,7 @@ def test_tasks_default_deploys_only_the_implemented_tasks() -> None:
     assert tasks["ocr"]["memory_size"] == 2048 and tasks["ocr"]["timeout"] == 60
     assert tasks["parse"]["memory_size"] == 3008 and tasks["parse"]["timeout"] == 300
     for task, packs in TASK_PACKS.items():
-        assert tasks[task]["model_pack"] == packs["DOCFN_MODEL_URI"], task
+        assert tasks[task].get("model_pack") == packs.get("DOCFN_MODEL_URI"), task
         assert tasks[task].get("role_packs", {}) == role_packs(packs), task
     for task, cfg in tasks.items():
         assert 128 <= cfg["memory_size"] <= 10240, task
@@ -353,7 +353,9 @@ def test_tasks_default_deploys_only_the_implemented_tasks() -> None:
         assert field in type_expr, f"tasks type lacks {field}"
     # The module's own fallbacks (a caller's tasks map may leave the packs out) agree.
     locals_ = module().locals
-    assert locals_["default_model_packs"] == {t: p["DOCFN_MODEL_URI"] for t, p in TASK_PACKS.items()}
+    assert locals_["default_model_packs"] == {
+        t: p["DOCFN_MODEL_URI"] for t, p in TASK_PACKS.items() if "DOCFN_MODEL_URI" in p
+    }
     assert locals_["default_role_packs"] == {t: role_packs(p) for t, p in TASK_PACKS.items() if role_packs(p)}
     # Other task names stay accepted for later, but nothing unimplemented is in any default.
     assert all(name in text_of(blocks(module().variables["tasks"], "validation")) for name in ALL_TASKS)
@@ -944,8 +946,11 @@ def test_packs_left_out_fall_back_to_the_task_defaults(evaluated: Evaluated) -> 
         **TASK_PACKS["table"],
         "DOCFN_LAYOUT_MODEL_URI": "layout-cdla/2",
     }
-    # summarize needs no weights: it gets no pack variable at all.
-    assert evaluated.apply(tasks={"summarize": {}})["task_model_packs"] == {"summarize": {}}
+    # summarize has no pack of its own (no DOCFN_MODEL_URI): it gets parse's packs by role only, for
+    # the documents it parses in-process.
+    summarize = evaluated.apply(tasks={"summarize": {}})["task_model_packs"]
+    assert summarize == {"summarize": TASK_PACKS["summarize"]}
+    assert "DOCFN_MODEL_URI" not in summarize["summarize"]
 
 
 def test_bad_tasks_are_refused(evaluated: Evaluated) -> None:

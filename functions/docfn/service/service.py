@@ -34,6 +34,8 @@ from .pack_sources import PackResolver
 
 log = logging.getLogger("docfn.service")
 
+# Phases a text task times itself; its upstream's are reported under the upstream's name.
+_OWN_PHASES = frozenset({"decode", "cache_get", "cache_set", "inference"})
 # Progress of a multi-page request: (pages done, pages selected).
 ProgressHook = Callable[[int, int], None]
 
@@ -92,7 +94,7 @@ class DocService:
             return self.tasks[name]
         with self._upstream_lock:
             if name not in self._upstreams:
-                self._upstreams[name] = self._host(name, own_role="layout")
+                self._upstreams[name] = self._host(name, own_role=hosted.task.upstream_own_role)
             return self._upstreams[name]
 
     def task(self, name: str) -> HostedTask:
@@ -120,6 +122,9 @@ class DocService:
         """Load every task; ``eager``: ahead of requests (the first request reports the cold start)."""
         for hosted in self.tasks.values():
             hosted.load(eager=eager)
+            if eager and isinstance(hosted.task, TextTask):
+                # Its documents' first request should not wait for the upstream's packs either.
+                self._upstream(hosted).load(eager=True)
 
     def start_eager_load(self) -> None:
         """Load every task in the background (``DOCFN_EAGER_LOAD``); readiness waits for it. A failed
@@ -319,6 +324,9 @@ class DocService:
             raw = {"pages": options.pages} if options.pages else {}
             parsed = self._run(upstream.name, data, content_type, raw, on_step, max_bytes, deadline, upstream)
             given, cold = parsed.result, parsed.cold
+            # The upstream run's phases (its cold start's included), its own lookups named as its.
+            for phase, seconds in parsed.timings.items():
+                timings[f"{upstream.name}_{phase}" if phase in _OWN_PHASES else phase] = seconds
             timings[f"{upstream.name}_cached" if parsed.cached else upstream.name] = time.perf_counter() - first
         with self.admission.slot():
             report = hosted.load()

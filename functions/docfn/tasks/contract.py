@@ -135,6 +135,9 @@ class TextTask(Task):
     the service (parse, cached under parse's own key) and comes as that result."""
 
     upstream: ClassVar[str] = "parse"
+    # The role whose setting names the upstream task's own pack in this task's function (parse's
+    # layout pack: DOCFN_LAYOUT_MODEL_URI, since DOCFN_MODEL_URI there is not parse's).
+    upstream_own_role: ClassVar[str] = "layout"
     pack_roles = ()
 
     def predict_page(self, page: PageImage, options: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from ...core import logs, metrics  # noqa: E402
 from ...core.errors import DocfnError  # noqa: E402
 from ...core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
 from ...service.outcome import Outcome  # noqa: E402
+from ...tasks.contract import TextTask  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
@@ -244,7 +245,7 @@ def create_app(
             methods=["POST"],
             tags=["tasks"],
             summary=f"Run {name} on an image or PDF",
-            openapi_extra=task_operation(hosted.task.Options),
+            openapi_extra=task_operation(hosted.task.Options, text=isinstance(hosted.task, TextTask)),
         )
 
     @app.post("/v1/{task}", tags=["tasks"], summary="Run a task on an image or PDF")
@@ -260,7 +261,11 @@ def create_app(
             tags=["tasks"],
             summary=f"Short alias of POST /v1/{alias}",
             include_in_schema=hosted is not None,
-            openapi_extra=task_operation(hosted.task.Options) if hosted is not None else None,
+            openapi_extra=(
+                task_operation(hosted.task.Options, text=isinstance(hosted.task, TextTask))
+                if hosted is not None
+                else None
+            ),
         )
 
     return app

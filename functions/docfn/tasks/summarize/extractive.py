@@ -32,8 +32,9 @@ def load_segmenter() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # jieba 0.42 imports the deprecated pkg_resources
         import jieba
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
 
 
 class Tokenizer:
