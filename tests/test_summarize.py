@@ -111,7 +111,9 @@ def test_devset_pages_through_parse_and_its_cache(
         block = blocks[source["block"]]
         assert source["text"] in _block_texts(block)
         assert source["page"] == block["page_idx"] + 1 and source["bbox"] == block["bbox"]
-    assert len({tuple(s["heading_path"]) for s in result["sources"]}) >= 2 or result["source"]["sections"] == 1
+    assert (
+        len({tuple(s["heading_path"]) for s in result["sources"]}) >= 2 or result["source"]["sections"] == 1
+    )
 
 
 def test_cli_on_markdown_and_a_page(model_store: Path, devset: Path, tmp_path: Path) -> None:
@@ -187,7 +189,11 @@ def test_long_text_map_reduce_reports_progress(service) -> None:  # type: ignore
     text = "\n".join(paragraphs)
     steps: list[tuple[int, int]] = []
     result = service.run(
-        "summarize", text.encode(), "text/markdown", {"sentences": "5"}, on_page=lambda d, t: steps.append((d, t))
+        "summarize",
+        text.encode(),
+        "text/markdown",
+        {"sentences": "5"},
+        on_page=lambda d, t: steps.append((d, t)),
     ).result
     assert result["parts"] > 1
     assert steps and steps[-1][0] == steps[-1][1] == result["parts"] + 1
@@ -254,7 +260,9 @@ def _llm_service(chat: _ChatServer, model_store: Path, **settings: Any):  # type
 
 def test_openai_compatible_endpoint(chat_server: _ChatServer, model_store: Path) -> None:
     service = _llm_service(chat_server, model_store)
-    result = service.run("summarize", ARTICLE.encode(), "text/markdown", {"sentences": "2", "max_tokens": "50"}).result
+    result = service.run(
+        "summarize", ARTICLE.encode(), "text/markdown", {"sentences": "2", "max_tokens": "50"}
+    ).result
     assert result["engine"] == "llm:test-model" and result["fallback"] is None
     assert result["summary"] == chat_server.answer
     (request,) = chat_server.requests
@@ -294,7 +302,12 @@ def test_near_deadline_falls_back_without_calling(chat_server: _ChatServer, mode
 
 def test_unreachable_endpoint_falls_back(model_store: Path) -> None:
     service = build_service(
-        Settings(tasks=["summarize"], model_store=model_store, summarize_url="http://127.0.0.1:9/v1", summarize_retries=0)
+        Settings(
+            tasks=["summarize"],
+            model_store=model_store,
+            summarize_url="http://127.0.0.1:9/v1",
+            summarize_retries=0,
+        )
     )
     result = service.run("summarize", ARTICLE.encode(), "text/markdown", {"engine": "llm"}).result
     assert result["fallback"]["engine"] == "llm:default" and "ConnectError" in result["fallback"]["reason"]

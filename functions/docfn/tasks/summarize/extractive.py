@@ -26,15 +26,17 @@ _WORD = re.compile(r"[^\W_]+")
 _SUMY_LANGUAGE = {"en": "english", "zh": "chinese"}
 
 
-def load_segmenter() -> None:
-    """jieba's dictionary, built once per process (about a second; cached in the temp folder): at load,
-    so no request pays for it."""
+@cache
+def segmenter():  # type: ignore[no-untyped-def]
+    """jieba, its dictionary built once per process on the first Chinese text (about a second, then
+    cached in the temp folder): English-only instances never load it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # jieba 0.42 imports the deprecated pkg_resources
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
         jieba.initialize()
+    return jieba
 
 
 class Tokenizer:
@@ -48,9 +50,7 @@ class Tokenizer:
 
     def to_words(self, sentence: str) -> tuple[str, ...]:
         if self.language == "zh":
-            import jieba
-
-            return tuple(word for word in jieba.lcut(sentence) if _WORD.search(word))
+            return tuple(word for word in segmenter().lcut(sentence) if _WORD.search(word))
         return tuple(_WORD.findall(sentence))
 
 

@@ -57,7 +57,6 @@ class SummarizeTask(TextTask):
             )
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
-        extractive.load_segmenter()
         pack = packs.get(VLM_PACK)
         if pack is not None:
             from ..vlm.model import VlmModel
