@@ -372,3 +372,25 @@ def test_vlm_write_is_bounded_by_max_tokens_and_the_deadline(tiny_vlm_pack: Path
     assert calls and calls[0] <= 5 and isinstance(text, str)
     with pytest.raises(WriterFailed, match="deadline"):
         vlm_write(model, "Summarise: solar panels are cheap.", 5, time.monotonic() - 1)
+
+
+def test_endpoint_key_from_secrets_manager(
+    chat_server: _ChatServer, model_store: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the cloud the key comes from Secrets Manager (moto's server here, over HTTP)."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", s3_server.endpoint_url)
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = secrets.create_secret(Name="docfn-summarize", SecretString=json.dumps({"api_key": "from-sm"}))[
+        "ARN"
+    ]
+    settings = Settings(
+        tasks=["summarize"],
+        model_store=model_store,
+        summarize_url=chat_server.url,
+        summarize_api_key_secret_arn=arn,
+    )
+    result = build_service(settings).run("summarize", ARTICLE.encode(), "text/markdown").result
+    assert result["engine"] == "llm:default"
+    assert chat_server.requests[0]["auth"] == "Bearer from-sm"
