@@ -115,6 +115,11 @@ def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
     assert json.loads((parsed / "doc.content_list.json").read_text())
     assert "text" in outputs["docfn run layout page.png"] or "title" in outputs["docfn run layout page.png"]
     assert "| Command | Uses |" in outputs["docfn run table table.png"]  # a Markdown table
+    assert "Sources:" in outputs["docfn run summarize page.png"]
+    assert all(
+        json.loads(line)["heading_path"] is not None
+        for line in outputs["docfn run parse page.png"].splitlines()
+    )
     assert any(row["pack"] == "ocr-ppocrv6-tiny@2" for row in json.loads(outputs["docfn models list"]))
     answer = json.loads(outputs[next(k for k in outputs if k.startswith("curl"))])
     assert "OUR SOLUTION" in answer["result"]["text"]

@@ -182,7 +182,8 @@ def test_too_long_text_is_413(model_store: Path) -> None:
 
 def test_long_text_map_reduce_reports_progress(service) -> None:  # type: ignore[no-untyped-def]
     paragraphs = [
-        f"## Part {n}\n\nTopic {n} begins here with finding number {n}. Measurement {n} supports finding {n}. "
+        f"## Part {n}\n\nTopic {n} begins here with finding number {n}. "
+        f"Measurement {n} supports finding {n}. "
         f"Further work on topic {n} is planned for year {2000 + n}.\n"
         for n in range(250)
     ]

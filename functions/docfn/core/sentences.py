@@ -27,7 +27,9 @@ _END = re.compile(
     + r"|\n(?=[ \t]*(?:[-*+•]|\d{1,2}[.)])[ \t])"  # a line that starts a list item
 )
 # Abbreviations whose full stop does not end an English sentence.
-_ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "cf", "vs", "fig", "figs", "eq", "eqs", "no", "dr", "mr", "mrs"})
+_ABBREVIATIONS = frozenset(
+    {"e.g", "i.e", "etc", "cf", "vs", "fig", "figs", "eq", "eqs", "no", "dr", "mr", "mrs"}
+)
 _ABBREVIATIONS |= {"ms", "prof", "sec", "vol", "al", "ch", "pp", "p", "approx", "resp", "st"}
 
 

@@ -78,10 +78,15 @@ class Settings(BaseSettings):
         default=20.0, gt=0, description="Timeout of one call to DOCFN_SUMMARIZE_URL."
     )
     summarize_retries: int = Field(
-        default=2, ge=0, le=10, description="Retries of a failed call to DOCFN_SUMMARIZE_URL (5xx, 429, network)."
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a failed call to DOCFN_SUMMARIZE_URL (5xx, 429, network).",
     )
     summarize_max_chars: int = Field(
-        default=2_000_000, ge=1, description="Longest text summarize reads (413 beyond), documents' text included."
+        default=2_000_000,
+        ge=1,
+        description="Longest text summarize reads (413 beyond), documents' text included.",
     )
     summarize_part_tokens: int = Field(
         default=3000,

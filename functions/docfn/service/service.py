@@ -20,8 +20,8 @@ from .. import __version__
 from ..core import metrics
 from ..core.documents import DecodeLimits, Document, check_body_size, open_document
 from ..core.errors import DeadlineExceeded, NotFound
-from ..core.text_input import is_text_input, read_text_input
 from ..core.settings import ALL_TASKS, Settings
+from ..core.text_input import is_text_input, read_text_input
 from ..core.tracing import NoTracer, Tracer
 from ..packs.refs import OWN_PACK, PackRef, pack_ref_for, setting_for
 from ..tasks.contract import TaskOptions, TextTask, validate_options
@@ -327,7 +327,9 @@ class DocService:
             # The upstream run's phases (its cold start's included), its own lookups named as its.
             for phase, seconds in parsed.timings.items():
                 timings[f"{upstream.name}_{phase}" if phase in _OWN_PHASES else phase] = seconds
-            timings[f"{upstream.name}_cached" if parsed.cached else upstream.name] = time.perf_counter() - first
+            timings[f"{upstream.name}_cached" if parsed.cached else upstream.name] = (
+                time.perf_counter() - first
+            )
         with self.admission.slot():
             report = hosted.load()
             task.check_options(options)

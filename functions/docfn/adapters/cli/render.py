@@ -72,7 +72,9 @@ def _summarize(result: dict[str, Any], fmt: str) -> str:
         return result["summary"] + "\n"
     lines = [result["summary"], "", f"<!-- engine {result['engine']}, language {result['language']} -->"]
     if result.get("fallback"):
-        lines.append(f"<!-- fell back from {result['fallback']['engine']}: {result['fallback']['reason']} -->")
+        lines.append(
+            f"<!-- fell back from {result['fallback']['engine']}: {result['fallback']['reason']} -->"
+        )
     lines += ["", "Sources:", ""]
     for source in result["sources"]:
         where = f"page {source['page']}" if source.get("page") else f"chars {source['start']}-{source['end']}"

@@ -15,10 +15,17 @@ import httpx
 from ...client import Client
 from ...core.documents import MEDIA_TYPES
 from ...core.errors import BadOptions, DocfnError
-from ...core.text_input import TEXT_TYPES
 from ...core.settings import Settings
+from ...core.text_input import TEXT_TYPES
 from ..wiring import build_service
-from .render import CLI_DEFAULT_OPTIONS, FORMAT_OPTIONS, output_stems, render, render_for_stdout, write_outputs
+from .render import (
+    CLI_DEFAULT_OPTIONS,
+    FORMAT_OPTIONS,
+    output_stems,
+    render,
+    render_for_stdout,
+    write_outputs,
+)
 
 # What a task's progress counts: pages, or for summarize the steps (pages parsed, then text parts).
 _UNITS = {"summarize": "step"}
@@ -69,7 +76,11 @@ def in_process(task: str) -> Runner | None:
     def run(path: Path, options: dict[str, str]) -> dict[str, Any]:
         data = path.read_bytes()
         outcome = service.run(
-            task, data, content_type_of(path), options, on_page=progress_printer(sys.stderr, _UNITS.get(task, "page"))
+            task,
+            data,
+            content_type_of(path),
+            options,
+            on_page=progress_printer(sys.stderr, _UNITS.get(task, "page")),
         )
         return outcome.body()
 

@@ -32,11 +32,11 @@ from ...core import logs, metrics  # noqa: E402
 from ...core.errors import DocfnError  # noqa: E402
 from ...core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
 from ...service.outcome import Outcome  # noqa: E402
-from ...tasks.contract import TextTask  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
+from ...tasks.contract import TextTask  # noqa: E402
 from ..wiring import build_service, upload_processor  # noqa: E402
 from .body import TaskInput, instruction_note, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402

@@ -10,6 +10,7 @@ token). Tokens are words and CJK characters (:mod:`docfn.core.sentences`).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,7 @@ def _by_tokens(text: str, start: int, end: int, size: int) -> list[tuple[int, in
         return [(start, end)]
     cuts = [start + starts[i] for i in range(size, len(starts), size)]
     edges = [start, *cuts, end]
-    return list(zip(edges, edges[1:], strict=False))
+    return list(itertools.pairwise(edges))
 
 
 def chunk_markdown(

@@ -35,8 +35,12 @@ class ParseOptions(TaskOptions):
         description="Also return retrieval chunks of the Markdown: section-aware, with pages, boxes and"
         " heading path (see chunk_tokens, chunk_overlap).",
     )
-    chunk_tokens: int = Field(default=512, ge=16, le=16_384, description="Chunk size in tokens (words, CJK characters).")
-    chunk_overlap: int = Field(default=64, ge=0, le=4096, description="Tokens a chunk repeats from the previous one.")
+    chunk_tokens: int = Field(
+        default=512, ge=16, le=16_384, description="Chunk size in tokens (words, CJK characters)."
+    )
+    chunk_overlap: int = Field(
+        default=64, ge=0, le=4096, description="Tokens a chunk repeats from the previous one."
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ParseOptions:

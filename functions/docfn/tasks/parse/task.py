@@ -86,7 +86,9 @@ class ParseTask(Task):
             "pages": [page["info"] for page in pages],
         }
         if options.chunks:
-            result["chunks"] = chunk_markdown(blocks, link, markdown, options.chunk_tokens, options.chunk_overlap)
+            result["chunks"] = chunk_markdown(
+                blocks, link, markdown, options.chunk_tokens, options.chunk_overlap
+            )
         if options.images == "base64":
             result["images"] = images
         return result

@@ -64,7 +64,9 @@ def summarize(
         total += 1  # one more step at least: the summaries' own summary
         notes = []
         for piece in pieces:
-            notes.append(write(prompt(piece, language, None, max(200, part_tokens // 4)), max_tokens, deadline))
+            notes.append(
+                write(prompt(piece, language, None, max(200, part_tokens // 4)), max_tokens, deadline)
+            )
             done += 1
             if progress is not None:
                 progress(done, total)

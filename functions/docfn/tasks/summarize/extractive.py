@@ -11,11 +11,14 @@ then the parts' best sentences are ranked together: map-reduce, memory bounded b
 from __future__ import annotations
 
 import logging
+import math
 import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from functools import cache
+
+import numpy
 
 from ...core.sentences import sentence_spans
 from .source import Sentence
@@ -78,8 +81,12 @@ def rate(sentences: list[Sentence], language: str) -> list[float]:
 
     tokenizer = Tokenizer(language)
     wrapped = [SumySentence(s.text, tokenizer) for s in sentences]
-    ratings = _summarizer(language)(ObjectDocumentModel([Paragraph(wrapped)]), len(wrapped)) or {}
-    return [float(ratings.get(s, 0.0)) for s in wrapped]
+    # A graph without edges (two unrelated sentences) has no centrality: sumy's power method divides
+    # by a zero norm there. Such sentences rate 0 (the pick then goes by section and order).
+    with numpy.errstate(invalid="ignore", divide="ignore"):
+        ratings = _summarizer(language)(ObjectDocumentModel([Paragraph(wrapped)]), len(wrapped)) or {}
+    scores = [float(ratings.get(s, 0.0)) for s in wrapped]
+    return [0.0 if math.isnan(score) else score for score in scores]
 
 
 def pick(sentences: list[Sentence], scores: list[float], count: int | None, chars: int | None) -> list[int]:
@@ -119,7 +126,10 @@ def summarize(
     """The chosen sentences' indices: one ranking when the text is short, else map-reduce."""
     if len(sentences) <= PART_SENTENCES:
         return pick(sentences, rate(sentences, language), count, chars)
-    parts = [list(range(i, min(i + PART_SENTENCES, len(sentences)))) for i in range(0, len(sentences), PART_SENTENCES)]
+    parts = [
+        list(range(i, min(i + PART_SENTENCES, len(sentences))))
+        for i in range(0, len(sentences), PART_SENTENCES)
+    ]
     # Each part keeps enough candidates for any section balance the final pick may want.
     keep = max(2 * (count or max(1, (chars or 0) // 80)), 20)
     candidates: list[int] = []

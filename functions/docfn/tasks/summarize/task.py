@@ -112,8 +112,15 @@ class SummarizeTask(TextTask):
             "sections": len(source.sections),
         }
         if not source.sentences:
-            return {"summary": "", "sources": [], "language": language, "engine": extractive.ENGINE,
-                    "fallback": None, "parts": 0, "source": about}
+            return {
+                "summary": "",
+                "sources": [],
+                "language": language,
+                "engine": extractive.ENGINE,
+                "fallback": None,
+                "parts": 0,
+                "source": about,
+            }
         engine, fallback = self.engine(options), None
         if engine != "extractive":
             write, name = self._writer(engine)
@@ -127,7 +134,9 @@ class SummarizeTask(TextTask):
         if engine == "llm":
             assert self.endpoint is not None
             return self.endpoint, self.endpoint.name
-        return (lambda prompt, tokens, deadline: vlm_write(self.vlm, prompt, tokens, deadline)), f"vlm:{self.vlm_id}"
+        return (
+            lambda prompt, tokens, deadline: vlm_write(self.vlm, prompt, tokens, deadline)
+        ), f"vlm:{self.vlm_id}"
 
     def _extractive(
         self,
