@@ -88,21 +88,14 @@ def test_options_are_checked(model_store: Path) -> None:
 
 def test_cli_format_chunks_is_json_lines(model_store: Path, devset: Path) -> None:
     env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
-    done = subprocess.run(
-        [sys.executable, "-m", "docfn", "run", "parse", str(devset / "003.png"), "--format", "chunks"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
+
+    def docfn_run(task: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "docfn", "run", task, str(devset / "003.png"), "--format", "chunks"]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+
+    done = docfn_run("parse")
+    assert done.returncode == 0, done.stderr
     chunks = [json.loads(line) for line in done.stdout.splitlines()]
     assert chunks and all({"text", "page_idx", "boxes", "heading_path"} <= set(c) for c in chunks)
-    refused = subprocess.run(
-        [sys.executable, "-m", "docfn", "run", "ocr", str(devset / "003.png"), "--format", "chunks"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    refused = docfn_run("ocr")
     assert refused.returncode == 2 and "--format chunks is for parse" in refused.stderr

@@ -121,26 +121,17 @@ def test_cli_on_markdown_and_a_page(model_store: Path, devset: Path, tmp_path: P
     article.write_text(ARTICLE)
     page = devset / f"{pages('en')[0]}.png"
     env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
-    done = subprocess.run(
-        [sys.executable, "-m", "docfn", "run", "summarize", str(article), str(page), "-o", "sentences=2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    text_body, page_body = (json.loads(line) for line in done.stdout.splitlines())
+
+    def docfn_run(*args: str) -> str:
+        argv = [sys.executable, "-m", "docfn", "run", "summarize", *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=True).stdout
+
+    lines = docfn_run(str(article), str(page), "-o", "sentences=2").splitlines()
+    text_body, page_body = (json.loads(line) for line in lines)
     assert text_body["result"]["source"]["input"] == "text"
     assert page_body["result"]["source"]["input"] == "document"
     assert all(s["page"] == 1 for s in page_body["result"]["sources"])
-    shown = subprocess.run(
-        [sys.executable, "-m", "docfn", "run", "summarize", str(article), "--format", "md"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    shown = docfn_run(str(article), "--format", "md")
     assert "engine extractive-lexrank" in shown and "Sources:" in shown
 
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import shutil
-import subprocess
 from pathlib import Path
 
-import httpx
-
-from .conftest import ROOT, SAMPLE_PAGE, free_port, wait_for_port
-from .test_readme import _env
+from .conftest import ROOT, SAMPLE_PAGE, free_port
+from .test_readme import _env, run_shown
 from .test_summarize import ARTICLE, _ChatServer
 
 DOC = ROOT / "docs" / "summarize.md"
@@ -30,28 +26,10 @@ def test_every_command_of_the_doc_runs(model_store: Path, tmp_path: Path) -> Non
     (tmp_path / "notes.md").write_text(ARTICLE)
     shutil.copy(SAMPLE_PAGE, tmp_path / "page.png")
     chat = _ChatServer()
-    env = _env(model_store)
-    port = str(free_port())
-    server: subprocess.Popen | None = None
-    outputs: dict[str, str] = {}
+    replace = {"8080": str(free_port()), "http://127.0.0.1:8000/v1": chat.url}
     try:
-        for command in commands:
-            command = command.replace("8080", port).replace("http://127.0.0.1:8000/v1", chat.url)
-            if command.endswith("&"):
-                assert command.startswith("docfn serve")
-                server = subprocess.Popen(shlex.split(command[:-1]), cwd=tmp_path, env=env)
-                wait_for_port(int(port), timeout=60, process=server)
-                assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30).status_code == 200
-                continue
-            done = subprocess.run(
-                ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-            )
-            assert done.returncode == 0, f"{command}\n{done.stderr}"
-            outputs[command] = done.stdout
+        outputs = run_shown(commands, tmp_path, _env(model_store), replace)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=60)
         chat.httpd.shutdown()
     ran = list(outputs.values())
     assert len(ran) == len(commands) - 1  # every command but the server ran, and succeeded
