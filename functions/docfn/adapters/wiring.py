@@ -77,7 +77,16 @@ def build_service(
         packs=pack_resolver(settings),
         cache=cache if cache is not None else result_cache(settings),
         tracer=tracer,
+        bindings=bindings_for(settings),
     )
+
+
+def bindings_for(settings: Settings) -> dict[str, object]:
+    """The outside services tasks call, by name: summarize's LLM endpoint when one is configured."""
+    from ..cloud.llm_endpoint import LLM_WRITER, endpoint_writer
+
+    writer = endpoint_writer(settings)
+    return {LLM_WRITER: writer} if writer is not None else {}
 
 
 def upload_processor(service: DocService) -> UploadProcessor:

@@ -48,8 +48,10 @@ class DocService:
         packs: PackResolver | None = None,
         cache: ResultCache | None = None,
         tracer: Tracer | None = None,
+        bindings: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
+        self.bindings = dict(bindings or {})  # outside services tasks call (Task.bind)
         self.packs = packs or PackResolver(settings.model_store)
         self.cache: ResultCache = cache if cache is not None else MemoryCache(settings.memory_cache_entries)
         self.tracer: Tracer = tracer or NoTracer()
@@ -70,6 +72,7 @@ class DocService:
         DOCFN_LAYOUT_MODEL_URI in the summarize function, where DOCFN_MODEL_URI is not parse's)."""
         task = task_class(name)(self.settings.onnx_threads)
         task.configure(self.settings)
+        task.bind(self.bindings)
         refs = {role: self._pack_ref(name, role, own_role) for role in task.pack_roles}
         for role in task.optional_pack_roles:  # loaded only when configured: no default pack
             if self._pack_uri(role) is not None:

@@ -95,6 +95,11 @@ class Task(ABC):
         """Read the settings that shape the task's engines (endpoints, limits); before :meth:`load`."""
         return None
 
+    def bind(self, bindings: Mapping[str, Any]) -> None:
+        """Take the outside services the wiring bound by name (summarize's LLM endpoint writer): the
+        task calls them through the task layer's own interfaces and never builds them itself."""
+        return None
+
     def cache_identity(self, options: Any) -> dict[str, Any]:
         """What besides the options and packs shapes a result (an endpoint's model): enters the key."""
         return {}

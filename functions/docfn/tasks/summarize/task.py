@@ -23,7 +23,7 @@ from ..contract import Progress, TextTask
 from . import abstractive, extractive
 from .options import SummarizeOptions
 from .source import Source, from_parse, from_text
-from .writers import EndpointWriter, Writer, WriterFailed, vlm_write
+from .writers import LLM_WRITER, NamedWriter, Writer, WriterFailed, vlm_write
 
 VLM_PACK = "vlm"
 _CJK_GAP = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) (?=[\u3000-\u9fff\uff00-\uffef])")
@@ -36,7 +36,7 @@ class SummarizeTask(TextTask):
 
     def __init__(self, threads: int = 0) -> None:
         super().__init__(threads)
-        self.endpoint: EndpointWriter | None = None
+        self.endpoint: NamedWriter | None = None
         self.vlm: Any = None
         self.vlm_id: str | None = None
         self.vlm_configured = False
@@ -47,14 +47,9 @@ class SummarizeTask(TextTask):
         self.max_chars = settings.summarize_max_chars
         self.part_tokens = settings.summarize_part_tokens
         self.vlm_configured = settings.vlm_model_uri is not None
-        if settings.summarize_url:
-            self.endpoint = EndpointWriter(
-                settings.summarize_url,
-                settings.summarize_model,
-                settings.summarize_api_key,
-                settings.summarize_timeout_seconds,
-                settings.summarize_retries,
-            )
+
+    def bind(self, bindings: Mapping[str, Any]) -> None:
+        self.endpoint = bindings.get(LLM_WRITER)
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         pack = packs.get(VLM_PACK)
@@ -83,7 +78,7 @@ class SummarizeTask(TextTask):
         # The VLM pack is in the function's version (an optional pack role); the endpoint is not.
         engine = self.engine(options)
         if engine == "llm" and self.endpoint is not None:
-            return {"engine_used": engine, "llm": [self.endpoint.base_url, self.endpoint.model]}
+            return {"engine_used": engine, "llm": self.endpoint.identity}
         return {"engine_used": engine}
 
     def cacheable(self, result: dict[str, Any]) -> bool:
