@@ -386,3 +386,44 @@ def test_endpoint_key_from_secrets_manager(
     result = build_service(settings).run("summarize", ARTICLE.encode(), "text/markdown").result
     assert result["engine"] == "llm:default"
     assert chat_server.requests[0]["auth"] == "Bearer from-sm"
+
+
+def test_long_text_map_reduce_through_the_endpoint(chat_server: _ChatServer, model_store: Path) -> None:
+    """Parts of at most DOCFN_SUMMARIZE_PART_TOKENS tokens each summarised, then their summaries."""
+    from docfn.core.sentences import token_count
+
+    text = "\n".join(
+        f"## Part {n}\n\nTopic {n} begins here with finding number {n}. Measurement {n} supports it.\n"
+        for n in range(40)
+    )
+    service = _llm_service(chat_server, model_store, summarize_part_tokens=100)
+    steps: list[tuple[int, int]] = []
+    result = service.run(
+        "summarize", text.encode(), "text/markdown", {}, on_page=lambda d, t: steps.append((d, t))
+    ).result
+    assert result["engine"] == "llm:test-model" and result["summary"] == chat_server.answer
+    assert result["parts"] > 1
+    prompts = [r["messages"][-1]["content"] for r in chat_server.requests]
+    mapped = prompts[: result["parts"]]
+    assert all(token_count(p.split("\n\n", 1)[1]) <= 100 for p in mapped)  # each part within the bound
+    assert len(prompts) > result["parts"]  # then the parts' summaries, reduced
+    assert chat_server.answer in prompts[-1]
+    assert steps[-1][0] == steps[-1][1]
+
+
+def test_cli_progress_line_on_a_terminal() -> None:
+    import io
+
+    from docfn.adapters.cli.run import progress_printer
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    show = progress_printer(terminal, "step")
+    assert show is not None
+    for done in (1, 2, 3):
+        show(done, 3)
+    assert terminal.getvalue() == "\rdocfn: step 1/3\rdocfn: step 2/3\rdocfn: step 3/3\n"
+    assert progress_printer(io.StringIO(), "step") is None  # not a terminal: silent
