@@ -78,35 +78,39 @@ def reader_folder(tmp_path: Path, devset: Path) -> Path:
     return tmp_path
 
 
-def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
-    commands = _commands("Use")
-    env = _env(model_store)
-    port = str(free_port())  # the README's 8080 may be taken on a shared machine
+def run_shown(commands: list[str], cwd: Path, env: dict[str, str], replace: dict[str, str]) -> dict[str, str]:
+    """A doc's shell lines run as a reader would, in ``cwd``: a line ending in ``&`` starts
+    ``docfn serve`` (stopped at the end), the others must succeed. Returns each line's stdout, keyed
+    by the line (after ``replace``: the doc's ports and URLs with the test's own)."""
     server: subprocess.Popen | None = None
     outputs: dict[str, str] = {}
     try:
         for command in commands:
-            command = command.replace("8080", port)
+            for old, new in replace.items():
+                command = command.replace(old, new)
             if command.endswith("&"):
                 assert command.startswith("docfn serve")
-                server = subprocess.Popen(shlex.split(command[:-1]), cwd=reader_folder, env=env)
-                wait_for_port(int(port), timeout=60, process=server)
+                server = subprocess.Popen(shlex.split(command[:-1]), cwd=cwd, env=env)
+                port = int(re.search(r"--port (\d+)", command).group(1))  # type: ignore[union-attr]
+                wait_for_port(port, timeout=60, process=server)
                 assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30).status_code == 200
                 continue
             done = subprocess.run(
-                ["bash", "-c", command],
-                cwd=reader_folder,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
+                ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
             )
             assert done.returncode == 0, f"{command}\n{done.stderr}"
-            outputs[command.split(" --")[0]] = done.stdout
+            outputs[command] = done.stdout
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=60)
+    return outputs
+
+
+def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
+    port = str(free_port())  # the README's 8080 may be taken on a shared machine
+    ran = run_shown(_commands("Use"), reader_folder, _env(model_store), {"8080": port})
+    outputs = {command.split(" --")[0]: out for command, out in ran.items()}
     assert "OUR SOLUTION" in outputs["docfn run ocr page.png"]
     assert (reader_folder / "out" / "doc.md").read_text().count("<!-- page") == 4  # pages 1-3 and 7
     parsed = reader_folder / "parsed"
@@ -114,6 +118,11 @@ def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
     assert json.loads((parsed / "doc.content_list.json").read_text())
     assert "text" in outputs["docfn run layout page.png"] or "title" in outputs["docfn run layout page.png"]
     assert "| Command | Uses |" in outputs["docfn run table table.png"]  # a Markdown table
+    assert "Sources:" in outputs["docfn run summarize page.png"]
+    assert all(
+        json.loads(line)["heading_path"] is not None
+        for line in outputs["docfn run parse page.png"].splitlines()
+    )
     assert any(row["pack"] == "ocr-ppocrv6-tiny@2" for row in json.loads(outputs["docfn models list"]))
     answer = json.loads(outputs[next(k for k in outputs if k.startswith("curl"))])
     assert "OUR SOLUTION" in answer["result"]["text"]

@@ -29,6 +29,8 @@ locals {
     parse   = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
     formula = { vlm = "vlm-mineru25-int8/1" }
     chart   = { vlm = "vlm-mineru25-int8/1" }
+    # summarize parses documents in-process with parse's packs, the layout pack by its role.
+    summarize = { layout = "layout-cdla/1", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
   }
 
   # task => { DOCFN_MODEL_URI = "<name>/<version>", DOCFN_<ROLE>_MODEL_URI = ... }; main.tf turns

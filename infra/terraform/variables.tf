@@ -26,9 +26,9 @@ variable "tags" {
 variable "tasks" {
   description = <<-EOT
     The task functions to deploy, keyed by task name. Implemented: ocr, layout, table, parse,
-    formula, chart and vlm (the default deploys exactly these; vlm, formula and chart answer 503
-    until the VLM pack, exported with `docfn models export-vlm --checkpoint`, is published);
-    summarize is an accepted name for later but has no code yet, so do not deploy it. One ECR repository, Lambda function, function URL,
+    formula, chart, vlm and summarize (the default deploys exactly these; vlm, formula and chart
+    answer 503 until the VLM pack, exported with `docfn models export-vlm --checkpoint`, is
+    published). One ECR repository, Lambda function, function URL,
     SQS queue + DLQ, log group, IAM role and alarm set is created per entry. reserved_concurrency
     is the per-task rate limit (it caps concurrent containers). model_pack is the task's own pack,
     "<name>/<version>" under s3://BUCKET/models/ (DOCFN_MODEL_URI); role_packs maps each secondary
@@ -36,7 +36,8 @@ variable "tasks" {
     and table_structure (SLANet-plus), table reads layout (the layout pack that finds tables on a
     page) and table_structure; formula and chart read only vlm (the VLM pack, made with `docfn
     models export-vlm`), which table (recognizer=vlm) and parse (vlm_blocks, engine=vlm) may read
-    too when given one. Left out, each falls back to its default pack (packs.tf). A deployed function never builds or downloads a
+    too when given one; summarize reads parse's three (layout, ocr, table_structure) for documents
+    and, to write with the VLM pack, vlm. Left out, each falls back to its default pack (packs.tf). A deployed function never builds or downloads a
     pack itself: publish every pack named here first (README, "Publish the model packs").
     environment adds DOCFN_* settings such as DOCFN_MAX_BODY_BYTES. Omit a task to not deploy it.
   EOT
@@ -101,6 +102,13 @@ variable "tasks" {
       ephemeral_storage = 10240
       model_pack        = "vlm-mineru25-int8/1"
     }
+    # No pack of its own (extractive, no weights); documents are parsed in-process with parse's packs.
+    summarize = {
+      memory_size       = 3008
+      timeout           = 300
+      ephemeral_storage = 4096
+      role_packs        = { layout = "layout-cdla/1", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
+    }
   }
 
   validation {
@@ -136,8 +144,8 @@ variable "tasks" {
     error_message = "Every role_packs value must look like \"<name>/<version>\", e.g. \"table-slanet-plus/1\"."
   }
   validation {
-    condition     = alltrue(flatten([for k, t in var.tasks : [for role in keys(t.role_packs) : contains(lookup({ table = ["layout", "table_structure", "vlm"], parse = ["ocr", "table_structure", "vlm"], formula = ["vlm"], chart = ["vlm"] }, k, []), role)]]))
-    error_message = "role_packs may name only roles the task reads: table reads layout, table_structure and vlm, parse reads ocr, table_structure and vlm, formula and chart read vlm (DOCFN_<ROLE>_MODEL_URI); the other tasks read only their model_pack."
+    condition     = alltrue(flatten([for k, t in var.tasks : [for role in keys(t.role_packs) : contains(lookup({ table = ["layout", "table_structure", "vlm"], parse = ["ocr", "table_structure", "vlm"], formula = ["vlm"], chart = ["vlm"], summarize = ["layout", "ocr", "table_structure", "vlm"] }, k, []), role)]]))
+    error_message = "role_packs may name only roles the task reads: table reads layout, table_structure and vlm, parse reads ocr, table_structure and vlm, formula and chart read vlm, summarize reads layout, ocr and table_structure (parse's, for documents) and vlm (DOCFN_<ROLE>_MODEL_URI); the other tasks read only their model_pack."
   }
   validation {
     condition     = alltrue([for t in values(var.tasks) : t.batch_size >= 1 && t.batch_size <= 10000 && t.maximum_batching_window_in_seconds >= 0 && t.maximum_batching_window_in_seconds <= 300])

@@ -946,8 +946,11 @@ def test_packs_left_out_fall_back_to_the_task_defaults(evaluated: Evaluated) -> 
         **TASK_PACKS["table"],
         "DOCFN_LAYOUT_MODEL_URI": "layout-cdla/2",
     }
-    # summarize needs no weights: it gets no pack variable at all.
-    assert evaluated.apply(tasks={"summarize": {}})["task_model_packs"] == {"summarize": {}}
+    # summarize has no pack of its own (no DOCFN_MODEL_URI): it gets parse's packs by role only, for
+    # the documents it parses in-process.
+    summarize = evaluated.apply(tasks={"summarize": {}})["task_model_packs"]
+    assert summarize == {"summarize": TASK_PACKS["summarize"]}
+    assert "DOCFN_MODEL_URI" not in summarize["summarize"]
 
 
 def test_bad_tasks_are_refused(evaluated: Evaluated) -> None:

@@ -69,16 +69,36 @@ def tracer_for(settings: Settings) -> Tracer | None:
     return None
 
 
+def with_secrets(settings: Settings) -> Settings:
+    """The settings with the secrets they name read: the service sees a key, never where it lives."""
+    if settings.summarize_url and settings.summarize_api_key_secret_arn and not settings.summarize_api_key:
+        from ..cloud.secrets import read_secret
+
+        key = read_secret(settings.summarize_api_key_secret_arn, "the summarize endpoint's API key")
+        settings = settings.model_copy(update={"summarize_api_key": key})
+    return settings
+
+
 def build_service(
     settings: Settings, *, cache: ResultCache | None = None, tracer: Tracer | None = None
 ) -> DocService:
+    settings = with_secrets(settings)
     tracer = tracer or tracer_for(settings)
     return DocService(
         settings,
         packs=pack_resolver(settings),
         cache=cache if cache is not None else result_cache(settings),
         tracer=tracer,
+        bindings=bindings_for(settings),
     )
+
+
+def bindings_for(settings: Settings) -> dict[str, object]:
+    """The outside services tasks call, by name: summarize's LLM endpoint when one is configured."""
+    from ..cloud.llm_endpoint import LLM_WRITER, endpoint_writer
+
+    writer = endpoint_writer(settings)
+    return {LLM_WRITER: writer} if writer is not None else {}
 
 
 def upload_processor(service: DocService) -> UploadProcessor:

@@ -1,5 +1,5 @@
 """Secrets Manager reads: the cache auth token (ElastiCache with transit encryption + AUTH) and the
-API key of the VLM's OpenAI-compatible routes."""
+API keys of the VLM's OpenAI-compatible routes and of summarize's LLM endpoint."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ MEDIA_TYPES: dict[str, str] = {
 }
 _ALIASES = {"image/jpg": "image/jpeg", "image/tif": "image/tiff", "application/x-pdf": "application/pdf"}
 # Declared types that say nothing about the bytes: sniff instead of trusting or refusing them.
-_UNINFORMATIVE = {"", "application/octet-stream", "binary/octet-stream", "multipart/form-data"}
+UNINFORMATIVE_TYPES = {"", "application/octet-stream", "binary/octet-stream", "multipart/form-data"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def check_format(data: bytes, declared: str | None) -> str:
         raise BadInput("the request body is empty; send an image or PDF")
     declared_type = (declared or "").split(";")[0].strip().lower()
     declared_type = _ALIASES.get(declared_type, declared_type)
-    if declared_type not in _UNINFORMATIVE and declared_type not in MEDIA_TYPES.values():
+    if declared_type not in UNINFORMATIVE_TYPES and declared_type not in MEDIA_TYPES.values():
         raise UnsupportedMediaType(
             f"unsupported Content-Type {declared_type!r}; send one of {sorted(MEDIA_TYPES.values())}"
         )
@@ -76,9 +76,9 @@ def check_format(data: bytes, declared: str | None) -> str:
         what = "text" if _looks_like_text(data) else "unrecognised binary data"
         raise UnsupportedMediaType(
             f"the body is {what}, not a PNG, JPEG, TIFF, WebP or PDF"
-            + (f" (declared {declared_type})" if declared_type not in _UNINFORMATIVE else "")
+            + (f" (declared {declared_type})" if declared_type not in UNINFORMATIVE_TYPES else "")
         )
-    if declared_type not in _UNINFORMATIVE and MEDIA_TYPES[fmt] != declared_type:
+    if declared_type not in UNINFORMATIVE_TYPES and MEDIA_TYPES[fmt] != declared_type:
         raise UnsupportedMediaType(f"Content-Type says {declared_type} but the body is {MEDIA_TYPES[fmt]}")
     return fmt
 
@@ -232,16 +232,20 @@ class Document:
             self._pdf = None
 
 
+def check_body_size(data: bytes, max_bytes: int) -> None:
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(
+            f"the body is {len(data):,} bytes; the synchronous limit is {max_bytes:,} bytes."
+            " Upload larger inputs with POST /v1/uploads"
+        )
+
+
 def open_document(
     data: bytes,
     declared_type: str | None,
     limits: DecodeLimits,
     max_bytes: int,
 ) -> Document:
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(
-            f"the body is {len(data):,} bytes; the synchronous limit is {max_bytes:,} bytes."
-            " Upload larger inputs with POST /v1/uploads"
-        )
+    check_body_size(data, max_bytes)
     fmt = check_format(data, declared_type)
     return Document(data, fmt, limits)

@@ -59,7 +59,42 @@ class Settings(BaseSettings):
     )
     vlm_model_uri: str | None = Field(
         default=None,
-        description="VLM pack (MinerU2.5) of tasks that send blocks to the VLM: as DOCFN_MODEL_URI.",
+        description="VLM pack (MinerU2.5) of the tasks that send it blocks or prompts (formula, chart,"
+        " table and parse VLM modes, summarize engine=vlm): as DOCFN_MODEL_URI.",
+    )
+    # summarize's abstractive endpoint: any OpenAI-compatible chat completions API.
+    summarize_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible API base URL (…/v1) summarize's llm engine calls; unset, it is off.",
+    )
+    summarize_model: str | None = Field(
+        default=None, description="The model name sent to DOCFN_SUMMARIZE_URL (none: the endpoint's default)."
+    )
+    summarize_api_key: str | None = Field(
+        default=None, description="API key of DOCFN_SUMMARIZE_URL (locally; in the cloud use the secret ARN)."
+    )
+    summarize_api_key_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager ARN of DOCFN_SUMMARIZE_URL's API key."
+    )
+    summarize_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Timeout of one call to DOCFN_SUMMARIZE_URL."
+    )
+    summarize_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a failed call to DOCFN_SUMMARIZE_URL (5xx, 429, network).",
+    )
+    summarize_max_chars: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="Longest text summarize reads (413 beyond), documents' text included.",
+    )
+    summarize_part_tokens: int = Field(
+        default=3000,
+        ge=100,
+        description="Long texts are summarised in parts of this many tokens, then the parts' summaries"
+        " (map-reduce): the memory and the prompt of one step stay bounded.",
     )
     model_store: Path = Field(default_factory=_default_model_store, description="Local pack store / cache.")
     eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")

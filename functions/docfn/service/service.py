@@ -8,6 +8,7 @@ Lambda, Knative or any cloud SDK: packs, tracing and the cache client are handed
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -17,12 +18,13 @@ from typing import Any
 
 from .. import __version__
 from ..core import metrics
-from ..core.documents import DecodeLimits, Document, open_document
+from ..core.documents import DecodeLimits, Document, check_body_size, open_document
 from ..core.errors import DeadlineExceeded, NotFound
 from ..core.settings import ALL_TASKS, Settings
+from ..core.text_input import is_text_input, read_text_input
 from ..core.tracing import NoTracer, Tracer
-from ..packs.refs import PackRef, pack_ref_for, setting_for
-from ..tasks.contract import Task, TaskOptions, validate_options
+from ..packs.refs import OWN_PACK, PackRef, pack_ref_for, setting_for
+from ..tasks.contract import Task, TaskOptions, TextTask, validate_options
 from ..tasks.registry import implemented_tasks, options_model, task_class
 from .admission import Admission
 from .cache import MemoryCache, ResultCache, cache_key
@@ -32,6 +34,8 @@ from .pack_sources import PackResolver
 
 log = logging.getLogger("docfn.service")
 
+# Phases a text task times itself; its upstream's are reported under the upstream's name.
+_OWN_PHASES = frozenset({"decode", "cache_get", "cache_set", "inference"})
 # Progress of a multi-page request: (pages done, pages selected).
 ProgressHook = Callable[[int, int], None]
 
@@ -44,12 +48,16 @@ class DocService:
         packs: PackResolver | None = None,
         cache: ResultCache | None = None,
         tracer: Tracer | None = None,
+        bindings: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
+        self.bindings = dict(bindings or {})  # outside services tasks call (Task.bind)
         self.packs = packs or PackResolver(settings.model_store)
         self.cache: ResultCache = cache if cache is not None else MemoryCache(settings.memory_cache_entries)
         self.tracer: Tracer = tracer or NoTracer()
         self.tasks: dict[str, HostedTask] = {}
+        self._upstreams: dict[str, HostedTask] = {}  # tasks run in-process for a text task only
+        self._upstream_lock = threading.Lock()
         for name in settings.tasks:
             if name in implemented_tasks():
                 self.tasks[name] = self._host(name)
@@ -58,17 +66,36 @@ class DocService:
         self.version = __version__
         self._eager: dict[str, Any] = {"running": False, "done": False, "error": None, "retry_at": 0.0}
 
-    def _host(self, name: str) -> HostedTask:
+    def _host(self, name: str, own_role: str = OWN_PACK) -> HostedTask:
+        """Task ``name`` with its packs; ``own_role``: the role whose setting names its own pack (a
+        task run inside another's function reads it from its role's, e.g. parse's layout pack from
+        DOCFN_LAYOUT_MODEL_URI in the summarize function, where DOCFN_MODEL_URI is not parse's)."""
         task = task_class(name).from_settings(self.settings)
-        # Each role's pack is named by its own setting: DOCFN_MODEL_URI -> Settings.model_uri, …
-        refs = {role: self._pack_ref(name, role) for role in task.pack_roles}
-        optional = {role: self._pack_ref(name, role) for role in task.optional_pack_roles}
+        task.bind(self.bindings)
+        refs = {role: self._pack_ref(name, role, own_role) for role in task.pack_roles}
+        optional = {role: self._pack_ref(name, role, own_role) for role in task.optional_pack_roles}
         return HostedTask(task, refs, self.packs, optional)
 
-    def _pack_ref(self, task: str, role: str) -> PackRef:
-        return pack_ref_for(
-            task, role, getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower())
-        )
+    def _pack_uri(self, role: str) -> str | None:
+        # Each role's pack is named by its own setting: DOCFN_MODEL_URI -> Settings.model_uri, …
+        return getattr(self.settings, setting_for(role).removeprefix("DOCFN_").lower())
+
+    def _pack_ref(self, name: str, role: str, own_role: str) -> PackRef:
+        setting_role = own_role if role == OWN_PACK else role
+        ref = pack_ref_for(name, role, self._pack_uri(setting_role))
+        return dataclasses.replace(ref, setting=setting_for(setting_role))
+
+    def _upstream(self, hosted: HostedTask) -> HostedTask:
+        """The task a text task's documents go through first: the one served here, or its own copy
+        (built once, loaded on the first document: text inputs never wait for its packs)."""
+        assert isinstance(hosted.task, TextTask)
+        name = hosted.task.upstream
+        if name in self.tasks:
+            return self.tasks[name]
+        with self._upstream_lock:
+            if name not in self._upstreams:
+                self._upstreams[name] = self._host(name, own_role=hosted.task.upstream_own_role)
+            return self._upstreams[name]
 
     def task(self, name: str) -> HostedTask:
         hosted = self.tasks.get(name)
@@ -103,6 +130,9 @@ class DocService:
         """Load every task; ``eager``: ahead of requests (the first request reports the cold start)."""
         for hosted in self.tasks.values():
             hosted.load(eager=eager)
+            if eager and isinstance(hosted.task, TextTask):
+                # Its documents' first request should not wait for the upstream's packs either.
+                self._upstream(hosted).load(eager=True)
 
     def start_eager_load(self) -> None:
         """Load every task in the background (``DOCFN_EAGER_LOAD``); readiness waits for it. A failed
@@ -185,9 +215,13 @@ class DocService:
         on_page: ProgressHook | None,
         max_bytes: int | None,
         deadline: float | None,
+        hosted: HostedTask | None = None,
     ) -> Outcome:
-        hosted = self.task(task_name)
+        """``hosted``: a task not served here but run for another (parse for summarize)."""
+        hosted = hosted or self.task(task_name)
         options = hosted.task.resolve_options(validate_options(hosted.task.Options, raw_options, task_name))
+        if isinstance(hosted.task, TextTask):
+            return self._run_text(hosted, data, content_type, options, on_page, max_bytes, deadline)
         optional = hosted.task.optional_roles_for(options)
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -256,3 +290,75 @@ class DocService:
             if on_page is not None:
                 on_page(done, len(pages))
         return hosted.task.combine(results, options)
+
+    def _run_text(
+        self,
+        hosted: HostedTask,
+        data: bytes,
+        content_type: str | None,
+        options: TaskOptions,
+        on_step: ProgressHook | None,
+        max_bytes: int | None,
+        deadline: float | None,
+    ) -> Outcome:
+        """A text task: a text input as it is; a document through the upstream task first (its own
+        run: parse's cache entry is read, or written for the next parse request of the same file)."""
+        task = hosted.task
+        assert isinstance(task, TextTask)
+        name = task.name
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        check_body_size(data, max_bytes if max_bytes is not None else self.settings.max_body_bytes)
+        input_sha = hashlib.sha256(data).hexdigest()
+        identity = {**options.cache_fields(), **task.cache_identity(options)}
+        optional = task.optional_roles_for(options)
+        upstream: HostedTask | None = None
+        pages: list[int] = []
+        if is_text_input(data, content_type):
+            given: Any = read_text_input(data, content_type)
+            identity["input"] = "text"
+        else:
+            upstream = self._upstream(hosted)
+            document = open_document(data, content_type, self.limits, len(data))
+            try:
+                pages = document.select(options.page_list())
+            finally:
+                document.close()
+            identity.update(input="document", pages=pages, upstream=upstream.version_id)
+        key = cache_key(input_sha, name, hosted.version_for(optional), identity)
+        timings["decode"] = time.perf_counter() - started
+        with self.tracer.subsegment("cache_get", cache=self.cache.kind):
+            cached = self.cache.get(key)
+        metrics.CACHE_LOOKUPS.labels(name, "hit" if cached is not None else "miss").inc()
+        if cached is not None:
+            return Outcome(name, cached, input_sha, key, True, False, len(pages), len(data), timings)
+
+        cold = False
+        if upstream is not None:
+            first = time.perf_counter()
+            raw = {"pages": options.pages} if options.pages else {}
+            parsed = self._run(upstream.name, data, content_type, raw, on_step, max_bytes, deadline, upstream)
+            given, cold = parsed.result, parsed.cold
+            # The upstream run's phases (its cold start's included), its own lookups named as its.
+            for phase, seconds in parsed.timings.items():
+                timings[f"{upstream.name}_{phase}" if phase in _OWN_PHASES else phase] = seconds
+            timings[f"{upstream.name}_cached" if parsed.cached else upstream.name] = (
+                time.perf_counter() - first
+            )
+        with self.admission.slot():
+            report = hosted.load()
+            extra = hosted.load_optional(optional)
+            task.check_options(options)
+            timings.update(report.phases)
+            for phase, seconds in extra.phases.items():
+                timings[phase] = timings.get(phase, 0.0) + seconds
+            infer = time.perf_counter()
+            with self.tracer.subsegment("inference", task=name):
+                result = task.predict_text(given, options, progress=on_step, deadline=deadline)
+            timings["inference"] = time.perf_counter() - infer
+        result = {"model": hosted.version_for(optional), **result}
+        if task.cacheable(result):
+            with self.tracer.subsegment("cache_set", cache=self.cache.kind):
+                self.cache.set(key, result, self.settings.result_ttl_seconds)
+        cold = cold or report.performed or extra.performed
+        return Outcome(name, result, input_sha, key, False, cold, len(pages), len(data), timings)

@@ -12,7 +12,7 @@ the same way and the HTTP adapter documents them in OpenAPI. ``pages`` is an opt
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core.documents import PageImage, parse_page_ranges
 from ..core.errors import BadOptions
 from ..core.settings import Settings
+from ..core.text_input import TextInput
 from ..packs.refs import OWN_PACK
 from ..packs.store import LocalPack
 
@@ -84,9 +85,9 @@ class Task(ABC):
     # The packs the task loads, by role: its own ("model") and any it shares with another task
     # (parse reads text with the "ocr" task's pack). Each role's pack comes from its own setting.
     pack_roles: ClassVar[tuple[str, ...]] = (OWN_PACK,)
-    # Packs only some requests use (table's and parse's VLM, role "vlm"): fetched and loaded on the
-    # first request that needs one (:meth:`optional_roles_for`), so a function without one still
-    # serves everything else, and the requests that need it get its 503 saying how to make one.
+    # Packs only some requests use (table's, parse's and summarize's VLM, role "vlm"): fetched and
+    # loaded on the first request that needs one (:meth:`optional_roles_for`), so a function without
+    # one still serves everything else, and the requests that need it get its 503 saying how to make one.
     optional_pack_roles: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, threads: int = 0) -> None:
@@ -95,8 +96,21 @@ class Task(ABC):
     @classmethod
     def from_settings(cls, settings: Settings) -> Task:
         """The task as the service hosts it; a task with settings of its own (the VLM's batching
-        window) reads them here."""
+        window, summarize's limits) reads them here."""
         return cls(settings.onnx_threads)
+
+    def bind(self, bindings: Mapping[str, Any]) -> None:
+        """Take the outside services the wiring bound by name (summarize's LLM endpoint writer): the
+        task calls them through the task layer's own interfaces and never builds them itself."""
+        return None
+
+    def cache_identity(self, options: Any) -> dict[str, Any]:
+        """What besides the options and packs shapes a result (an endpoint's model): enters the key."""
+        return {}
+
+    def cacheable(self, result: dict[str, Any]) -> bool:
+        """Whether ``result`` may be served again (a fallback for a failing endpoint is not)."""
+        return True
 
     @abstractmethod
     def load(self, packs: Mapping[str, LocalPack]) -> None:
@@ -131,3 +145,33 @@ class Task(ABC):
     def combine(self, pages: list[dict[str, Any]], options: Any) -> dict[str, Any]:
         """The request's result from its pages' results, in page order."""
         return {"pages": pages}
+
+
+# A request's progress: (steps done, steps in all).
+Progress = Callable[[int, int], None]
+
+
+class TextTask(Task):
+    """A task that reads text, not page pixels (summarize). A text input (plain, Markdown, JSON) comes
+    as a :class:`TextInput`; an image or PDF is first turned into ``upstream``'s result in-process by
+    the service (parse, cached under parse's own key) and comes as that result."""
+
+    upstream: ClassVar[str] = "parse"
+    # The role whose setting names the upstream task's own pack in this task's function (parse's
+    # layout pack: DOCFN_LAYOUT_MODEL_URI, since DOCFN_MODEL_URI there is not parse's).
+    upstream_own_role: ClassVar[str] = "layout"
+    pack_roles = ()
+
+    def predict_page(self, page: PageImage, options: Any) -> dict[str, Any]:
+        raise NotImplementedError("a text task reads the upstream task's result, not pages")
+
+    @abstractmethod
+    def predict_text(
+        self,
+        given: TextInput | dict[str, Any],
+        options: Any,
+        *,
+        progress: Progress | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """The result for a text input, or for ``upstream``'s result on a document."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..packs.refs import pack_ref_for
-from .contract import Task, TaskOptions
+from ..packs.refs import OWN_PACK, pack_ref_for, setting_for
+from .contract import Task, TaskOptions, TextTask
 
 _TASKS: dict[str, str] = {
     "ocr": "docfn.tasks.ocr.task:OcrTask",
@@ -16,6 +16,7 @@ _TASKS: dict[str, str] = {
     "vlm": "docfn.tasks.vlm.task:VlmTask",
     "formula": "docfn.tasks.formula.task:FormulaTask",
     "chart": "docfn.tasks.chart.task:ChartTask",
+    "summarize": "docfn.tasks.summarize.task:SummarizeTask",
 }
 _OPTIONS: dict[str, str] = {
     "ocr": "docfn.tasks.ocr.options:OcrOptions",
@@ -25,6 +26,7 @@ _OPTIONS: dict[str, str] = {
     "vlm": "docfn.tasks.vlm.options:VlmOptions",
     "formula": "docfn.tasks.formula.options:FormulaOptions",
     "chart": "docfn.tasks.chart.options:ChartOptions",
+    "summarize": "docfn.tasks.summarize.options:SummarizeOptions",
 }
 
 
@@ -49,5 +51,10 @@ def options_model(name: str) -> type[TaskOptions]:
 def default_pack_settings(name: str) -> dict[str, str]:
     """What a deployment of task ``name`` sets: each pack variable and the ``NAME/VERSION`` of the
     default pack it names under ``s3://BUCKET/models/`` (a deployed function never builds packs)."""
-    refs = (pack_ref_for(name, role, None) for role in task_class(name).pack_roles)
-    return {ref.setting: f"{ref.name}/{ref.version}" for ref in refs}
+    cls = task_class(name)
+    packs = {setting_for(role): pack_ref_for(name, role, None) for role in cls.pack_roles}
+    if issubclass(cls, TextTask):  # documents go through the upstream task's packs, by role
+        for role in task_class(cls.upstream).pack_roles:
+            setting = setting_for(cls.upstream_own_role if role == OWN_PACK else role)
+            packs[setting] = pack_ref_for(cls.upstream, role, None)
+    return {setting: f"{ref.name}/{ref.version}" for setting, ref in packs.items()}

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 # The CLI's output formats and the file suffix each is written with.
-OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "md": ".md", "text": ".txt"}
+OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "md": ".md", "text": ".txt", "chunks": ".jsonl"}
+# Formats only some tasks have, and the options that make the task produce what they show.
+FORMAT_OPTIONS: dict[str, dict[str, dict[str, str]]] = {"chunks": {"parse": {"chunks": "true"}}}
 # Options the CLI adds unless the user gave them: parse embeds figure images so --out can write them.
 CLI_DEFAULT_OPTIONS: dict[str, dict[str, str]] = {"parse": {"images": "base64"}}
 
@@ -71,12 +73,28 @@ def _formula(result: dict[str, Any], fmt: str) -> str:
     return "\n".join(p["latex"] for p in result["pages"]) + "\n"
 
 
+def _summarize(result: dict[str, Any], fmt: str) -> str:
+    if fmt != "md":
+        return result["summary"] + "\n"
+    lines = [result["summary"], "", f"<!-- engine {result['engine']}, language {result['language']} -->"]
+    if result.get("fallback"):
+        lines.append(
+            f"<!-- fell back from {result['fallback']['engine']}: {result['fallback']['reason']} -->"
+        )
+    lines += ["", "Sources:", ""]
+    for source in result["sources"]:
+        where = f"page {source['page']}" if source.get("page") else f"chars {source['start']}-{source['end']}"
+        lines.append(f"- {' '.join(source['text'].split())} ({where})")
+    return "\n".join(lines) + "\n"
+
+
 _RENDERERS: dict[str, Callable[[dict[str, Any], str], str]] = {
     "ocr": _ocr,
     "layout": _layout,
     "table": _table,
     "parse": _parse,
     "formula": _formula,
+    "summarize": _summarize,
 }
 
 
@@ -85,6 +103,8 @@ def render(task: str, body: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     result = body["result"]
+    if fmt == "chunks":  # JSON Lines: one retrieval chunk per line, ready for an index
+        return "".join(json.dumps(chunk, ensure_ascii=False) + "\n" for chunk in result["chunks"])
     renderer = _RENDERERS.get(task)
     if renderer is None:
         return str(result.get("markdown") or result.get("text") or "") + "\n"
@@ -107,6 +127,8 @@ def render_for_stdout(task: str, body: dict[str, Any], fmt: str, source: Path | 
     text and Markdown under a ``==> FILE <==`` header when several inputs share the output."""
     if fmt == "json":
         return json.dumps(body, ensure_ascii=False) + "\n"
+    if fmt == "chunks":  # JSON Lines of every input's chunks, one stream (each chunk names no file)
+        return render(task, body, fmt)
     text = self_contained(task, body, render(task, body, fmt), fmt)
     return text if source is None else f"==> {source} <==\n{text}\n"
 

@@ -16,9 +16,19 @@ from ...client import Client
 from ...core.documents import MEDIA_TYPES
 from ...core.errors import BadOptions, DocfnError
 from ...core.settings import Settings
+from ...core.text_input import TEXT_TYPES
 from ..wiring import build_service
-from .render import CLI_DEFAULT_OPTIONS, output_stems, render, render_for_stdout, write_outputs
+from .render import (
+    CLI_DEFAULT_OPTIONS,
+    FORMAT_OPTIONS,
+    output_stems,
+    render,
+    render_for_stdout,
+    write_outputs,
+)
 
+# What a task's progress counts: pages, or for summarize the steps (pages parsed, then text parts).
+_UNITS = {"summarize": "step"}
 # One input file and the options in, the response body out (in-process or remote).
 Runner = Callable[[Path, dict[str, str]], dict[str, Any]]
 
@@ -35,13 +45,13 @@ def add_parser(sub: argparse._SubParsersAction, tasks: tuple[str, ...], formats:
     run.set_defaults(func=cmd_run)
 
 
-def progress_printer(stream: TextIO) -> Callable[[int, int], None] | None:
-    """A page-progress printer for terminals; silent when stderr is not a TTY."""
+def progress_printer(stream: TextIO, unit: str = "page") -> Callable[[int, int], None] | None:
+    """A progress printer for terminals (pages, or a long text's parts); silent when not a TTY."""
     if not stream.isatty():
         return None
 
     def show(done: int, total: int) -> None:
-        stream.write(f"\rdocfn: page {done}/{total}")
+        stream.write(f"\rdocfn: {unit} {done}/{total}")
         if done >= total:
             stream.write("\n")
         stream.flush()
@@ -50,9 +60,12 @@ def progress_printer(stream: TextIO) -> Callable[[int, int], None] | None:
 
 
 def content_type_of(path: Path) -> str | None:
-    """A file name is no declaration: only image/PDF extensions are checked against the bytes."""
+    """A file name is no declaration: only image/PDF extensions are checked against the bytes, and
+    text ones (.txt, .md, .json) say how a text task reads the file."""
     content_type = mimetypes.guess_type(path.name)[0]
-    return content_type if content_type in MEDIA_TYPES.values() else None
+    if path.suffix.lower() in (".md", ".markdown"):
+        return "text/markdown"  # not known to every mimetypes table
+    return content_type if content_type in (*MEDIA_TYPES.values(), *TEXT_TYPES) else None
 
 
 def in_process(task: str) -> Runner | None:
@@ -63,7 +76,11 @@ def in_process(task: str) -> Runner | None:
     def run(path: Path, options: dict[str, str]) -> dict[str, Any]:
         data = path.read_bytes()
         outcome = service.run(
-            task, data, content_type_of(path), options, on_page=progress_printer(sys.stderr)
+            task,
+            data,
+            content_type_of(path),
+            options,
+            on_page=progress_printer(sys.stderr, _UNITS.get(task, "page")),
         )
         return outcome.body()
 
@@ -95,7 +112,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if runner is None:
         print(f"docfn: task {args.task!r} is not implemented yet", file=sys.stderr)
         return 2
-    options = {**CLI_DEFAULT_OPTIONS.get(args.task, {}), **parse_options(args.option)}
+    if args.format in FORMAT_OPTIONS and args.task not in FORMAT_OPTIONS[args.format]:
+        tasks = ", ".join(FORMAT_OPTIONS[args.format])
+        print(f"docfn: --format {args.format} is for {tasks}, not {args.task}", file=sys.stderr)
+        return 2
+    options = {
+        **CLI_DEFAULT_OPTIONS.get(args.task, {}),
+        **FORMAT_OPTIONS.get(args.format, {}).get(args.task, {}),
+        **parse_options(args.option),
+    }
     if args.pages:
         options["pages"] = args.pages
     if args.out:

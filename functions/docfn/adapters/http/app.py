@@ -36,6 +36,7 @@ from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
+from ...tasks.contract import TextTask  # noqa: E402
 from ..wiring import api_key, build_service, upload_processor  # noqa: E402
 from .body import TaskInput, instruction_note, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
@@ -247,7 +248,7 @@ def create_app(
             methods=["POST"],
             tags=["tasks"],
             summary=f"Run {name} on an image or PDF",
-            openapi_extra=task_operation(hosted.task.Options),
+            openapi_extra=task_operation(hosted.task.Options, text=isinstance(hosted.task, TextTask)),
         )
 
     @app.post("/v1/{task}", tags=["tasks"], summary="Run a task on an image or PDF")
@@ -263,7 +264,11 @@ def create_app(
             tags=["tasks"],
             summary=f"Short alias of POST /v1/{alias}",
             include_in_schema=hosted is not None,
-            openapi_extra=task_operation(hosted.task.Options) if hosted is not None else None,
+            openapi_extra=(
+                task_operation(hosted.task.Options, text=isinstance(hosted.task, TextTask))
+                if hosted is not None
+                else None
+            ),
         )
 
     return app

@@ -13,7 +13,8 @@ from ...tasks.contract import TaskOptions
 from .body import FILE_FIELDS, INSTRUCTION_FIELD
 
 
-def task_operation(options: type[TaskOptions]) -> dict[str, Any]:
+def task_operation(options: type[TaskOptions], *, text: bool = False) -> dict[str, Any]:
+    """``text``: the task also reads text bodies (plain, Markdown, JSON ``{"text": ...}``)."""
     schema = options.model_json_schema()
     parameters = []
     for name, prop in schema.get("properties", {}).items():
@@ -29,6 +30,11 @@ def task_operation(options: type[TaskOptions]) -> dict[str, Any]:
         )
     binary = {"schema": {"type": "string", "format": "binary"}}
     content: dict[str, Any] = {media: binary for media in MEDIA_TYPES.values()}
+    if text:
+        content["text/plain"] = content["text/markdown"] = {"schema": {"type": "string"}}
+        content["application/json"] = {
+            "schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+        }
     form: dict[str, Any] = {
         name: {
             "type": "string",

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import httpx
 
 URL_FIELD = "url"
+TEXT_FIELD = "text"
 MAX_REDIRECTS = 5
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Instance metadata (AWS, GCP, Azure, OpenStack), the ECS task credentials endpoint, AWS's IPv6
@@ -56,7 +57,7 @@ class UrlInputs:
 
     async def read(self, request: Request) -> TaskInput | None:
         """The request's document if it names one by URL, else None (the body is the document)."""
-        url = await _requested_url(request)
+        url = await _requested_url(request, self.settings.max_body_bytes)
         if url is None:
             return None
         return await run_in_threadpool(self.fetch, url)
@@ -165,20 +166,22 @@ class UrlInputs:
         return b"".join(chunks)
 
 
-async def _requested_url(request: Request) -> str | None:
+async def _requested_url(request: Request, limit: int) -> str | None:
     """``?url=``, or a JSON body ``{"url": ...}``; None when the request carries the document."""
     if URL_FIELD in request.query_params:
         return request.query_params[URL_FIELD]
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         return None
-    refuse_declared_oversize(request, 64 * 1024)
+    refuse_declared_oversize(request, limit)  # a JSON body may be a text task's whole input
     try:
         body = json.loads(await request.body())
     except ValueError:
         body = None
+    if isinstance(body, dict) and URL_FIELD not in body and isinstance(body.get(TEXT_FIELD), str):
+        return None  # the body is the input: a text task's {"text": ...}
     if not isinstance(body, dict) or not isinstance(body.get(URL_FIELD), str):
-        raise BadInput('a JSON body names the document by URL: {"url": "https://..."}')
+        raise BadInput('a JSON body names the document by URL: {"url": "https://..."} (or is {"text": ...})')
     return str(body[URL_FIELD])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...core.settings import VLM_BLOCK_TYPES
 from ..contract import TaskOptions
@@ -63,6 +63,24 @@ class ParseOptions(TaskOptions):
 
     def vlm_block_types(self) -> set[str]:
         return set((self.vlm_blocks or "").split(",")) - {""}
+
+    chunks: bool = Field(
+        default=False,
+        description="Also return retrieval chunks of the Markdown: section-aware, with pages, boxes and"
+        " heading path (see chunk_tokens, chunk_overlap).",
+    )
+    chunk_tokens: int = Field(
+        default=512, ge=16, le=16_384, description="Chunk size in tokens (words, CJK characters)."
+    )
+    chunk_overlap: int = Field(
+        default=64, ge=0, le=4096, description="Tokens a chunk repeats from the previous one."
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ParseOptions:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        return self
 
     @field_validator("formula")
     @classmethod

@@ -38,6 +38,7 @@ from ..vlm.batching import Batching
 from ..vlm.blocks import VLM_PACK
 from ..vlm.reader import BlockReader
 from .blocks import ImageLink, to_markdown
+from .chunks import chunk_markdown
 from .formula_recognizers import formula_recognizer
 from .options import ParseOptions
 from .page import PageParser, ParsedPage
@@ -147,11 +148,17 @@ class ParseTask(Task):
     def combine(self, pages: list[dict[str, Any]], options: ParseOptions) -> dict[str, Any]:
         blocks = [block for page in pages for block in page["blocks"]]
         images = {path: data for page in pages for path, data in page.get("images", {}).items()}
+        link = _image_links(options.images, images)
+        markdown = to_markdown(blocks, link)
         result: dict[str, Any] = {
-            "markdown": to_markdown(blocks, _image_links(options.images, images)),
+            "markdown": markdown,
             "content_list": blocks,
             "pages": [page["info"] for page in pages],
         }
+        if options.chunks:
+            result["chunks"] = chunk_markdown(
+                blocks, link, markdown, options.chunk_tokens, options.chunk_overlap
+            )
         if options.images == "base64":
             result["images"] = images
         return result

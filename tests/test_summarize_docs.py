@@ -1,0 +1,46 @@
+"""Every command docs/summarize.md shows, run as a reader would (the OpenAI-compatible server it
+assumes on port 8000 is the test's own local server)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from .conftest import ROOT, SAMPLE_PAGE, free_port
+from .test_readme import _env, run_shown
+from .test_summarize import ARTICLE, _ChatServer
+
+DOC = ROOT / "docs" / "summarize.md"
+FENCE = re.compile(r"```sh\n(.*?)```", re.S)
+
+
+def test_every_command_of_the_doc_runs(model_store: Path, tmp_path: Path) -> None:
+    commands = [
+        line.strip()
+        for block in FENCE.findall(DOC.read_text())
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    (tmp_path / "notes.md").write_text(ARTICLE)
+    shutil.copy(SAMPLE_PAGE, tmp_path / "page.png")
+    chat = _ChatServer()
+    replace = {"8080": str(free_port()), "http://127.0.0.1:8000/v1": chat.url}
+    try:
+        outputs = run_shown(commands, tmp_path, _env(model_store), replace)
+    finally:
+        chat.httpd.shutdown()
+    ran = list(outputs.values())
+    assert len(ran) == len(commands) - 1  # every command but the server ran, and succeeded
+    notes = json.loads(ran[0])["result"]
+    assert len(notes["sources"]) == 3 and notes["engine"] == "extractive-lexrank"
+    assert "Sources:" in ran[1] and "(page 1)" in ran[1]
+    for answer in ran[2:5]:
+        assert json.loads(answer)["result"]["summary"]
+    assert json.loads(ran[4])["result"]["sources"][0]["page"] == 1
+    assert json.loads(ran[5])["result"]["engine"] == "llm:qwen2.5-7b-instruct"
+    assert chat.requests and chat.requests[0]["model"] == "qwen2.5-7b-instruct"
+    chunks = [json.loads(line) for line in ran[6].splitlines()]
+    assert chunks and all(c["tokens"] <= 256 for c in chunks)
+    assert json.loads(ran[7])["result"]["chunks"] == chunks
