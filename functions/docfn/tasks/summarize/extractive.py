@@ -4,8 +4,9 @@ covers several sections, in reading order.
 sumy's own tokenisers want nltk's punkt data (not in a function image, and no help for Chinese): it
 gets :class:`Tokenizer` instead, which splits sentences with :mod:`docfn.core.sentences` and words
 with a regular expression (English) or rjieba (Chinese, jieba's Rust port). Long documents are ranked
-in parts of at most :data:`PART_SENTENCES` sentences (LexRank's similarity matrix grows with the square of the count),
-then the parts' best sentences are ranked together: map-reduce, memory bounded by one part.
+in parts of at most :data:`PART_SENTENCES` sentences (LexRank's similarity matrix grows with the
+square of the count), then the parts' best sentences are ranked together: map-reduce, memory bounded
+by one part.
 """
 
 from __future__ import annotations
