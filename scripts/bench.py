@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import numpy as np
 from PIL import Image
+
 from benchlib import (
     DEVSET,
     OUT,
@@ -54,7 +55,6 @@ from benchlib import (
     summary,
     write_report,
 )
-
 from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import edit_distance, normalise
@@ -108,7 +108,7 @@ def bench_peers(pages: list[EvalPage], store: Path, quick: bool) -> dict[str, An
     edits: dict[str, int] = dict.fromkeys(runners, 0)
     for page in pages:  # interleaved: load on a shared machine drifts
         for key, run in runners.items():
-            text, spent = timed(lambda run=run: run(page.rgb))
+            text, spent = timed(lambda run=run, rgb=page.rgb: run(rgb))
             seconds[key].append(spent)
             edits[key] += edit_distance(normalise(text), normalise(page.truth or ""))
     chars = sum(len(normalise(p.truth or "")) for p in pages)
@@ -144,7 +144,7 @@ def bench_inprocess(pages: list[EvalPage], store: Path) -> dict[str, Any]:
     rows = {}
     for task in TASKS:
         service.run(task, documents[0], "image/png")  # load + warm-up
-        seconds = [timed(lambda d=d: service.run(task, d, "image/png"))[1] for d in documents]
+        seconds = [timed(lambda d=d, t=task: service.run(t, d, "image/png"))[1] for d in documents]
         rows[task] = summary(seconds)
     return rows
 

