@@ -56,6 +56,7 @@ from benchlib import (
     write_report,
 )
 from docfn.adapters.wiring import build_service
+from docfn.core.onnx_sessions import get_session
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import edit_distance, normalise
 from docfn.packs.catalog import DEFAULT_PACKS
@@ -97,6 +98,9 @@ def bench_peers(pages: list[EvalPage], store: Path, quick: bool) -> dict[str, An
     engine = OcrEngine(default_dir, verify_pack(default_dir))
     runners: dict[str, Runner] = {f"docfn/{default}": lambda rgb: page_text(engine.recognize_lines(rgb))}
     if not quick:
+        runners[f"docfn/{default} (before #18: lines in sequence, intra-op threads)"] = sequential_runner(
+            default_dir
+        )
         runners[f"docfn/{default}-int8"] = int8_runner(default_dir, store, pages)
     for name, pack_dir in dirs.items():
         runners[f"onnxocr/{name}"] = onnxocr_runner(pack_dir)
@@ -125,6 +129,16 @@ def bench_peers(pages: list[EvalPage], store: Path, quick: bool) -> dict[str, An
             }
         )
     return {"rows": rows}
+
+
+def sequential_runner(pack_dir: Path) -> Runner:
+    """docfn's engine as it was before issue 18: a pool of one (lines read one after another) and
+    sessions with the CPU quota's intra-op threads and ONNX Runtime's memory pattern."""
+    manifest = verify_pack(pack_dir)
+    engine = OcrEngine(pack_dir, manifest, threads=1)
+    engine.detector.session = get_session(pack_dir / manifest.file("det").path)
+    engine.recognizer.session = get_session(pack_dir / manifest.file("rec").path)
+    return lambda rgb: page_text(engine.recognize_lines(rgb))
 
 
 def int8_runner(fp32_dir: Path, store: Path, pages: list[EvalPage]) -> Runner:
@@ -207,6 +221,23 @@ def bench_http(pages: list[EvalPage], store: Path, clients: tuple[int, ...], req
         finally:
             stop(proc)
         rows[task] = row
+    # The same load with one request admitted at a time (DOCFN_MAX_CONCURRENCY=1): what admission
+    # beyond one adds once the compute pool bounds the threads.
+    proc, url = start_docfn(
+        {
+            "DOCFN_TASKS": "ocr",
+            "DOCFN_MODEL_STORE": str(store),
+            "DOCFN_MEMORY_CACHE_ENTRIES": "0",
+            "DOCFN_MAX_CONCURRENCY": "1",
+        }
+    )
+    try:
+        rows["ocr_admit_one"] = {
+            "throughput": [throughput(url, documents, n, max(requests, n)) for n in clients],
+            "peak_rss_mb": peak_rss_mb(proc.pid),
+        }
+    finally:
+        stop(proc)
     return rows
 
 
@@ -329,8 +360,17 @@ def markdown(report: dict[str, Any]) -> str:
             "| clients | pages/s | median s | p99 s |",
             "|---|---|---|---|",
         ]
-        for r in report["http"]["ocr"]["throughput"]:
-            out.append(f"| {r['clients']} | {r['pages_per_s']} | {r['median_s']} | {r['p99_s']} |")
+        http = report["http"]
+        for label, key in (("default admission", "ocr"), ("DOCFN_MAX_CONCURRENCY=1", "ocr_admit_one")):
+            for r in http.get(key, {}).get("throughput", []):
+                out.append(
+                    f"| {r['clients']} ({label}) | {r['pages_per_s']} | {r['median_s']} | {r['p99_s']} |"
+                )
+        if "ocr_admit_one" in http:
+            out += [
+                "",
+                f"Peak RSS with one request admitted at a time: {http['ocr_admit_one']['peak_rss_mb']} MB.",
+            ]
         out.append("")
     if "cache" in report:
         c = report["cache"]
