@@ -13,7 +13,7 @@ Sections (``--sections``, all by default), each on the same devset pages:
 - ``cache``: cache-hit latency over HTTP with a real redis-server as the result cache.
 - ``cold``: cold start by phase (fresh process, pack fetched from a moto S3 server on loopback),
   reusing scripts/bench_cold_start.py.
-- ``pdf``: real PDFs (typeset manuals on this machine, else groff-typeset pages): the text-layer
+- ``pdf``: real PDFs (Debian's typeset manuals, see scripts/bench_parse_fidelity.py): the text-layer
   path (``mode=txt``) vs OCR (``mode=ocr``), seconds per page and OCR's CER against the layer.
 
 The machine's load average is recorded at start and end: compare ratios measured side by side,
@@ -43,6 +43,7 @@ from PIL import Image
 from benchlib import (
     DEVSET,
     OUT,
+    PDFS,
     SAMPLE,
     Runner,
     machine,
@@ -68,10 +69,6 @@ from docfn.tooling.evaluate import EvalPage, load_pages, page_ids, spread
 SECTIONS = ("peers", "inprocess", "http", "cache", "cold", "pdf")
 TASKS = ("ocr", "layout", "parse")
 CLIENTS = (1, 2, 4, 8)
-REAL_PDFS = (
-    Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf"),
-    Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf"),
-)
 
 
 def png_bytes(page: EvalPage) -> bytes:
@@ -279,7 +276,7 @@ def real_pdfs(pages: int) -> list[tuple[str, bytes]]:
     import pypdfium2 as pdfium
 
     found = []
-    for path in REAL_PDFS:
+    for _package, path in PDFS.values():
         if path.is_file():
             source = pdfium.PdfDocument(str(path))
             kept = pdfium.PdfDocument.new()

@@ -27,6 +27,11 @@ DEVSET = ROOT.parent / "shared" / "devset"
 OUT = ROOT / "docs" / "benchmarks"
 SAMPLE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
 Runner = Callable[[np.ndarray], str]
+# Debian packages holding real multi-page PDFs, and the PDF each installs.
+PDFS: dict[str, tuple[str, Path]] = {
+    "manual (texinfo)": ("libtasn1-doc", Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf")),
+    "spec (DocBook)": ("shared-mime-info", Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")),
+}
 
 
 def free_port() -> int:
