@@ -142,7 +142,11 @@ class Settings(BaseSettings):
         description="Spans around cache, model load, inference, storage: xray (the X-Ray SDK; 1/true"
         " mean xray, as before), otel (OpenTelemetry over OTLP/HTTP, e.g. to an ADOT collector), or off.",
     )
-    onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
+    onnx_threads: int = Field(
+        default=0,
+        description="OCR's compute pool (single-threaded sessions, all requests share it); other tasks'"
+        " intra-op threads. 0 = the container's CPU quota.",
+    )
 
     @field_validator("tracing", mode="before")
     @classmethod

@@ -85,7 +85,7 @@ class Task(ABC):
     pack_roles: ClassVar[tuple[str, ...]] = (OWN_PACK,)
 
     def __init__(self, threads: int = 0) -> None:
-        self.threads = threads  # ONNX Runtime intra-op threads; 0 = the CPU quota
+        self.threads = threads  # OCR's compute pool, other sessions' intra-op threads; 0 = the CPU quota
 
     @abstractmethod
     def load(self, packs: Mapping[str, LocalPack]) -> None:
