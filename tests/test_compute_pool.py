@@ -69,8 +69,8 @@ def test_ocr_sessions_are_single_threaded_without_memory_pattern(pack: Path) -> 
     assert engine.pool.threads == available_cpus()
 
 
-def test_admission_defaults_to_the_cpu_quota(model_store: Path) -> None:
-    service = build_service(Settings(tasks=["ocr"], model_store=model_store))
+def test_admission_zero_means_the_cpu_quota(model_store: Path) -> None:
+    service = build_service(Settings(tasks=["ocr"], model_store=model_store, max_concurrency=0))
     assert service.admission.concurrency == available_cpus()
-    pinned = build_service(Settings(tasks=["ocr"], model_store=model_store, max_concurrency=1))
-    assert pinned.admission.concurrency == 1
+    default = build_service(Settings(tasks=["ocr"], model_store=model_store))
+    assert default.admission.concurrency == 1

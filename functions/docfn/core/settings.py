@@ -115,11 +115,11 @@ class Settings(BaseSettings):
         default=25.0, description="Deadline of a synchronous HTTP request's inference (504 beyond)."
     )
     max_concurrency: int = Field(
-        default=0,
+        default=1,
         ge=0,
         description="Requests inferring at once (more wait in the queue); 0 = the CPU quota. OCR's model"
-        " runs share one pool of CPU-quota threads whatever this is, so admitting more only lets one"
-        " request's detection overlap another's line reads.",
+        " runs share one pool of CPU-quota threads whatever this is: one request already uses every"
+        " core, and admitting more added no throughput but RSS (docs/benchmarks.md).",
     )
     max_queue: int = 8
     retry_after_seconds: int = 2
