@@ -367,10 +367,10 @@ def markdown(report: dict[str, Any]) -> str:
                 out.append(
                     f"| {r['clients']} ({label}) | {r['pages_per_s']} | {r['median_s']} | {r['p99_s']} |"
                 )
-        if "ocr_admit_one" in http:
+        if "ocr_admit_cores" in http:
             out += [
                 "",
-                f"Peak RSS with one request admitted at a time: {http['ocr_admit_one']['peak_rss_mb']} MB.",
+                f"Peak RSS with as many admitted as cores: {http['ocr_admit_cores']['peak_rss_mb']} MB.",
             ]
         out.append("")
     if "cache" in report:
