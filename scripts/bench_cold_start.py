@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from benchlib import ROOT, SAMPLE, free_port, start_s3, temp_store, wait_port
 from docfn.core.imaging import rgb_to_bgr
 from docfn.core.onnx_sessions import available_cpus
 from docfn.core.textmetrics import edit_distance, normalise
@@ -48,40 +48,8 @@ from docfn.tooling.quantize import (
     static_qdq,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
 BUCKET = "docfn-bench"
 PACK = "ocr-ppocrv6-tiny"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(port)
-
-
-def start_s3() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_port(port, 30, proc)
-    return proc, f"http://127.0.0.1:{port}"
 
 
 def cold_start_run(uri: str, endpoint: str) -> dict[str, float]:
@@ -139,7 +107,8 @@ def pack_bytes(pack_dir: Path) -> dict[str, int]:
     return {f.role: f.size for f in manifest.files} | {"total": sum(f.size for f in manifest.files)}
 
 
-def bench_cold_start(fp32_dir: Path, int8_dir: Path, runs: int) -> dict:
+def bench_cold_start(packs: dict[str, Path], runs: int) -> dict:
+    """Cold starts of each pack (label -> pack dir), runs interleaved across packs."""
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
@@ -151,10 +120,7 @@ def bench_cold_start(fp32_dir: Path, int8_dir: Path, runs: int) -> dict:
         import boto3
 
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        uris = {
-            "fp32": publish_pack(fp32_dir, BUCKET, endpoint_url=endpoint).uri,
-            "int8": publish_pack(int8_dir, BUCKET, endpoint_url=endpoint).uri,
-        }
+        uris = {key: publish_pack(pack, BUCKET, endpoint_url=endpoint).uri for key, pack in packs.items()}
         samples: dict[str, list[dict[str, float]]] = {k: [] for k in uris}
         for _ in range(runs):  # interleaved: fp32, int8, fp32, int8, …
             for key, uri in uris.items():
@@ -365,11 +331,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=None, help="build/quantize here (default: a temp dir)")
     args = parser.parse_args()
 
-    store = args.store or Path(tempfile.mkdtemp(prefix="docfn-bench-packs-"))
-    wheels = ROOT / ".docfn" / "wheels"
-    if wheels.is_dir() and not (store / "_wheels").exists():
-        store.mkdir(parents=True, exist_ok=True)
-        (store / "_wheels").symlink_to(wheels)
+    store = args.store or temp_store("docfn-bench-packs-")
     fp32_dir = build_packs([PACK], store)[0]
     started = time.perf_counter()
     int8_dir = quantize_pack(fp32_dir, store, QuantizeOptions(args.devset, args.devset))
@@ -382,7 +344,7 @@ def main() -> None:
         "processor": platform.machine(),
         "load_average_at_start": os.getloadavg()[0],
     }
-    cold = bench_cold_start(fp32_dir, int8_dir, args.runs)
+    cold = bench_cold_start({"fp32": fp32_dir, "int8": int8_dir}, args.runs)
     quant = bench_quantization(fp32_dir, int8_dir, args.devset)
     quant["quantize_seconds"] = round(quantize_seconds, 1)
     machine["load_average_at_end"] = os.getloadavg()[0]

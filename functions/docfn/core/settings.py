@@ -160,7 +160,13 @@ class Settings(BaseSettings):
         description="Block types parse sends to the VLM (comma list of formula, table, chart; empty: none)."
         " Unset: formula,chart when DOCFN_VLM_MODEL_URI is set, else none.",
     )
-    max_concurrency: int = 1
+    max_concurrency: int = Field(
+        default=1,
+        ge=0,
+        description="Requests inferring at once (more wait in the queue); 0 = the CPU quota. OCR's model"
+        " runs share one pool of CPU-quota threads whatever this is: one request already uses every"
+        " core, and admitting more added no throughput but RSS (docs/benchmarks.md).",
+    )
     max_queue: int = 8
     retry_after_seconds: int = 2
 
@@ -182,7 +188,11 @@ class Settings(BaseSettings):
         description="Spans around cache, model load, inference, storage: xray (the X-Ray SDK; 1/true"
         " mean xray, as before), otel (OpenTelemetry over OTLP/HTTP, e.g. to an ADOT collector), or off.",
     )
-    onnx_threads: int = Field(default=0, description="Intra-op threads; 0 = the container's CPU quota.")
+    onnx_threads: int = Field(
+        default=0,
+        description="OCR's compute pool (single-threaded sessions, all requests share it); other tasks'"
+        " intra-op threads. 0 = the container's CPU quota.",
+    )
 
     # The VLM (task vlm, and tasks that send blocks to it): its batching queue and its chat API.
     # Lambda gives each execution environment one request at a time: nothing to wait for there.

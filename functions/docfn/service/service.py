@@ -20,6 +20,7 @@ from .. import __version__
 from ..core import metrics
 from ..core.documents import DecodeLimits, Document, check_body_size, open_document
 from ..core.errors import DeadlineExceeded, NotFound
+from ..core.onnx_sessions import available_cpus
 from ..core.settings import ALL_TASKS, Settings
 from ..core.text_input import is_text_input, read_text_input
 from ..core.tracing import NoTracer, Tracer
@@ -61,7 +62,9 @@ class DocService:
         for name in settings.tasks:
             if name in implemented_tasks():
                 self.tasks[name] = self._host(name)
-        self.admission = Admission(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds)
+        self.admission = Admission(
+            settings.max_concurrency or available_cpus(), settings.max_queue, settings.retry_after_seconds
+        )
         self.limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
         self.version = __version__
         self._eager: dict[str, Any] = {"running": False, "done": False, "error": None, "retry_at": 0.0}

@@ -91,7 +91,7 @@ class Task(ABC):
     optional_pack_roles: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, threads: int = 0) -> None:
-        self.threads = threads  # ONNX Runtime intra-op threads; 0 = the CPU quota
+        self.threads = threads  # OCR's compute pool, other sessions' intra-op threads; 0 = the CPU quota
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Task:

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
 from ...core import imaging
+from ...core.compute import shared_pool
 from ...core.geometry import rows_by_vertical_overlap
 from ...core.onnx_sessions import get_session
 from ...packs.manifest import Manifest
@@ -84,35 +86,54 @@ def page_text(lines: list[TextLine]) -> str:
     return "".join(out)
 
 
+def _ocr_session(model_path: Path) -> ort.InferenceSession:
+    """Single-threaded (the page's lines are read in parallel on the compute pool instead), and
+    without ONNX Runtime's memory pattern: the recogniser sees a new input width on nearly every
+    line, and a pattern cached per shape only grows the process (peak RSS 285 -> 205 MB at the
+    same speed, measured by the lead)."""
+    return get_session(model_path, 1, mem_pattern=False)
+
+
 class OcrEngine:
-    """Built once per process from a verified pack directory; ``__call__`` is thread-safe."""
+    """Built once per process from a verified pack directory; ``recognize_lines`` is thread-safe.
+
+    ``threads`` is the size of the process's compute pool the page's detection and line reads run
+    on (0 = the CPU quota); every session itself is single-threaded.
+    """
 
     def __init__(self, pack_dir: Path, manifest: Manifest, threads: int = 0) -> None:
         det_cfg = TextDetectorConfig(**manifest.config.get("det", {}))
         rec_cfg = manifest.config.get("rec", {})
-        self.detector = TextDetector(get_session(pack_dir / manifest.file("det").path, threads), det_cfg)
+        self.pool = shared_pool(threads)
+        self.detector = TextDetector(_ocr_session(pack_dir / manifest.file("det").path), det_cfg)
         characters = load_dictionary(pack_dir / manifest.file("rec_dict").path)
         self.recognizer = TextRecognizer(
-            get_session(pack_dir / manifest.file("rec").path, threads),
+            _ocr_session(pack_dir / manifest.file("rec").path),
             characters,
             height=rec_cfg.get("height", 48),
         )
         cls_files = [f for f in manifest.files if f.role == "cls"]
-        self.classifier = (
-            AngleClassifier(get_session(pack_dir / cls_files[0].path, threads)) if cls_files else None
-        )
+        self.classifier = AngleClassifier(_ocr_session(pack_dir / cls_files[0].path)) if cls_files else None
+
+    def read_line(self, image: np.ndarray, quad: np.ndarray, use_angle_cls: bool) -> tuple[str, float]:
+        crop = crop_quad(image, quad)
+        if use_angle_cls and self.classifier is not None:
+            crop = self.classifier(crop)
+        return self.recognizer(crop)
 
     def recognize_lines(
         self, image_rgb: np.ndarray, *, min_confidence: float = 0.5, use_angle_cls: bool = False
     ) -> list[TextLine]:
         image = imaging.rgb_to_bgr(image_rgb)
-        quads = self.detector(image)
+        quads = self.pool.run(self.detector, image)
+        # Longest lines first: the workers then finish together instead of one reading a long
+        # line while the others idle.
+        order = sorted(range(len(quads)), key=lambda i: -float(np.ptp(quads[i][:, 0])))
+        reads = self.pool.map(lambda i: self.read_line(image, quads[i], use_angle_cls), order)
+        by_index = dict(zip(order, reads, strict=True))
         lines: list[TextLine] = []
-        for quad in quads:
-            crop = crop_quad(image, quad)
-            if use_angle_cls and self.classifier is not None:
-                crop = self.classifier(crop)
-            text, confidence = self.recognizer(crop)
+        for index, quad in enumerate(quads):
+            text, confidence = by_index[index]
             if text.strip() and confidence >= min_confidence:
                 lines.append(TextLine(text=text, confidence=confidence, polygon=quad.tolist()))
         return order_lines(lines)
