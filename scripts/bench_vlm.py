@@ -58,6 +58,7 @@ class Variant:
     decoder: str
     note: str
     spinning: bool = False  # ONNX Runtime's intra-op spin-waiting (docfn turns it off)
+    page: bool = True  # encode the page (once: minutes); False when another variant has this vision
 
 
 VARIANTS = {
@@ -66,12 +67,16 @@ VARIANTS = {
         "int8/vision.onnx", "int8/decoder.onnx", "int8 decoder + int8 dynamic vision tower"
     ),
     "onnx-int4-vision-int8": Variant(
-        "int8/vision.onnx", "int4/decoder.onnx", "int4 MatMulNBits decoder (fp32 compute) + int8 vision tower"
+        "int8/vision.onnx",
+        "int4/decoder.onnx",
+        "int4 MatMulNBits decoder (fp32 compute) + int8 vision tower",
+        page=False,
     ),
     "onnx-int4a8-vision-int8": Variant(
         "int8/vision.onnx",
         "int4-a8/decoder.onnx",
         "int4 MatMulNBits decoder, int8 activations (accuracy_level 4) + int8 vision tower",
+        page=False,
     ),
 }
 
@@ -208,7 +213,7 @@ def _peak_rss_mb() -> float:
 def _measure(
     encode: Callable[[Image.Image], Any],
     generate: Callable[[Image.Image, int], list[int]],
-    page: Image.Image,
+    page: Image.Image | None,
     block: Image.Image,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
@@ -217,7 +222,8 @@ def _measure(
     encode_block, features, _ = _fastest(lambda: encode(block), args.repeats)
     first, _, _ = _fastest(lambda: generate(block, 1), args.repeats)
     crop, tokens, crop_cpu = _fastest(lambda: generate(block, args.new_tokens), max(1, args.repeats - 1))
-    encode_page, _ = _timed(lambda: encode(page)) if not args.skip_page else (None, None)
+    skip = page is None or args.skip_page
+    encode_page, _ = (None, None) if skip else _timed(lambda: encode(page))
     decode = (crop - first) / (args.new_tokens - 1)
     return {
         "encode_block_s": round(encode_block, 3),
@@ -271,7 +277,7 @@ def run_onnx(cache: Path, variant: Variant, args: argparse.Namespace) -> dict[st
         generate(block, 2)
         wall, _ = _timed(lambda: generate(block, args.new_tokens))
         return {"profile": _profile_summary(model), "formula_crop_s": round(wall, 3)}
-    result = _measure(encode, generate, page, block, args)
+    result = _measure(encode, generate, page if variant.page else None, block, args)
     pack = [files["vision"], files["embed"], files["decoder"], files["tokenizer"]]
     result.update(
         session_load_s=round(loaded, 2),
