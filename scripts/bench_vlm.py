@@ -389,6 +389,8 @@ def child(args: argparse.Namespace) -> int:
     if features is not None:
         np.save(cache / f"features-{args.phase}.npy", features)
     result["peak_rss_mb"] = round(_peak_rss_mb())
+    # Also beside the cache: a long run's finished engines survive an interrupted parent.
+    (cache / f"result-{args.phase}.json").write_text(json.dumps(result, indent=2) + "\n")
     print("RESULT " + json.dumps(result))
     return 0
 
