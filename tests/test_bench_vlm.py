@@ -10,13 +10,8 @@ from pathlib import Path
 
 from .conftest import ROOT
 
-ENGINES = (
-    "onnx-int8",
-    "onnx-int8-vision-int8",
-    "onnx-int4-vision-int8",
-    "onnx-int4a8-vision-int8",
-    "transformers-fp32",
-)
+# Both vision towers (fp32, int8) and the int8 and int4 decoders, against transformers.
+ENGINES = ("onnx-int8", "onnx-int8-vision-int8", "onnx-int4a8-vision-int8", "transformers-fp32")
 # The page is encoded once per distinct vision tower (fp32 ONNX, int8 ONNX, torch).
 PAGE_ENGINES = {"onnx-int8", "onnx-int8-vision-int8", "transformers-fp32"}
 
@@ -25,6 +20,7 @@ def test_bench_vlm_tiny_reports_every_engine(tmp_path: Path) -> None:
     out = tmp_path / "out"
     command = [sys.executable, str(ROOT / "scripts" / "bench_vlm.py"), "--tiny", "--new-tokens", "3"]
     command += ["--repeats", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    command += ["--engines", ",".join(ENGINES)]
     subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
 
     results = json.loads((out / "vlm_tiny.json").read_text())
