@@ -484,6 +484,8 @@ def _markdown(results: dict[str, Any]) -> str:
         f"{ISSUE_TORCH['decode_tokens_per_s']} tokens/s. Agreement on random weights (thin logit "
         "margins) is a lower bound, not a prediction for MinerU2.5's real weights.",
     ]
+    if all(engine.get("encode_page_s") is None for engine in engines.values()):
+        lines += ["", "The page encode was not run (`--skip-page`)."]
     if results.get("prepare_timings"):
         lines += ["", f"One-off preparation (cached): {results['prepare_timings']}."]
     return "\n".join(lines) + "\n"
