@@ -238,9 +238,8 @@ def quantize_decoder(
 
 def _initializer_bytes(path: Path) -> int:
     """The weights' size: the graph file and any external data the exporter wrote beside it."""
-    import onnx
-
     import numpy as np
+    import onnx
     from onnx.helper import tensor_dtype_to_np_dtype
 
     model = onnx.load(str(path), load_external_data=False)
