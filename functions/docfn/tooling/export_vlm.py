@@ -199,8 +199,13 @@ def export_graphs(model: Any, work: Path) -> dict[str, Path]:
     return paths
 
 
-def quantize_decoder(source: Path, target: Path, precision: str, work: Path) -> None:
-    """Weight-only quantisation of the language model's MatMuls (ONNX Runtime's quantisers)."""
+def quantize_decoder(
+    source: Path, target: Path, precision: str, work: Path, int4_accuracy_level: int | None = None
+) -> None:
+    """Weight-only quantisation of the language model's MatMuls (ONNX Runtime's quantisers).
+
+    ``int4_accuracy_level``: MatMulNBits' compute type (None: fp32 activations; 4: int8 activations,
+    quantised per block at run time)."""
     import onnx
 
     large = _initializer_bytes(source) > PROTOBUF_SAFE_BYTES
@@ -220,7 +225,10 @@ def quantize_decoder(source: Path, target: Path, precision: str, work: Path) -> 
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
         quantizer = MatMulNBitsQuantizer(
-            onnx.load(str(source)), block_size=INT4_BLOCK_SIZE, is_symmetric=True
+            onnx.load(str(source)),
+            block_size=INT4_BLOCK_SIZE,
+            is_symmetric=True,
+            accuracy_level=int4_accuracy_level,
         )
         quantizer.process()
         quantizer.model.save_model_to_file(str(target), use_external_data_format=large)
@@ -230,11 +238,15 @@ def quantize_decoder(source: Path, target: Path, precision: str, work: Path) -> 
 
 def _initializer_bytes(path: Path) -> int:
     """The weights' size: the graph file and any external data the exporter wrote beside it."""
+    import numpy as np
     import onnx
+    from onnx.helper import tensor_dtype_to_np_dtype
 
     model = onnx.load(str(path), load_external_data=False)
+    # From the shapes: torch's exporter writes one external file per tensor without a ``length`` entry
+    # (MinerU2.5's vision tower), so the entries alone would count 0 bytes.
     return sum(
-        int(next((e.value for e in t.external_data if e.key == "length"), 0)) or len(t.raw_data)
+        int(np.prod(t.dims, dtype=np.int64)) * np.dtype(tensor_dtype_to_np_dtype(t.data_type)).itemsize
         for t in model.graph.initializer
     )
 

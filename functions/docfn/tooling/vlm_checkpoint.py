@@ -1,4 +1,5 @@
-"""A tiny, randomly initialised Qwen2-VL checkpoint (transformers layout) for tests and demos.
+"""Randomly initialised Qwen2-VL checkpoints (transformers layout): tiny for tests and demos, and at
+MinerU2.5-1.2B's real dimensions for the benchmark (scripts/bench_vlm.py).
 
 Same architecture as MinerU2.5-1.2B (``Qwen2VLForConditionalGeneration``), scaled down: 2 vision
 blocks, 2 text layers, small widths, and the M-RoPE sections scaled with the head size (MinerU2.5:
@@ -6,11 +7,19 @@ head_dim 64, ``mrope_section [8, 12, 12]``; here head_dim 16, ``[2, 3, 3]``, sum
 Patch 14, temporal patch 2, spatial merge 2 as the real model. The tokenizer is a small byte-level
 BPE trained with ``tokenizers`` on a built-in corpus, carrying Qwen2-VL's special tokens and
 MinerU2.5's layout/table tokens, so prompts and chat markup tokenise as they do for the real model.
+
+The real-size configuration (``real_size_config``) follows MinerU2.5-2509-1.2B's public config: a
+Qwen2-VL vision tower (675M parameters: depth 32, embed 1280, 16 heads, MLP ratio 4, QuickGELU) whose
+2x2 merger projects into a Qwen2-0.5B text model (hidden 896, 24 layers, 14 heads, 2 KV heads,
+intermediate 4864, vocab 151936, tied embeddings, rope theta 1e6, M-RoPE [8, 12, 12]). It keeps the
+small tokenizer: the benchmark times graphs, not text, and every id the tokenizer makes exists in the
+151936-row embedding.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +48,9 @@ TINY_VOCAB = 384
 TINY_SEED = 1234
 # Processor limits for the tiny pack: crops up to ~224x224 px keep the tests to seconds.
 TINY_PROCESSOR = ProcessorConfig(min_pixels=56 * 56, max_pixels=28 * 28 * 64)
+# Qwen2-VL's processor limits (its preprocessor_config.json): MinerU's 1036x1036 layout view passes
+# unresized (74x74 patches).
+REAL_PROCESSOR = ProcessorConfig(min_pixels=56 * 56, max_pixels=28 * 28 * 16384)
 
 _CORPUS = [
     "You are a helpful assistant.",
@@ -98,6 +110,27 @@ def tiny_config(vocab_size: int, token_ids: dict[str, int]) -> dict[str, Any]:
     }
 
 
+def real_size_config(vocab_size: int, token_ids: dict[str, int]) -> dict[str, Any]:
+    """A Qwen2VLConfig (as ``config.json``) at MinerU2.5-1.2B's dimensions; ``vocab_size`` is ignored
+    (the real vocabulary's 151936 rows are kept whatever tokenizer is packed)."""
+    del vocab_size
+    config = tiny_config(151936, token_ids)
+    config["vision_config"].update(
+        depth=32, embed_dim=1280, hidden_size=896, num_heads=16, mlp_ratio=4, initializer_range=0.02
+    )
+    config["text_config"].update(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        max_position_embeddings=32768,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [8, 12, 12]},
+        initializer_range=0.02,
+    )
+    return config
+
+
 def tiny_tokenizer(path: Path, vocab_size: int = TINY_VOCAB) -> dict[str, int]:
     """Train and save a byte-level BPE ``tokenizer.json``; return the special tokens' ids."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -118,6 +151,16 @@ def tiny_tokenizer(path: Path, vocab_size: int = TINY_VOCAB) -> dict[str, int]:
 
 def write_tiny_checkpoint(target: Path, seed: int = TINY_SEED) -> Path:
     """A transformers checkpoint directory: config, random weights, tokenizer, processor settings."""
+    return write_random_checkpoint(target, tiny_config, TINY_PROCESSOR, seed)
+
+
+def write_random_checkpoint(
+    target: Path,
+    make_config: Callable[[int, dict[str, int]], dict[str, Any]],
+    processor_config: ProcessorConfig,
+    seed: int = TINY_SEED,
+) -> Path:
+    """A random checkpoint of ``make_config(vocab_size, token_ids)`` with the small tokenizer."""
     import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
@@ -126,12 +169,12 @@ def write_tiny_checkpoint(target: Path, seed: int = TINY_SEED) -> Path:
     from tokenizers import Tokenizer
 
     vocab_size = Tokenizer.from_file(str(target / "tokenizer.json")).get_vocab_size()
-    config = Qwen2VLConfig(**tiny_config(vocab_size, token_ids))
+    config = Qwen2VLConfig(**make_config(vocab_size, token_ids))
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = [token_ids["<|im_end|>"], token_ids["<|endoftext|>"]]
     model.generation_config.pad_token_id = token_ids["<|endoftext|>"]
     model.save_pretrained(target)
-    processor = {"image_processor_type": "Qwen2VLImageProcessor", **TINY_PROCESSOR.to_dict()}
+    processor = {"image_processor_type": "Qwen2VLImageProcessor", **processor_config.to_dict()}
     (target / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
     return target

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from ...core.errors import BadInput, BadOptions, DeadlineExceeded
@@ -78,6 +79,8 @@ class VlmModel:
         self._vision = get_session(files["vision"], threads)
         self._embed = get_session(files["embed"], threads)
         self._decoder = get_session(files["decoder"], threads)
+        self._past_names = [f"past_{kind}.{i}" for i in range(self.shape.layers) for kind in ("key", "value")]
+        self._decoder_outputs = [output.name for output in self._decoder.get_outputs()]
 
     @classmethod
     def from_pack(cls, pack_dir: Path, manifest: Manifest, threads: int = 0) -> VlmModel:
@@ -197,18 +200,15 @@ class VlmModel:
         _check_deadline(deadline)
         embeds, positions, mask, deltas = self._prefill_inputs(requests)
         shape = self.shape
-        past = {
-            f"past_{kind}.{i}": np.zeros((len(requests), shape.kv_heads, 0, shape.head_dim), dtype=np.float32)
-            for i in range(shape.layers)
-            for kind in ("key", "value")
-        }
+        empty = np.zeros((len(requests), shape.kv_heads, 0, shape.head_dim), dtype=np.float32)
+        past: list[Any] = [empty] * len(self._past_names)
         outputs: list[list[int]] = [[] for _ in requests]
         results: list[Generation | None] = [None] * len(requests)
         running = list(range(len(requests)))
         while running:
             _check_deadline(deadline)
             feed = {"inputs_embeds": embeds, "position_ids": positions, "attention_mask": mask}
-            logits, *presents = self._decoder.run(None, {**feed, **past})
+            logits, presents = self._decode_step({**feed, **dict(zip(self._past_names, past, strict=True))})
             keep, tokens = [], []
             now = time.monotonic()
             for row, index in enumerate(running):
@@ -230,17 +230,25 @@ class VlmModel:
             running = [running[row] for row in keep]
             if not running:
                 break
-            if len(keep) == logits.shape[0]:
-                past = dict(zip(past, presents, strict=True))  # every row goes on: no copy
-            else:
-                past = {name: value[keep] for name, value in zip(past, presents, strict=True)}
+            # The cache stays in ONNX Runtime's tensors from step to step; only a finished sequence
+            # (its rows leaving the batch) brings it through numpy.
+            past = presents if len(keep) == len(logits) else [value.numpy()[keep] for value in presents]
             mask = np.concatenate([mask[keep], np.ones((len(keep), 1), dtype=np.int64)], axis=1)
             embeds = self._embed_ids(np.asarray(tokens, dtype=np.int64).reshape(-1, 1))
             # The new token's position: the prompt's length plus the tokens before it, shifted by M-RoPE.
             step = [len(requests[i].prompt) + len(outputs[i]) - 1 + deltas[i] for i in running]
-            positions = np.broadcast_to(np.asarray(step, dtype=np.int64)[None, :, None], (3, len(running), 1))
+            positions = np.repeat(np.asarray(step, dtype=np.int64)[None, :, None], 3, axis=0)
         assert all(result is not None for result in results)  # every sequence stops or hits its limit
         return results  # type: ignore[return-value]
+
+    def _decode_step(self, feed: dict[str, Any]) -> tuple[np.ndarray, list[ort.OrtValue]]:
+        """One decoder pass: the logits as numpy, the KV cache as ONNX Runtime values (no copies)."""
+        values = {
+            name: value if isinstance(value, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(value)
+            for name, value in feed.items()
+        }
+        logits, *presents = self._decoder.run_with_ort_values(self._decoder_outputs, values)
+        return logits.numpy(), presents
 
     def decode(self, token_ids: list[int], skip_special_tokens: bool = True) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens)
