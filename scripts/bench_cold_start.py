@@ -31,8 +31,8 @@ from pathlib import Path
 import httpx
 
 from benchlib import ROOT, SAMPLE, free_port, start_s3, temp_store, wait_port
+from docfn.core.cpus import available_cpus
 from docfn.core.imaging import rgb_to_bgr
-from docfn.core.onnx_sessions import available_cpus
 from docfn.core.textmetrics import edit_distance, normalise
 from docfn.packs.manifest import Manifest, verify_pack
 from docfn.tasks.ocr.engine import crop_quad, page_text

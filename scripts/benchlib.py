@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from docfn.core.onnx_sessions import available_cpus
+from docfn.core.cpus import available_cpus
 from docfn.packs.manifest import verify_pack
 
 ROOT = Path(__file__).resolve().parents[1]

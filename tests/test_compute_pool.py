@@ -13,7 +13,7 @@ from PIL import Image
 
 from docfn.adapters.wiring import build_service
 from docfn.core.compute import ComputePool
-from docfn.core.onnx_sessions import available_cpus
+from docfn.core.cpus import available_cpus
 from docfn.core.settings import Settings
 from docfn.packs.catalog import RECIPES
 from docfn.packs.manifest import verify_pack

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from docfn.core.onnx_sessions import available_cpus
+from docfn.core.cpus import available_cpus
 
 from .conftest import SAMPLE_PAGE
 from .inputs_factory import pdf_from_images

@@ -19,6 +19,7 @@ import pytest
 
 from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
+from docfn.packs.manifest import verify_pack
 from docfn.service.cache import MemoryCache
 
 from .conftest import DocfnServer, RedisServer, devset_manifest
@@ -311,59 +312,46 @@ def test_engine_without_its_configuration_is_refused(service) -> None:  # type: 
             service.run("summarize", ARTICLE.encode(), "text/markdown", {"engine": engine})
 
 
-@pytest.fixture(scope="module")
-def tiny_vlm_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny Qwen2-VL pack (what `docfn models export-vlm --random-tiny` writes): its text is
-    garbage, so these tests check the plumbing, not the prose."""
-    from docfn.tooling.export_vlm import ExportOptions, export_checkpoint
-    from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
-
-    root = tmp_path_factory.mktemp("summarize-vlm")
-    checkpoint = write_tiny_checkpoint(root / "checkpoint")
-    options = ExportOptions(name="tiny", version="fp32", precision="fp32", parity_tokens=2)
-    return export_checkpoint(checkpoint, root / "store" / "tiny" / "fp32", options)
-
-
-def test_vlm_engine_writes_with_the_packs_language_model(tiny_vlm_pack: Path, model_store: Path) -> None:
+def test_vlm_engine_writes_with_the_packs_language_model(vlm_tiny_pack: Path, model_store: Path) -> None:
+    pack_id = verify_pack(vlm_tiny_pack).pack_id
     service = build_service(
-        Settings(tasks=["summarize"], model_store=model_store, vlm_model_uri=str(tiny_vlm_pack)),
+        Settings(tasks=["summarize"], model_store=model_store, vlm_model_uri=str(vlm_tiny_pack)),
         cache=MemoryCache(),
     )
     outcome = service.run("summarize", ARTICLE.encode(), "text/markdown", {"max_tokens": "12"})
     result = outcome.result
-    # auto picks the configured VLM; its pack is part of the function's identity (and cache key).
-    assert result["engine"] == "vlm:tiny@fp32" and result["fallback"] is None
-    assert result["model"] == "tiny@fp32" and "tiny@fp32" in outcome.cache_key
+    # auto picks the configured VLM; its pack is part of the result's identity (and cache key).
+    assert result["engine"] == f"vlm:{pack_id}" and result["fallback"] is None
+    assert result["model"].endswith("+" + pack_id) and pack_id in outcome.cache_key
     assert result["summary"]
     extractive = service.run("summarize", ARTICLE.encode(), "text/markdown", {"engine": "extractive"})
     assert extractive.result["engine"] == "extractive-lexrank"
+    assert pack_id not in extractive.result["model"]  # the VLM is in the identity only where used
 
 
-def test_vlm_write_is_bounded_by_max_tokens_and_the_deadline(tiny_vlm_pack: Path) -> None:
+def test_vlm_write_is_bounded_by_max_tokens_and_the_deadline(vlm_tiny_pack: Path) -> None:
     import time
 
-    from docfn.packs.manifest import verify_pack
     from docfn.tasks.summarize.writers import WriterFailed, vlm_write
+    from docfn.tasks.vlm.engine import VlmEngine
     from docfn.tasks.vlm.model import VlmModel
 
-    model = VlmModel.from_pack(tiny_vlm_pack, verify_pack(tiny_vlm_pack))
+    engine = VlmEngine(VlmModel.from_pack(vlm_tiny_pack, verify_pack(vlm_tiny_pack)), window_seconds=0.0)
     calls: list[int] = []
 
     class Counting:
-        """The real model, counting the tokens each generation returns."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(model, name)
+        """The real batching engine, counting the tokens each generation returns."""
 
         def generate(self, *args: Any, **kwargs: Any) -> Any:
-            generation = model.generate(*args, **kwargs)
+            generation = engine.generate(*args, **kwargs)
             calls.append(len(generation.token_ids))
             return generation
 
-    text = vlm_write(Counting(), "Summarise: solar panels are cheap.", 5, None)
+    text = vlm_write(Counting(), "Summarise: solar panels are cheap.", 5, None)  # type: ignore[arg-type]
     assert calls and calls[0] <= 5 and isinstance(text, str)
     with pytest.raises(WriterFailed, match="deadline"):
-        vlm_write(model, "Summarise: solar panels are cheap.", 5, time.monotonic() - 1)
+        vlm_write(engine, "Summarise: solar panels are cheap.", 5, time.monotonic() - 1)
+    engine.close()
 
 
 def test_endpoint_key_from_secrets_manager(

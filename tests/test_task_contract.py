@@ -50,8 +50,8 @@ def test_upload_refuses_bad_options_before_anything_is_stored(service) -> None: 
         jobs.create_upload("ocr", "scan.pdf", "application/pdf", {"pages": "banana"})
     with pytest.raises(BadOptions, match="unknown option"):
         jobs.create_upload("table", "scan.png", None, {"colour": "blue"})
-    with pytest.raises(NotFound, match="not implemented yet"):
-        jobs.create_upload("summarize", "scan.png", None, {})
+    with pytest.raises(NotFound, match="unknown task"):
+        jobs.create_upload("translate", "scan.png", None, {})
 
 
 def test_valid_options_reach_the_task_and_the_cache_key(service) -> None:  # type: ignore[no-untyped-def]

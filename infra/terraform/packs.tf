@@ -49,14 +49,3 @@ locals {
   # Every "<name>/<version>" the deployed functions read: what has to be published.
   model_packs = sort(distinct(flatten([for packs in values(local.task_model_packs) : values(packs)])))
 }
-
-resource "terraform_data" "model_pack_checks" {
-  input = local.task_model_packs
-
-  lifecycle {
-    precondition {
-      condition     = alltrue([for task, packs in local.task_model_packs : task == "summarize" || contains(keys(packs), contains(["formula", "chart"], task) ? "DOCFN_VLM_MODEL_URI" : "DOCFN_MODEL_URI")])
-      error_message = "Every deployed task except summarize needs a model pack: set tasks.<task>.model_pack (only ocr, layout, table, parse and vlm have a default; formula and chart read the VLM pack, role_packs.vlm)."
-    }
-  }
-}

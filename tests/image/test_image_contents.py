@@ -100,7 +100,7 @@ def test_strip_report_is_in_the_image(image_for: Callable[[str], ImageConfig]) -
 def test_sessions_are_sized_to_the_container_cpu_limit(image_for: Callable[[str], ImageConfig]) -> None:
     """A CPU limit set the way Knative sets it (a cgroup quota; v1 or v2, whichever this host has)
     is what the function sizes its ONNX Runtime thread pools to, not the host's CPU count."""
-    probe = "from docfn.core.onnx_sessions import available_cpus; print(available_cpus())"
+    probe = "from docfn.core.cpus import available_cpus; print(available_cpus())"
     done = podman(
         "run", "--rm", "--network", "none", "--cpus", "1", "--entrypoint", "python",
         image_for("ocr").tag, "-c", probe,

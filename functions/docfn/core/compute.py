@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from .onnx_sessions import available_cpus
+from .cpus import available_cpus
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -18,9 +18,9 @@ from typing import Any
 
 from .. import __version__
 from ..core import metrics
+from ..core.cpus import available_cpus
 from ..core.documents import DecodeLimits, Document, check_body_size, open_document
 from ..core.errors import DeadlineExceeded, NotFound
-from ..core.onnx_sessions import available_cpus
 from ..core.settings import ALL_TASKS, Settings
 from ..core.text_input import is_text_input, read_text_input
 from ..core.tracing import NoTracer, Tracer
