@@ -577,10 +577,13 @@ def check_build_image(call: Call, session: Session) -> str:
     assert task in tf.IMPLEMENTED_TASKS, f"{call}: {task} is not deployed"
     script = ROOT / "scripts" / "build_image"
     assert os.access(script, os.X_OK)
-    # The real script's own argument check accepts the task. (Not run here, even to see it refuse
-    # a bogus task: it installs podman and builds images, which tests/image does.)
-    tasks = re.search(r'^TASKS="([a-z ]+)"$', script.read_text(), re.M).group(1).split()
-    assert task in tasks
+    # The real script's own argument check accepts the task: without one it only prints its usage,
+    # with the tasks it builds (read from the task registry), before touching podman. (Building is
+    # tests/image's.)
+    usage = subprocess.run([str(script)], capture_output=True, text=True, timeout=30, check=False)
+    assert usage.returncode == 2, usage.stderr
+    tasks = re.search(r"\(TASK: ([a-z, ]+)\)", usage.stderr).group(1).split(", ")  # type: ignore[union-attr]
+    assert task in tasks and sorted(tasks) == sorted(tf.IMPLEMENTED_TASKS), usage.stderr
     build_image_tag(task)
     return f"stand-in: builds localhost/docfn-{task}:dev"
 
