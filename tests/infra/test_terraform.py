@@ -626,7 +626,7 @@ def test_function_role_is_least_privilege() -> None:
     assert "aws_secretsmanager_secret.cache_auth.arn" in secret
     # API keys named in a task's environment: that task's secrets only (test_environment_secrets_*).
     own = text_of(attr(statements["EnvironmentSecrets"], "resources"))
-    assert own.strip("\"${}") == "local.task_secret_arns[each.key]", own
+    assert own.strip('"${}') == "local.task_secret_arns[each.key]", own
     assert attr(statements["EnvironmentSecrets"], "actions") == ["secretsmanager:GetSecretValue"]
     for sid, statement in statements.items():
         if sid != "XRayTraces":
