@@ -115,11 +115,20 @@ def test_a_deadline_passing_while_decoding_ends_that_sequence_only(
     deadline = time.monotonic() + 0.5
 
     class Held:
-        def run(self, *args: object, **kwargs: object) -> object:
+        """The decoder session, holding its third step until the late request's deadline passed."""
+
+        def _hold(self) -> None:
             steps[0] += 1
             if steps[0] == 3:
                 wait_until(lambda: time.monotonic() > deadline, "the late request's deadline")
+
+        def run(self, *args: object, **kwargs: object) -> object:
+            self._hold()
             return decoder.run(*args, **kwargs)
+
+        def run_with_ort_values(self, *args: object, **kwargs: object) -> object:
+            self._hold()  # the decode loop keeps the KV cache in ONNX Runtime values
+            return decoder.run_with_ort_values(*args, **kwargs)
 
     model._decoder = Held()  # type: ignore[assignment]
     try:
