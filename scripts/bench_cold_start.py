@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from benchlib import ROOT, SAMPLE, free_port, start_s3, temp_store, wait_port
+from benchlib import ROOT, SAMPLE, free_port, start_s3, temp_store, wait_for_port
 from docfn.core.cpus import available_cpus
 from docfn.core.imaging import rgb_to_bgr
 from docfn.core.textmetrics import edit_distance, normalise
@@ -74,7 +74,7 @@ def cold_start_run(uri: str, endpoint: str) -> dict[str, float]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_port(port, 60, proc)
+        wait_for_port(port, 60, proc)
         listening = time.perf_counter()
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             first = client.post("/v1/ocr", content=data, headers={"content-type": "image/png"})

@@ -7,12 +7,10 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,10 @@ from docfn.core.cpus import available_cpus
 from docfn.packs.manifest import verify_pack
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# The test harness's port helpers: one free-port pick and one readiness wait for tests and benchmarks.
+from tests.conftest import free_port, wait_for_port  # noqa: E402
+
 DEVSET = ROOT.parent / "shared" / "devset"
 OUT = ROOT / "docs" / "benchmarks"
 SAMPLE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
@@ -32,25 +34,6 @@ PDFS: dict[str, tuple[str, Path]] = {
     "manual (texinfo)": ("libtasn1-doc", Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf")),
     "spec (DocBook)": ("shared-mime-info", Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(port)
 
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:
@@ -69,7 +52,7 @@ def start_s3() -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_port(port, 30, proc)
+    wait_for_port(port, 30, proc)
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -83,7 +66,7 @@ def start_redis() -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_port(port, 10, proc)
+    wait_for_port(port, 10, proc)
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
@@ -104,7 +87,7 @@ def start_docfn(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_port(port, 120, proc)
+    wait_for_port(port, 120, proc)
     return proc, f"http://127.0.0.1:{port}"
 
 
