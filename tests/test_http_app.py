@@ -50,6 +50,7 @@ def test_raw_body_then_cache_hit(server: DocfnServer) -> None:
         assert "RaggedRight" in body["result"]["text"]
         assert "session_create" in first.headers["server-timing"]
         assert "first_inference" in body["timings_ms"]
+        assert "warm_up" not in body["timings_ms"]  # only loads ahead of requests warm up
 
         second = client.post("/v1/ocr", content=data, headers={"content-type": "image/png"})
         assert second.json()["cached"] is True and second.json()["cold"] is False

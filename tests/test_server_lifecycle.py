@@ -96,7 +96,10 @@ def test_eager_load_gates_readiness(model_store: Path, tmp_path: Path) -> None:
                 "/v1/ocr", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
             ).json()
             assert body["cold"] is True and body["timings_ms"]["load_wait"] == 0
-            assert {"fetch", "verify", "session_create", "first_inference"} <= set(body["timings_ms"])
+            # ... and its sessions had already run once (ONNX Runtime's first-run costs, off the path).
+            assert {"fetch", "verify", "session_create", "warm_up", "first_inference"} <= set(
+                body["timings_ms"]
+            )
             again = client.post(
                 "/v1/ocr", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
             ).json()

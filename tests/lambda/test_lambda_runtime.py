@@ -110,7 +110,7 @@ def test_eager_init_downloads_the_pack_before_the_first_invocation_which_reports
         body = json.loads(response["body"])
         # The container's first request reports the load it joined, and how long it waited for it.
         assert body["cold"] is True and "RaggedRight" in body["result"]["text"]
-        assert {"fetch", "verify", "session_create", "load_wait", "first_inference"} <= set(
+        assert {"fetch", "verify", "session_create", "warm_up", "load_wait", "first_inference"} <= set(
             body["timings_ms"]
         )
         assert "load_wait" in response["headers"]["server-timing"]

@@ -5,9 +5,10 @@ what readiness makes of it.
 exactly once even under concurrent callers. A failed load is not remembered as loaded: the next
 request tries again. Load failures are translated to docfn errors here, once, and recorded here only.
 
-A load run ahead of any request (``DOCFN_EAGER_LOAD``: Knative start-up, Lambda init) keeps its
-report until the first request claims it: that request is the instance's cold one, whether it
-arrived while the load ran (``load_wait`` says how long it waited) or after.
+A load run ahead of any request (``DOCFN_EAGER_LOAD``: Knative start-up, Lambda init) also warms
+the sessions up (:meth:`Task.warm_up`), and keeps its report until the first request claims it:
+that request is the instance's cold one, whether it arrived while the load ran (``load_wait`` says
+how long it waited) or after.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class HostedTask:
                 return LoadReport() if eager else self._claim(time.perf_counter() - waiting)
             started = time.perf_counter()
             try:
-                report = self._load()
+                report = self._load(warm_up=eager)
             except Exception as exc:
                 metrics.MODEL_LOAD_FAILURES.labels(self.name).inc()
                 error = self._translated(exc)
@@ -139,7 +140,7 @@ class HostedTask:
             return LoadReport()
         return LoadReport(phases={**report.phases, "load_wait": waited}, performed=True)
 
-    def _load(self) -> LoadReport:
+    def _load(self, *, warm_up: bool) -> LoadReport:
         report = LoadReport(phases={"fetch": 0.0, "verify": 0.0} if self.refs else {}, performed=True)
         # A task's packs (parse: layout + OCR) download at once: the fetch is network-bound. The
         # phases add up each pack's own time, so with two packs they can exceed the wall time.
@@ -153,6 +154,10 @@ class HostedTask:
         self.task.load(local)
         if self.refs:
             report.phases["session_create"] = time.perf_counter() - start
+        if warm_up:  # ahead of requests only: a request never pays for a warm-up it does not need
+            start = time.perf_counter()
+            self.task.warm_up()
+            report.phases["warm_up"] = time.perf_counter() - start
         return report
 
     def _translated(self, exc: Exception) -> DocfnError:

@@ -45,6 +45,10 @@ class LayoutAnalyzer:
         session = get_session(pack_dir / manifest.file("layout").path, threads)
         self.detector = LayoutDetector(session, list(config["labels"]), detector_config)
 
+    def warm_up(self) -> None:
+        """The detector once, on a blank page (its input size is fixed: a full-cost run)."""
+        self.detector(np.full((64, 64, 3), 255, dtype=np.uint8), None)
+
     def __call__(self, image_rgb: np.ndarray, score_threshold: float | None = None) -> list[OrderedRegion]:
         regions = dedupe(self.detector(image_rgb, score_threshold))
         return order_regions(regions, page_width=image_rgb.shape[1])

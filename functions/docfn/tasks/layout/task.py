@@ -23,6 +23,9 @@ class LayoutTask(Task):
         pack = packs[OWN_PACK]
         self.analyzer = LayoutAnalyzer(pack.pack_dir, pack.manifest, self.threads)
 
+    def warm_up(self) -> None:
+        self.analyzer.warm_up()
+
     def predict_page(self, page: PageImage, options: LayoutOptions) -> dict[str, Any]:
         regions = self.analyzer(page.image, options.min_score)
         return {**page_fields(page), "regions": [r.to_dict() for r in regions]}

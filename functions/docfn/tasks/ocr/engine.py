@@ -115,6 +115,14 @@ class OcrEngine:
         cls_files = [f for f in manifest.files if f.role == "cls"]
         self.classifier = AngleClassifier(_ocr_session(pack_dir / cls_files[0].path)) if cls_files else None
 
+    def warm_up(self) -> None:
+        """Each session once: a blank page (detects nothing) and a blank line crop."""
+        self.detector(np.full((64, 64, 3), 255, dtype=np.uint8))
+        blank_line = np.full((self.recognizer.height, 4 * self.recognizer.height, 3), 255, dtype=np.uint8)
+        self.recognizer(blank_line)
+        if self.classifier is not None:
+            self.classifier(blank_line)
+
     def read_line(self, image: np.ndarray, quad: np.ndarray, use_angle_cls: bool) -> tuple[str, float]:
         crop = crop_quad(image, quad)
         if use_angle_cls and self.classifier is not None:

@@ -31,6 +31,9 @@ class OcrTask(Task):
         self.engine = OcrEngine(pack.pack_dir, pack.manifest, self.threads)
         self.pack_id = pack.manifest.pack_id
 
+    def warm_up(self) -> None:
+        self.engine.warm_up()
+
     def check_options(self, options: OcrOptions) -> None:
         if options.angle_cls and self.engine.classifier is None:
             raise BadOptions(

@@ -98,6 +98,10 @@ class ParseTask(Task):
         self.parser = PageParser(layout, ocr, table_recognizer("auto", ocr=ocr, structure=structure))
         self._ocr = ocr
 
+    def warm_up(self) -> None:
+        self.parser.layout.warm_up()
+        self._ocr.warm_up()
+
     def needs_text_layer(self, options: ParseOptions) -> bool:
         return options.mode != "ocr"
 

@@ -67,11 +67,16 @@ class TableTask(Task):
         ocr = OcrEngine(ocr_pack.pack_dir, ocr_pack.manifest, self.threads)
         structure = SlanetStructure(structure_pack.pack_dir, structure_pack.manifest, self.threads)
         self.layout = LayoutAnalyzer(layout_pack.pack_dir, layout_pack.manifest, self.threads)
+        self._ocr = ocr
         self.recognizers = {
             "auto": table_recognizer("auto", ocr=ocr, structure=structure),
             "classic": table_recognizer("classic", ocr=ocr),
             "slanet": table_recognizer("slanet", ocr=ocr, structure=structure),
         }
+
+    def warm_up(self) -> None:
+        self.layout.warm_up()
+        self._ocr.warm_up()
 
     def predict_page(self, page: PageImage, options: TableOptions) -> dict[str, Any]:
         width, height = page.size
