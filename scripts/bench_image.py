@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -187,18 +188,26 @@ FLOOR = "floor: ocr, sample page, bare script in the image"
 
 def one_floor_run(image: Any, pack: Path, page: Path) -> dict[str, float]:
     """The floor (module docstring): the bare OCR script as the image's entrypoint, offline."""
-    container = Container(
-        image.tag,
-        args=["-c", FLOOR_PROBE],
-        entrypoint=["python"],
-        network="none",
-        volumes=[f"{pack}:/pack:ro", f"{page}:/page.png:ro"],
-    )
-    wall0 = time.time()
-    with container:
-        assert container.wait(timeout=300) == 0, container.logs()
-        state = container.state()
-        probe = json.loads(container.logs().strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory(prefix="docfn-floor-") as scratch:
+        # The image's user is not root: the pack and page go in world-readable copies.
+        readable = Path(scratch)
+        readable.chmod(0o755)
+        shutil.copytree(pack, readable / "pack")
+        shutil.copy(page, readable / "page.png")
+        for path in readable.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        container = Container(
+            image.tag,
+            args=["-c", FLOOR_PROBE],
+            entrypoint=["python"],
+            network="none",
+            volumes=[f"{readable / 'pack'}:/pack:ro", f"{readable / 'page.png'}:/page.png:ro"],
+        )
+        wall0 = time.time()
+        with container:
+            assert container.wait(timeout=300) == 0, container.logs()
+            state = container.state()
+            probe = json.loads(container.logs().strip().splitlines()[-1])
     start = started_at(state)
     return {
         "container_start": start - wall0,
