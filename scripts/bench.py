@@ -202,9 +202,22 @@ def throughput(base_url: str, documents: list[bytes], clients: int, requests: in
     }
 
 
+def single_thread_compute(pages: list[EvalPage], store: Path) -> dict[str, float]:
+    """OCR compute per page on one core: the engine on a pool of one worker (its sessions are
+    single-threaded), in-process, warm, over the same pages the throughput clients send. The ideal
+    throughput of an instance is cores / the mean (issue 18's yardstick): no decoding, no HTTP."""
+    pack_dir = build_packs([DEFAULT_PACKS["ocr"]], store)[0]
+    engine = OcrEngine(pack_dir, verify_pack(pack_dir), threads=1)
+    engine.recognize_lines(pages[0].rgb)  # warm-up
+    seconds = [timed(lambda p=p: engine.recognize_lines(p.rgb))[1] for p in pages]
+    mean = statistics.fmean(seconds)
+    cores = os.cpu_count() or 1
+    return {"mean_s": round(mean, 4), "cores": cores, "ideal_pages_per_s": round(cores / mean, 3)}
+
+
 def bench_http(pages: list[EvalPage], store: Path, clients: tuple[int, ...], requests: int) -> dict[str, Any]:
     documents = [png_bytes(p) for p in pages]
-    rows: dict[str, Any] = {}
+    rows: dict[str, Any] = {"single_thread": single_thread_compute(pages, store)}
     for task in TASKS:
         proc, url = start_docfn(
             {"DOCFN_TASKS": task, "DOCFN_MODEL_STORE": str(store), "DOCFN_MEMORY_CACHE_ENTRIES": "0"}
@@ -355,18 +368,28 @@ def markdown(report: dict[str, Any]) -> str:
         out += [
             "### OCR throughput of one `docfn serve` (closed-loop clients, every request a cache miss)",
             "",
-            "| clients | pages/s | median s | p99 s |",
-            "|---|---|---|---|",
+            "| clients | pages/s | vs ideal | median s | p99 s |",
+            "|---|---|---|---|---|",
         ]
         http = report["http"]
+        ideal = http.get("single_thread", {}).get("ideal_pages_per_s")
         for label, key in (
             ("one admitted, the default", "ocr"),
             ("DOCFN_MAX_CONCURRENCY=0", "ocr_admit_cores"),
         ):
             for r in http.get(key, {}).get("throughput", []):
+                share = f"{r['pages_per_s'] / ideal:.0%}" if ideal else ""
                 out.append(
-                    f"| {r['clients']} ({label}) | {r['pages_per_s']} | {r['median_s']} | {r['p99_s']} |"
+                    f"| {r['clients']} ({label}) | {r['pages_per_s']} | {share} | {r['median_s']}"
+                    f" | {r['p99_s']} |"
                 )
+        if ideal:
+            single = http["single_thread"]
+            out += [
+                "",
+                f"Ideal: {single['cores']} cores / {single['mean_s']} s of single-thread OCR compute per"
+                f" page (in-process, mean over the same pages) = {ideal} pages/s.",
+            ]
         if "ocr_admit_cores" in http:
             out += [
                 "",

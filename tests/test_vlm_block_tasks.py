@@ -18,7 +18,7 @@ from docfn.adapters.wiring import build_service
 from docfn.core.errors import PackNotConfigured
 from docfn.core.settings import Settings
 
-from .conftest import DEVSET, S3Server, running_server
+from .conftest import DEVSET, S3Server, running_server, wait_until
 
 # Crops of devset pages (pixels at 150 dpi): the display formula and the ruled macro table of
 # mathtools page 4 (001), the bytefield diagram of bytefield page 5 (010).
@@ -112,6 +112,22 @@ def test_without_a_vlm_pack_the_functions_answer_503_saying_how_to_make_one(mode
         assert post(server, "table", crop_png("table")).status_code == 200
         with server.client() as client:
             assert client.get("/readyz").status_code == 200
+
+
+def test_loading_ahead_without_a_vlm_pack_readiness_names_it_for_every_task(model_store: Path) -> None:
+    # Knative loads at start-up and routes only to ready pods: a pod without its pack stays unready
+    # (a new revision never takes traffic from the serving one), and its probe says, for every task
+    # it hosts, which pack to make and how; one task's missing pack does not stop the others' load.
+    for server in running_server(model_store, "formula,chart", DOCFN_BUILD_PACKS="0", DOCFN_EAGER_LOAD="1"):
+        with server.client() as client:
+            response = wait_until(
+                lambda: (r := client.get("/readyz")).json().get("error") and r, "the failed eager load"
+            )
+            assert response.status_code == 503
+            tasks = response.json()["tasks"]
+            for task in ("formula", "chart"):
+                assert tasks[task]["loaded"] is False
+                assert all(step in tasks[task]["error"] for step in HOW_TO), tasks[task]
 
 
 def test_cli_without_a_vlm_pack_says_how_to_make_one(tmp_path: Path) -> None:

@@ -130,12 +130,20 @@ class DocService:
         return all(hosted.ready for hosted in self.tasks.values())
 
     def load_all(self, *, eager: bool = False) -> None:
-        """Load every task; ``eager``: ahead of requests (the first request reports the cold start)."""
+        """Load every task; ``eager``: ahead of requests (the first request reports the cold start).
+        Every task is tried even when one fails (a function without one task's pack still serves,
+        and reports, the others); the first failure is raised afterwards."""
+        failures: list[Exception] = []
         for hosted in self.tasks.values():
-            hosted.load(eager=eager)
-            if eager and isinstance(hosted.task, TextTask):
-                # Its documents' first request should not wait for the upstream's packs either.
-                self._upstream(hosted).load(eager=True)
+            try:
+                hosted.load(eager=eager)
+                if eager and isinstance(hosted.task, TextTask):
+                    # Its documents' first request should not wait for the upstream's packs either.
+                    self._upstream(hosted).load(eager=True)
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     def start_eager_load(self) -> None:
         """Load every task in the background (``DOCFN_EAGER_LOAD``); readiness waits for it. A failed
@@ -170,6 +178,8 @@ class DocService:
         }
         if self.settings.eager_load:
             # Knative's activator holds requests until this says ready, so say it only once loaded.
+            # A pod whose pack is missing stays unready: a new revision without its pack never
+            # takes traffic from the one serving, and the probe's body names what to publish.
             ready = bool(self._eager["done"]) and self.ready
             if not ready and self._eager["error"] and time.monotonic() >= self._eager["retry_at"]:
                 self.start_eager_load()
