@@ -1,8 +1,9 @@
 """The vision tower's attention as ONNX Runtime's fused ``com.microsoft.MultiHeadAttention``.
 
 Written out as plain ONNX ops, attention over a 1036x1036 page (5476 patches, 16 heads) materialises
-[16, 5476, 5476] fp32 score tensors (1.9 GB each: scaled scores, + the image mask, softmax) and
-spends as long adding the dense mask as multiplying. ``MultiHeadAttention`` without a mask runs
+[16, 5476, 5476] fp32 score tensors (1.9 GB each: scaled scores, + the image mask, softmax): 9 to 10
+GB of arena with two of MinerU2.5's 32 blocks, half a block's time adding the dense mask and in
+memory stalls (docs/benchmarks/vlm_vision_page.md). ``MultiHeadAttention`` without a mask runs
 MLAS' flash attention on CPU (tiles that fit the L2 cache; no score tensor at all), but any mask
 input sends it back to the dense path. So each layer's attention becomes an ``If``: a pass of one
 image (every page) takes the flash kernel; a pass sharing several images (block crops, at most
