@@ -129,7 +129,8 @@ def prepare(cache: Path, tiny: bool) -> dict[str, Any]:
         _remove_tree(scratch)
         timings[f"{target.parent.name}/{target.name}_s"] = time.perf_counter() - started
 
-    if not (cache / "fp32" / "decoder.onnx").is_file():
+    _drop_unfused_vision(cache)
+    if not all((cache / "fp32" / f"{role}.onnx").is_file() for role in ("vision", "embed", "decoder")):
         model = _load(checkpoint)
         (cache / "pack_config.json").write_text(json.dumps(pack_config(model, checkpoint), indent=2))
         work = cache / ".export.work"
@@ -162,6 +163,21 @@ def prepare(cache: Path, tiny: bool) -> dict[str, Any]:
 
     build(cache / "int8" / "vision.onnx", int8_vision)
     return {"prepare_timings": {k: round(v, 1) for k, v in timings.items()}}
+
+
+def _drop_unfused_vision(cache: Path) -> None:
+    """A vision graph cached before its attention was fused (docfn.tooling.vlm_attention: [heads,
+    patches, patches] score tensors, 10 GB for a page) is exported again, with its int8 copy."""
+    import onnx
+
+    vision = cache / "fp32" / "vision.onnx"
+    if not vision.is_file():
+        return
+    graph = onnx.load(str(vision), load_external_data=False).graph
+    if any(node.op_type == "If" for node in graph.node):
+        return
+    for stale in (*cache.glob("fp32/vision.onnx*"), *cache.glob("int8/vision.onnx*")):
+        stale.unlink()
 
 
 def _quantized(quantize: Callable[..., None], source: Path, scratch: Path, precision: str) -> Path:
