@@ -4,9 +4,10 @@ The checkpoint is loaded with transformers (the ``export`` extra; never in a fun
 three graphs (``vlm_graphs``: vision tower + merger, token embedding, decoder with explicit KV
 cache) are exported with torch's TorchScript-based ONNX exporter (static control flow, dynamic axes),
 and the language model is optionally weight-quantised with ONNX Runtime's own tooling: dynamic int8
-MatMul (``int8``) or 4-bit block-wise ``MatMulNBits`` (``int4``). The pack carries the tokenizer and
+MatMul (``int8``) or 4-bit block-wise ``MatMulNBits`` (``int4``); the vision tower with dynamic int8
+MatMul and Gemm (``vision_precision`` ``int8``, the default). The pack carries the tokenizer and
 the processor settings, and its manifest records parity against transformers' greedy ``generate()``
-(``vlm_parity``), measured on the files as packed.
+(``vlm_parity``) of the fp32 graphs, the quantised vision tower and the graphs as packed.
 
 Why not onnxruntime-genai's model builder: 0.18 builds Qwen2.5-VL's text model only (architecture
 ``Qwen2_5_VLForConditionalGeneration``; Qwen2-VL's vision tower differs from 2.5's), and its generator
