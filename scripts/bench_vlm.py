@@ -62,9 +62,13 @@ class Variant:
 
 
 VARIANTS = {
-    "onnx-int8": Variant("fp32/vision.onnx", "int8/decoder.onnx", "export-vlm --precision int8"),
+    "onnx-int8": Variant(
+        "fp32/vision.onnx", "int8/decoder.onnx", "export-vlm --precision int8 --vision-precision fp32"
+    ),
     "onnx-int8-vision-int8": Variant(
-        "int8/vision.onnx", "int8/decoder.onnx", "int8 decoder + int8 dynamic vision tower"
+        "int8/vision.onnx",
+        "int8/decoder.onnx",
+        "export-vlm's default: int8 decoder + int8 dynamic vision tower (--vision-precision int8)",
     ),
     "onnx-int4-vision-int8": Variant(
         "int8/vision.onnx",
@@ -85,8 +89,6 @@ VARIANTS = {
 
 
 def prepare(cache: Path, tiny: bool) -> dict[str, Any]:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     from docfn.tooling import vlm_checkpoint as checkpoints
     from docfn.tooling.export_vlm import (
         PROTOBUF_SAFE_BYTES,
@@ -94,6 +96,7 @@ def prepare(cache: Path, tiny: bool) -> dict[str, Any]:
         export_graphs,
         pack_config,
         quantize_decoder,
+        quantize_vision,
         save_graph,
     )
 
@@ -126,7 +129,8 @@ def prepare(cache: Path, tiny: bool) -> dict[str, Any]:
         _remove_tree(scratch)
         timings[f"{target.parent.name}/{target.name}_s"] = time.perf_counter() - started
 
-    if not (cache / "fp32" / "decoder.onnx").is_file():
+    _drop_unfused_vision(cache)
+    if not all((cache / "fp32" / f"{role}.onnx").is_file() for role in ("vision", "embed", "decoder")):
         model = _load(checkpoint)
         (cache / "pack_config.json").write_text(json.dumps(pack_config(model, checkpoint), indent=2))
         work = cache / ".export.work"
@@ -153,19 +157,27 @@ def prepare(cache: Path, tiny: bool) -> dict[str, Any]:
             ),
         )
 
-    def quantize_vision(scratch: Path) -> Path:
-        # Dynamic int8 on every MatMul and Gemm (nn.Linear on 2-D patches exports as Gemm).
-        quantize_dynamic(
-            str(fp32 / "vision.onnx"),
-            str(scratch / "vision.q.onnx"),
-            op_types_to_quantize=["MatMul", "Gemm"],
-            weight_type=QuantType.QInt8,
-            use_external_data_format=(fp32 / "vision.onnx.data").is_file(),
-        )
+    def int8_vision(scratch: Path) -> Path:
+        quantize_vision(fp32 / "vision.onnx", scratch / "vision.q.onnx", "int8", scratch)
         return scratch / "vision.q.onnx"
 
-    build(cache / "int8" / "vision.onnx", quantize_vision)
+    build(cache / "int8" / "vision.onnx", int8_vision)
     return {"prepare_timings": {k: round(v, 1) for k, v in timings.items()}}
+
+
+def _drop_unfused_vision(cache: Path) -> None:
+    """A vision graph cached before its attention was fused (docfn.tooling.vlm_attention: [heads,
+    patches, patches] score tensors, 10 GB for a page) is exported again, with its int8 copy."""
+    import onnx
+
+    vision = cache / "fp32" / "vision.onnx"
+    if not vision.is_file():
+        return
+    graph = onnx.load(str(vision), load_external_data=False).graph
+    if any(node.op_type == "If" for node in graph.node):
+        return
+    for stale in (*cache.glob("fp32/vision.onnx*"), *cache.glob("int8/vision.onnx*")):
+        stale.unlink()
 
 
 def _quantized(quantize: Callable[..., None], source: Path, scratch: Path, precision: str) -> Path:

@@ -330,11 +330,11 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
 def vlm_tiny_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random pack of MinerU2.5's architecture, made once per session by the documented
     command ``docfn models export-vlm --random-tiny OUT``. Its answers are noise and it may never
-    emit a stop token: tests rely on max tokens. fp32: batched answers equal answers alone exactly
-    there (int8's dynamic quantisation scales activations per batch tensor, so a batch moves them
-    slightly)."""
+    emit a stop token: tests rely on max tokens. fp32 graphs: batched answers equal answers alone
+    exactly there (int8's dynamic quantisation scales activations per batch tensor, so a batch, or
+    crops sharing a vision pass, moves them slightly)."""
     out = tmp_path_factory.mktemp("vlm") / "qwen2vl-tiny-random" / "1"
     command = [sys.executable, "-m", "docfn", "models", "export-vlm", "--random-tiny", str(out)]
-    command += ["--precision", "fp32", "--parity-tokens", "2"]
+    command += ["--precision", "fp32", "--vision-precision", "fp32", "--parity-tokens", "2"]
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     return out

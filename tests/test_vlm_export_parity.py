@@ -37,6 +37,9 @@ CROPS = [("001", 80, 120, 700, 190), ("002", 100, 300, 460, 620), ("003", 60, 20
 # MinerU2.5's real weights, whose parity the pack's manifest records at export.
 INT8_MIN_FIRST_TOKEN_MATCHES = 1.0
 INT8_MIN_MEAN_AGREEMENT = 0.3
+# The int8 vision tower (with the int8 decoder): features at cosine > 0.999 with the fp32 tower's;
+# the first greedy token equals transformers' in 7 of 7 cases.
+INT8_VISION_MIN_FIRST_TOKEN_MATCHES = 1.0
 
 
 @pytest.fixture(scope="session")
@@ -56,15 +59,24 @@ def reference_model(tiny_checkpoint: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def packs(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """fp32 graphs; the int8 decoder with the fp32 vision tower; and export-vlm's default, int8 both."""
     store = tmp_path_factory.mktemp("vlm-packs")
-    return {
+    made = {
         precision: export_checkpoint(
             tiny_checkpoint,
             store / "tiny" / precision,
-            ExportOptions(name="tiny", version=precision, precision=precision, parity_tokens=8),
+            ExportOptions(
+                name="tiny", version=precision, precision=precision, vision_precision="fp32", parity_tokens=8
+            ),
         )
         for precision in ("fp32", "int8")
     }
+    made["int8-vision"] = export_checkpoint(
+        tiny_checkpoint,
+        store / "tiny" / "int8-vision",
+        ExportOptions(name="tiny", version="int8-vision", parity_tokens=8),
+    )
+    return made
 
 
 def _runtime(pack: Path) -> VlmModel:
@@ -159,6 +171,55 @@ def test_int8_decoder_agreement(
         first.append(ours[:1] == reference[:1])
     assert np.mean(first) >= INT8_MIN_FIRST_TOKEN_MATCHES, scores
     assert np.mean(scores) >= INT8_MIN_MEAN_AGREEMENT, scores
+
+
+def test_int8_vision_tower_pack_loads_runs_and_records_its_parity(
+    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
+) -> None:
+    """export-vlm's default pack: the vision tower's Linear layers (ONNX Gemm) quantised to int8."""
+    import onnx
+
+    manifest = verify_pack(packs["int8-vision"])
+    assert (manifest.precision, manifest.config["vision_precision"]) == ("int8", "int8")
+    assert verify_pack(packs["fp32"]).config["vision_precision"] == "fp32"
+    vision = manifest.accuracy["int8_vision"]
+    assert (
+        vision["cases"] == 4 and 0.999 <= vision["feature_cosine_min"] <= vision["feature_cosine_mean"] <= 1
+    )
+    assert 0.0 <= vision["mean_agreement"] <= 1.0
+    fp32 = manifest.accuracy["fp32_decoder"]  # the fp32 graphs, whatever the pack ships
+    assert fp32["exact_cases"] == fp32["cases"]
+    ops = {node.op_type for node in onnx.load(str(packs["int8-vision"] / "vision.onnx")).graph.node}
+    assert "MatMulInteger" in ops and "Gemm" not in ops
+    runtime, reference = _runtime(packs["int8-vision"]), _runtime(packs["fp32"])
+    cases = _cases(runtime, crops)
+    for _, images in cases:
+        ours, theirs = runtime.encode_images(images), reference.encode_images(images)
+        cosine = float((ours * theirs).sum() / (np.linalg.norm(ours) * np.linalg.norm(theirs)))
+        assert cosine > 0.999, cosine
+    first = [
+        runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids[:1] == reference_ids[:1]
+        for (prompt, images), reference_ids in zip(cases, references, strict=True)
+    ]
+    assert np.mean(first) >= INT8_VISION_MIN_FIRST_TOKEN_MATCHES, first
+
+
+def test_fused_attention_keeps_each_image_to_itself(packs: dict[str, Path], crops: list[Image.Image]) -> None:
+    """A pass of one image takes the flash kernel (no mask); images sharing a pass take the masked
+    one. Both give each image the features it has alone."""
+    import onnx
+
+    graph = onnx.load(str(packs["fp32"] / "vision.onnx")).graph
+    ifs = [node for node in graph.node if node.op_type == "If"]
+    assert len(ifs) == 2  # one per vision block of the tiny model
+    assert not any(node.op_type == "Softmax" for node in graph.node)
+    branches = [[n.op_type for n in a.g.node] for node in ifs for a in node.attribute]
+    assert all(ops.count("MultiHeadAttention") == 1 for ops in branches)
+    runtime = _runtime(packs["fp32"])
+    images = [preprocess(crop, runtime.processor) for crop in crops]
+    together = runtime.encode_images(images)
+    alone = np.concatenate([runtime.encode_images([image]) for image in images])
+    np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-5)
 
 
 def test_preprocessing_equals_transformers_image_processor(crops: list[Image.Image]) -> None:
@@ -266,6 +327,8 @@ def test_the_docs_random_tiny_command_writes_a_verified_pack_with_parity_figures
     assert main(argv) == 0
     manifest = verify_pack(out)
     assert manifest.tasks == ["vlm"] and manifest.precision == "int4"
+    assert manifest.config["vision_precision"] == "int8"  # the default
+    assert manifest.accuracy["int8_vision"]["feature_cosine_min"] > 0.999
     assert {f.role for f in manifest.files} == {"vision", "embed", "decoder", "tokenizer"}
     fp32 = manifest.accuracy["fp32_decoder"]
     assert fp32["exact_cases"] == fp32["cases"] == 4 and fp32["mean_agreement"] == 1.0
@@ -274,6 +337,7 @@ def test_the_docs_random_tiny_command_writes_a_verified_pack_with_parity_figures
     assert manifest.config["text"]["head_dim"] == 16 and manifest.config["processor"]["merge_size"] == 2
     printed = json.loads(capsys.readouterr().out)
     assert printed["pack"] == str(out) and printed["precision"] == "int4"
+    assert printed["vision_precision"] == "int8" and "int8_vision" in printed
 
 
 def test_cli_export_vlm_checkpoint_goes_to_the_store(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -285,9 +349,10 @@ def test_cli_export_vlm_checkpoint_goes_to_the_store(tiny_checkpoint: Path, tmp_
     (checkpoint / "preprocessor_config.json").write_text(json.dumps({**processor, "size": limits}))
     store = tmp_path / "store"
     command = ["models", "export-vlm", "--checkpoint", str(checkpoint), "--store", str(store)]
-    assert main([*command, "--parity-tokens", "4"]) == 0
+    assert main([*command, "--parity-tokens", "4", "--vision-precision", "fp32"]) == 0
     manifest = verify_pack(store / "vlm-mineru25-int8" / "1")
     assert (manifest.pack_id, manifest.precision) == ("vlm-mineru25-int8@1", "int8")
+    assert manifest.config["vision_precision"] == "fp32"
     assert set(manifest.accuracy) == {"metric", "fp32_decoder", "int8_decoder"}
     limits_seen = {k: manifest.config["processor"][k] for k in ("min_pixels", "max_pixels")}
     assert limits_seen == {"min_pixels": limits["shortest_edge"], "max_pixels": limits["longest_edge"]}
@@ -304,7 +369,12 @@ def test_weights_over_the_threshold_go_to_one_external_data_file_per_graph(
 ) -> None:
     """How MinerU2.5's 2.7 GB vision tower is packed (protobuf stops at 2 GB), forced on the tiny model."""
     options = ExportOptions(
-        name="tiny", version="ext", precision="fp32", parity_tokens=8, external_data_over_bytes=0
+        name="tiny",
+        version="ext",
+        precision="fp32",
+        vision_precision="fp32",
+        parity_tokens=8,
+        external_data_over_bytes=0,
     )
     pack = export_checkpoint(tiny_checkpoint, tmp_path / "tiny" / "ext", options)
     manifest = verify_pack(pack)
@@ -353,7 +423,9 @@ def test_a_checkpoint_with_the_hub_config_layout_exports_to_the_same_model(
     shutil.copytree(tiny_checkpoint, checkpoint)
     config = json.loads((checkpoint / "config.json").read_text())
     (checkpoint / "config.json").write_text(json.dumps(_hub_layout_config(config)))
-    options = ExportOptions(name="tiny", version="hub", precision="fp32", parity_tokens=8)
+    options = ExportOptions(
+        name="tiny", version="hub", precision="fp32", vision_precision="fp32", parity_tokens=8
+    )
     pack = export_checkpoint(checkpoint, tmp_path / "tiny" / "hub", options)
     manifest = verify_pack(pack)
     assert manifest.config == verify_pack(packs["fp32"]).config

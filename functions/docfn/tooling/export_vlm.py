@@ -4,9 +4,10 @@ The checkpoint is loaded with transformers (the ``export`` extra; never in a fun
 three graphs (``vlm_graphs``: vision tower + merger, token embedding, decoder with explicit KV
 cache) are exported with torch's TorchScript-based ONNX exporter (static control flow, dynamic axes),
 and the language model is optionally weight-quantised with ONNX Runtime's own tooling: dynamic int8
-MatMul (``int8``) or 4-bit block-wise ``MatMulNBits`` (``int4``). The pack carries the tokenizer and
+MatMul (``int8``) or 4-bit block-wise ``MatMulNBits`` (``int4``); the vision tower with dynamic int8
+MatMul and Gemm (``vision_precision`` ``int8``, the default). The pack carries the tokenizer and
 the processor settings, and its manifest records parity against transformers' greedy ``generate()``
-(``vlm_parity``), measured on the files as packed.
+(``vlm_parity``) of the fp32 graphs, the quantised vision tower and the graphs as packed.
 
 Why not onnxruntime-genai's model builder: 0.18 builds Qwen2.5-VL's text model only (architecture
 ``Qwen2_5_VLForConditionalGeneration``; Qwen2-VL's vision tower differs from 2.5's), and its generator
@@ -33,6 +34,9 @@ log = logging.getLogger("docfn.packs")
 
 OPSET = 17
 PRECISIONS = ("fp32", "int8", "int4")
+# The vision tower: int8 encodes ~2.3x faster than fp32 at MinerU2.5's size (docs/benchmarks/vlm.md),
+# its block features at cosine 0.9994 with fp32's; the manifest records the figures per pack.
+VISION_PRECISIONS = ("fp32", "int8")
 INT4_BLOCK_SIZE = 32
 # Graphs whose weights exceed this keep them in one external ``.data`` file (protobuf's limit is 2 GB).
 PROTOBUF_SAFE_BYTES = 1 << 30
@@ -43,7 +47,8 @@ FILES = {"vision": "vision.onnx", "embed": "embed.onnx", "decoder": "decoder.onn
 class ExportOptions:
     name: str = "vlm-mineru25-int8"
     version: str = "1"
-    precision: str = "int8"
+    precision: str = "int8"  # the language model's weights (the manifest's ``precision``)
+    vision_precision: str = "int8"
     parity_tokens: int = 24  # new tokens per parity case
     external_data_over_bytes: int = PROTOBUF_SAFE_BYTES
 
@@ -124,6 +129,8 @@ def export_graphs(model: Any, work: Path) -> dict[str, Path]:
     """The three fp32 graphs into ``work``."""
     import torch
 
+    from .vlm_attention import DOMAIN as ATTENTION_DOMAIN
+    from .vlm_attention import fuse_vision_attention
     from .vlm_graphs import DecoderGraph, EmbedGraph, VisionGraph
 
     vision_config = model.config.vision_config
@@ -155,8 +162,10 @@ def export_graphs(model: Any, work: Path) -> dict[str, Path]:
                 "image_features": {0: "merged"},
             },
             opset_version=OPSET,
+            custom_opsets={ATTENTION_DOMAIN: 1},
             dynamo=False,
         )
+        fuse_vision_attention(paths["vision"])
         torch.onnx.export(
             EmbedGraph(model),
             (torch.zeros(1, 3, dtype=torch.int64),),
@@ -210,16 +219,7 @@ def quantize_decoder(
 
     large = _initializer_bytes(source) > PROTOBUF_SAFE_BYTES
     if precision == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        with contextlib.chdir(work):
-            quantize_dynamic(
-                str(source.resolve()),
-                str(target.resolve()),
-                op_types_to_quantize=["MatMul"],
-                weight_type=QuantType.QInt8,
-                use_external_data_format=large,
-            )
+        _quantize_int8(source, target, work, ["MatMul"])
         return
     if precision == "int4":
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
@@ -234,6 +234,30 @@ def quantize_decoder(
         quantizer.model.save_model_to_file(str(target), use_external_data_format=large)
         return
     raise ConfigurationError(f"precision {precision!r}: choose one of {PRECISIONS}")
+
+
+def quantize_vision(source: Path, target: Path, precision: str, work: Path) -> None:
+    """The vision tower's weights at ``precision``: ``int8`` is dynamic int8 on every MatMul and Gemm
+    (its nn.Linear layers run on 2-D patches and export as Gemm, which a MatMul-only quantisation
+    skips; the merger's too), activations quantised per pass at run time."""
+    if precision == "int8":
+        _quantize_int8(source, target, work, ["MatMul", "Gemm"])
+        return
+    raise ConfigurationError(f"vision precision {precision!r}: choose one of {VISION_PRECISIONS}")
+
+
+def _quantize_int8(source: Path, target: Path, work: Path, op_types: list[str]) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # In ``work``: the quantiser writes its intermediate files into the current directory.
+    with contextlib.chdir(work):
+        quantize_dynamic(
+            str(source.resolve()),
+            str(target.resolve()),
+            op_types_to_quantize=op_types,
+            weight_type=QuantType.QInt8,
+            use_external_data_format=_initializer_bytes(source) > PROTOBUF_SAFE_BYTES,
+        )
 
 
 def _initializer_bytes(path: Path) -> int:
@@ -276,14 +300,16 @@ def save_graph(source: Path, target: Path, external_over_bytes: int) -> list[str
 
 def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) -> Path:
     """Export ``checkpoint`` into the pack directory ``target`` (written atomically, verified)."""
-    from .vlm_parity import measure_parity, parity_cases
-
     if options.precision not in PRECISIONS:
         raise ConfigurationError(f"precision {options.precision!r}: choose one of {PRECISIONS}")
+    if options.vision_precision not in VISION_PRECISIONS:
+        raise ConfigurationError(
+            f"vision precision {options.vision_precision!r}: choose one of {VISION_PRECISIONS}"
+        )
     # Absolute: ONNX Runtime's quantiser resolves a relative model path against its own directory.
     target = target.absolute()
     model = _load(checkpoint)
-    config = pack_config(model, checkpoint)
+    config = {**pack_config(model, checkpoint), "vision_precision": options.vision_precision}
     with scratch_dir(target.parent, prefix=f".{target.name}-export-", suffix=".part") as staging:
         work = staging / "_work"
         work.mkdir()
@@ -292,6 +318,9 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
         if options.precision != "fp32":
             sources["decoder"] = work / f"decoder.{options.precision}.onnx"
             quantize_decoder(graphs["decoder"], sources["decoder"], options.precision, work)
+        if options.vision_precision != "fp32":
+            sources["vision"] = work / f"vision.{options.vision_precision}.onnx"
+            quantize_vision(graphs["vision"], sources["vision"], options.vision_precision, work)
         roles: dict[str, str] = {}
         for role, source in sources.items():
             written = save_graph(source, staging / FILES[role], options.external_data_over_bytes)
@@ -299,16 +328,7 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
             roles.update({f"{role}_data": name for name in written[1:]})
         shutil.copyfile(checkpoint / "tokenizer.json", staging / "tokenizer.json")
         roles["tokenizer"] = "tokenizer.json"
-        cases = parity_cases(config)
-        parity = {
-            "fp32_decoder": measure_parity(
-                model, staging, config, cases, options.parity_tokens, {"decoder": graphs["decoder"]}
-            )
-        }
-        if options.precision != "fp32":
-            parity[f"{options.precision}_decoder"] = measure_parity(
-                model, staging, config, cases, options.parity_tokens
-            )
+        parity = _parity(model, staging, config, graphs, options)
         shutil.rmtree(work)
         manifest = Manifest(
             name=options.name,
@@ -323,8 +343,37 @@ def export_checkpoint(checkpoint: Path, target: Path, options: ExportOptions) ->
         )
         manifest.write(staging)
         promote(staging, target)
-    log.info("exported %s -> %s (%s)", checkpoint, target, options.precision)
+    log.info(
+        "exported %s -> %s (language model %s, vision %s)",
+        checkpoint,
+        target,
+        options.precision,
+        options.vision_precision,
+    )
     return target
+
+
+def _parity(
+    model: Any, staging: Path, config: dict[str, Any], graphs: dict[str, Path], options: ExportOptions
+) -> dict[str, Any]:
+    """Greedy parity with transformers: ``fp32_decoder`` of the fp32 graphs (exact, else the export
+    is wrong); ``{vision}_vision`` of the quantised vision tower with the fp32 decoder (plus its image
+    features' cosine with the fp32 tower's); ``{precision}_decoder`` of the graphs as packed."""
+    from .vlm_parity import measure_parity, parity_cases, vision_feature_cosines
+
+    cases = parity_cases(config)
+    tokens = options.parity_tokens
+    fp32 = {"vision": graphs["vision"], "decoder": graphs["decoder"]}
+    parity = {"fp32_decoder": measure_parity(model, staging, config, cases, tokens, fp32)}
+    if options.vision_precision != "fp32":
+        quantised = {"decoder": graphs["decoder"]}
+        parity[f"{options.vision_precision}_vision"] = {
+            **vision_feature_cosines(graphs["vision"], staging / FILES["vision"], config, cases),
+            **measure_parity(model, staging, config, cases, tokens, quantised),
+        }
+    if options.precision != "fp32":
+        parity[f"{options.precision}_decoder"] = measure_parity(model, staging, config, cases, tokens)
+    return parity
 
 
 def export_random_tiny(target: Path, options: ExportOptions) -> Path:

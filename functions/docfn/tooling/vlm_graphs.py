@@ -7,7 +7,8 @@ graphs have static control flow and explicit tensors in and out:
 
 - ``vision``: ``pixel_values`` [patches, C*T*P*P], ``positions`` [patches, 2] (row, column of each
   patch), ``segment_ids`` [patches] (which image/frame a patch belongs to: attention stays inside it)
-  -> ``image_features`` [patches / merge^2, text hidden].
+  -> ``image_features`` [patches / merge^2, text hidden]. Its attention is ONNX Runtime's fused
+  ``MultiHeadAttention`` (``vlm_attention``).
 - ``embed``: ``input_ids`` [B, S] -> ``inputs_embeds`` [B, S, hidden].
 - ``decoder``: ``inputs_embeds`` [B, S, hidden], ``position_ids`` [3, B, S] (M-RoPE), ``attention_mask``
   [B, past + S] (1 = real token), ``past_key.i`` / ``past_value.i`` [B, kv_heads, past, head_dim] ->
@@ -20,6 +21,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .vlm_attention import VisionAttention
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -46,10 +49,7 @@ class VisionGraph(nn.Module):
         angles = torch.cat([angles[:, 0], angles[:, 1]], dim=-1)
         angles = torch.cat([angles, angles], dim=-1)[:, None, :]
         cos, sin = angles.cos(), angles.sin()
-        same_image = segment_ids[:, None] == segment_ids[None, :]
-        bias = torch.zeros(same_image.shape, dtype=hidden.dtype).masked_fill(
-            ~same_image, torch.finfo(hidden.dtype).min
-        )
+        single = segment_ids.min() == segment_ids.max()  # one image: attention needs no mask
         patches = hidden.shape[0]
         for block in visual.blocks:
             attn = block.attn
@@ -57,10 +57,10 @@ class VisionGraph(nn.Module):
             q, k, v = qkv.permute(1, 0, 2, 3).unbind(0)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
-            q, k, v = (t.transpose(0, 1) for t in (q, k, v))  # [heads, patches, head_dim]
-            weights = torch.softmax(q @ k.transpose(1, 2) * attn.scaling + bias, dim=-1)
-            out = (weights @ v).transpose(0, 1).reshape(patches, -1)
-            hidden = hidden + attn.proj(out)
+            q, k, v = (t.reshape(1, patches, -1) for t in (q, k, v))
+            # Fused in the exported graph (vlm_attention): flash attention for a pass of one image.
+            out = VisionAttention.apply(q, k, v, segment_ids, single, self.heads, attn.scaling)
+            hidden = hidden + attn.proj(out[0])
             hidden = hidden + block.mlp(block.norm2(hidden))
         return visual.merger(hidden)
 

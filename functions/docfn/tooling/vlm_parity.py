@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..tasks.vlm.model import VlmModel
+from ..core.onnx_sessions import get_session
+from ..tasks.vlm.model import VlmModel, vision_pass
 from ..tasks.vlm.preprocess import ProcessorConfig, VisionInput, preprocess
 from ..tasks.vlm.sampling import SamplingKnobs
 
@@ -113,4 +114,22 @@ def measure_parity(
         "exact_cases": exact,
         "mean_agreement": round(float(np.mean(scores)), 4),
         "min_agreement": round(float(np.min(scores)), 4),
+    }
+
+
+def vision_feature_cosines(
+    reference: Path, vision: Path, config: dict[str, Any], cases: list[ParityCase]
+) -> dict[str, Any]:
+    """Cosine of each case's image features from the ``vision`` graph with the ``reference`` graph's
+    (the fp32 tower): how close a quantised tower stays, before any decoding."""
+    processor = ProcessorConfig.from_dict(config["processor"])
+    sessions = [get_session(path, 1) for path in (reference, vision)]
+    cosines = []
+    for case in cases:
+        image = [preprocess(case.image, processor)]
+        ours, theirs = (vision_pass(session, image).reshape(-1).astype(np.float64) for session in sessions)
+        cosines.append(float(ours @ theirs / (np.linalg.norm(ours) * np.linalg.norm(theirs))))
+    return {
+        "feature_cosine_mean": round(float(np.mean(cosines)), 5),
+        "feature_cosine_min": round(float(np.min(cosines)), 5),
     }

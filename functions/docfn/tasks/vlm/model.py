@@ -25,9 +25,11 @@ from .sampling import SamplingKnobs, adjust_logits
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 # Patches (before the 2x2 merge) that one vision pass takes when it holds several images: a 448x112
-# block crop is 256, so a few block crops share a pass; a page view (1036x1036: 5476) runs alone. At
-# MinerU2.5's width (1280, MLP 5120) a patch's linear layers cost ~7x its attention over 1024
-# patches, so sharing a pass that large costs little and saves a pass's fixed overhead per image.
+# block crop is 256, so a few block crops share a pass; a page view (1036x1036: 5476) runs alone, and
+# a pass of one image takes the graph's flash attention (no mask, no score matrix). Several images
+# share a pass through a dense, masked attention; at MinerU2.5's width (1280, MLP 5120) a patch's
+# linear layers cost ~7x its attention over 1024 patches, so sharing a pass that large costs little
+# and saves a pass's fixed overhead per image.
 VISION_PASS_PATCHES = 1024
 
 
@@ -102,15 +104,7 @@ class VlmModel:
         return np.concatenate([self._vision_pass(group) for group in groups])
 
     def _vision_pass(self, images: list[VisionInput]) -> np.ndarray:
-        positions = np.concatenate([vision_positions(i.grid_thw, i.merge_size) for i in images])
-        segments = np.concatenate(
-            [np.full(i.pixel_values.shape[0], n, dtype=np.int64) for n, i in enumerate(images)]
-        )
-        pixels = np.concatenate([i.pixel_values for i in images])
-        (features,) = self._vision.run(
-            None, {"pixel_values": pixels, "positions": positions, "segment_ids": segments}
-        )
-        return features
+        return vision_pass(self._vision, images)
 
     def chat_prompt(
         self, content: list[str | VisionInput], system: str | None = DEFAULT_SYSTEM
@@ -252,6 +246,17 @@ class VlmModel:
 
     def decode(self, token_ids: list[int], skip_special_tokens: bool = True) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens)
+
+
+def vision_pass(session: ort.InferenceSession, images: list[VisionInput]) -> np.ndarray:
+    """One run of a vision graph over ``images`` (attention kept inside each): merged features."""
+    positions = np.concatenate([vision_positions(i.grid_thw, i.merge_size) for i in images])
+    segments = np.concatenate(
+        [np.full(i.pixel_values.shape[0], n, dtype=np.int64) for n, i in enumerate(images)]
+    )
+    pixels = np.concatenate([i.pixel_values for i in images])
+    (features,) = session.run(None, {"pixel_values": pixels, "positions": positions, "segment_ids": segments})
+    return features
 
 
 def _check_deadline(deadline: float | None) -> None:
