@@ -14,7 +14,8 @@ processes:
   inferring at a time), VmHWM when ready, after the first page and after 1, 2, 4, 8 concurrent
   clients have posted every devset page between them (no result cache).
 
-    .venv/bin/python scripts/bench_memory.py [--variants baseline,...] [--tasks ocr] [--out DIR]
+    .venv/bin/python scripts/bench_memory.py [--tasks ocr,layout,parse] [--sections stages,load]
+        [--variants glibc_default,two_arenas] [--pages N] [--rounds N] [--out DIR]
 
 Writes docs/benchmarks/memory.{json,md}.
 """
@@ -70,14 +71,16 @@ def rollup_mb(pid: int | str = "self") -> dict[str, float]:
     return {"anonymous": fields["Anonymous"], "file": round(fields["Rss"] - fields["Anonymous"], 1)}
 
 
-def page_files(devset: Path) -> list[Path]:
-    return sorted(devset.glob("*.png"))
+def page_files(devset: Path, pages: int = 0) -> list[Path]:
+    """The devset's pages, the first ``pages`` of them (0: all)."""
+    files = sorted(devset.glob("*.png"))
+    return files[:pages] if pages else files
 
 
 # --- in-process stages (run in a child process per variant) -----------------------------------
 
 
-def child_stages(task: str, devset: Path, trace: bool) -> dict[str, Any]:
+def child_stages(task: str, devset: Path, pages: int, trace: bool) -> dict[str, Any]:
     if trace:
         import tracemalloc
 
@@ -90,7 +93,7 @@ def child_stages(task: str, devset: Path, trace: bool) -> dict[str, Any]:
     service = build_service(Settings(tasks=[task], memory_cache_entries=0))
     service.load_all(eager=True)
     stages["loaded"] = status_mb()
-    documents = [path.read_bytes() for path in page_files(devset)]
+    documents = [path.read_bytes() for path in page_files(devset, pages)]
     service.run(task, documents[0], "image/png")
     stages["first_page"] = status_mb()
     seconds = []
@@ -105,8 +108,18 @@ def child_stages(task: str, devset: Path, trace: bool) -> dict[str, Any]:
     return result
 
 
-def run_child(task: str, env: dict[str, str], devset: Path, trace: bool) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", "--tasks", task, "--devset", str(devset)]
+def run_child(task: str, env: dict[str, str], devset: Path, pages: int, trace: bool) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--tasks",
+        task,
+        "--devset",
+        str(devset),
+        "--pages",
+        str(pages),
+    ]
     if trace:
         command.append("--tracemalloc")
     done = subprocess.run(
@@ -116,12 +129,12 @@ def run_child(task: str, env: dict[str, str], devset: Path, trace: bool) -> dict
 
 
 def bench_stages(
-    task: str, variants: dict[str, dict[str, str]], devset: Path, rounds: int, trace: bool
+    task: str, variants: dict[str, dict[str, str]], devset: Path, pages: int, rounds: int, trace: bool
 ) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for _ in range(rounds):  # round-robin: a variant's neighbours in time are the other variants
         for name, env in variants.items():
-            runs[name].append(run_child(task, env, devset, trace))
+            runs[name].append(run_child(task, env, devset, pages, trace))
     first = next(iter(variants))
     base = statistics.median(r["median_s"] for r in runs[first])
     rows = {}
@@ -171,8 +184,10 @@ def post_pages(url: str, task: str, documents: list[bytes], clients: int) -> Non
             future.result()
 
 
-def bench_load(task: str, env: dict[str, str], devset: Path, store: Path | None) -> dict[str, Any]:
-    documents = [path.read_bytes() for path in page_files(devset)]
+def bench_load(
+    task: str, env: dict[str, str], devset: Path, pages: int, store: Path | None
+) -> dict[str, Any]:
+    documents = [path.read_bytes() for path in page_files(devset, pages)]
     # No result cache: every level posts the same pages again, and every post must infer.
     extra = {"DOCFN_TASKS": task, "DOCFN_MEMORY_CACHE_ENTRIES": "0", **DEPLOYMENT_ENV, **env}
     if store is not None:
@@ -240,26 +255,34 @@ def main() -> None:
     parser.add_argument("--sections", default="stages,load")
     parser.add_argument("--rounds", type=int, default=2, help="in-process runs per variant")
     parser.add_argument("--devset", type=Path, default=DEVSET)
+    parser.add_argument("--pages", type=int, default=0, help="the first N devset pages (0: all)")
     parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
     parser.add_argument("--tracemalloc", action="store_true", help="the Python heap's peak too (slow)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child_stages(args.tasks, args.devset, args.tracemalloc)))
+        print(json.dumps(child_stages(args.tasks, args.devset, args.pages, args.tracemalloc)))
         return
     if args.store is not None:
         os.environ["DOCFN_MODEL_STORE"] = str(args.store)
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
     sections = args.sections.split(",")
-    report: dict[str, Any] = {"machine": machine(), "pages": len(page_files(args.devset)), "tasks": {}}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "pages": len(page_files(args.devset, args.pages)),
+        "tasks": {},
+    }
     for task in args.tasks.split(","):
         section: dict[str, Any] = {}
         if "stages" in sections:
-            section["stages"] = bench_stages(task, variants, args.devset, args.rounds, args.tracemalloc)
+            section["stages"] = bench_stages(
+                task, variants, args.devset, args.pages, args.rounds, args.tracemalloc
+            )
         if "load" in sections:
             section["load"] = {
-                name: bench_load(task, env, args.devset, args.store) for name, env in variants.items()
+                name: bench_load(task, env, args.devset, args.pages, args.store)
+                for name, env in variants.items()
             }
         report["tasks"][task] = section
         report["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
