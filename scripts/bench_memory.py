@@ -15,9 +15,9 @@ processes:
   clients have posted every devset page between them (no result cache).
 
     .venv/bin/python scripts/bench_memory.py [--tasks ocr,layout,parse] [--sections stages,load]
-        [--variants glibc_default,two_arenas] [--pages N] [--rounds N] [--out DIR]
+        [--variants glibc_default,two_arenas] [--pages N] [--rounds N] [--out DIR] [--name memory]
 
-Writes docs/benchmarks/memory.{json,md}.
+Writes docs/benchmarks/<name>.{json,md}.
 """
 
 from __future__ import annotations
@@ -260,6 +260,7 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true", help="the Python heap's peak too (slow)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--name", default="memory", help="report file name, without .json / .md")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child_stages(args.tasks, args.devset, args.pages, args.tracemalloc)))
@@ -286,7 +287,7 @@ def main() -> None:
             }
         report["tasks"][task] = section
         report["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-        write_report(args.out, "memory", report, markdown(report))
+        write_report(args.out, args.name, report, markdown(report))
         print(f"{task} done", file=sys.stderr)
     print(markdown(report))
 
