@@ -28,9 +28,7 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +83,9 @@ def child_stages(task: str, devset: Path, pages: int, trace: bool) -> dict[str, 
         import tracemalloc
 
         tracemalloc.start()
+    from docfn.core.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as docfn's entry points do, before any thread
     stages: dict[str, Any] = {}
     from docfn.adapters.wiring import build_service
     from docfn.core.settings import Settings
@@ -162,31 +163,11 @@ def wait_ready(url: str, timeout: float = 300) -> None:
     raise TimeoutError("docfn never became ready")
 
 
-def post_pages(url: str, task: str, documents: list[bytes], clients: int) -> None:
-    """``clients`` concurrent closed-loop clients posting every document once between them."""
-    pending = iter(range(len(documents)))
-    lock = threading.Lock()
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=url, timeout=3600) as client:
-            while True:
-                with lock:
-                    index = next(pending, None)
-                if index is None:
-                    return
-                response = client.post(
-                    f"/v1/{task}", content=documents[index], headers={"content-type": "image/png"}
-                )
-                response.raise_for_status()
-
-    with ThreadPoolExecutor(clients) as pool:
-        for future in [pool.submit(client_loop) for _ in range(clients)]:
-            future.result()
-
-
 def bench_load(
     task: str, env: dict[str, str], devset: Path, pages: int, store: Path | None
 ) -> dict[str, Any]:
+    from bench import throughput  # the suite's closed-loop clients (not imported by --child)
+
     documents = [path.read_bytes() for path in page_files(devset, pages)]
     # No result cache: every level posts the same pages again, and every post must infer.
     extra = {"DOCFN_TASKS": task, "DOCFN_MEMORY_CACHE_ENTRIES": "0", **DEPLOYMENT_ENV, **env}
@@ -196,10 +177,10 @@ def bench_load(
     try:
         wait_ready(url)
         row: dict[str, Any] = {"ready": status_mb(proc.pid)}
-        post_pages(url, task, documents[:1], 1)
+        throughput(url, documents[:1], 1, 1, task)
         row["first_page"] = status_mb(proc.pid)
         for clients in CLIENTS:
-            post_pages(url, task, documents, clients)
+            throughput(url, documents, clients, max(len(documents), clients), task)  # every page, once
             row[f"clients_{clients}"] = status_mb(proc.pid)
         row["rollup"] = rollup_mb(proc.pid)
         row["peak_mb"] = row[f"clients_{CLIENTS[-1]}"]["hwm"]
