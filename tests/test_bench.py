@@ -32,6 +32,7 @@ def test_bench_quick_mode_writes_every_section(model_store: Path, redis_binary: 
         assert report["inprocess"][task]["n"] == 1
         assert report["http"][task]["peak_rss_mb"] > 0
     assert [r["clients"] for r in report["http"]["ocr"]["throughput"]] == [1, 2]
+    assert all(report["http"][task]["load"]["clients"] == 2 for task in ("layout", "parse"))
     assert report["cache"]["hit"]["n"] == 3
     assert report["cold"]["median_seconds"]["fp32"]["phase_fetch"] > 0
     assert report["pdf"]["rows"], "no real PDF measured"

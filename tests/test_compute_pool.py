@@ -69,6 +69,12 @@ def test_ocr_sessions_are_single_threaded_without_memory_pattern(pack: Path) -> 
     assert engine.pool.threads == available_cpus()
 
 
+def test_ocr_sessions_take_tensors_from_the_shared_arena(pack: Path) -> None:
+    engine = OcrEngine(pack, verify_pack(pack))
+    for session in (engine.detector.session, engine.recognizer.session):
+        assert session.get_session_options().get_session_config_entry("session.use_env_allocators") == "1"
+
+
 def test_admission_zero_means_the_cpu_quota(model_store: Path) -> None:
     service = build_service(Settings(tasks=["ocr"], model_store=model_store, max_concurrency=0))
     assert service.admission.concurrency == available_cpus()

@@ -28,6 +28,7 @@ from collections.abc import Mapping  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ...core import logs  # noqa: E402
+from ...core.malloc_arenas import limit_malloc_arenas  # noqa: E402
 from ...core.settings import get_settings  # noqa: E402
 from ...service.request_log import request_fields  # noqa: E402
 from ...service.service import DocService  # noqa: E402
@@ -93,6 +94,7 @@ def _prepare_during_init() -> None:
         threading.Thread(target=_prepare_in_background, name="docfn-prepare", daemon=True).start()
 
 
+limit_malloc_arenas()  # before the init thread below, and the runtime's own
 _prepare_during_init()
 INIT_SECONDS = time.perf_counter() - _IMPORT_START
 

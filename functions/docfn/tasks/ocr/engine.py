@@ -90,8 +90,9 @@ def _ocr_session(model_path: Path) -> ort.InferenceSession:
     """Single-threaded (the page's lines are read in parallel on the compute pool instead), and
     without ONNX Runtime's memory pattern: the recogniser sees a new input width on nearly every
     line, and a pattern cached per shape only grows the process (peak RSS 285 -> 205 MB at the
-    same speed, measured by the lead)."""
-    return get_session(model_path, 1, mem_pattern=False)
+    same speed, measured by the lead). For the same reason the sessions share one arena grown by
+    what a run requests, not one each grown by powers of two (docfn.core.onnx_sessions)."""
+    return get_session(model_path, 1, mem_pattern=False, shared_arena=True)
 
 
 class OcrEngine:
