@@ -60,13 +60,16 @@ def test_lines_read_in_parallel_match_lines_read_in_sequence(pack: Path, page: n
     assert len(parallel) > 20
 
 
-def test_ocr_sessions_are_single_threaded_without_memory_pattern(pack: Path) -> None:
+def test_line_sessions_are_single_threaded_and_the_detector_has_the_pools_threads(pack: Path) -> None:
     engine = OcrEngine(pack, verify_pack(pack))
-    for session in (engine.detector.session, engine.recognizer.session):
-        options = session.get_session_options()
-        assert options.intra_op_num_threads == 1
-        assert not options.enable_mem_pattern
     assert engine.pool.threads == available_cpus()
+    # The lines are spread over the pool; the page's one detection spreads over its own threads.
+    assert engine.recognizer.session.get_session_options().intra_op_num_threads == 1
+    assert engine.detector.session.get_session_options().intra_op_num_threads == engine.pool.threads
+    for session in (engine.detector.session, engine.recognizer.session):
+        assert not session.get_session_options().enable_mem_pattern
+    alone = OcrEngine(pack, verify_pack(pack), threads=1)
+    assert alone.detector.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_ocr_sessions_take_tensors_from_the_shared_arena(pack: Path) -> None:
