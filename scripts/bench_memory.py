@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from benchlib import DEVSET, OUT, machine, start_docfn, stop, write_report
+from benchlib import DEVSET, OUT, machine, start_docfn, status_mb, stop, write_report
 
 # What a deployment sets (knative/base/config.yaml) that changes memory: models loaded at start,
 # one inference at a time; the benchmark's clients wait instead of getting 504.
@@ -47,16 +47,6 @@ VARIANTS: dict[str, dict[str, str]] = {
     "glibc_default": {"MALLOC_ARENA_MAX": str(8 * (os.cpu_count() or 1))},
     "two_arenas": {},
 }
-
-
-def status_mb(pid: int | str = "self") -> dict[str, float]:
-    """VmRSS and VmHWM of a process, in MB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key = line.split(":")[0]
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = round(int(line.split()[1]) / 1024, 1)
-    return {"rss": fields["VmRSS"], "hwm": fields["VmHWM"]}
 
 
 def rollup_mb(pid: int | str = "self") -> dict[str, float]:

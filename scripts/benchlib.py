@@ -91,12 +91,19 @@ def start_docfn(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+def status_mb(pid: int | str = "self") -> dict[str, float]:
+    """A process's resident set now (VmRSS) and its high-water mark (VmHWM), in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = round(int(line.split()[1]) / 1024, 1)
+    return {"rss": fields["VmRSS"], "hwm": fields["VmHWM"]}
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's high-water resident set (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"no VmHWM for {pid}")
+    return status_mb(pid)["hwm"]
 
 
 def summary(seconds: list[float]) -> dict[str, float]:

@@ -6,8 +6,8 @@ that decode and answer requests, the compute pool reading lines, the eager load)
 holding page-sized buffers in a different arena, so the process grows with every thread that ever
 touched a page. Measured with scripts/bench_memory.py (``docfn serve --tasks ocr``, 2 cores, 1 to
 8 concurrent clients): peak RSS 497 MB with glibc's default, 328 MB with two arenas
-(docs/benchmarks/memory_ocr.md). ONNX Runtime's tensors come from its own arena, so two malloc arenas do not
-serialise inference.
+(docs/benchmarks/memory_ocr.md). ONNX Runtime's tensors come from its own arena, so two malloc
+arenas do not serialise inference.
 
 glibc fixes the cap when it creates its second arena, so this must run before threads start: the
 entry points call it first (``docfn`` on the command line, the Lambda handler's import). An

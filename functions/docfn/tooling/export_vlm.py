@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigurationError
-from ..packs.manifest import VLM_PARITY_METRIC, Manifest, describe_file
+from ..packs.manifest import (
+    DEFAULT_VISION_PRECISION,
+    VISION_PRECISIONS,
+    VLM_PARITY_METRIC,
+    Manifest,
+    describe_file,
+)
 from ..packs.store import promote, scratch_dir
 from ..tasks.vlm.preprocess import ProcessorConfig
 
@@ -34,9 +40,6 @@ log = logging.getLogger("docfn.packs")
 
 OPSET = 17
 PRECISIONS = ("fp32", "int8", "int4")
-# The vision tower: int8 encodes ~2.3x faster than fp32 at MinerU2.5's size (docs/benchmarks/vlm.md),
-# its block features at cosine 0.9994 with fp32's; the manifest records the figures per pack.
-VISION_PRECISIONS = ("fp32", "int8")
 INT4_BLOCK_SIZE = 32
 # Graphs whose weights exceed this keep them in one external ``.data`` file (protobuf's limit is 2 GB).
 PROTOBUF_SAFE_BYTES = 1 << 30
@@ -48,7 +51,7 @@ class ExportOptions:
     name: str = "vlm-mineru25-int8"
     version: str = "1"
     precision: str = "int8"  # the language model's weights (the manifest's ``precision``)
-    vision_precision: str = "int8"
+    vision_precision: str = DEFAULT_VISION_PRECISION
     parity_tokens: int = 24  # new tokens per parity case
     external_data_over_bytes: int = PROTOBUF_SAFE_BYTES
 
@@ -217,7 +220,6 @@ def quantize_decoder(
     quantised per block at run time)."""
     import onnx
 
-    large = _initializer_bytes(source) > PROTOBUF_SAFE_BYTES
     if precision == "int8":
         _quantize_int8(source, target, work, ["MatMul"])
         return
@@ -231,6 +233,7 @@ def quantize_decoder(
             accuracy_level=int4_accuracy_level,
         )
         quantizer.process()
+        large = _initializer_bytes(source) > PROTOBUF_SAFE_BYTES
         quantizer.model.save_model_to_file(str(target), use_external_data_format=large)
         return
     raise ConfigurationError(f"precision {precision!r}: choose one of {PRECISIONS}")

@@ -10,9 +10,14 @@ from pathlib import Path
 from ...core.errors import BadInput, NotFound
 from ...core.settings import Settings
 from ...packs.catalog import RECIPES, default_pack_names
-from ...packs.manifest import MANIFEST_NAME, Manifest, verify_pack
+from ...packs.manifest import (
+    DEFAULT_VISION_PRECISION,
+    MANIFEST_NAME,
+    VISION_PRECISIONS,
+    Manifest,
+    verify_pack,
+)
 from ...tooling.build import build_packs
-from ...tooling.export_vlm import VISION_PRECISIONS, ExportOptions
 from ...tooling.publish import DEFAULT_MAX_CER_REGRESSION_PP, list_bucket_packs, publish_pack
 from ...tooling.quantize import DEFAULT_REPEATS
 
@@ -86,7 +91,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     vlm.add_argument(
         "--vision-precision",
         choices=list(VISION_PRECISIONS),
-        default=ExportOptions.vision_precision,
+        default=DEFAULT_VISION_PRECISION,
         help="vision-tower weights: int8 dynamic MatMul and Gemm (default; ~2.3x faster) or fp32",
     )
     vlm.add_argument(
@@ -174,7 +179,8 @@ def _quantize(args: argparse.Namespace, store: Path) -> int:
 
 
 def _export_vlm(args: argparse.Namespace, store: Path) -> int:
-    from ...tooling.export_vlm import export_checkpoint, export_random_tiny
+    # Imported here: the export tooling (numpy, Pillow) stays out of every other command's start.
+    from ...tooling.export_vlm import ExportOptions, export_checkpoint, export_random_tiny
 
     # A checkpoint's pack is named as the catalog's default VLM pack (vlm-mineru25-int8) at its precision.
     name = args.name or ("qwen2vl-tiny-random" if args.random_tiny else f"vlm-mineru25-{args.precision}")
@@ -190,8 +196,11 @@ def _export_vlm(args: argparse.Namespace, store: Path) -> int:
     else:
         target = export_checkpoint(args.checkpoint, args.out or store / name / args.version, options)
     manifest = Manifest.load(target)
-    summary = {"pack": str(target), "precision": manifest.precision}
-    summary["vision_precision"] = manifest.config["vision_precision"]
+    summary = {
+        "pack": str(target),
+        "precision": manifest.precision,
+        "vision_precision": manifest.config["vision_precision"],
+    }
     print(json.dumps({**summary, **manifest.accuracy}, indent=2))
     return 0
 

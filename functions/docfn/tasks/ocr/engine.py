@@ -88,9 +88,9 @@ def page_text(lines: list[TextLine]) -> str:
 
 def _ocr_session(model_path: Path, threads: int = 1) -> ort.InferenceSession:
     """Single-threaded by default (the page's lines are read in parallel on the compute pool
-    instead), and without ONNX Runtime's memory pattern: the recogniser sees a new input width on nearly every
-    line, and a pattern cached per shape only grows the process (peak RSS 285 -> 205 MB at the
-    same speed, measured by the lead). For the same reason the sessions share one arena grown by
+    instead), and without ONNX Runtime's memory pattern: the recogniser sees a new input width on
+    nearly every line, and a pattern cached per shape only grows the process (peak RSS 285 -> 205
+    MB at the same speed, measured by the lead). For the same reason the sessions share one arena grown by
     what a run requests, not one each grown by powers of two (docfn.core.onnx_sessions)."""
     return get_session(model_path, threads, mem_pattern=False, shared_arena=True)
 

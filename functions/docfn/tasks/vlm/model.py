@@ -101,10 +101,7 @@ class VlmModel:
             if groups[-1] and patches > VISION_PASS_PATCHES:
                 groups.append([])
             groups[-1].append(image)
-        return np.concatenate([self._vision_pass(group) for group in groups])
-
-    def _vision_pass(self, images: list[VisionInput]) -> np.ndarray:
-        return vision_pass(self._vision, images)
+        return np.concatenate([vision_pass(self._vision, group) for group in groups])
 
     def chat_prompt(
         self, content: list[str | VisionInput], system: str | None = DEFAULT_SYSTEM
