@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCKS = ROOT / "requirements"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # "name==version \" (or "name[extras]==version \") followed by its "--hash=sha256:…" lines.
-ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(\S+)((?: \\\n    --hash=sha256:[0-9a-f]{64}(?: \\)?)+)", re.M)
+ENTRY = re.compile(
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(\S+)"
+    r"((?: \\\n    --hash=sha256:[0-9a-f]{64}(?: \\)?)+)",
+    re.M,
+)
 
 
 def pins(lock: str) -> dict[str, Version]:
@@ -34,7 +38,8 @@ def pins(lock: str) -> dict[str, Version]:
 def test_every_requirement_of_pyproject_is_pinned_within_its_range() -> None:
     dev, build = pins("dev.txt"), pins("build.txt")
     project = PYPROJECT["project"]
-    stated = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    extras = project["optional-dependencies"].values()
+    stated = [*project["dependencies"], *(requirement for extra in extras for requirement in extra)]
     for lock, requirements in ((dev, stated), (build, PYPROJECT["build-system"]["requires"])):
         for text in requirements:
             requirement = Requirement(text)
