@@ -59,7 +59,8 @@ locals {
         # Load the packs during init, overlapping their download with the imports (docs/lambda.md).
         DOCFN_EAGER_LOAD = "1"
       },
-      # DOCFN_MODEL_URI (every task but summarize) and DOCFN_<ROLE>_MODEL_URI (table, parse), see packs.tf.
+      # DOCFN_MODEL_URI (tasks with a pack of their own: not formula, chart or summarize) and
+      # DOCFN_<ROLE>_MODEL_URI (table, parse, formula, chart, summarize), see packs.tf.
       { for variable, pack in local.task_model_packs[task] : variable => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${pack}" },
     )
   }

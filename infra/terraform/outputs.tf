@@ -44,7 +44,7 @@ output "model_uris" {
 }
 
 output "role_model_uris" {
-  description = "Per task that reads secondary packs (table, parse): DOCFN_<ROLE>_MODEL_URI => the pack URI of each."
+  description = "Per task that reads secondary packs (table, parse, formula, chart, summarize): DOCFN_<ROLE>_MODEL_URI => the pack URI of each."
   value = { for task, packs in local.task_model_packs : task => {
     for variable, pack in packs : variable => "s3://${aws_s3_bucket.this.id}/${local.models_prefix}${pack}" if variable != "DOCFN_MODEL_URI"
   } if length(packs) > (contains(keys(packs), "DOCFN_MODEL_URI") ? 1 : 0) }

@@ -5,7 +5,8 @@
 # DOCFN_MODEL_URI (its own pack) and DOCFN_<ROLE>_MODEL_URI (each secondary pack it reads: parse
 # its OCR pack, role ocr, and SLANet-plus, role table_structure; table its layout pack, role
 # layout, and table_structure; formula and chart the VLM pack, role vlm, which is exported from
-# MinerU2.5's weights with `docfn models export-vlm`) from s3://<bucket>/models/, and fails naming the variable
+# MinerU2.5's weights with `docfn models export-vlm`; summarize parse's three, for documents) from
+# s3://<bucket>/models/, and fails naming the variable
 # when one is missing. So every deployed task resolves here to every pack it needs, and those packs
 # must be published before the first request (README: "Publish the model packs").
 #

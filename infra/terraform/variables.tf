@@ -81,7 +81,8 @@ variable "tasks" {
       model_pack        = "layout-cdla/1"
       role_packs        = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
     }
-    # MinerU2.5 int8: ~4 GB loaded (fp32 vision tower); 8 GB also buys ~4.6 vCPUs on Lambda.
+    # MinerU2.5 as export-vlm makes it by default (int8 language model, int8 vision tower): a ~1.7 GB
+    # pack, ~2.3 GB peak RSS on a formula crop (docs/benchmarks/vlm.md); 8 GB buys ~4.6 vCPUs on Lambda.
     formula = {
       memory_size       = 8192
       timeout           = 120
@@ -95,7 +96,7 @@ variable "tasks" {
       role_packs        = { vlm = "vlm-mineru25-int8/1" }
     }
     # MinerU2.5 on CPU: the most memory (and so vCPUs: 6) Lambda gives, a 15-minute deadline for a
-    # page's layout answer, and /tmp room for its ~3.5 GB pack.
+    # page's layout answer, and /tmp room for its ~1.7 GB pack.
     vlm = {
       memory_size       = 10240
       timeout           = 900

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
+from ..kustomize import kustomize_build
 from .containers import (
     ROOT,
     Container,
@@ -34,7 +35,6 @@ from .containers import (
     Redis,
     devset_page,
     free_port,
-    load_module,
     pack_ref,
     pdf_of_pages,
     podman,
@@ -48,14 +48,10 @@ PAGES = {"table": "007", "parse": "008", "layout": "008"}
 READY_WITHIN_S = 90
 
 
-def _kustomize_lite() -> Any:
-    return load_module("kustomize_lite", ROOT / "tests" / "knative" / "kustomize_lite.py")
-
-
 @cache
 def rendered() -> tuple[dict[str, Any], ...]:
-    """The dev overlay, rendered as tests/knative renders it (kubectl/kustomize, else kustomize_lite)."""
-    return tuple(_kustomize_lite().render(OVERLAY))
+    """The dev overlay, rendered as tests/knative renders it (`kubectl kustomize`)."""
+    return tuple(kustomize_build(OVERLAY))
 
 
 def services() -> dict[str, dict[str, Any]]:

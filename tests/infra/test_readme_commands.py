@@ -44,10 +44,10 @@ from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "knative"))
-import kustomize_lite
 import test_manifests as k8s
 import test_terraform as tf
 from tests.conftest import free_port, wait_for_port
+from tests.kustomize import kustomize_build
 
 # The session runs both READMEs, each exporting a VLM pack from a checkpoint (torch, ONNX export,
 # parity, int8) as they show, and every deployed function then loads its packs: minutes, not seconds.
@@ -640,10 +640,9 @@ def check_kubectl(call: Call, session: Session) -> str:
         overlay = (call.cwd / flags["-k"]).resolve()
         name = overlay.name
         assert overlay == (ROOT / "knative" / "overlays" / name).resolve() and name in ("dev", "prod")
-        rendered = kustomize_lite.render(overlay)  # `kubectl kustomize` when kubectl is installed
+        rendered = kustomize_build(overlay)  # what `kubectl apply -k` applies
         assert len(rendered) == len(k8s.rendered(name))
-        how = "kubectl kustomize" if kustomize_lite.kustomize_command() else "kustomize_lite"
-        return f"stand-in for the apply; the overlay renders ({how}) and tests/knative checks it"
+        return "stand-in for the apply; the overlay renders (kubectl kustomize) and tests/knative checks it"
     if command == "wait":
         kind, name = positional[1].split("/")
         assert kind == "job" and namespace == k8s.NAMESPACE

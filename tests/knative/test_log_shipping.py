@@ -9,16 +9,13 @@ import fnmatch
 import importlib
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).parent))
-import kustomize_lite
+from tests.kustomize import kustomize_build
 
 helpers = importlib.import_module("tests.conftest")  # this folder is not a package
 SAMPLE_PAGE, DocfnServer = helpers.SAMPLE_PAGE, helpers.DocfnServer
@@ -32,7 +29,7 @@ CRI = re.compile(r"^(?P<time>[^ ]+) (?P<stream>stdout|stderr) (?P<_p>[^ ]*) (?P<
 
 
 def _docs() -> list[dict[str, Any]]:
-    return kustomize_lite.render(LOGGING)
+    return kustomize_build(LOGGING)
 
 
 def _pipeline() -> dict[str, Any]:

@@ -8,14 +8,38 @@ builder for default packs only where packs may be built (never in a deployed fun
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
+
 from ..cloud.s3_objects import object_store
 from ..cloud.s3_packs import S3PackSource
-from ..core.settings import Settings
+from ..core.settings import Settings, unknown_variables
 from ..core.tracing import Tracer
 from ..service.cache import ResultCache, build_cache
 from ..service.pack_sources import PackResolver
 from ..service.service import DocService
 from ..service.upload_jobs import UploadProcessor
+
+log = logging.getLogger("docfn.settings")
+# Variables already warned about: a process may build more than one service (docfn run, tests).
+_reported: set[str] = set()
+
+
+def warn_unknown_variables(environ: Mapping[str, str] | None = None) -> None:
+    """Log a warning per ``DOCFN_*`` variable that is no setting, naming the closest one: the
+    settings ignore it, so a misspelling would otherwise change nothing, silently."""
+    for name, closest in unknown_variables(os.environ if environ is None else environ).items():
+        if name in _reported:
+            continue
+        _reported.add(name)
+        hint = f"; did you mean {closest}?" if closest else ""
+        log.warning(
+            "unknown setting %s ignored: docfn has no such setting%s",
+            name,
+            hint,
+            extra={"fields": {"variable": name, "closest": closest}},
+        )
 
 
 def pack_resolver(settings: Settings) -> PackResolver:
@@ -82,6 +106,9 @@ def with_secrets(settings: Settings) -> Settings:
 def build_service(
     settings: Settings, *, cache: ResultCache | None = None, tracer: Tracer | None = None
 ) -> DocService:
+    # Every entry point (docfn serve / run, the Lambda handler, the app factory) builds its service
+    # here, right after reading the settings: the one place to say what they ignored.
+    warn_unknown_variables()
     settings = with_secrets(settings)
     tracer = tracer or tracer_for(settings)
     return DocService(

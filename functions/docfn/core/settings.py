@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +18,22 @@ from .environment import in_cloud_function, on_lambda
 ALL_TASKS: tuple[str, ...] = ("ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm")
 # The block types parse can send to the VLM (DOCFN_PARSE_VLM_BLOCKS, parse's vlm_blocks option).
 VLM_BLOCK_TYPES: tuple[str, ...] = ("formula", "table", "chart")
+# DOCFN_* variables read outside Settings on purpose, so start-up does not call them unknown: the
+# image build's (scripts/build_image), the lock's (scripts/lock) and the test suite's own. None of
+# them reaches a deployed function; tests/test_unknown_settings.py checks each is still read.
+NOT_SETTINGS: frozenset[str] = frozenset(
+    {
+        "DOCFN_BASE_IMAGE",
+        "DOCFN_BUILD_NO_CACHE",
+        "DOCFN_DEBIAN_MIRROR",
+        "DOCFN_IMAGE_TAG",
+        "DOCFN_REBUILD_BASE",
+        "DOCFN_FIND_LINKS",
+        "DOCFN_SHARED",
+        "DOCFN_TEST_WHEEL_CACHE",
+        "DOCFN_IMAGE_TEST_CACHE",
+    }
+)
 
 
 def _default_model_store() -> Path:
@@ -265,3 +283,22 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def setting_variables() -> frozenset[str]:
+    """The environment variable of every setting: field ``x`` is ``DOCFN_X``."""
+    return frozenset(f"DOCFN_{name.upper()}" for name in Settings.model_fields)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """Each ``DOCFN_*`` variable in ``environ`` that no setting reads, with the closest setting's
+    variable (None when none is close). Settings ignores extra variables, so without this a misspelt
+    name in a ConfigMap or a Terraform map would be dropped silently."""
+    known = setting_variables()
+    unknown: dict[str, str | None] = {}
+    for name in environ:
+        upper = name.upper()  # pydantic-settings matches variable names case-insensitively
+        if upper.startswith("DOCFN_") and upper not in known and upper not in NOT_SETTINGS:
+            closest = difflib.get_close_matches(upper, known, n=1)
+            unknown[name] = closest[0] if closest else None
+    return unknown

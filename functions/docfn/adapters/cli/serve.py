@@ -17,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ...core import logs
     from ...core.settings import Settings
     from ..wiring import build_service
 
@@ -24,6 +25,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["DOCFN_TASKS"] = args.tasks
     port = args.port or int(os.environ.get("PORT", "8080"))
     settings = Settings()
+    # The JSON log from the start (create_app configures it again, the same): what building the
+    # service logs, such as an unknown DOCFN_* variable, is one JSON line like every other.
+    logs.configure(settings.log_level, emf=settings.metrics_emf)
     service = build_service(settings)
     if settings.eager_load:
         # Started before the web stack is imported, so the packs download meanwhile (cold start).

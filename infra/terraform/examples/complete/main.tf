@@ -29,7 +29,7 @@ module "docfn" {
   name      = var.name
   image_tag = var.image_tag
 
-  # The six implemented tasks with the module defaults, except a larger OCR batch window and
+  # All eight tasks (the module's default set) with its defaults, except a larger OCR batch window and
   # an explicit body limit on the synchronous OCR path. Every pack named here must be published
   # to s3://<bucket>/models/ before the first request (output model_packs; see the README): the
   # VLM pack of formula and chart is exported from MinerU2.5's weights (docs/vlm-blocks.md).
