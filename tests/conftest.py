@@ -326,6 +326,22 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     server.stop()
 
 
+# --- the tiny random VLM (MinerU2.5's architecture), made once per session and shared -----------
+# Its weights are seeded by docfn itself (``vlm_checkpoint.seeded_weights``), so the checkpoint
+# below and the one ``--random-tiny`` writes inside its export are the same model: a test may compare
+# this pack with transformers running ``vlm_tiny_checkpoint``. A test exports its own pack only when
+# the export is what it tests (a documented command, another input layout, another option).
+
+
+@pytest.fixture(scope="session")
+def vlm_tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Qwen2-VL checkpoint (transformers layout) ``--random-tiny`` exports. Read-only:
+    a test that edits a checkpoint copies it first."""
+    from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("vlm-checkpoint") / "checkpoint")
+
+
 @pytest.fixture(scope="session")
 def vlm_tiny_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random pack of MinerU2.5's architecture, made once per session by the documented
