@@ -345,10 +345,13 @@ def vlm_tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def vlm_tiny_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random pack of MinerU2.5's architecture, made once per session by the documented
-    command ``docfn models export-vlm --random-tiny OUT``. Its answers are noise and it may never
-    emit a stop token: tests rely on max tokens. fp32 graphs: batched answers equal answers alone
-    exactly there (int8's dynamic quantisation scales activations per batch tensor, so a batch, or
-    crops sharing a vision pass, moves them slightly)."""
+    command ``docfn models export-vlm --random-tiny OUT`` (in its own process: torch stays out of
+    the test process for the tests that only run the pack). Its answers are noise and it may never
+    emit a stop token: tests rely on max tokens. fp32 graphs, language model and vision tower:
+    batched answers equal answers alone exactly there (int8's dynamic quantisation scales
+    activations per batch tensor, so a batch, or crops sharing a vision pass, moves them slightly),
+    and it is the fp32 reference tests/test_vlm_export_parity.py holds transformers and the int8
+    packs to. Read-only."""
     out = tmp_path_factory.mktemp("vlm") / "qwen2vl-tiny-random" / "1"
     command = [sys.executable, "-m", "docfn", "models", "export-vlm", "--random-tiny", str(out)]
     command += ["--precision", "fp32", "--vision-precision", "fp32", "--parity-tokens", "2"]
