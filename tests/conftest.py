@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -326,15 +327,40 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     server.stop()
 
 
+# --- the tiny random VLM (MinerU2.5's architecture), made once per session and shared -----------
+# Its weights are seeded by docfn itself (``vlm_checkpoint.seeded_weights``), so the checkpoint
+# below and the one ``--random-tiny`` writes inside its export are the same model: a test may compare
+# this pack with transformers running ``vlm_tiny_checkpoint``. A test exports its own pack only when
+# the export is what it tests (a documented command, another input layout, another option).
+
+
+@pytest.fixture(scope="session")
+def vlm_tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Qwen2-VL checkpoint (transformers layout) ``--random-tiny`` exports. Read-only:
+    a test that edits a checkpoint copies it first."""
+    from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("vlm-checkpoint") / "checkpoint")
+
+
 @pytest.fixture(scope="session")
 def vlm_tiny_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random pack of MinerU2.5's architecture, made once per session by the documented
     command ``docfn models export-vlm --random-tiny OUT``. Its answers are noise and it may never
-    emit a stop token: tests rely on max tokens. fp32 graphs: batched answers equal answers alone
-    exactly there (int8's dynamic quantisation scales activations per batch tensor, so a batch, or
-    crops sharing a vision pass, moves them slightly)."""
+    emit a stop token: tests rely on max tokens. fp32 graphs, language model and vision tower:
+    batched answers equal answers alone exactly there (int8's dynamic quantisation scales
+    activations per batch tensor, so a batch, or crops sharing a vision pass, moves them slightly),
+    and it is the fp32 reference tests/test_vlm_export_parity.py holds transformers and the int8
+    packs to. Read-only.
+
+    The command runs in this process: a full run imports torch here anyway (the tests that write a
+    checkpoint or run transformers), and a process of its own spent about 10 s importing torch again
+    for an export that takes well under a second once torch is loaded."""
+    from docfn.adapters.cli.main import main
+
     out = tmp_path_factory.mktemp("vlm") / "qwen2vl-tiny-random" / "1"
-    command = [sys.executable, "-m", "docfn", "models", "export-vlm", "--random-tiny", str(out)]
-    command += ["--precision", "fp32", "--vision-precision", "fp32", "--parity-tokens", "2"]
-    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    argv = ["models", "export-vlm", "--random-tiny", str(out)]
+    argv += ["--precision", "fp32", "--vision-precision", "fp32", "--parity-tokens", "2"]
+    with contextlib.redirect_stdout(io.StringIO()):  # the command's report
+        assert main(argv) == 0
     return out

@@ -1,8 +1,10 @@
 """The VLM foundation end to end on a tiny random Qwen2-VL: export to an ONNX pack, the torch-free
-runtime, and greedy parity with transformers' ``generate()`` on devset crops."""
+runtime, greedy parity of the fp32 graphs with transformers' ``generate()`` on devset crops, and the
+int8 graphs' agreement with the fp32 graphs they were quantised from."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -22,61 +24,85 @@ from docfn.tasks.vlm.model import GenerationRequest, VlmModel
 from docfn.tasks.vlm.preprocess import ProcessorConfig, VisionInput, preprocess
 from docfn.tasks.vlm.rope_index import rope_index
 from docfn.tasks.vlm.sampling import SamplingKnobs
-from docfn.tooling.export_vlm import ExportOptions, export_checkpoint
-from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
-from docfn.tooling.vlm_parity import BLOCK_PROMPTS, agreement, reference_tokens
+from docfn.tooling.export_vlm import ExportOptions, export_checkpoint, quantize_decoder
+from docfn.tooling.vlm_parity import BLOCK_PROMPTS, reference_tokens
 
 from .conftest import ROOT
 
 NEW_TOKENS = 24
 # Devset crops (page, left, top, right, bottom) of different shapes: a text strip, a block, a column.
 CROPS = [("001", 80, 120, 700, 190), ("002", 100, 300, 460, 620), ("003", 60, 200, 200, 900)]
-# Measured on these cases (onnxruntime 1.32, x86-64): the int8 decoder's first greedy token equals
-# transformers' fp32 in 7 of 7 cases; the common prefix over 24 tokens averages 0.34 (0.06 to 1.0).
-# Random weights have thin logit margins, so later tokens drift: these figures say nothing yet about
-# MinerU2.5's real weights, whose parity the pack's manifest records at export.
-INT8_MIN_FIRST_TOKEN_MATCHES = 1.0
-INT8_MIN_MEAN_AGREEMENT = 0.3
-# The int8 vision tower (with the int8 decoder): features at cosine > 0.999 with the fp32 tower's;
-# the first greedy token equals transformers' in 7 of 7 cases.
-INT8_VISION_MIN_FIRST_TOKEN_MATCHES = 1.0
+
+# How the int8 packs are held to the fp32 pack of the same export (not to transformers: the fp32
+# graphs already equal transformers token for token, so what is left to measure is quantisation).
+# Every crop with every block prompt (8 x 4 = 32 prompts), each extended by the fp32 pack's own first
+# 0..7 greedy tokens: 256 contexts, and both packs pick the next token of each (teacher forcing, so
+# one early difference does not decide the tokens after it).
+AGREEMENT_CROPS = [
+    *CROPS,
+    ("004", 100, 100, 1100, 260),
+    ("005", 300, 700, 800, 1100),
+    ("006", 90, 1300, 400, 1650),
+    ("008", 150, 500, 1150, 620),
+    ("010", 385, 380, 985, 470),
+]
+AGREEMENT_POSITIONS = 8
+# Measured on these contexts (torch 2.13, transformers 5.25, onnxruntime 1.32, x86-64; the pinned
+# tiny weights of tests/test_vlm_checkpoint.py): the int8 decoder picks the fp32 decoder's token in
+# 214 of the 256 (0.84), int8 decoder + int8 vision tower in 222 (0.87). Every disagreement is a near
+# tie: fp32's top two logits within 0.37 of each other, where int8 moves the logits by 0.09 on
+# average (the random weights' logits crowd: half the margins are under 0.4; above 0.5, int8 agrees
+# every time). For scale: a decoder blind to its context scores 0.14 here (the fp32 tokens of the next
+# prompt's contexts), the coarser int4 decoder 0.41. 0.75 leaves room for a new ONNX Runtime's
+# rounding to flip twenty more near ties, and fails a quantisation that is wrong rather than rounded.
+# (First tokens alone cannot carry this: the random model opens 27 of the 32 answers with the same
+# token.)
+INT8_MIN_AGREEMENT = 0.75
+# The agreement means something only if the fp32 tokens vary with the context (measured: 93 distinct
+# tokens, the commonest 0.12 of them).
+MAX_COMMONEST_TOKEN_SHARE = 0.3
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("vlm") / "checkpoint")
-
-
-@pytest.fixture(scope="session")
-def reference_model(tiny_checkpoint: Path) -> Any:
+def reference_model(vlm_tiny_checkpoint: Path) -> Any:
     import torch
     from transformers import Qwen2VLForConditionalGeneration
 
     return Qwen2VLForConditionalGeneration.from_pretrained(
-        tiny_checkpoint, dtype=torch.float32, attn_implementation="eager"
+        vlm_tiny_checkpoint, dtype=torch.float32, attn_implementation="eager"
     ).eval()
 
 
 @pytest.fixture(scope="session")
-def packs(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """fp32 graphs; the int8 decoder with the fp32 vision tower; and export-vlm's default, int8 both."""
+def packs(
+    vlm_tiny_pack: Path, vlm_tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """The tiny model's packs, each exported once per session from the same weights:
+
+    - ``fp32``: fp32 graphs, conftest's shared ``vlm_tiny_pack`` (``export-vlm --random-tiny``);
+    - ``int8``: the int8 decoder with the fp32 vision tower, by ``export-vlm --checkpoint --store``
+      from a copy of the checkpoint with transformers 5's processor layout
+      (test_cli_export_vlm_checkpoint_goes_to_the_store checks what that export read and wrote);
+    - ``int8-vision``: export-vlm's default, int8 decoder and int8 vision tower.
+    """
     store = tmp_path_factory.mktemp("vlm-packs")
-    made = {
-        precision: export_checkpoint(
-            tiny_checkpoint,
-            store / "tiny" / precision,
-            ExportOptions(
-                name="tiny", version=precision, precision=precision, vision_precision="fp32", parity_tokens=8
-            ),
-        )
-        for precision in ("fp32", "int8")
-    }
-    made["int8-vision"] = export_checkpoint(
-        tiny_checkpoint,
+    checkpoint = store / "checkpoint-size-limits"
+    shutil.copytree(vlm_tiny_checkpoint, checkpoint)
+    processor = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    limits = {"shortest_edge": processor.pop("min_pixels"), "longest_edge": processor.pop("max_pixels")}
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps({**processor, "size": limits}))
+    command = ["models", "export-vlm", "--checkpoint", str(checkpoint), "--store", str(store / "store")]
+    assert main([*command, "--parity-tokens", "4", "--vision-precision", "fp32"]) == 0
+    default = export_checkpoint(
+        vlm_tiny_checkpoint,
         store / "tiny" / "int8-vision",
         ExportOptions(name="tiny", version="int8-vision", parity_tokens=8),
     )
-    return made
+    return {
+        "fp32": vlm_tiny_pack,
+        "int8": store / "store" / "vlm-mineru25-int8" / "1",
+        "int8-vision": default,
+    }
 
 
 def _runtime(pack: Path) -> VlmModel:
@@ -160,21 +186,72 @@ def test_repetition_penalty_matches_transformers(
     assert ours.token_ids != runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
 
 
-def test_int8_decoder_agreement(
-    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
+Context = tuple[np.ndarray, list[VisionInput]]
+
+
+def _next_tokens(runtime: VlmModel, contexts: list[Context]) -> list[int]:
+    """The greedy next token of each context, one at a time (a batch would change int8's activation
+    scales); a stop token counts as any other."""
+    return [
+        runtime.generate(prompt, images, max_new_tokens=1, stop_tokens=frozenset()).token_ids[0]
+        for prompt, images in contexts
+    ]
+
+
+@pytest.fixture(scope="session")
+def agreement_contexts(packs: dict[str, Path], devset: Path) -> list[Context]:
+    """Each crop with each block prompt, extended by the fp32 pack's first 0..7 greedy tokens."""
+    runtime = _runtime(packs["fp32"])
+    contexts = []
+    for page, *box in AGREEMENT_CROPS:
+        vision = preprocess(Image.open(devset / f"{page}.png").crop(box), runtime.processor)
+        for text in BLOCK_PROMPTS:
+            prompt = runtime.chat_prompt([vision, text])
+            answer = runtime.generate(
+                prompt, [vision], max_new_tokens=AGREEMENT_POSITIONS, stop_tokens=frozenset()
+            ).token_ids
+            for k in range(AGREEMENT_POSITIONS):
+                contexts.append((np.concatenate([prompt, np.asarray(answer[:k], dtype=np.int64)]), [vision]))
+    return contexts
+
+
+@pytest.fixture(scope="session")
+def fp32_next_tokens(packs: dict[str, Path], agreement_contexts: list[Context]) -> list[int]:
+    tokens = _next_tokens(_runtime(packs["fp32"]), agreement_contexts)
+    commonest = max(tokens.count(token) for token in set(tokens))
+    assert commonest / len(tokens) <= MAX_COMMONEST_TOKEN_SHARE, commonest
+    return tokens
+
+
+def _agreement_with_fp32(pack: Path, contexts: list[Context], fp32: list[int]) -> float:
+    ours = _next_tokens(_runtime(pack), contexts)
+    return float(np.mean([a == b for a, b in zip(ours, fp32, strict=True)]))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_int8_decoder_agrees_with_the_fp32_decoder_it_was_quantised_from(
+    packs: dict[str, Path], agreement_contexts: list[Context], fp32_next_tokens: list[int], tmp_path: Path
 ) -> None:
-    runtime = _runtime(packs["int8"])
-    scores, first = [], []
-    for (prompt, images), reference in zip(_cases(runtime, crops), references, strict=True):
-        ours = runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids
-        scores.append(agreement(ours, reference))
-        first.append(ours[:1] == reference[:1])
-    assert np.mean(first) >= INT8_MIN_FIRST_TOKEN_MATCHES, scores
-    assert np.mean(scores) >= INT8_MIN_MEAN_AGREEMENT, scores
+    # The same export: the fp32 graphs the packs share are the same bytes, and the int8 decoder is
+    # exactly ONNX Runtime's quantisation of the fp32 pack's decoder, so only quantisation differs.
+    # (Export and quantisation are deterministic: same weights, same bytes.)
+    for role in ("vision", "embed"):
+        assert _sha256(packs["int8"] / f"{role}.onnx") == _sha256(packs["fp32"] / f"{role}.onnx")
+    requantised = tmp_path / "decoder.int8.onnx"
+    quantize_decoder(packs["fp32"] / "decoder.onnx", requantised, "int8", tmp_path)
+    assert _sha256(requantised) == _sha256(packs["int8"] / "decoder.onnx")
+    rate = _agreement_with_fp32(packs["int8"], agreement_contexts, fp32_next_tokens)
+    assert rate >= INT8_MIN_AGREEMENT, f"{rate:.3f} of {len(agreement_contexts)} next tokens agree"
 
 
 def test_int8_vision_tower_pack_loads_runs_and_records_its_parity(
-    packs: dict[str, Path], references: list[list[int]], crops: list[Image.Image]
+    packs: dict[str, Path],
+    crops: list[Image.Image],
+    agreement_contexts: list[Context],
+    fp32_next_tokens: list[int],
 ) -> None:
     """export-vlm's default pack: the vision tower's Linear layers (ONNX Gemm) quantised to int8."""
     import onnx
@@ -192,16 +269,14 @@ def test_int8_vision_tower_pack_loads_runs_and_records_its_parity(
     ops = {node.op_type for node in onnx.load(str(packs["int8-vision"] / "vision.onnx")).graph.node}
     assert "MatMulInteger" in ops and "Gemm" not in ops
     runtime, reference = _runtime(packs["int8-vision"]), _runtime(packs["fp32"])
-    cases = _cases(runtime, crops)
-    for _, images in cases:
+    for _, images in _cases(runtime, crops):
         ours, theirs = runtime.encode_images(images), reference.encode_images(images)
         cosine = float((ours * theirs).sum() / (np.linalg.norm(ours) * np.linalg.norm(theirs)))
         assert cosine > 0.999, cosine
-    first = [
-        runtime.generate(prompt, images, max_new_tokens=NEW_TOKENS).token_ids[:1] == reference_ids[:1]
-        for (prompt, images), reference_ids in zip(cases, references, strict=True)
-    ]
-    assert np.mean(first) >= INT8_VISION_MIN_FIRST_TOKEN_MATCHES, first
+    # Its decoder is the int8 pack's: what this adds to that pack's disagreement is the vision tower's.
+    assert _sha256(packs["int8-vision"] / "decoder.onnx") == _sha256(packs["int8"] / "decoder.onnx")
+    rate = _agreement_with_fp32(packs["int8-vision"], agreement_contexts, fp32_next_tokens)
+    assert rate >= INT8_MIN_AGREEMENT, f"{rate:.3f} of {len(agreement_contexts)} next tokens agree"
 
 
 def test_fused_attention_keeps_each_image_to_itself(packs: dict[str, Path], crops: list[Image.Image]) -> None:
@@ -340,17 +415,18 @@ def test_the_docs_random_tiny_command_writes_a_verified_pack_with_parity_figures
     assert printed["vision_precision"] == "int8" and "int8_vision" in printed
 
 
-def test_cli_export_vlm_checkpoint_goes_to_the_store(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    """With the processor's pixel limits given as transformers 5 writes them (``size``)."""
-    checkpoint = tmp_path / "checkpoint"
-    shutil.copytree(tiny_checkpoint, checkpoint)
-    processor = json.loads((checkpoint / "preprocessor_config.json").read_text())
-    limits = {"shortest_edge": processor.pop("min_pixels"), "longest_edge": processor.pop("max_pixels")}
-    (checkpoint / "preprocessor_config.json").write_text(json.dumps({**processor, "size": limits}))
-    store = tmp_path / "store"
-    command = ["models", "export-vlm", "--checkpoint", str(checkpoint), "--store", str(store)]
-    assert main([*command, "--parity-tokens", "4", "--vision-precision", "fp32"]) == 0
-    manifest = verify_pack(store / "vlm-mineru25-int8" / "1")
+def test_cli_export_vlm_checkpoint_goes_to_the_store(
+    packs: dict[str, Path], vlm_tiny_checkpoint: Path
+) -> None:
+    """``packs["int8"]``: exported by the CLI into a store from the checkpoint with the processor's
+    pixel limits given as transformers 5 writes them (``size``)."""
+    processor = json.loads((vlm_tiny_checkpoint / "preprocessor_config.json").read_text())
+    limits = {"shortest_edge": processor["min_pixels"], "longest_edge": processor["max_pixels"]}
+    assert (packs["int8"].parent.name, packs["int8"].name) == ("vlm-mineru25-int8", "1")
+    manifest = verify_pack(packs["int8"])
+    exported = packs["int8"].parents[2] / manifest.source["checkpoint"] / "preprocessor_config.json"
+    given = json.loads(exported.read_text())
+    assert "min_pixels" not in given and "max_pixels" not in given and given["size"] == limits
     assert (manifest.pack_id, manifest.precision) == ("vlm-mineru25-int8@1", "int8")
     assert manifest.config["vision_precision"] == "fp32"
     assert set(manifest.accuracy) == {"metric", "fp32_decoder", "int8_decoder"}
@@ -365,7 +441,7 @@ def test_export_refuses_a_checkpoint_of_another_architecture(tmp_path: Path) -> 
 
 
 def test_weights_over_the_threshold_go_to_one_external_data_file_per_graph(
-    tiny_checkpoint: Path, packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
+    vlm_tiny_checkpoint: Path, packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
 ) -> None:
     """How MinerU2.5's 2.7 GB vision tower is packed (protobuf stops at 2 GB), forced on the tiny model."""
     options = ExportOptions(
@@ -376,7 +452,7 @@ def test_weights_over_the_threshold_go_to_one_external_data_file_per_graph(
         parity_tokens=8,
         external_data_over_bytes=0,
     )
-    pack = export_checkpoint(tiny_checkpoint, tmp_path / "tiny" / "ext", options)
+    pack = export_checkpoint(vlm_tiny_checkpoint, tmp_path / "tiny" / "ext", options)
     manifest = verify_pack(pack)
     paths = {f.role: f.path for f in manifest.files}
     assert {paths[f"{role}_data"] for role in ("vision", "embed", "decoder")} == {
@@ -417,10 +493,10 @@ def _hub_layout_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_checkpoint_with_the_hub_config_layout_exports_to_the_same_model(
-    tiny_checkpoint: Path, packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
+    vlm_tiny_checkpoint: Path, packs: dict[str, Path], crops: list[Image.Image], tmp_path: Path
 ) -> None:
     checkpoint = tmp_path / "hub-layout"
-    shutil.copytree(tiny_checkpoint, checkpoint)
+    shutil.copytree(vlm_tiny_checkpoint, checkpoint)
     config = json.loads((checkpoint / "config.json").read_text())
     (checkpoint / "config.json").write_text(json.dumps(_hub_layout_config(config)))
     options = ExportOptions(

@@ -14,10 +14,16 @@ Qwen2-VL vision tower (675M parameters: depth 32, embed 1280, 16 heads, MLP rati
 intermediate 4864, vocab 151936, tied embeddings, rope theta 1e6, M-RoPE [8, 12, 12]). It keeps the
 small tokenizer: the benchmark times graphs, not text, and every id the tokenizer makes exists in the
 151936-row embedding.
+
+The random weights are drawn here (``seeded_weights``), not by transformers' ``_init_weights`` or
+torch's default initialisation: those change between releases (under transformers 5.25 this code
+made another tiny model than under 5.24), and every figure the tests measure on the tiny model would
+move with them. Loading a checkpoint (``export_vlm._load``, real MinerU2.5 weights included) is untouched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -170,11 +176,52 @@ def write_random_checkpoint(
 
     vocab_size = Tokenizer.from_file(str(target / "tokenizer.json")).get_vocab_size()
     config = Qwen2VLConfig(**make_config(vocab_size, token_ids))
-    torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config).eval()
+    model = Qwen2VLForConditionalGeneration(config).to(torch.float32).eval()
+    seeded_weights(model, seed)
     model.generation_config.eos_token_id = [token_ids["<|im_end|>"], token_ids["<|endoftext|>"]]
     model.generation_config.pad_token_id = token_ids["<|endoftext|>"]
     model.save_pretrained(target)
     processor = {"image_processor_type": "Qwen2VLImageProcessor", **processor_config.to_dict()}
     (target / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
     return target
+
+
+def seeded_weights(model: Any, seed: int) -> None:
+    """Overwrite every tensor the checkpoint saves (``state_dict``: parameters and persistent buffers)
+    with values that depend only on ``seed``, the tensor's name and its shape.
+
+    Each tensor draws from its own numpy stream, seeded by ``seed`` and a hash of its name (so adding
+    or renaming one tensor leaves the others' values alone), in float32: matrices and embeddings
+    (``*.weight`` of 2 or more dimensions) from normal(0, initializer_range) of their tower's config
+    (the tiny config's 0.2: see ``tiny_config``), norm scales (1-D ``*.weight``) ones, biases zeros,
+    as transformers' own init would lay them out. A tensor that fits none of these (a persistent
+    buffer a new transformers adds, say) fails here rather than keeping whatever init gave it.
+    Tied tensors (the LM head is the token embedding) are one tensor, drawn once under their first
+    name in sorted order. Non-persistent buffers (the rotary ``inv_freq``) are not saved: loading
+    recomputes them from the config, as for any real checkpoint.
+    """
+    import numpy as np
+    import torch
+
+    vision_std = float(model.config.vision_config.initializer_range)
+    text_std = float(model.config.text_config.initializer_range)
+    owners: dict[int, tuple[str, Any]] = {}
+    for name, tensor in sorted(model.state_dict(keep_vars=True).items()):
+        owners.setdefault(id(tensor), (name, tensor))
+    with torch.no_grad():
+        for name, tensor in owners.values():
+            shape = tuple(tensor.shape)
+            if name.endswith(".bias"):
+                values = np.zeros(shape, dtype=np.float32)
+            elif name.endswith(".weight") and len(shape) == 1:
+                values = np.ones(shape, dtype=np.float32)
+            elif name.endswith(".weight") and len(shape) >= 2:
+                std = vision_std if "visual" in name.split(".") else text_std
+                key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:16], "little")
+                rng = np.random.default_rng([seed, key])
+                values = rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+            else:
+                raise ValueError(f"no seeded initialisation for {name} {shape}")
+            if tensor.dtype != torch.float32:
+                raise ValueError(f"{name} is {tensor.dtype}; the random checkpoints are float32")
+            tensor.copy_(torch.from_numpy(values))
