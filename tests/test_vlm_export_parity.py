@@ -25,8 +25,7 @@ from docfn.tasks.vlm.sampling import SamplingKnobs
 from docfn.tooling.export_vlm import ExportOptions, export_checkpoint
 from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
 from docfn.tooling.vlm_parity import BLOCK_PROMPTS, agreement, reference_tokens
-
-from .conftest import ROOT
+from docfn_testkit.paths import ROOT
 
 NEW_TOKENS = 24
 # Devset crops (page, left, top, right, bottom) of different shapes: a text strip, a block, a column.

@@ -221,17 +221,23 @@ def running_server(model_store: Path, tasks: str, **env: str) -> Iterator[DocfnS
         instance.stop()
 
 
-# Credentials and region boto3 accepts against the local S3 servers (never real AWS).
-AWS_TEST_ENV = {
+# The one set of test credentials: what boto3 signs with against the local S3 servers (never real
+# AWS). AWS_TEST_ENV adds the region and keeps boto3 off the EC2 metadata service; where a test needs
+# more (the Lambda environment's AWS_REGION and AWS_SESSION_TOKEN), it adds them to these.
+AWS_TEST_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
+}
+AWS_TEST_REGION = "us-east-1"
+AWS_TEST_ENV = {
+    **AWS_TEST_CREDENTIALS,
+    "AWS_DEFAULT_REGION": AWS_TEST_REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 
 
 class S3Server:
-    """moto's standalone S3-compatible server, over HTTP on loopback, in its own process."""
+    """moto's standalone server (S3, Secrets Manager, …) over HTTP on loopback, in its own process."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -246,6 +252,7 @@ class S3Server:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **AWS_TEST_ENV},
         )
         wait_for_port(self.port, timeout=30, process=self.process)
         return self
@@ -256,7 +263,56 @@ class S3Server:
             self.process.wait(timeout=10)
             self.process = None
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self, service: str = "s3") -> Any:
+        """A boto3 client of this server, signing with the test credentials."""
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=AWS_TEST_REGION,
+            aws_access_key_id=AWS_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def bucket(self, name: str) -> str:
+        """The bucket ``name``, created unless it exists."""
+        s3 = self.client()
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        if name not in existing:
+            s3.create_bucket(Bucket=name)
+        return name
+
+
+class SwitchableS3(S3Server):
+    """moto's S3 server in its own process (``s3_switch.py``); ``down()``/``up()`` keep its data."""
+
+    def start(self) -> SwitchableS3:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("s3_switch.py")), str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self._expect("up")
+        wait_for_port(self.port, process=self.process)
+        return self
+
+    def down(self) -> None:
+        self._send("down")
+
+    def up(self) -> None:
+        self._send("up")
+        wait_for_port(self.port, process=self.process)
+
+    def _send(self, command: str) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        self._expect(command)
+
+    def _expect(self, word: str) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        assert line == word, f"s3_switch said {line!r}, expected {word!r}"

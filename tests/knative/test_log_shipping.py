@@ -6,7 +6,6 @@ with request_id, input_sha256, task, duration_ms and status, and drops every oth
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import json
 import re
 import sys
@@ -17,13 +16,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from docfn_testkit.paths import ROOT, SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer
+
 sys.path.insert(0, str(Path(__file__).parent))
 import kustomize_lite
 
-helpers = importlib.import_module("tests.conftest")  # this folder is not a package
-SAMPLE_PAGE, DocfnServer = helpers.SAMPLE_PAGE, helpers.DocfnServer
-
-ROOT = Path(__file__).resolve().parents[2]
 LOGGING = ROOT / "knative" / "logging"
 K8S_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
 SHIPPED = {"request_id", "input_sha256", "task", "duration_ms", "status"}
