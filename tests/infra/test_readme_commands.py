@@ -90,7 +90,7 @@ TASK_PACKS = {task: default_pack_settings(task) for task in IMPLEMENTED_TASKS}
 
 
 @cache
-def rendered(name: str) -> tuple[Doc, ...]:
+def rendered_kustomization(name: str) -> tuple[Doc, ...]:
     """A kustomization of knative/ (base, dev, prod), rendered as tests/knative renders it."""
     return tuple(kustomize_lite.render(k8s.KUSTOMIZATIONS[name]))
 
@@ -175,7 +175,7 @@ def check_tree_block(block: Block) -> None:
 
 def check_event_flow_block(block: Block) -> None:
     """The upload event diagram names the objects the base renders."""
-    docs = rendered("base")
+    docs = rendered_kustomization("base")
     for kind, name in (
         ("IntegrationSource", "docfn-uploads"),
         ("EventTransform", "docfn-upload-router"),
@@ -430,7 +430,7 @@ def kubectl_dry_run(call: Call, extra: list[str], session: Session) -> Doc | Non
 
 
 def dev_docs() -> tuple[Doc, ...]:
-    return rendered("dev")
+    return rendered_kustomization("dev")
 
 
 def dev_host() -> str:
@@ -613,7 +613,7 @@ def check_kubectl(call: Call, session: Session) -> str:
         name = overlay.name
         assert overlay == (ROOT / "knative" / "overlays" / name).resolve() and name in ("dev", "prod")
         rendered = kustomize_lite.render(overlay)  # `kubectl kustomize` when kubectl is installed
-        assert len(rendered) == len(rendered(name))
+        assert len(rendered) == len(rendered_kustomization(name))
         how = "kubectl kustomize" if kustomize_lite.kustomize_command() else "kustomize_lite"
         return f"stand-in for the apply; the overlay renders ({how}) and tests/knative checks it"
     if command == "wait":
