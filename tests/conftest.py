@@ -1,117 +1,32 @@
-"""Shared fixtures: real servers (redis-server, the docfn HTTP server), the devset, a model store."""
+"""Shared fixtures: real servers (redis-server, moto's S3 server, the docfn HTTP server), the devset,
+a model store. The helpers behind them live in docfn_testkit (tests import them from there)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
-import httpx
 import pytest
 
-from docfn.packs.catalog import RECIPES
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-DEVSET = SHARED / "devset"
-SAMPLE_PAGE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
-# The default OCR pack, named as the catalog names it (a new pack version changes every result).
-OCR_PACK = "ocr-ppocrv6-tiny"
-OCR_PACK_VERSION = RECIPES[OCR_PACK].version
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(
-    port: int,
-    timeout: float = 20.0,
-    process: subprocess.Popen | None = None,
-    alive: Callable[[], bool] | None = None,
-) -> None:
-    """Wait until something listens on loopback ``port``; fail early when ``process`` exits (or
-    ``alive()`` says the server, e.g. a container, is gone)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        if alive is not None and not alive():
-            raise RuntimeError(f"gave up waiting for port {port}: the server is gone")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port} after {timeout}s")
-
-
-def wait_until(check: Callable[[], T], what: str, timeout: float = 60.0, every: float = 0.05) -> T:
-    """Poll ``check()`` until it returns something truthy (returned); fail naming ``what`` after
-    ``timeout``. Tests wait on a real condition like this, never on a guessed sleep."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
-        time.sleep(every)
-    return value
-
-
-def shell_session(script: str, cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, str]:
-    """``script`` run by bash (-euo pipefail) as a reader would paste it, servers it leaves in the
-    background stopped afterwards: (exit status, stdout, stderr)."""
-    # Files, not pipes: the servers left in the background would hold a pipe open after bash ends.
-    out, err = cwd / "stdout.txt", cwd / "stderr.txt"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        session = subprocess.Popen(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=cwd,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,  # the servers it starts in the background share its process group
-        )
-        try:
-            session.wait(timeout=timeout)
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # none left when the script failed early
-                os.killpg(session.pid, signal.SIGTERM)
-    return session.returncode, out.read_text(), err.read_text()
-
-
-def scrape_metric(text: str, name: str, **labels: str) -> float | None:
-    """One sample's value from a Prometheus text exposition (``/metrics``), or None if absent."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return None
-
-
-def devset_manifest() -> list[dict]:
-    return json.loads((DEVSET / "manifest.json").read_text())
+from docfn_testkit.paths import DEVSET, ROOT
+from docfn_testkit.servers import (
+    AWS_TEST_ENV,
+    TEST_BUCKET,
+    DocfnServer,
+    RedisServer,
+    S3Server,
+    redis_server_binary,
+)
 
 
 @pytest.fixture(scope="session")
 def devset() -> Path:
     if not DEVSET.is_dir():
-        pytest.fail(f"the devset is expected at {DEVSET} (../shared beside the repository)")
+        pytest.fail(f"the devset is expected at {DEVSET} (tests/data/devset in the repository)")
     return DEVSET
 
 
@@ -134,59 +49,10 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def redis_binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed; scripts/test installs it (apt-get install redis-server)")
-    return binary
-
-
-class RedisServer:
-    """A real redis-server on a free loopback port, optionally requiring a password."""
-
-    def __init__(
-        self, binary: str, workdir: Path, password: str | None = None, extra_args: list[str] | None = None
-    ) -> None:
-        self.binary = binary
-        self.workdir = workdir
-        self.password = password
-        self.extra_args = extra_args or []
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        args = [
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        args += ["--dir", str(self.workdir)]
-        if self.password:
-            args += ["--requirepass", self.password]
-        args += self.extra_args
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, process=self.process)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+    try:
+        return redis_server_binary()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
@@ -195,68 +61,6 @@ def redis_server(redis_binary: str, tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-class DocfnServer:
-    """``docfn serve`` in its own process, exactly as a container runs it."""
-
-    def __init__(
-        self, env: dict[str, str], args: list[str] | None = None, command: list[str] | None = None
-    ) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env, "PORT": str(self.port)}
-        # The venv's scripts first on PATH, as in the image, so a container command like
-        # ["docfn", "serve", ...] resolves to this checkout's entry point.
-        self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
-        self.args = args or []
-        self.command = command or [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1"]
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> DocfnServer:
-        # Output goes to files, not pipes: a pipe nobody reads fills after a few hundred log lines
-        # and would block a server under load.
-        # They live as long as the server (closed by stop), so no context manager here.
-        self._stdout = tempfile.TemporaryFile()  # noqa: SIM115
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [*self.command, *self.args], env=self.env, stdout=self._stdout, stderr=self._stderr
-        )
-        wait_for_port(self.port, timeout=60, process=self.process)
-        return self
-
-    def stop(self) -> tuple[int, str]:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        text = self.stderr_text()
-        self._stdout.close()
-        self._stderr.close()
-        return self.process.returncode, text
-
-    def stderr_text(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")
-
-    def client(self, timeout: float = 120.0) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout)
-
-
-def running_server(model_store: Path, tasks: str, **env: str) -> Iterator[DocfnServer]:
-    """``docfn serve`` for a module's fixture (``yield from``): started, yielded, stopped."""
-    instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": tasks, **env}).start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
 
 
 @pytest.fixture
@@ -274,47 +78,6 @@ def docfn_server_factory(model_store: Path) -> Iterator:
         server.stop()
 
 
-# Credentials and region boto3 accepts against the local S3 servers (never real AWS).
-AWS_TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
-class S3Server:
-    """moto's standalone S3-compatible server, over HTTP on loopback, in its own process."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> S3Server:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, timeout=30, process=self.process)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def client(self):  # type: ignore[no-untyped-def]
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
-
-
 @pytest.fixture
 def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     """A fresh S3 server per test, with credentials boto3 accepts and a bucket named ``docfn-test``."""
@@ -322,7 +85,7 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
         monkeypatch.setenv(key, value)
     server = S3Server()
     server.start()
-    server.client().create_bucket(Bucket="docfn-test")
+    server.client().create_bucket(Bucket=TEST_BUCKET)
     yield server
     server.stop()
 

@@ -8,40 +8,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from PIL import Image
 
-from .conftest import SAMPLE_PAGE
-from .inputs_factory import pdf_from_images
-
-
-class Concurrency:
-    """How many calls of a function run at once, and the most ever seen."""
-
-    def __init__(self) -> None:
-        self.running = 0
-        self.most = 0
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def wrap(self, function: Callable[..., Any], before: Callable[[], None] = lambda: None) -> Callable:
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                self.running += 1
-                self.calls += 1
-                self.most = max(self.most, self.running)
-            try:
-                before()
-                return function(*args, **kwargs)
-            finally:
-                with self._lock:
-                    self.running -= 1
-
-        return counted
+from docfn_testkit.concurrency import Concurrency
+from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.paths import SAMPLE_PAGE
 
 
 def _pdf(seed: int) -> bytes:

@@ -7,7 +7,7 @@ import ast
 import tomllib
 from pathlib import Path
 
-from .conftest import ROOT
+from docfn_testkit.paths import ROOT
 
 PACKAGE = ROOT / "functions" / "docfn"
 # Bottom to top; a module may import its own layer and the layers before it, never those after.

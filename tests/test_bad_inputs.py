@@ -10,9 +10,9 @@ from PIL import Image
 
 from docfn.core.documents import DecodeLimits, open_document, parse_page_ranges
 from docfn.core.errors import BadInput, BadOptions, PayloadTooLarge, UnsupportedMediaType
-
-from .conftest import SAMPLE_PAGE
-from .inputs_factory import blank_pdf, decompression_bomb_png, image_bytes, pdf_from_images, truncated
+from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.inputs import blank_pdf, decompression_bomb_png, image_bytes, truncated
+from docfn_testkit.paths import SAMPLE_PAGE
 
 LIMITS = DecodeLimits(max_pixels=60_000_000, max_pages=50)
 MAX_BYTES = 50 * 1024 * 1024
@@ -126,7 +126,7 @@ def test_every_tiff_frame_is_checked_before_decoding() -> None:
 
 @pytest.fixture(scope="module")
 def server(model_store: Path):  # type: ignore[no-untyped-def]
-    from .conftest import DocfnServer
+    from docfn_testkit.servers import DocfnServer
 
     instance = DocfnServer({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr"}).start()
     yield instance

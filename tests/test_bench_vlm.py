@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ROOT
+from docfn_testkit.paths import ROOT
 
 # Both vision towers (fp32, int8) and the int8 and int4 decoders, against transformers.
 ENGINES = ("onnx-int8", "onnx-int8-vision-int8", "onnx-int4a8-vision-int8", "transformers-fp32")

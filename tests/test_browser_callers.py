@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLE_PAGE, DocfnServer, running_server
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, running_server
 
 ORIGIN = "https://app.example"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 from docfn.service.cache import MemoryCache, RedisCache, cache_key
-
-from .conftest import SAMPLE_PAGE, RedisServer
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import RedisServer
 
 
 def test_key_is_content_addressed() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, S3Server
+from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE
+from docfn_testkit.servers import S3Server
 
 DOCFN = str(Path(sys.executable).parent / "docfn")
 TINY = Path(OCR_PACK) / OCR_PACK_VERSION

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from docfn.adapters.cli.render import output_stems
-
-from .conftest import SAMPLE_PAGE
+from docfn_testkit.paths import SAMPLE_PAGE
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from PIL import Image
 
 from docfn.client import Client, TaskResult
 from docfn.core.errors import BadOptions, NotFound
-
-from .conftest import SAMPLE_PAGE, DocfnServer, S3Server, running_server
-from .inputs_factory import pdf_from_images
+from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, S3Server, running_server
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,7 @@ from docfn.packs.catalog import RECIPES
 from docfn.packs.manifest import verify_pack
 from docfn.tasks.ocr.engine import OcrEngine, page_text
 from docfn.tooling.build import build_pack
-
-from .conftest import OCR_PACK
+from docfn_testkit.paths import OCR_PACK
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLE_PAGE, DocfnServer, RedisServer
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_multipart_and_short_alias(server: DocfnServer) -> None:
 def test_pdf_pages_option(server: DocfnServer) -> None:
     from PIL import Image
 
-    from .inputs_factory import pdf_from_images
+    from docfn_testkit.docgen import pdf_from_images
 
     page = Image.open(SAMPLE_PAGE).convert("RGB")
     pdf = pdf_from_images([Image.new("RGB", page.size, "white"), page])

@@ -18,8 +18,7 @@ from docfn.core.errors import BadOptions, PayloadTooLarge
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import char_f1, normalise
 from docfn.service.service import DocService
-
-from . import docgen
+from docfn_testkit import docgen
 
 LEFT = [
     "Solar panels convert sunlight into electricity using photovoltaic cells made of silicon."

@@ -13,8 +13,9 @@ import pytest
 import requests
 from PIL import Image
 
-from .conftest import SAMPLE_PAGE, DocfnServer, running_server
-from .inputs_factory import pdf_from_images
+from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, running_server
 
 # What MinerU 2.x's docs send besides the files (form values are strings on the wire).
 V2_FORM = {

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SAMPLE_PAGE, DocfnServer, free_port
+from docfn_testkit.paths import ROOT, SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, free_port
 
 DASHBOARD = ROOT / "docs" / "observability" / "grafana-dashboard.json"
 # PromQL's functions, aggregations and keywords: identifiers in an expression that are not metrics.

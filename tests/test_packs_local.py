@@ -10,8 +10,7 @@ import pytest
 
 from docfn.core.errors import ConfigurationError
 from docfn.packs.manifest import PackVerificationError, verify_pack
-
-from .conftest import OCR_PACK, OCR_PACK_VERSION
+from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION
 
 
 def test_default_packs_verify(model_store: Path) -> None:
@@ -62,7 +61,7 @@ def test_cli_run_writes_outputs(model_store: Path, tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from .conftest import SAMPLE_PAGE
+    from docfn_testkit.paths import SAMPLE_PAGE
 
     env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
     out = tmp_path / "out"
@@ -107,7 +106,7 @@ def test_first_run_builds_missing_pack_with_a_message(tmp_path: Path, model_stor
     import subprocess
     import sys
 
-    from .conftest import SAMPLE_PAGE
+    from docfn_testkit.paths import SAMPLE_PAGE
 
     store = tmp_path / "fresh-store"
     store.mkdir()

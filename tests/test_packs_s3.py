@@ -21,8 +21,8 @@ from docfn.packs.manifest import MANIFEST_NAME, PackVerificationError, verify_pa
 from docfn.packs.store import VERIFIED_MARKER as MARKER
 from docfn.service.service import DocService
 from docfn.tooling.publish import PublishRefused, check_accuracy, publish_pack
-
-from .conftest import DEVSET, OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, DocfnServer, S3Server
+from docfn_testkit.paths import DEVSET, OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, S3Server
 
 BUCKET = "docfn-test"
 TINY = OCR_PACK

@@ -12,8 +12,7 @@ from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import char_f1, dehyphenated
 from docfn.service.service import DocService
-
-from . import pdfgen
+from docfn_testkit import pdfgen
 
 
 @pytest.fixture(scope="module")

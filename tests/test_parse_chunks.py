@@ -16,8 +16,7 @@ from docfn.adapters.wiring import build_service
 from docfn.core.sentences import token_count
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import normalise
-
-from .pdfgen import joined, scanned_pdf
+from docfn_testkit.pdfgen import joined, scanned_pdf
 
 SIZE, OVERLAP = 80, 20
 PAGES = ("003", "005")  # English, then Chinese

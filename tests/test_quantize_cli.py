@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEVSET, OCR_PACK, OCR_PACK_VERSION
+from docfn_testkit.paths import DEVSET, OCR_PACK, OCR_PACK_VERSION
 
 DOCFN = str(Path(sys.executable).parent / "docfn")
 TINY = Path(OCR_PACK) / OCR_PACK_VERSION

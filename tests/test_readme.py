@@ -7,19 +7,18 @@ tests/infra/test_readme_commands.py and tests/image/.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 
-from .conftest import ROOT, SAMPLE_PAGE, free_port, shell_session, wait_for_port
-from .inputs_factory import pdf_from_images
+from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.paths import ROOT, SAMPLE_PAGE
+from docfn_testkit.servers import free_port, shell_session
+from docfn_testkit.walkthrough import reader_env, run_shown
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"```sh\n(.*?)```", re.S)
@@ -43,14 +42,6 @@ def _commands(title: str) -> list[str]:
     return lines
 
 
-def _env(model_store: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DOCFN_MODEL_STORE": str(model_store),
-    }
-
-
 def test_try_it_installs_and_reads_the_sample_page(model_store: Path) -> None:
     install, suite = _commands("Try it (fresh Debian/Ubuntu, Python 3.11)")
     assert (
@@ -58,7 +49,12 @@ def test_try_it_installs_and_reads_the_sample_page(model_store: Path) -> None:
         == "scripts/setup && .venv/bin/docfn run ocr functions/docfn/samples/sample-page.png --format text"
     )
     done = subprocess.run(
-        ["bash", "-c", install], cwd=ROOT, env=_env(model_store), capture_output=True, text=True, timeout=600
+        ["bash", "-c", install],
+        cwd=ROOT,
+        env=reader_env(model_store),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert "OUR SOLUTION" in done.stdout  # the sample page's heading, read by OCR
@@ -78,38 +74,9 @@ def reader_folder(tmp_path: Path, devset: Path) -> Path:
     return tmp_path
 
 
-def run_shown(commands: list[str], cwd: Path, env: dict[str, str], replace: dict[str, str]) -> dict[str, str]:
-    """A doc's shell lines run as a reader would, in ``cwd``: a line ending in ``&`` starts
-    ``docfn serve`` (stopped at the end), the others must succeed. Returns each line's stdout, keyed
-    by the line (after ``replace``: the doc's ports and URLs with the test's own)."""
-    server: subprocess.Popen | None = None
-    outputs: dict[str, str] = {}
-    try:
-        for command in commands:
-            for old, new in replace.items():
-                command = command.replace(old, new)
-            if command.endswith("&"):
-                assert command.startswith("docfn serve")
-                server = subprocess.Popen(shlex.split(command[:-1]), cwd=cwd, env=env)
-                port = int(re.search(r"--port (\d+)", command).group(1))  # type: ignore[union-attr]
-                wait_for_port(port, timeout=60, process=server)
-                assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30).status_code == 200
-                continue
-            done = subprocess.run(
-                ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-            )
-            assert done.returncode == 0, f"{command}\n{done.stderr}"
-            outputs[command] = done.stdout
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=60)
-    return outputs
-
-
 def test_use_section_commands(model_store: Path, reader_folder: Path) -> None:
     port = str(free_port())  # the README's 8080 may be taken on a shared machine
-    ran = run_shown(_commands("Use"), reader_folder, _env(model_store), {"8080": port})
+    ran = run_shown(_commands("Use"), reader_folder, reader_env(model_store), {"8080": port})
     outputs = {command.split(" --")[0]: out for command, out in ran.items()}
     assert "OUR SOLUTION" in outputs["docfn run ocr page.png"]
     assert (reader_folder / "out" / "doc.md").read_text().count("<!-- page") == 4  # pages 1-3 and 7
@@ -136,6 +103,6 @@ def test_uploads_on_a_laptop_section_runs(model_store: Path, reader_folder: Path
     uploads, a presigned upload, the job polled until it succeeds, and its result read back."""
     (block,) = FENCE.findall(_section("Uploads on a laptop"))
     script = block.replace("9000", str(free_port())).replace("8080", str(free_port()))
-    status, out, err = shell_session(script, reader_folder, _env(model_store), timeout=240)
+    status, out, err = shell_session(script, reader_folder, reader_env(model_store), timeout=240)
     assert status == 0, err[-3000:]
     assert "OUR SOLUTION" in out  # the uploaded page, read by the job the watcher started

@@ -15,8 +15,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from docfn.core.settings import Settings
-
-from .conftest import SAMPLE_PAGE, DocfnServer, running_server
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, running_server
 
 CLIENT_TIMEOUT_SECONDS = 30  # what the reference client passes as timeout=
 

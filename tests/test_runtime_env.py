@@ -11,9 +11,8 @@ from pathlib import Path
 from PIL import Image
 
 from docfn.core.cpus import available_cpus
-
-from .conftest import SAMPLE_PAGE
-from .inputs_factory import pdf_from_images
+from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.paths import SAMPLE_PAGE
 
 
 def test_thread_count_follows_the_cgroup_quota(tmp_path: Path) -> None:

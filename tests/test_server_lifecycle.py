@@ -10,17 +10,10 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from .conftest import (
-    OCR_PACK,
-    OCR_PACK_VERSION,
-    ROOT,
-    SAMPLE_PAGE,
-    DocfnServer,
-    S3Server,
-    scrape_metric,
-    wait_until,
-)
-from .inputs_factory import image_bytes, pdf_from_images
+from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.inputs import image_bytes
+from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION, ROOT, SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, S3Server, scrape_metric, wait_until
 
 
 def _page_variant(seed: int) -> bytes:

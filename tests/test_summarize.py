@@ -9,9 +9,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +19,9 @@ from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 from docfn.packs.manifest import verify_pack
 from docfn.service.cache import MemoryCache
-
-from .conftest import DocfnServer, RedisServer, devset_manifest
-
-ARTICLE = """# Solar power
-
-Solar panels turn sunlight into electricity. Panels on roofs feed homes during the day.
-Cheap panels made solar power the fastest growing source of electricity.
-
-## Storage
-
-Batteries store the energy of the day for the night. Storage makes solar power available when the sun is down.
-Grid batteries also steady the frequency of the network.
-
-## Costs
-
-The price of panels fell by ninety percent in ten years. Installation and permits are now most of the cost.
-Cheaper panels and batteries keep lowering the cost of electricity.
-"""
+from docfn_testkit.paths import devset_manifest
+from docfn_testkit.servers import DocfnServer, RedisServer
+from docfn_testkit.summarize import ARTICLE, ChatServer
 
 
 def pages(category: str) -> list[str]:
@@ -194,49 +177,14 @@ def test_long_text_map_reduce_reports_progress(service) -> None:  # type: ignore
     assert all(text[s["start"] : s["end"]] == s["text"] for s in result["sources"])
 
 
-class _ChatServer:
-    """A real OpenAI-compatible endpoint on a local socket: answers /v1/chat/completions with a fixed
-    summary, or fails with ``fail`` as its status; records the requests it got."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.fail: int | None = None
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                owner.requests.append({"path": self.path, "auth": self.headers.get("authorization"), **body})
-                if owner.fail:
-                    self.send_response(owner.fail)
-                    self.end_headers()
-                    self.wfile.write(b"upstream unavailable")
-                    return
-                answer = {"choices": [{"message": {"role": "assistant", "content": owner.answer}}]}
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.answer = "Solar power grows because panels got cheap. Batteries store it for the night."
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def chat_server() -> Iterator[_ChatServer]:
-    server = _ChatServer()
+def chat_server() -> Iterator[ChatServer]:
+    server = ChatServer()
     yield server
     server.httpd.shutdown()
 
 
-def _llm_service(chat: _ChatServer, model_store: Path, **settings: Any):  # type: ignore[no-untyped-def]
+def _llm_service(chat: ChatServer, model_store: Path, **settings: Any):  # type: ignore[no-untyped-def]
     return build_service(
         Settings(
             tasks=["summarize"],
@@ -251,7 +199,7 @@ def _llm_service(chat: _ChatServer, model_store: Path, **settings: Any):  # type
     )
 
 
-def test_openai_compatible_endpoint(chat_server: _ChatServer, model_store: Path) -> None:
+def test_openai_compatible_endpoint(chat_server: ChatServer, model_store: Path) -> None:
     service = _llm_service(chat_server, model_store)
     result = service.run(
         "summarize", ARTICLE.encode(), "text/markdown", {"sentences": "2", "max_tokens": "50"}
@@ -266,7 +214,7 @@ def test_openai_compatible_endpoint(chat_server: _ChatServer, model_store: Path)
     assert result["sources"] and all(ARTICLE[s["start"] : s["end"]] == s["text"] for s in result["sources"])
 
 
-def test_failing_endpoint_falls_back_to_extractive(chat_server: _ChatServer, model_store: Path) -> None:
+def test_failing_endpoint_falls_back_to_extractive(chat_server: ChatServer, model_store: Path) -> None:
     chat_server.fail = 503
     service = _llm_service(chat_server, model_store)
     outcome = service.run("summarize", ARTICLE.encode(), "text/markdown", {"sentences": "2"})
@@ -282,7 +230,7 @@ def test_failing_endpoint_falls_back_to_extractive(chat_server: _ChatServer, mod
     assert not again.cached and again.result["engine"] == "llm:test-model"
 
 
-def test_near_deadline_falls_back_without_calling(chat_server: _ChatServer, model_store: Path) -> None:
+def test_near_deadline_falls_back_without_calling(chat_server: ChatServer, model_store: Path) -> None:
     import time
 
     service = _llm_service(chat_server, model_store)
@@ -355,7 +303,7 @@ def test_vlm_write_is_bounded_by_max_tokens_and_the_deadline(vlm_tiny_pack: Path
 
 
 def test_endpoint_key_from_secrets_manager(
-    chat_server: _ChatServer, model_store: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch
+    chat_server: ChatServer, model_store: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In the cloud the key comes from Secrets Manager (moto's server here, over HTTP)."""
     import boto3
@@ -376,7 +324,7 @@ def test_endpoint_key_from_secrets_manager(
     assert chat_server.requests[0]["auth"] == "Bearer from-sm"
 
 
-def test_long_text_map_reduce_through_the_endpoint(chat_server: _ChatServer, model_store: Path) -> None:
+def test_long_text_map_reduce_through_the_endpoint(chat_server: ChatServer, model_store: Path) -> None:
     """Parts of at most DOCFN_SUMMARIZE_PART_TOKENS tokens each summarised, then their summaries."""
     from docfn.core.sentences import token_count
 

@@ -8,9 +8,10 @@ import re
 import shutil
 from pathlib import Path
 
-from .conftest import ROOT, SAMPLE_PAGE, free_port
-from .test_readme import _env, run_shown
-from .test_summarize import ARTICLE, _ChatServer
+from docfn_testkit.paths import ROOT, SAMPLE_PAGE
+from docfn_testkit.servers import free_port
+from docfn_testkit.summarize import ARTICLE, ChatServer
+from docfn_testkit.walkthrough import reader_env, run_shown
 
 DOC = ROOT / "docs" / "summarize.md"
 FENCE = re.compile(r"```sh\n(.*?)```", re.S)
@@ -25,10 +26,10 @@ def test_every_command_of_the_doc_runs(model_store: Path, tmp_path: Path) -> Non
     ]
     (tmp_path / "notes.md").write_text(ARTICLE)
     shutil.copy(SAMPLE_PAGE, tmp_path / "page.png")
-    chat = _ChatServer()
+    chat = ChatServer()
     replace = {"8080": str(free_port()), "http://127.0.0.1:8000/v1": chat.url}
     try:
-        outputs = run_shown(commands, tmp_path, _env(model_store), replace)
+        outputs = run_shown(commands, tmp_path, reader_env(model_store), replace)
     finally:
         chat.httpd.shutdown()
     ran = list(outputs.values())

@@ -17,8 +17,7 @@ from docfn.tasks.table.slanet import SlanetStructure, grid_from_tokens
 from docfn.tasks.table.structure import Table
 from docfn.tasks.table.table_recognizers import TableRecognizer, table_recognizer
 from docfn.tooling.build import build_pack
-
-from .tablegen import DEVSET_TABLES, SAMPLE_TABLES, render_table, slots
+from docfn_testkit.tablegen import DEVSET_TABLES, SAMPLE_TABLES, render_table, slots
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,9 @@ from PIL import Image, ImageDraw
 from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 from docfn.service.service import DocService
-
-from . import docgen
-from .conftest import DocfnServer
-from .tablegen import SAMPLE_TABLES, render_table, slots
+from docfn_testkit import docgen
+from docfn_testkit.servers import DocfnServer
+from docfn_testkit.tablegen import SAMPLE_TABLES, render_table, slots
 
 PARAGRAPH = (
     "Solar panels convert sunlight into electricity using photovoltaic cells made of silicon."

@@ -12,8 +12,7 @@ import pytest
 from docfn.adapters.wiring import build_service, upload_processor
 from docfn.core.errors import BadOptions, NotFound, PackNotConfigured
 from docfn.core.settings import Settings
-
-from .conftest import SAMPLE_PAGE
+from docfn_testkit.paths import SAMPLE_PAGE
 
 
 @pytest.fixture(scope="module")

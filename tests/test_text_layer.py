@@ -16,8 +16,7 @@ from docfn.core.geometry import intersection
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer
 from docfn.service.service import DocService
-
-from . import pdfgen
+from docfn_testkit import pdfgen
 
 TITLE = "A Born Digital Page"
 TRUTH = [TITLE, *pdfgen.BORN_DIGITAL_LINES]

@@ -12,8 +12,7 @@ import pytest
 
 from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
-
-from .conftest import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE
+from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE
 
 
 def _names(document: dict) -> list[str]:

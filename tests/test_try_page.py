@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import SAMPLE_PAGE, DocfnServer, running_server
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, running_server
 
 CHROMIUM = "/usr/bin/chromium"
 # Playwright's own browser download is not reachable: Debian's chromium, kept off the network.

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, DocfnServer
+from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer
 
 
 def test_angle_cls_without_a_classifier_is_refused_over_http(model_store: Path) -> None:

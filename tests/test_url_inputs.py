@@ -13,8 +13,8 @@ import pytest
 
 from docfn.adapters.http.url_inputs import UrlInputs
 from docfn.core.settings import Settings
-
-from .conftest import SAMPLE_PAGE, DocfnServer, S3Server, running_server
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, S3Server, running_server
 
 # The documents' server listens on 127.0.0.2 and only that address is admitted: 127.0.0.1 (where
 # nothing listens) stands for "the function's own network".

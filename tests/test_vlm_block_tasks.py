@@ -5,37 +5,21 @@ a VLM pack each answers 503 saying how to make and publish one."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from docfn.adapters.wiring import build_service
 from docfn.core.errors import PackNotConfigured
 from docfn.core.settings import Settings
+from docfn_testkit.crops import crop_png
+from docfn_testkit.servers import S3Server, running_server, wait_until
 
-from .conftest import DEVSET, S3Server, running_server, wait_until
-
-# Crops of devset pages (pixels at 150 dpi): the display formula and the ruled macro table of
-# mathtools page 4 (001), the bytefield diagram of bytefield page 5 (010).
-CROPS = {
-    "formula": ("001.png", (590, 1222, 745, 1285)),
-    "table": ("001.png", (296, 990, 964, 1072)),
-    "figure": ("010.png", (385, 380, 985, 470)),
-}
 MAX_TOKENS = "8"
 HOW_TO = ("docfn models export-vlm --checkpoint", "docfn models publish", "DOCFN_VLM_MODEL_URI")
-
-
-def crop_png(name: str) -> bytes:
-    page, box = CROPS[name]
-    out = io.BytesIO()
-    Image.open(DEVSET / page).convert("RGB").crop(box).save(out, format="PNG")
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ from PIL import Image
 from docfn.adapters.http.app import create_app
 from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
-
-from .conftest import DEVSET, SAMPLE_PAGE
+from docfn_testkit.paths import DEVSET, SAMPLE_PAGE
 
 
 def _client(**settings: Any) -> Iterator[httpx.Client]:

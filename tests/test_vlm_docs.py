@@ -13,7 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from .conftest import AWS_TEST_ENV, DEVSET, ROOT, S3Server
+from docfn_testkit.paths import DEVSET, ROOT
+from docfn_testkit.servers import AWS_TEST_ENV, S3Server
 
 DOC = ROOT / "docs" / "vlm-blocks.md"
 FENCE = re.compile(r"```sh\n(.*?)```", re.S)

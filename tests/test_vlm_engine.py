@@ -18,8 +18,8 @@ from docfn.tasks.vlm.engine import VlmEngine
 from docfn.tasks.vlm.model import DEFAULT_SYSTEM, VlmModel
 from docfn.tasks.vlm.preprocess import preprocess
 from docfn.tasks.vlm.sampling import SamplingKnobs
-
-from .conftest import DEVSET, wait_until
+from docfn_testkit.paths import DEVSET
+from docfn_testkit.servers import wait_until
 
 TOKENS = 12
 # A window no test waits out: a batch forms when max_batch requests are queued, so which requests

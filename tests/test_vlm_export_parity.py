@@ -26,8 +26,7 @@ from docfn.tasks.vlm.rope_index import rope_index
 from docfn.tasks.vlm.sampling import SamplingKnobs
 from docfn.tooling.export_vlm import ExportOptions, export_checkpoint, quantize_decoder
 from docfn.tooling.vlm_parity import BLOCK_PROMPTS, reference_tokens
-
-from .conftest import ROOT
+from docfn_testkit.paths import ROOT
 
 NEW_TOKENS = 24
 # Devset crops (page, left, top, right, bottom) of different shapes: a text strip, a block, a column.

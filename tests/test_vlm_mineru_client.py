@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from .conftest import DEVSET, ROOT, DocfnServer, free_port, shell_session
+from docfn_testkit.paths import DEVSET, ROOT
+from docfn_testkit.servers import DocfnServer, free_port, shell_session
 
 API_KEY = "test-key"
 # MinerU's defaults per block type, each with a small max_new_tokens (a random model may never stop)

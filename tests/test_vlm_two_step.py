@@ -20,10 +20,11 @@ from docfn.packs.store import LocalPack
 from docfn.service.upload_jobs import ObjectRef
 from docfn.tasks.vlm.model import Generation
 from docfn.tasks.vlm.sampling import SamplingKnobs
-
-from . import docgen
-from .conftest import DEVSET, S3Server
-from .tablegen import SAMPLE_TABLES, render_table
+from docfn_testkit import docgen
+from docfn_testkit.crops import crop_png
+from docfn_testkit.paths import DEVSET
+from docfn_testkit.servers import S3Server
+from docfn_testkit.tablegen import SAMPLE_TABLES, render_table
 
 PAGE = DEVSET / "001.png"  # mathtools page 4: headings, prose, a ruled table, a display formula
 
@@ -250,8 +251,6 @@ def test_table_task_reads_otsl_with_the_vlm(
     service = build_service(
         Settings(tasks=["table"], model_store=model_store, vlm_model_uri=str(vlm_tiny_pack))
     )
-    from .test_vlm_block_tasks import crop_png
-
     result = service.run("table", crop_png("table"), "image/png", {"recognizer": "vlm"}).result
     assert result["html"] == TABLE_HTML and result["tables"] == 1
     assert result["cells"][4]["colspan"] == 2

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..conftest import SAMPLE_PAGE, S3Server
-from ..inputs_factory import image_bytes
-from ..test_admission import Concurrency
-from .load import figure
+from docfn_testkit.concurrency import Concurrency
+from docfn_testkit.inputs import image_bytes
+from docfn_testkit.load import figure
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import S3Server
 
 BUCKET = "docfn-test"
 

@@ -18,8 +18,7 @@ from PIL import Image
 from docfn.core.documents import DecodeLimits, open_document, parse_page_ranges
 from docfn.core.errors import DocfnError
 from docfn.core.settings import ALL_TASKS
-
-from ..inputs_factory import blank_pdf, image_bytes
+from docfn_testkit.inputs import blank_pdf, image_bytes
 
 LIMITS = DecodeLimits(max_pixels=4_000_000, max_pages=8, pdf_dpi=72)
 MAX_BYTES = 1024 * 1024

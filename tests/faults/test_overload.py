@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..conftest import DocfnServer
-from .inputs import word_page
-from .load import Load, Reply, figure, percentile, rss_bytes, statuses
+from docfn_testkit.inputs import word_page
+from docfn_testkit.load import Load, Reply, figure, percentile, rss_bytes, statuses
+from docfn_testkit.servers import DocfnServer
 
 CLIENTS = 40
 DEADLINE_SECONDS = 10.0

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from ..conftest import DocfnServer, RedisServer, scrape_metric, wait_until
-from .inputs import word_page
-from .load import Load, figure, percentile, statuses
+from docfn_testkit.inputs import word_page
+from docfn_testkit.load import Load, figure, percentile, statuses
+from docfn_testkit.servers import DocfnServer, RedisServer, scrape_metric, wait_until
 
 CYCLED = 16  # inputs sent over and over (cache hits once stored) ...
 FRESH = 10_000  # ... and, every tenth request, one never seen before (numbers from here up)

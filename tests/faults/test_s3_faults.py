@@ -3,7 +3,6 @@ upload job. Callers get 503 + Retry-After, and everything recovers once S3 is ba
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 from pathlib import Path
@@ -11,12 +10,13 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from ..conftest import AWS_TEST_ENV, OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, DocfnServer, wait_until
-from ..inputs_factory import pdf_from_images
-from .conftest import BUCKET, SwitchableS3
-from .load import figure
+from docfn_testkit import events
+from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.events import BUCKET
+from docfn_testkit.load import figure
+from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE
+from docfn_testkit.servers import AWS_TEST_ENV, DocfnServer, SwitchableS3, wait_until
 
-events = importlib.import_module("tests.lambda.conftest")
 TINY = Path(OCR_PACK) / OCR_PACK_VERSION
 
 

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..conftest import DocfnServer, S3Server
-from .load import figure
+from docfn_testkit.load import figure
+from docfn_testkit.servers import DocfnServer, S3Server
 
 ST = str(Path(sys.executable).parent / "st")
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ..conftest import DocfnServer
-from .inputs import word_page
-from .load import Load, figure, percentile, rss_bytes, statuses
+from docfn_testkit.inputs import word_page
+from docfn_testkit.load import Load, figure, percentile, rss_bytes, statuses
+from docfn_testkit.servers import DocfnServer
 
 TOTAL = 10_000
 WARM_UP = 2_000

@@ -16,12 +16,10 @@ from pathlib import Path
 import pytest
 
 from docfn.packs.catalog import DEFAULT_PACKS as CATALOG_DEFAULTS
-
-from .containers import (
+from docfn_testkit.containers import (
     CACHE,
     BuildFailed,
     ImageConfig,
-    MotoServer,
     PodmanUnavailable,
     build_image,
     build_packs,
@@ -31,6 +29,7 @@ from .containers import (
     known_packs,
     publish_pack,
 )
+from docfn_testkit.servers import S3Server
 
 HERE = Path(__file__).parent
 # Covers a first build of the base image and the dependencies inside a test's setup; a warm run of
@@ -113,14 +112,14 @@ def require_pack(pack_store: Path) -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
+def moto() -> Iterator[S3Server]:
+    server = S3Server().start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def publish(moto: MotoServer, require_pack: Callable[[str], Path]) -> Callable[[str, str], str]:
+def publish(moto: S3Server, require_pack: Callable[[str], Path]) -> Callable[[str, str], str]:
     """(bucket, "NAME/VERSION") -> s3 URI, the pack published there once per module."""
     done: dict[tuple[str, str], str] = {}
 

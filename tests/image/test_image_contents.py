@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from docfn.tasks.registry import implemented_tasks
-
-from .containers import DEVSET, Container, ImageConfig, podman, strip_report
+from docfn_testkit.containers import Container, ImageConfig, podman, strip_report
+from docfn_testkit.paths import DEVSET
 
 # The target for one function image as `podman image inspect` reports it (base included, model
 # packs never in the image). Decimal megabytes, as podman prints sizes.

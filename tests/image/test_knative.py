@@ -26,20 +26,19 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from ..kustomize import kustomize_build
-from .containers import (
-    ROOT,
+from docfn_testkit.containers import (
     Container,
     ImageConfig,
-    MotoServer,
     Redis,
     devset_page,
-    free_port,
     pack_ref,
     pdf_of_pages,
     podman,
     word_recall,
 )
+from docfn_testkit.kustomize import kustomize_build
+from docfn_testkit.paths import ROOT
+from docfn_testkit.servers import S3Server, free_port
 
 OVERLAY = ROOT / "knative" / "overlays" / "dev"
 IN_CLUSTER = re.compile(r"\.svc(\.cluster\.local)?\b")
@@ -279,7 +278,7 @@ def redis_for_overlay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
 @pytest.fixture
 def knative_container(
     image_for: Callable[[str], ImageConfig],
-    moto: MotoServer,
+    moto: S3Server,
     publish: Callable[[str, str], str],
     redis_for_overlay: Callable[[str], Redis],
 ) -> Iterator[Callable[[str], KnativeContainer]]:

@@ -1,5 +1,5 @@
 """The function image's own ENTRYPOINT + CMD (the real awslambdaric client inside it) against our Lambda
-Runtime API emulator (tests/lambda/runtime_api.py), event source by event source: function URL
+Runtime API emulator (docfn_testkit/runtime_api.py), event source by event source: function URL
 requests, S3 ObjectCreated notifications for uploads (direct, through SQS, through EventBridge) and
 the presigned-upload flow. Read-only root and a tmpfs /tmp, as on Lambda; S3 is moto on the host's
 loopback, the result cache a real redis-server.
@@ -7,33 +7,37 @@ loopback, the result cache a real redis-server.
 
 from __future__ import annotations
 
-import importlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from functools import cache
 from typing import Any
 
 import httpx
 import pytest
 
-from .containers import (
+from docfn_testkit import events
+from docfn_testkit.containers import (
     REGION,
     ContainerFunction,
     ImageConfig,
-    MotoServer,
     Redis,
     devset_page,
     lambda_environment,
     podman,
     word_recall,
 )
-
-events = importlib.import_module("tests.lambda.conftest")
+from docfn_testkit.servers import S3Server
 
 BUCKET = events.BUCKET  # the sample events are retargeted at this bucket by their helpers
 TASK = "ocr"
 PAGE_ID = "003"
-PAGE = devset_page(PAGE_ID)
+
+
+@cache
+def page() -> bytes:
+    """The devset page every request sends, read when a test first needs it (not at import)."""
+    return devset_page(PAGE_ID)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
 @pytest.fixture(scope="module")
 def function(
     image_for: Callable[[str], ImageConfig],
-    moto: MotoServer,
+    moto: S3Server,
     publish: Callable[[str, str], str],
     redis_server: Redis,
 ) -> Iterator[ContainerFunction]:
@@ -63,16 +67,18 @@ def function(
     fn.stop()
 
 
-def _object(moto: MotoServer, key: str) -> dict[str, Any]:
+def _object(moto: S3Server, key: str) -> dict[str, Any]:
     return json.loads(moto.client().get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
 
-def _put(moto: MotoServer, key: str, data: bytes) -> None:
+def _put(moto: S3Server, key: str, data: bytes) -> None:
     moto.client().put_object(Bucket=BUCKET, Key=key, Body=data, ContentType="image/png")
 
 
 def test_function_url_request(function: ContainerFunction) -> None:
-    event = events.function_url_event("POST", f"/v1/{TASK}", PAGE, content_type="image/png", base64_body=True)
+    event = events.function_url_event(
+        "POST", f"/v1/{TASK}", page(), content_type="image/png", base64_body=True
+    )
     invocation = function.invoke(event)
     assert invocation.outcome == "response", invocation.payload.decode()
     response = invocation.json()
@@ -85,12 +91,12 @@ def test_function_url_request(function: ContainerFunction) -> None:
 
 
 def test_s3_object_created_for_an_upload_writes_result_and_status(
-    function: ContainerFunction, moto: MotoServer
+    function: ContainerFunction, moto: S3Server
 ) -> None:
     job_id = uuid.uuid4().hex
     key = f"uploads/{TASK}/{job_id}/scan ü 1.png"
-    _put(moto, key, PAGE)
-    response = function.response(events.s3_event(key, len(PAGE)))
+    _put(moto, key, page())
+    response = function.response(events.s3_event(key, len(page())))
     assert [r["state"] for r in response["records"]] == ["succeeded"], response
     status = _object(moto, f"results/{job_id}/status.json")
     assert status["state"] == "succeeded" and status["input_key"] == key
@@ -99,15 +105,15 @@ def test_s3_object_created_for_an_upload_writes_result_and_status(
     assert word_recall(result["result"]["text"], PAGE_ID) >= 0.6
 
 
-def test_sqs_and_eventbridge_deliveries(function: ContainerFunction, moto: MotoServer) -> None:
+def test_sqs_and_eventbridge_deliveries(function: ContainerFunction, moto: S3Server) -> None:
     good, bad = uuid.uuid4().hex, uuid.uuid4().hex
     good_key, bad_key = f"uploads/{TASK}/{good}/a.png", f"uploads/{TASK}/{bad}/broken.png"
-    _put(moto, good_key, PAGE)
-    _put(moto, bad_key, PAGE[:1000])
+    _put(moto, good_key, page())
+    _put(moto, bad_key, page()[:1000])
     bad_id = str(uuid.uuid4())
     batch = events.sqs_event(
         [
-            (str(uuid.uuid4()), events.sqs_notification(good_key, len(PAGE))),
+            (str(uuid.uuid4()), events.sqs_notification(good_key, len(page()))),
             (bad_id, events.sqs_notification(bad_key, 1000)),
         ]
     )
@@ -117,8 +123,8 @@ def test_sqs_and_eventbridge_deliveries(function: ContainerFunction, moto: MotoS
 
     job_id = uuid.uuid4().hex
     key = f"uploads/{TASK}/{job_id}/scan (copy)+2.png"
-    _put(moto, key, PAGE)
-    response = function.response(events.eventbridge_event(key, len(PAGE)))
+    _put(moto, key, page())
+    response = function.response(events.eventbridge_event(key, len(page())))
     assert [r["state"] for r in response["records"]] == ["succeeded"]
     assert _object(moto, f"results/{job_id}/status.json")["state"] == "succeeded"
 
@@ -129,9 +135,9 @@ def test_presigned_upload_then_s3_event_then_job_status(function: ContainerFunct
     created = function.response(event)
     assert created["statusCode"] == 201, created["body"]
     upload = json.loads(created["body"])
-    put = httpx.put(upload["upload"]["url"], content=PAGE, headers=upload["upload"]["headers"], timeout=30)
+    put = httpx.put(upload["upload"]["url"], content=page(), headers=upload["upload"]["headers"], timeout=30)
     assert put.status_code == 200, put.text
-    response = function.response(events.s3_event(upload["key"], len(PAGE)))
+    response = function.response(events.s3_event(upload["key"], len(page())))
     assert [r["state"] for r in response["records"]] == ["succeeded"]
     done = function.response(events.function_url_event("GET", f"/v1/jobs/{upload['job_id']}"))
     job = json.loads(done["body"])

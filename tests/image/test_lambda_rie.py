@@ -6,7 +6,6 @@ on the host's loopback.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,21 +13,20 @@ from typing import Any
 
 import pytest
 
-from .containers import (
-    DUMMY_AWS,
+from docfn_testkit import events
+from docfn_testkit.containers import (
     LAMBDA_USER,
     REGION,
     ImageConfig,
-    MotoServer,
     RieFunction,
     devset_page,
     rie_binary,
     server_timing,
     word_recall,
 )
+from docfn_testkit.servers import AWS_TEST_CREDENTIALS, S3Server
 
 # The sample-event helpers the in-process Lambda tests use (tests/lambda: "lambda" is a keyword).
-events = importlib.import_module("tests.lambda.conftest")
 
 BUCKET = "docfn-rie"
 # task -> (pack variables -> "NAME/VERSION", devset page, minimum word recall of its text)
@@ -60,14 +58,14 @@ def text_of(result: dict[str, Any]) -> str:
 def test_function_url_cold_then_warm_under_the_real_rie(
     task: str,
     image_for: Callable[[str], ImageConfig],
-    moto: MotoServer,
+    moto: S3Server,
     publish: Callable[[str, str], str],
     rie: Path,
 ) -> None:
     packs, page_id, min_recall = CASES[task]
     image = image_for(task)
     env = {
-        **DUMMY_AWS,
+        **AWS_TEST_CREDENTIALS,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url,
@@ -102,11 +100,11 @@ def test_function_url_cold_then_warm_under_the_real_rie(
 
 
 def test_health_and_unknown_route_under_the_real_rie(
-    image_for: Callable[[str], ImageConfig], moto: MotoServer, rie: Path
+    image_for: Callable[[str], ImageConfig], moto: S3Server, rie: Path
 ) -> None:
     """No pack configured and none needed: the function answers operational routes and 404s."""
     image = image_for("ocr")
-    env = {**DUMMY_AWS, "AWS_DEFAULT_REGION": REGION, "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url}
+    env = {**AWS_TEST_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url}
     function = RieFunction(image, env, rie).start()
     try:
         health = function.invoke(events.function_url_event("GET", "/healthz"))

@@ -1,7 +1,7 @@
 """Each function image run with the environment infra/terraform gives its Lambda function.
 
 The variables come from Terraform's own evaluation of lambda.tf's environment expression
-(tests/image/terraform_env.py), never copied here, so the Terraform config and the application
+(functions/docfn_testkit/terraform_env.py), never copied here, so the Terraform config and the application
 code cannot drift apart unnoticed. Placeholders for what Terraform would create are filled with
 what this test stands up: the bucket (moto), the cache auth secret (moto's Secrets Manager, holding
 the token redis-server requires). Plus what Lambda itself sets (region, function name, memory size,
@@ -16,7 +16,6 @@ this test's local services:
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import secrets
@@ -25,19 +24,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .containers import (
+from docfn_testkit import events
+from docfn_testkit.containers import (
     ContainerFunction,
     ImageConfig,
-    MotoServer,
     Redis,
     devset_page,
     lambda_environment,
     pack_ref,
     word_recall,
 )
-from .terraform_env import evaluate, substitute
-
-events = importlib.import_module("tests.lambda.conftest")
+from docfn_testkit.servers import S3Server
+from docfn_testkit.terraform_env import evaluate, substitute
 
 BUCKET = "docfn-terraform-test"
 PAGES = {"table": "007", "parse": "008", "layout": "008"}
@@ -57,7 +55,7 @@ except Exception as exc:
 
 
 @pytest.fixture(scope="module")
-def cache_auth(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Redis]]:
+def cache_auth(moto: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Redis]]:
     """The auth token in a Secrets Manager secret (its ARN) and a redis-server that requires it."""
     token = secrets.token_urlsafe(24)
     arn = moto.client("secretsmanager").create_secret(Name="docfn-cache-auth", SecretString=token)["ARN"]
@@ -84,7 +82,7 @@ def test_terraform_deploys_tasks() -> None:
 def test_function_runs_with_the_terraform_environment(
     task: str,
     image_for: Callable[[str], ImageConfig],
-    moto: MotoServer,
+    moto: S3Server,
     publish: Callable[[str, str], str],
     cache_auth: tuple[str, Redis],
 ) -> None:

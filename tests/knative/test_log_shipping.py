@@ -6,7 +6,6 @@ with request_id, input_sha256, task, duration_ms and status, and drops every oth
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import json
 import re
 from pathlib import Path
@@ -15,12 +14,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from tests.kustomize import kustomize_build
 
-helpers = importlib.import_module("tests.conftest")  # this folder is not a package
-SAMPLE_PAGE, DocfnServer = helpers.SAMPLE_PAGE, helpers.DocfnServer
+from docfn_testkit.kustomize import kustomize_build
+from docfn_testkit.paths import ROOT, SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer
 
-ROOT = Path(__file__).resolve().parents[2]
 LOGGING = ROOT / "knative" / "logging"
 K8S_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
 SHIPPED = {"request_id", "input_sha256", "task", "duration_ms", "status"}

@@ -3,7 +3,7 @@
 Every kustomization (base, dev, prod) is rendered with the real kustomize (`kubectl kustomize`,
 tests/kustomize.py) and then:
 - built-in kinds validate against the Kubernetes schemas (kubernetes-validate, strict);
-- Knative Services validate against Knative Serving's CRD schema (../shared/schemas),
+- Knative Services validate against Knative Serving's CRD schema (tests/data/schemas),
   strictly: a field the CRD does not know (e.g. `lifecycle`) fails;
 - other custom resources are checked for the fields their controllers require;
 - the contract with the app and the SPEC: one Service per task, scale-to-zero after
@@ -17,27 +17,39 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from tests.kustomize import kustomize_build
 
 from docfn.core.settings import ALL_TASKS, Settings
 from docfn.tasks.registry import default_pack_settings, implemented_tasks
+from docfn_testkit.knative import (
+    KUSTOMIZATIONS,
+    NAMESPACE,
+    Doc,
+    attached_routes,
+    container_of,
+    effective_env,
+    find,
+    ksvc_host,
+    ksvcs,
+    one,
+    pod_specs,
+    public_host,
+    route,
+    secret_keys,
+    services_by_host,
+)
+from docfn_testkit.kustomize import kustomize_build
+from docfn_testkit.paths import EVENTS, SCHEMAS
 
-ROOT = Path(__file__).resolve().parents[2]
-KNATIVE = ROOT / "knative"
-SHARED = Path(os.environ.get("DOCFN_SHARED", ROOT.parent / "shared"))
-SERVING_CRD = SHARED / "schemas" / "knative-serving-service-crd.yaml"
-EVENTS = SHARED / "events"
+SERVING_CRD = SCHEMAS / "knative-serving-service-crd.yaml"
 
 # The implemented tasks: the only ones deployed (issue 11). Today that is every task name
 # (tests/test_docs_consistency.py); NOT_DEPLOYED keeps the checks for a name added before its code.
@@ -47,14 +59,8 @@ NOT_DEPLOYED = tuple(t for t in ALL_TASKS if t not in TASKS)
 # from the code's own task contract and catalog. In the cluster a function never builds or
 # downloads a pack itself, so this is complete.
 PACKS = {task: default_pack_settings(task) for task in TASKS}
-KUSTOMIZATIONS = {
-    "base": KNATIVE / "base",
-    "dev": KNATIVE / "overlays" / "dev",
-    "prod": KNATIVE / "overlays" / "prod",
-}
 OVERLAYS = ("dev", "prod")
 K8S_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
-NAMESPACE = "docfn"
 SERVE_COMMAND = ["docfn", "serve", "--host", "0.0.0.0"]
 # Knative sets these itself and rejects a Service that sets them.
 RESERVED_ENV = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"}
@@ -70,8 +76,6 @@ BUILTIN_GROUPS = {
     "networking.k8s.io",
     "rbac.authorization.k8s.io",
 }
-
-Doc = dict[str, Any]
 
 
 @cache
@@ -93,32 +97,6 @@ def split_image(image: str) -> tuple[str, str | None, str | None]:
     if ":" in image.rsplit("/", 1)[-1]:
         name, tag = image.rsplit(":", 1)
     return name, tag, digest
-
-
-def find(docs, kind: str, name: str | None = None, api: str | None = None) -> list[Doc]:
-    return [
-        d
-        for d in docs
-        if d["kind"] == kind
-        and (name is None or d["metadata"]["name"] == name)
-        and (api is None or d["apiVersion"] == api)
-    ]
-
-
-def one(docs, kind: str, name: str, api: str | None = None) -> Doc:
-    found = find(docs, kind, name, api)
-    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
-    return found[0]
-
-
-def ksvcs(docs) -> dict[str, Doc]:
-    return {d["metadata"]["name"]: d for d in find(docs, "Service", api="serving.knative.dev/v1")}
-
-
-def container_of(ksvc: Doc) -> Doc:
-    containers = ksvc["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1, "one container per function"
-    return containers[0]
 
 
 def cpu_cores(quantity: str) -> float:
@@ -409,8 +387,8 @@ def test_environment_from_configmap_and_secret(name):
     # Synchronous requests: docfn's default deadline, ended before the routes cut the request.
     deadline = float(config["DOCFN_INFERENCE_TIMEOUT_SECONDS"])
     assert deadline == Settings().inference_timeout_seconds
-    for route in find(docs, "HTTPRoute"):
-        for rule in route["spec"]["rules"]:
+    for http_route in find(docs, "HTTPRoute"):
+        for rule in http_route["spec"]["rules"]:
             if "timeouts" in rule:  # a rule without one waits for the Service's timeoutSeconds (300)
                 assert deadline < float(rule["timeouts"]["request"].removesuffix("s"))
     for task in TASKS:
@@ -423,51 +401,6 @@ def test_environment_from_configmap_and_secret(name):
         packs = {k: v for k, v in env.items() if "MODEL" in k or k.endswith("_URI")}
         expected = {k: f"s3://{config['DOCFN_BUCKET']}/models/{v}" for k, v in PACKS[task].items()}
         assert packs == expected, task
-
-
-def effective_env(docs, container: Doc) -> dict[str, str]:
-    """The container's environment as the kubelet builds it: envFrom first, then env (which wins).
-
-    ConfigMap values are resolved from the render; Secrets only contribute their key names (value
-    None), and none at all in the base, which leaves its Secrets to the overlays.
-    """
-    configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in find(docs, "ConfigMap")}
-    env: dict[str, Any] = {}
-    for src in container.get("envFrom", []):
-        if "configMapRef" in src:
-            env.update(configmaps[src["configMapRef"]["name"]])
-        if "secretRef" in src and (find(docs, "Secret") or find(docs, "ExternalSecret")):
-            env.update(dict.fromkeys(secret_keys(docs, src["secretRef"]["name"])))
-    for var in container.get("env", []):
-        if "value" in var:
-            env[var["name"]] = var["value"]
-        elif "configMapKeyRef" in var.get("valueFrom", {}):
-            ref = var["valueFrom"]["configMapKeyRef"]
-            env[var["name"]] = configmaps[ref["name"]][ref["key"]]
-        else:
-            env[var["name"]] = None
-    return env
-
-
-def secret_keys(docs, name: str) -> set[str] | None:
-    """Keys of Secret `name` as rendered, or None when an ExternalSecret/Certificate makes it."""
-    for doc in find(docs, "Secret", name):
-        return set(doc.get("stringData", {})) | set(doc.get("data", {}))
-    for doc in find(docs, "ExternalSecret"):
-        if doc["spec"]["target"]["name"] == name:
-            return {d["secretKey"] for d in doc["spec"]["data"]}
-    for doc in find(docs, "Certificate"):
-        if doc["spec"]["secretName"] == name:
-            return {"tls.crt", "tls.key"}
-    raise AssertionError(f"nothing in the render provides Secret {name}")
-
-
-def pod_specs(docs):
-    for svc in ksvcs(docs).values():
-        yield svc["metadata"]["name"], svc["spec"]["template"]["spec"]
-    for doc in docs:
-        if doc["kind"] in ("Deployment", "Job"):
-            yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -503,14 +436,6 @@ def test_prod_functions_run_with_an_iam_role():
         account = accounts[svc["spec"]["template"]["spec"]["serviceAccountName"]]
         assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
     assert "DOCFN_S3_ENDPOINT_URL" not in one(docs, "ConfigMap", "docfn-config")["data"]
-
-
-def services_by_host(docs) -> dict[str, Doc]:
-    """Cluster DNS name -> (Deployment-backed) Service."""
-    return {
-        f"{d['metadata']['name']}.{d['metadata']['namespace']}.svc.cluster.local": d
-        for d in find(docs, "Service", api="v1")
-    }
 
 
 def assert_backed(docs, service: Doc, port: int) -> None:
@@ -550,79 +475,6 @@ def test_dev_runs_redis_and_s3_in_cluster():
 
 
 # --------------------------------------------------------------------------- routing
-
-
-def attached_routes(docs, gateway: Doc, listener: str) -> list[Doc]:
-    return [
-        r
-        for r in find(docs, "HTTPRoute")
-        if any(
-            p["name"] == gateway["metadata"]["name"] and p.get("sectionName") == listener
-            for p in r["spec"]["parentRefs"]
-        )
-    ]
-
-
-def path_matches(match: Doc, path: str, query: dict[str, list[str]]) -> bool:
-    spec = match.get("path", {"type": "PathPrefix", "value": "/"})
-    value = spec["value"]
-    if spec["type"] == "Exact":
-        ok = path == value
-    elif spec["type"] == "PathPrefix":
-        # Gateway API prefixes match whole path elements: /ocr matches /ocr and /ocr/x, not /ocrx.
-        ok = value == "/" or path == value.rstrip("/") or path.startswith(value.rstrip("/") + "/")
-    else:
-        raise NotImplementedError(spec["type"])
-    for q in match.get("queryParams", []):
-        assert q.get("type", "Exact") == "Exact"
-        ok = ok and query.get(q["name"], [None])[0] == q["value"]
-    return ok
-
-
-def route(docs, host: str, url: str) -> tuple[str, str, Doc] | None:
-    """Where the Gateway sends GET/POST `url` on `host`: (Host header, path, backendRef), or None.
-
-    Follows Gateway API precedence: an Exact path beats a prefix, a longer prefix beats a
-    shorter one, then more query-parameter matches win.
-    """
-    gateway = one(docs, "Gateway", "docfn")
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    candidates = []
-    for r in attached_routes(docs, gateway, "https"):
-        if host not in r["spec"]["hostnames"]:
-            continue
-        for rule in r["spec"]["rules"]:
-            for match in rule.get("matches", [{}]):
-                if path_matches(match, parts.path, query):
-                    spec = match.get("path", {"type": "PathPrefix", "value": "/"})
-                    rank = (spec["type"] == "Exact", len(spec["value"]), len(match.get("queryParams", [])))
-                    candidates.append((rank, match, rule))
-    if not candidates:
-        return None
-    candidates.sort(key=lambda c: c[0], reverse=True)
-    assert len(candidates) == 1 or candidates[0][0] != candidates[1][0], f"ambiguous routes for {url}"
-    _, match, rule = candidates[0]
-    new_host, new_path = host, parts.path
-    for f in rule.get("filters", []):
-        if f["type"] == "URLRewrite":
-            rewrite = f["urlRewrite"]
-            new_host = rewrite.get("hostname", new_host)
-            if "path" in rewrite:
-                assert rewrite["path"]["type"] == "ReplacePrefixMatch"
-                prefix = match["path"]["value"].rstrip("/")
-                new_path = rewrite["path"]["replacePrefixMatch"].rstrip("/") + parts.path[len(prefix) :]
-    (backend,) = rule["backendRefs"]
-    return new_host, new_path, backend
-
-
-def public_host(docs) -> str:
-    (https,) = [li for li in one(docs, "Gateway", "docfn")["spec"]["listeners"] if li["protocol"] == "HTTPS"]
-    return https["hostname"]
-
-
-def ksvc_host(task: str) -> str:
-    return f"docfn-{task}.{NAMESPACE}.svc.cluster.local"
 
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)

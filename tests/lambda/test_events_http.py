@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import SAMPLE_PAGE, DocfnServer, S3Server
-from .conftest import BUCKET, eventbridge_event, s3_event
+from docfn_testkit.events import BUCKET, eventbridge_event, s3_event
+from docfn_testkit.paths import SAMPLE_PAGE
+from docfn_testkit.servers import DocfnServer, S3Server
 
 PAGE = SAMPLE_PAGE.read_bytes()
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from ..conftest import ROOT
+from docfn_testkit.paths import ROOT
 
 DOCKERFILE = ROOT / "functions" / "Dockerfile"
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|build-essential|make|cmake|clang|autoconf|automake|libtool)\b")

@@ -12,18 +12,17 @@ import httpx
 import redis
 
 from docfn.tooling.publish import publish_pack
-
-from ..conftest import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE, RedisServer, S3Server
-from .conftest import (
+from docfn_testkit.events import (
     BUCKET,
-    LambdaFunction,
     eventbridge_event,
     function_url_event,
-    lambda_environment,
     s3_event,
     sqs_event,
     sqs_notification,
 )
+from docfn_testkit.lambda_local import LambdaFunction, lambda_environment
+from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE
+from docfn_testkit.servers import RedisServer, S3Server
 
 PAGE = SAMPLE_PAGE.read_bytes()
 

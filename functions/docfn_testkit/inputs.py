@@ -1,16 +1,15 @@
-"""Hostile and unusual inputs, generated (not stored) so the repository stays small."""
+"""Hostile, unusual and small inputs, generated (not stored) so the repository stays small. PDFs of
+images come from docgen.pdf_from_images, the one PDF writer of the tests."""
 
 from __future__ import annotations
 
 import io
 import struct
 import zlib
+from functools import lru_cache
 
 import pypdfium2 as pdfium
-from PIL import Image
-
-# One PDF writer for all tests (docgen's): re-exported where the other input builders live.
-from .docgen import pdf_from_images as pdf_from_images
+from PIL import Image, ImageDraw, ImageFont
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -53,3 +52,16 @@ def blank_pdf(pages: int, width: float = 612, height: float = 792) -> bytes:
     document.save(buffer)
     document.close()
     return buffer.getvalue()
+
+
+@lru_cache(maxsize=1)
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=24)
+
+
+def word_page(number: int) -> bytes:
+    """A 192x96 PNG reading ``Invoice <number>``: distinct bytes and text per number, OCR in ms (the
+    small distinct inputs of the load, soak and fault tests)."""
+    image = Image.new("L", (192, 96), 255)
+    ImageDraw.Draw(image).text((8, 34), f"Invoice {number}", fill=0, font=_font())
+    return image_bytes(image, "PNG")

@@ -7,7 +7,6 @@ rendered manifest says. Packs are built and published with the ``docfn models`` 
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import os
@@ -21,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..conftest import RedisServer, S3Server, free_port, wait_for_port
+from .docgen import pdf_from_images
+from .paths import DEVSET, ROOT
+from .runtime_api import RuntimeApiEmulator
+from .servers import AWS_TEST_CREDENTIALS, AWS_TEST_ENV, RedisServer, free_port, wait_for_port
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
-DEVSET = SHARED / "devset"
 BUILD_IMAGE = ROOT / "scripts" / "build_image"
 CONTAINER_HOST = ROOT / "scripts" / "container_host"
 # Wheels, packs and the emulator binary persist across sessions here (.docfn/ is git-ignored).
@@ -33,7 +32,6 @@ CACHE = Path(os.environ.get("DOCFN_IMAGE_TEST_CACHE", ROOT / ".docfn" / "image-t
 PODMAN = ["podman"] if os.geteuid() == 0 else ["sudo", "-n", "podman"]
 # What Lambda's Python runtimes and RIE use when nothing else is configured.
 REGION = "us-east-1"
-DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Lambda ignores the image's USER and runs the function as its own unprivileged user (uid:gid as
 # observed in Lambda's container-image environment).
 LAMBDA_USER = "993:990"
@@ -251,7 +249,7 @@ def build_packs(names: Iterable[str], store: Path) -> Path:
 
 def publish_pack(store: Path, ref: str, bucket: str, endpoint_url: str) -> str:
     """`docfn models publish STORE/NAME/VERSION --bucket B`; ref is "NAME/VERSION"; returns the s3 URI."""
-    env = {**DUMMY_AWS, "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {**AWS_TEST_ENV, "AWS_DEFAULT_REGION": REGION}
     docfn_cli(
         "models", "publish", str(store / ref), "--bucket", bucket, "--endpoint-url", endpoint_url, "--force",
         env=env, timeout=300,
@@ -273,38 +271,11 @@ def pack_ref(uri: str) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------- local services
 
 
-class MotoServer(S3Server):
-    """moto's standalone server (S3, Secrets Manager, …) over HTTP on the host's loopback."""
-
-    def client(self, service: str = "s3") -> Any:
-        import boto3
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id=DUMMY_AWS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_AWS["AWS_SECRET_ACCESS_KEY"],
-        )
-
-    def bucket(self, name: str) -> str:
-        s3 = self.client()
-        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-        if name not in existing:
-            s3.create_bucket(Bucket=name)
-        return name
-
-
 class Redis(RedisServer):
     """redis-server on a free loopback port, optionally with a password (requirepass)."""
 
     def __init__(self, workdir: Path, password: str | None = None) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(
-                "redis-server is not installed (scripts/test installs it: apt-get install redis-server)"
-            )
-        super().__init__(binary, workdir, password)
+        super().__init__(None, workdir, password)  # the binary: servers.redis_server_binary()
 
 
 # --------------------------------------------------------------------------- Lambda
@@ -349,7 +320,8 @@ def lambda_environment(
         "LAMBDA_TASK_ROOT": "/var/task",
         "LAMBDA_RUNTIME_DIR": "/var/runtime",
         "TZ": ":UTC",
-        **DUMMY_AWS,
+        # The test credentials, plus the session token Lambda gives every function (a role's).
+        **AWS_TEST_CREDENTIALS,
         "AWS_SESSION_TOKEN": "testing",
     }
 
@@ -394,12 +366,11 @@ class RieFunction:
 
 
 class ContainerFunction:
-    """The image, unchanged (its ENTRYPOINT + CMD), polling our Runtime API emulator
-    (tests/lambda/runtime_api.py) from inside its container on the host network, with a read-only
-    root and a tmpfs /tmp."""
+    """The image, unchanged (its ENTRYPOINT + CMD), polling our Runtime API emulator (runtime_api.py)
+    from inside its container on the host network, with a read-only root and a tmpfs /tmp."""
 
     def __init__(self, image: ImageConfig, env: dict[str, str]) -> None:
-        self.api = importlib.import_module("tests.lambda.runtime_api").RuntimeApiEmulator(free_port())
+        self.api = RuntimeApiEmulator(free_port())
         self.container = Container(
             image.tag, env={**env, "AWS_LAMBDA_RUNTIME_API": self.api.address}, user=image.user or None
         )
@@ -451,14 +422,9 @@ def word_recall(found: str, page_id: str) -> float:
 
 def pdf_of_pages(page_ids: Sequence[str]) -> bytes:
     """A multi-page PDF of devset pages (one image per page, 150 dpi as rendered)."""
-    import io
-
     from PIL import Image
 
-    images = [Image.open(DEVSET / f"{p}.png").convert("RGB") for p in page_ids]
-    out = io.BytesIO()
-    images[0].save(out, "PDF", save_all=True, append_images=images[1:], resolution=150.0)
-    return out.getvalue()
+    return pdf_from_images([Image.open(DEVSET / f"{p}.png").convert("RGB") for p in page_ids], dpi=150.0)
 
 
 def server_timing(header: str) -> dict[str, float]:

