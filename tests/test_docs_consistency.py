@@ -28,9 +28,8 @@ import pytest
 
 from docfn.core.settings import ALL_TASKS, NOT_SETTINGS, setting_variables
 from docfn.tasks.registry import implemented_tasks
-
-from .conftest import ROOT
-from .kustomize import kustomize_build
+from docfn_testkit.kustomize import kustomize_build
+from docfn_testkit.paths import ROOT
 
 README = ROOT / "README.md"
 TF_DIR = ROOT / "infra" / "terraform"

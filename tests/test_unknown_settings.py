@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from docfn.core.settings import NOT_SETTINGS, setting_variables, unknown_variables
-
-from .conftest import ROOT, DocfnServer
+from docfn_testkit.paths import ROOT
+from docfn_testkit.servers import DocfnServer
 
 MISSPELT = "DOCFN_MAX_CONCURENCY"
 MEANT = "DOCFN_MAX_CONCURRENCY"
@@ -61,7 +61,7 @@ def test_unknown_variables_name_the_closest_setting() -> None:
         MISSPELT: "2",
         "DOCFN_TASKS": "ocr",  # a setting
         "docfn_log_level": "INFO",  # a setting too: names are matched case-insensitively
-        "DOCFN_SHARED": "/x",  # read by the tests, not a setting
+        "DOCFN_TEST_WHEEL_CACHE": "/x",  # read by the tests, not a setting
         "DOCFN_QWERTYUIOP": "1",  # nothing close
         "PATH": "/usr/bin",
     }
@@ -144,7 +144,7 @@ def test_no_warning_without_unknown_variables(tmp_path: Path) -> None:
     notes.write_text("A short text. It has two sentences.\n")
     done = subprocess.run(
         [sys.executable, "-m", "docfn", "run", "summarize", str(notes), "--format", "text"],
-        env=_clean_env(DOCFN_MODEL_STORE=str(tmp_path / "models"), DOCFN_SHARED=str(ROOT.parent / "shared")),
+        env=_clean_env(DOCFN_MODEL_STORE=str(tmp_path / "models"), DOCFN_TEST_WHEEL_CACHE=str(tmp_path)),
         capture_output=True,
         text=True,
         timeout=120,

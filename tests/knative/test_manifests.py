@@ -1,7 +1,7 @@
 """Offline checks of the Knative manifests under knative/ (issue 7).
 
 Every kustomization (base, dev, prod) is rendered with the real kustomize (`kubectl kustomize`,
-tests/kustomize.py) and then:
+docfn_testkit/kustomize.py) and then:
 - built-in kinds validate against the Kubernetes schemas (kubernetes-validate, strict);
 - Knative Services validate against Knative Serving's CRD schema (tests/data/schemas),
   strictly: a field the CRD does not know (e.g. `lifecycle`) fails;

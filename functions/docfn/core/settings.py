@@ -29,7 +29,6 @@ NOT_SETTINGS: frozenset[str] = frozenset(
         "DOCFN_IMAGE_TAG",
         "DOCFN_REBUILD_BASE",
         "DOCFN_FIND_LINKS",
-        "DOCFN_SHARED",
         "DOCFN_TEST_WHEEL_CACHE",
         "DOCFN_IMAGE_TEST_CACHE",
     }
