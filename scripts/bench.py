@@ -54,9 +54,7 @@ def main(argv: list[str]) -> int:
         description=module.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="the smoke form: fewest pages and runs (writes to --out)"
-    )
+    parser.add_argument("--quick", action="store_true", help="the smoke form: fewest pages and runs")
     parser.add_argument(
         "--out",
         type=Path,

@@ -3,15 +3,15 @@
 For each variant (a name and environment variables over a deployment's defaults), in fresh
 processes:
 
-- ``stages`` (``--parts``): in-process, the resident set after importing docfn's service, after the pack is
-  loaded (sessions built), after the first page and after every devset page, with the high-water
-  mark (VmHWM), the anonymous / file-backed split at the end (/proc/PID/smaps_rollup), the Python
-  heap's own peak (tracemalloc, ``--tracemalloc``: slow) and the warm per-page latency (median).
-  Variants run round-robin, ``--rounds`` times: latencies are compared as ratios to the first
-  variant's in the same run.
-- ``load``: ``docfn serve --tasks <task>`` as a Knative deployment runs it (eager load, one request
-  inferring at a time), VmHWM when ready, after the first page and after 1, 2, 4, 8 concurrent
-  clients have posted every devset page between them (no result cache).
+- ``stages`` (one of ``--parts``): in-process, the resident set after importing docfn's service,
+  after the pack is loaded (sessions built), after the first page and after every devset page, with
+  the high-water mark (VmHWM), the anonymous / file-backed split at the end
+  (/proc/PID/smaps_rollup), the Python heap's own peak (tracemalloc, ``--tracemalloc``: slow) and
+  the warm per-page latency (median). Variants run round-robin, ``--rounds`` times: latencies are
+  compared as ratios to the first variant's in the same run.
+- ``load`` (the other): ``docfn serve --tasks <task>`` as a Knative deployment runs it (eager load,
+  one request inferring at a time), VmHWM when ready, after the first page and after 1, 2, 4, 8
+  concurrent clients have posted every devset page between them (no result cache).
 
 Writes <name>.{json,md} (``--name``, default memory); ``--quick``: one page, one round.
 """
