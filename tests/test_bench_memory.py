@@ -1,5 +1,5 @@
-"""scripts/bench_memory.py keeps working: on one page, both sections, both variants. Only the
-report's shape is checked, never a size or a timing."""
+"""scripts/bench.py memory keeps working: on one page, both parts, both variants. Only the report's
+shape is checked, never a size or a timing."""
 
 from __future__ import annotations
 
@@ -11,20 +11,21 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from docfn_testkit.paths import ROOT
 
 
 @pytest.mark.timeout(600)
 def test_bench_memory_reports_every_stage_and_load_level(model_store: Path, tmp_path: Path) -> None:
-    script = str(ROOT / "scripts" / "bench_memory.py")
+    script = str(ROOT / "scripts" / "bench.py")
     subprocess.run(
-        [sys.executable, script, "--pages", "1", "--rounds", "1", "--out", str(tmp_path)],
+        [sys.executable, script, "memory", "--pages", "1", "--rounds", "1", "--out", str(tmp_path)],
         check=True,
         cwd=ROOT,
         env={**os.environ, "DOCFN_MODEL_STORE": str(model_store)},
         capture_output=True,
     )
     report = json.loads((tmp_path / "memory.json").read_text())
+    assert report["command"] == f"scripts/bench.py memory --pages 1 --rounds 1 --out {tmp_path}"
     assert report["pages"] == 1
     ocr = report["tasks"]["ocr"]
     assert set(ocr["stages"]) == set(ocr["load"]) == {"glibc_default", "two_arenas"}

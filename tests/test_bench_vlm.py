@@ -1,5 +1,6 @@
-"""scripts/bench_vlm.py stays runnable: its ``--tiny`` mode runs the whole protocol (random checkpoint,
-export and quantisation, every engine in its own process, the report) on the tiny architecture."""
+"""scripts/bench.py vlm stays runnable: its ``--quick`` mode (the tiny architecture, 3 new tokens, one
+repeat) runs the whole protocol (random checkpoint, export and quantisation, every engine in its own
+process, the report)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ PAGE_ENGINES = {"onnx-int8", "onnx-int8-vision-int8", "transformers-fp32"}
 
 def test_bench_vlm_tiny_reports_every_engine(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    command = [sys.executable, str(ROOT / "scripts" / "bench_vlm.py"), "--tiny", "--new-tokens", "3"]
-    command += ["--repeats", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
-    command += ["--engines", ",".join(ENGINES)]
+    command = [sys.executable, str(ROOT / "scripts" / "bench.py"), "vlm", "--quick"]
+    command += ["--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--engines", ",".join(ENGINES)]
     subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
 
     results = json.loads((out / "vlm_tiny.json").read_text())
+    assert results["command"].startswith("scripts/bench.py vlm --quick ")
     assert results["size"] == "tiny"
     assert tuple(results["engines"]) == ENGINES
     for name, engine in results["engines"].items():

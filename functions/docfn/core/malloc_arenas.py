@@ -4,7 +4,7 @@ glibc gives a thread that allocates while another holds the main heap an arena o
 8 per core, and an arena keeps what was freed in it. A server's threads (the HTTP worker threads
 that decode and answer requests, the compute pool reading lines, the eager load) each end up
 holding page-sized buffers in a different arena, so the process grows with every thread that ever
-touched a page. Measured with scripts/bench_memory.py (``docfn serve --tasks ocr``, 2 cores, 1 to
+touched a page. Measured with ``scripts/bench.py memory`` (``docfn serve --tasks ocr``, 2 cores, 1 to
 8 concurrent clients): peak RSS 497 MB with glibc's default, 328 MB with two arenas
 (docs/benchmarks/memory_ocr.md). ONNX Runtime's tensors come from its own arena, so two malloc
 arenas do not serialise inference.

@@ -25,7 +25,7 @@ def session_options(
 
     ONNX Runtime's pool threads spin between the many small runs of a page (one per text line) by
     default, burning the CPU the Python thread preparing the next crop, another request or a
-    neighbour needs (scripts/bench_onnx_spinning.py, 2 cores): with spinning, two requests at once
+    neighbour needs (``scripts/bench.py onnx_spinning``, 2 cores): with spinning, two requests at once
     got 0.70x the throughput on a quiet machine (0.46x on a busy one), and one request took 1.15x
     the CPU for the same wall time (1.74x the wall time on a busy machine). Under a CPU quota
     (Knative limits, Lambda's fractional vCPUs) spinning is throttled time.
@@ -52,7 +52,7 @@ def _register_shared_arena() -> None:
     OCR's detector (a different page size every run) and recogniser (a different line width every
     run) each held their own high-water mark, rounded up. Shared and grown as requested, the OCR
     function's in-process peak RSS went 318-327 -> 295 MB over the ten devset pages at the same
-    per-page latency (0.92-1.0x, same run; scripts/bench_memory.py). Without any arena (plain
+    per-page latency (0.92-1.0x, same run; ``scripts/bench.py memory``). Without any arena (plain
     malloc) the peak rose to 411-418 MB. Called with ``_lock`` held.
     """
     global _shared_arena_registered

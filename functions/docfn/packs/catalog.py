@@ -1,6 +1,6 @@
 """The packs docfn can build offline, and which one each task uses by default.
 
-Default choice (measured on ../shared/devset, see docs/ocr-model-choice.md): PP-OCRv6 tiny.
+Default choice (measured on the devset, tests/data/devset: see docs/ocr-model-choice.md): PP-OCRv6 tiny.
 """
 
 from __future__ import annotations

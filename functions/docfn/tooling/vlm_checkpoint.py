@@ -1,5 +1,5 @@
 """Randomly initialised Qwen2-VL checkpoints (transformers layout): tiny for tests and demos, and at
-MinerU2.5-1.2B's real dimensions for the benchmark (scripts/bench_vlm.py).
+MinerU2.5-1.2B's real dimensions for the benchmark (``scripts/bench.py vlm``).
 
 Same architecture as MinerU2.5-1.2B (``Qwen2VLForConditionalGeneration``), scaled down: 2 vision
 blocks, 2 text layers, small widths, and the M-RoPE sections scaled with the head size (MinerU2.5:

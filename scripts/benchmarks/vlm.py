@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """MinerU2.5-1.2B at its real dimensions (random weights): docfn's ONNX packs vs transformers fp32.
 
 One run measures, per engine, on a real devset page resized to MinerU's 1036x1036 layout view and a
@@ -14,18 +13,16 @@ One run measures, per engine, on a real devset page resized to MinerU's 1036x103
 The random checkpoint is written once with ``save_pretrained`` and exported once (fp32 graphs, the
 int8 and int4 decoders, the int8 vision tower), cached under ``--cache-dir``. Every engine runs in its
 own subprocess, so peak RSS is per engine and torch is gone before ONNX Runtime loads.
-``--tiny`` runs the same on the tiny test architecture in seconds (the suite's smoke test).
-
-    .venv/bin/python scripts/bench_vlm.py [--threads 2] [--new-tokens 50] [--out docs/benchmarks]
+``--tiny`` runs the same on the tiny test architecture in seconds; ``--quick`` is ``--tiny`` with 3
+new tokens and one repeat (the test suite's smoke test). Writes vlm.{json,md} (vlm_tiny with
+``--tiny``); ``--profile``: ONNX Runtime's profile of one formula crop per engine, vlm_profile.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -38,8 +35,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-DEVSET = ROOT.parent / "shared" / "devset"
+from benchmarks import harness
+from docfn_testkit.paths import DEVSET
+
 PAGE_SIZE = (1036, 1036)  # MinerU's layout view
 BLOCK_SIZE = (448, 112)
 # A display formula's region on devset page 004 (left, top, right, bottom), resized to BLOCK_SIZE.
@@ -202,24 +200,15 @@ def images() -> tuple[Image.Image, Image.Image]:
 
 
 def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = run()
-    return time.perf_counter() - started, result
+    result, seconds = harness.timed(run)
+    return seconds, result
 
 
 def _fastest(run: Callable[[], Any], repeats: int) -> tuple[float, Any, float]:
     """The fastest of ``repeats`` runs (on a shared machine the others waited for a core, not for
     work), its result, and its process CPU seconds (what the work costs, whatever the neighbours do)."""
-    runs = []
-    for _ in range(repeats):
-        cpu = time.process_time()
-        wall, result = _timed(run)
-        runs.append((wall, result, time.process_time() - cpu))
-    return min(runs, key=lambda r: r[0])
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    best = min((harness.sample(run) for _ in range(repeats)), key=lambda s: s.seconds)
+    return best.seconds, best.result, best.cpu_seconds
 
 
 def _measure(
@@ -301,7 +290,7 @@ def run_onnx(cache: Path, variant: Variant, args: argparse.Namespace) -> dict[st
 
 
 def _patch_sessions(spinning: bool, profile_dir: Path | None) -> None:
-    """The VLM's sessions with docfn's options, spin-waiting on (as scripts/bench_onnx_spinning.py)
+    """The VLM's sessions with docfn's options, spin-waiting on (as the onnx_spinning section)
     and/or ONNX Runtime's profiler writing into ``profile_dir``."""
     import onnxruntime as ort
 
@@ -400,7 +389,7 @@ def child(args: argparse.Namespace) -> int:
     features = result.pop("features", None)
     if features is not None:
         np.save(cache / f"features-{args.phase}.npy", features)
-    result["peak_rss_mb"] = round(_peak_rss_mb())
+    result["peak_rss_mb"] = round(harness.peak_rss_mb())
     # Also beside the cache: a long run's finished engines survive an interrupted parent.
     (cache / f"result-{args.phase}.json").write_text(json.dumps(result, indent=2) + "\n")
     print("RESULT " + json.dumps(result))
@@ -411,7 +400,7 @@ def child(args: argparse.Namespace) -> int:
 
 
 def _spawn(phase: str, args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--phase", phase, "--cache-dir", str(args.cache_dir)]
+    command = harness.section_command("vlm", "--phase", phase, "--cache-dir", str(args.cache_dir))
     command += ["--threads", str(args.threads), "--new-tokens", str(args.new_tokens)]
     command += ["--repeats", str(args.repeats)] + ["--tiny"] * args.tiny + ["--skip-page"] * args.skip_page
     command += ["--profile"] * args.profile
@@ -447,7 +436,7 @@ def _markdown(results: dict[str, Any]) -> str:
 
     torch_name = "transformers-fp32"
     lines = [
-        f"# {TITLES[results['size']]}: ONNX packs vs transformers fp32 (scripts/bench_vlm.py)",
+        f"# {TITLES[results['size']]}: ONNX packs vs transformers fp32",
         "",
         f"Random weights (seeded), {TITLES[results['size']]} ({results['model']}), "
         f"{results['machine']['threads']} threads on {results['machine']['cpu']} "
@@ -509,27 +498,29 @@ def _profile(args: argparse.Namespace, wanted: list[str]) -> int:
     for profile in profiles.values():
         profile.pop("peak_rss_mb", None)
     stem = "vlm_profile" if not args.tiny else "vlm_tiny_profile"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps(profiles, indent=2) + "\n")
+    harness.write_json(args.out, stem, profiles)
     print(json.dumps(profiles, indent=2))
     return 0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help="the tiny test architecture (seconds)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--new-tokens", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-page", action="store_true", help="no 1036x1036 page encode")
     parser.add_argument("--engines", default=",".join([*VARIANTS, "transformers-fp32"]))
-    parser.add_argument("--cache-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="checkpoint and graphs (~/.cache/docfn-bench/vlm-SIZE)"
+    )
     parser.add_argument("--profile", action="store_true", help="profile one formula crop per engine")
+    # One step (prepare, an engine) in a child process of this section, its result on stdout.
     parser.add_argument("--phase", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.quick:
+        args.tiny, args.new_tokens, args.repeats = True, 3, 1
     size = "tiny" if args.tiny else "real"
     args.cache_dir = (args.cache_dir or Path.home() / ".cache" / "docfn-bench" / f"vlm-{size}").resolve()
     if args.phase:
@@ -537,7 +528,7 @@ def main() -> int:
 
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     wanted = args.engines.split(",")
-    load_before = os.getloadavg()[0]
+    load_before = harness.load_average()[0]
     prepared = _spawn("prepare", args)
     if args.profile:
         return _profile(args, wanted)
@@ -547,7 +538,7 @@ def main() -> int:
         "transformers-fp32" in wanted
     ):
         engines[name] = _spawn("torch" if name == "transformers-fp32" else name, args)
-    load_after = os.getloadavg()[0]
+    load_after = harness.load_average()[0]
 
     tokens = {name: result.pop("tokens") for name, result in engines.items()}
     reference = engines.get("transformers-fp32")
@@ -579,10 +570,9 @@ def main() -> int:
             f"{text['kv_heads']} KV, vocab {text['vocab']}"
         ),
         "machine": {
+            **harness.machine(),
             "cpu": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
             "threads": args.threads,
-            "python": platform.python_version(),
         },
         "load_average_before": round(load_before, 2),
         "load_average_after": round(load_after, 2),
@@ -595,12 +585,5 @@ def main() -> int:
         "target_formula_crop_s": TARGET_FORMULA_S,
     }
     stem = "vlm" if size == "real" else "vlm_tiny"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / f"{stem}.md").write_text(_markdown(results))
-    print(_markdown(results))
+    print(harness.write_report(args.out, stem, results, _markdown(results)))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

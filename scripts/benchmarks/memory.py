@@ -1,23 +1,19 @@
-#!/usr/bin/env python3
 """Where an OCR function's memory goes (issue 18: peak RSS at most 400 MB under load).
 
 For each variant (a name and environment variables over a deployment's defaults), in fresh
 processes:
 
-- ``stages``: in-process, the resident set after importing docfn's service, after the pack is
-  loaded (sessions built), after the first page and after every devset page, with the high-water
-  mark (VmHWM), the anonymous / file-backed split at the end (/proc/PID/smaps_rollup), the Python
-  heap's own peak (tracemalloc, ``--tracemalloc``: slow) and the warm per-page latency (median).
-  Variants run round-robin, ``--rounds`` times: latencies are compared as ratios to the first
-  variant's in the same run.
-- ``load``: ``docfn serve --tasks <task>`` as a Knative deployment runs it (eager load, one request
-  inferring at a time), VmHWM when ready, after the first page and after 1, 2, 4, 8 concurrent
-  clients have posted every devset page between them (no result cache).
+- ``stages`` (one of ``--parts``): in-process, the resident set after importing docfn's service,
+  after the pack is loaded (sessions built), after the first page and after every devset page, with
+  the high-water mark (VmHWM), the anonymous / file-backed split at the end
+  (/proc/PID/smaps_rollup), the Python heap's own peak (tracemalloc, ``--tracemalloc``: slow) and
+  the warm per-page latency (median). Variants run round-robin, ``--rounds`` times: latencies are
+  compared as ratios to the first variant's in the same run.
+- ``load`` (the other): ``docfn serve --tasks <task>`` as a Knative deployment runs it (eager load,
+  one request inferring at a time), VmHWM when ready, after the first page and after 1, 2, 4, 8
+  concurrent clients have posted every devset page between them (no result cache).
 
-    .venv/bin/python scripts/bench_memory.py [--tasks ocr,layout,parse] [--sections stages,load]
-        [--variants glibc_default,two_arenas] [--pages N] [--rounds N] [--out DIR] [--name memory]
-
-Writes docs/benchmarks/<name>.{json,md}.
+Writes <name>.{json,md} (``--name``, default memory); ``--quick``: one page, one round.
 """
 
 from __future__ import annotations
@@ -34,7 +30,8 @@ from typing import Any
 
 import httpx
 
-from benchlib import DEVSET, OUT, machine, start_docfn, status_mb, stop, write_report
+from benchmarks import harness
+from benchmarks.harness import rollup_mb, status_mb
 
 # What a deployment sets (knative/base/config.yaml) that changes memory: models loaded at start,
 # one inference at a time; the benchmark's clients wait instead of getting 504.
@@ -49,26 +46,14 @@ VARIANTS: dict[str, dict[str, str]] = {
 }
 
 
-def rollup_mb(pid: int | str = "self") -> dict[str, float]:
-    """Anonymous and file-backed resident memory (shared libraries, mapped models) in MB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        key, value = line.split(":")[0], line.split()[1]
-        if key in ("Anonymous", "Rss"):
-            fields[key] = round(int(value) / 1024, 1)
-    return {"anonymous": fields["Anonymous"], "file": round(fields["Rss"] - fields["Anonymous"], 1)}
-
-
-def page_files(devset: Path, pages: int = 0) -> list[Path]:
-    """The devset's pages, the first ``pages`` of them (0: all)."""
-    files = sorted(devset.glob("*.png"))
-    return files[:pages] if pages else files
+def page_files(devset: Path, ids: list[str]) -> list[Path]:
+    return [devset / f"{page_id}.png" for page_id in ids]
 
 
 # --- in-process stages (run in a child process per variant) -----------------------------------
 
 
-def child_stages(task: str, devset: Path, pages: int, trace: bool) -> dict[str, Any]:
+def child_stages(task: str, devset: Path, ids: list[str], trace: bool) -> dict[str, Any]:
     if trace:
         import tracemalloc
 
@@ -84,7 +69,7 @@ def child_stages(task: str, devset: Path, pages: int, trace: bool) -> dict[str, 
     service = build_service(Settings(tasks=[task], memory_cache_entries=0))
     service.load_all(eager=True)
     stages["loaded"] = status_mb()
-    documents = [path.read_bytes() for path in page_files(devset, pages)]
+    documents = [path.read_bytes() for path in page_files(devset, ids)]
     service.run(task, documents[0], "image/png")
     stages["first_page"] = status_mb()
     seconds = []
@@ -99,18 +84,10 @@ def child_stages(task: str, devset: Path, pages: int, trace: bool) -> dict[str, 
     return result
 
 
-def run_child(task: str, env: dict[str, str], devset: Path, pages: int, trace: bool) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        __file__,
-        "--child",
-        "--tasks",
-        task,
-        "--devset",
-        str(devset),
-        "--pages",
-        str(pages),
-    ]
+def run_child(task: str, env: dict[str, str], devset: Path, ids: list[str], trace: bool) -> dict[str, Any]:
+    command = harness.section_command(
+        "memory", "--child", "--tasks", task, "--devset", str(devset), "--child-pages", ",".join(ids)
+    )
     if trace:
         command.append("--tracemalloc")
     done = subprocess.run(
@@ -120,12 +97,12 @@ def run_child(task: str, env: dict[str, str], devset: Path, pages: int, trace: b
 
 
 def bench_stages(
-    task: str, variants: dict[str, dict[str, str]], devset: Path, pages: int, rounds: int, trace: bool
+    task: str, variants: dict[str, dict[str, str]], devset: Path, ids: list[str], rounds: int, trace: bool
 ) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for _ in range(rounds):  # round-robin: a variant's neighbours in time are the other variants
         for name, env in variants.items():
-            runs[name].append(run_child(task, env, devset, pages, trace))
+            runs[name].append(run_child(task, env, devset, ids, trace))
     first = next(iter(variants))
     base = statistics.median(r["median_s"] for r in runs[first])
     rows = {}
@@ -154,34 +131,33 @@ def wait_ready(url: str, timeout: float = 300) -> None:
 
 
 def bench_load(
-    task: str, env: dict[str, str], devset: Path, pages: int, store: Path | None
+    task: str, env: dict[str, str], devset: Path, ids: list[str], store: Path | None
 ) -> dict[str, Any]:
-    from bench import throughput  # the suite's closed-loop clients (not imported by --child)
-
-    documents = [path.read_bytes() for path in page_files(devset, pages)]
+    documents = [path.read_bytes() for path in page_files(devset, ids)]
     # No result cache: every level posts the same pages again, and every post must infer.
     extra = {"DOCFN_TASKS": task, "DOCFN_MEMORY_CACHE_ENTRIES": "0", **DEPLOYMENT_ENV, **env}
     if store is not None:
         extra["DOCFN_MODEL_STORE"] = str(store)
-    proc, url = start_docfn(extra)
+    server = harness.docfn_server(extra)
+    pid, url = harness.server_pid(server), server.url
     try:
         wait_ready(url)
-        row: dict[str, Any] = {"ready": status_mb(proc.pid)}
-        throughput(url, documents[:1], 1, 1, task)
-        row["first_page"] = status_mb(proc.pid)
+        row: dict[str, Any] = {"ready": status_mb(pid)}
+        harness.throughput(url, documents[:1], 1, 1, task)
+        row["first_page"] = status_mb(pid)
         for clients in CLIENTS:
-            throughput(url, documents, clients, max(len(documents), clients), task)  # every page, once
-            row[f"clients_{clients}"] = status_mb(proc.pid)
-        row["rollup"] = rollup_mb(proc.pid)
+            harness.throughput(url, documents, clients, max(len(documents), clients), task)  # every page
+            row[f"clients_{clients}"] = status_mb(pid)
+        row["rollup"] = rollup_mb(pid)
         row["peak_mb"] = row[f"clients_{CLIENTS[-1]}"]["hwm"]
         return row
     finally:
-        stop(proc)
+        server.stop()
 
 
 def markdown(report: dict[str, Any]) -> str:
     out = [
-        f"`scripts/bench_memory.py` on {report['machine']['cpus']} CPUs, {report['pages']} devset pages;"
+        f"On {report['machine']['cpus']} CPUs, {report['pages']} devset pages;"
         f" load average {report['machine']['load_average']} at start, {report['load_average_end']} at end.",
         "",
     ]
@@ -219,49 +195,44 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    harness.add_devset_arguments(parser)
+    harness.add_store_argument(parser)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"from {list(VARIANTS)}")
     parser.add_argument("--tasks", default="ocr", help="comma list: ocr, layout, parse")
-    parser.add_argument("--sections", default="stages,load")
-    parser.add_argument("--rounds", type=int, default=2, help="in-process runs per variant")
-    parser.add_argument("--devset", type=Path, default=DEVSET)
-    parser.add_argument("--pages", type=int, default=0, help="the first N devset pages (0: all)")
-    parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
+    parser.add_argument("--parts", default="stages,load", help="comma list: stages, load")
+    parser.add_argument("--rounds", type=int, default=2, help="in-process runs per variant (--quick: 1)")
     parser.add_argument("--tracemalloc", action="store_true", help="the Python heap's peak too (slow)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--name", default="memory", help="report file name, without .json / .md")
-    args = parser.parse_args()
+    # A variant's in-process run: a child process of this section, its result on stdout.
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-pages", default="", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.child:
-        print(json.dumps(child_stages(args.tasks, args.devset, args.pages, args.tracemalloc)))
-        return
+        ids = args.child_pages.split(",")
+        print(json.dumps(child_stages(args.tasks, args.devset, ids, args.tracemalloc)))
+        return 0
     if args.store is not None:
         os.environ["DOCFN_MODEL_STORE"] = str(args.store)
+    ids = harness.devset_ids(args)
+    rounds = 1 if args.quick else args.rounds
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
-    sections = args.sections.split(",")
-    report: dict[str, Any] = {
-        "machine": machine(),
-        "pages": len(page_files(args.devset, args.pages)),
-        "tasks": {},
-    }
+    parts = args.parts.split(",")
+    report: dict[str, Any] = {"machine": harness.machine(), "pages": len(ids), "tasks": {}}
+    text = ""
     for task in args.tasks.split(","):
         section: dict[str, Any] = {}
-        if "stages" in sections:
-            section["stages"] = bench_stages(
-                task, variants, args.devset, args.pages, args.rounds, args.tracemalloc
-            )
-        if "load" in sections:
+        if "stages" in parts:
+            section["stages"] = bench_stages(task, variants, args.devset, ids, rounds, args.tracemalloc)
+        if "load" in parts:
             section["load"] = {
-                name: bench_load(task, env, args.devset, args.pages, args.store)
-                for name, env in variants.items()
+                name: bench_load(task, env, args.devset, ids, args.store) for name, env in variants.items()
             }
         report["tasks"][task] = section
-        report["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-        write_report(args.out, args.name, report, markdown(report))
+        report["load_average_end"] = harness.load_average()
+        text = harness.write_report(args.out, args.name, report, markdown(report))
         print(f"{task} done", file=sys.stderr)
-    print(markdown(report))
-
-
-if __name__ == "__main__":
-    main()
+    print(text)
+    return 0

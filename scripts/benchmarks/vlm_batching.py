@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The VLM's batching queue: throughput with 1, 4 and 16 concurrent block requests, batched vs not.
 
 Each client thread sends devset block crops ("\\nText Recognition:", a fixed number of new tokens:
@@ -12,16 +11,15 @@ Packs (random weights; no model hub here), made unless ``--pack`` is given: ``--
 ``docfn models export-vlm --random-tiny`` pack (widths of 64: every pass is overhead), or
 ``--model mineru-text``, MinerU2.5's text model at its real dimensions (hidden 896, 24 layers, 14
 heads, 2 KV heads, MLP 4864; int8) behind the tiny vision tower and vocabulary: decoding, where a
-VLM request spends its time, costs what it costs MinerU2.5.
-
-    .venv/bin/python scripts/bench_vlm_batching.py [--model tiny|mineru-text] [--pack DIR] [--out DIR]
+VLM request spends its time, costs what it costs MinerU2.5. Writes vlm_batching.{json,md}
+(vlm_batching_mineru_text with ``--model mineru-text``); ``--quick``: the tiny pack, 4 tokens, 4
+requests per round, one round.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -34,14 +32,14 @@ from typing import Any
 
 from PIL import Image
 
+from benchmarks import harness
 from docfn.core.settings import Settings
 from docfn.packs.manifest import verify_pack
 from docfn.tasks.vlm.engine import VlmEngine
 from docfn.tasks.vlm.model import VlmModel
 from docfn.tasks.vlm.sampling import SamplingKnobs
+from docfn_testkit.paths import DEVSET
 
-ROOT = Path(__file__).resolve().parents[1]
-DEVSET = ROOT.parent / "shared" / "devset"
 # Block crops of different shapes (page, box): text lines, a paragraph, a column strip.
 BLOCKS = [
     ("001", (80, 120, 700, 190)),
@@ -101,18 +99,17 @@ def _make_pack(model: str, out: Path) -> Path:
     return export_checkpoint(checkpoint, out, options)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=["tiny", "mineru-text"], default="tiny")
     parser.add_argument("--pack", type=Path, help="a VLM pack (default: a fresh one of --model)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--tokens", type=int, default=24, help="new tokens per request")
     parser.add_argument("--requests", type=int, default=32, help="requests per round (split over clients)")
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
 
+
+def run(args: argparse.Namespace) -> int:
+    if args.quick:
+        args.model, args.tokens, args.requests, args.rounds = "tiny", 4, 4, 1
     scratch = tempfile.TemporaryDirectory()
     pack = args.pack
     if pack is None:
@@ -126,7 +123,7 @@ def main() -> int:
         "unbatched": VlmEngine(model, window_seconds=0.0, max_batch=1),
     }
     _round(engines["unbatched"], crops, 1, 2, args.tokens)  # warm the sessions
-    load_before = os.getloadavg()[0]
+    load_before = harness.load_average()[0]
     rows: dict[str, Any] = {}
     for clients in CONCURRENCY:
         per_client = max(1, args.requests // clients)
@@ -157,22 +154,19 @@ def main() -> int:
         "max_batch": 16,
         "tokens_per_request": args.tokens,
         "rounds": args.rounds,
-        "cpus": os.cpu_count(),
-        "load_average_before": round(load_before, 2),
-        "load_average_after": round(os.getloadavg()[0], 2),
+        "machine": harness.machine(),
+        "load_average_before": load_before,
+        "load_average_after": harness.load_average()[0],
         "concurrency": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = "vlm_batching" if args.model == "tiny" else f"vlm_batching_{args.model.replace('-', '_')}"
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
-        "# VLM batching queue: concurrent block requests, batched vs unbatched"
-        " (scripts/bench_vlm_batching.py)\n",
+        "# VLM batching queue: concurrent block requests, batched vs unbatched\n",
         f"{manifest.pack_id} ({manifest.precision} language model, text model {manifest.config['text']};"
         " random weights of MinerU2.5's architecture), devset block crops,"
         f' "\\nText Recognition:", {args.tokens} new tokens per request,'
         f" closed-loop clients, median of {args.rounds} rounds (batched and unbatched alternated);"
-        f" window {window * 1000:g} ms, max batch 16; {os.cpu_count()} CPUs, load average"
+        f" window {window * 1000:g} ms, max batch 16; {report['machine']['cpus']} CPUs, load average"
         f" {report['load_average_before']} before, {report['load_average_after']} after.\n",
         "| concurrent requests | requests | unbatched req/s | batched req/s | batched tokens/s | speed-up |",
         "|---|---|---|---|---|---|",
@@ -188,11 +182,6 @@ def main() -> int:
         " page's blocks from MinerU's client) share every decoder step. On Lambda (one request per"
         " instance) the default window is 0."
     )
-    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(harness.write_report(args.out, stem, report, "\n".join(lines)))
     scratch.cleanup()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Parse fidelity against text-layer truth, per page type: the devset and real multi-page PDFs.
 
-Pages: ``../shared/devset`` (PNG renderings of TeX Live documentation pages, with their PDF text
+Pages: the devset (tests/data/devset: PNG renderings of TeX Live documentation pages, with their PDF text
 layers as truth) and Debian's documentation PDFs (``libtasn1-doc``: the 36-page Libtasn1 manual,
 texinfo; ``shared-mime-info``: its DocBook specification), installed with apt when missing
 (``--install``); their truth is each page's text layer as pdfium reads it.
@@ -11,9 +11,8 @@ Per page, warm, in one process and interleaved (timings drift on shared machines
 Metrics: character F1 (order-insensitive) and CER (NFKC, whitespace removed), reading order (of the
 truth's lines of 12+ characters found verbatim in the output, the share of consecutive pairs that
 come in the truth's order), tables found (and, on the devset, present: hand-labelled from the page
-images), seconds per page. Writes docs/benchmarks/parse_fidelity.json and parse_fidelity.md.
-
-    python scripts/bench_parse_fidelity.py [--install] [--devset DIR] [--out DIR] [--store DIR]
+images), seconds per page. Writes parse_fidelity.{json,md}; ``--quick``: one devset page and the
+first page of each PDF.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import shutil
 import statistics
 import subprocess
@@ -30,17 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_parse import plain_text
-from benchlib import PDFS
+from benchmarks import harness
+from benchmarks.harness import PDFS
+from benchmarks.parse import plain_text
 from docfn.adapters.wiring import build_service
-from docfn.core.cpus import available_cpus
 from docfn.core.documents import DecodeLimits, Document
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, char_f1, dehyphenated, normalise
 from docfn.service.hosted_task import HostedTask
 from docfn.service.service import DocService
 
-ROOT = Path(__file__).resolve().parents[1]
 # Tables on the devset pages, counted by eye on the page images: 001 and 002 each have one ruled
 # two-column box of commands, 003 the "parameters" table; 007's frames are code listings.
 DEVSET_TABLES = {"001": 1, "002": 1, "003": 1}
@@ -65,8 +62,8 @@ def install(packages: list[str]) -> None:
     )
 
 
-def devset_pages(devset: Path) -> list[BenchPage]:
-    manifest = json.loads((devset / "manifest.json").read_text())
+def devset_pages(devset: Path, ids: list[str]) -> list[BenchPage]:
+    manifest = [e for e in json.loads((devset / "manifest.json").read_text()) if e["id"] in ids]
     return [
         BenchPage(
             kind=entry["category"],
@@ -214,7 +211,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         return "–" if value is None else f"{value:.{digits}f}"
 
     lines = [
-        "# parse fidelity: devset and real PDFs (`scripts/bench_parse_fidelity.py`)",
+        "# parse fidelity: devset and real PDFs",
         "",
         f"Packs `{report['packs']}`, {report['machine']['cpus']} CPUs (shared), warm, one process,"
         " pipelines interleaved per page. Truth: the devset's text-layer files; for the PDFs each"
@@ -270,55 +267,46 @@ def markdown_report(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def devset_bench_parser(description: str | None) -> argparse.ArgumentParser:
-    """The options every devset benchmark takes: where the devset, the reports and the packs are."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--devset", type=Path, default=ROOT.parent / "shared" / "devset")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
-    return parser
-
-
-def main() -> None:
-    parser = devset_bench_parser(__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    harness.add_devset_arguments(parser)
+    harness.add_store_argument(parser)
     parser.add_argument(
         "--install", action="store_true", help="apt-get install the PDFs' packages if missing"
     )
-    parser.add_argument("--max-pdf-pages", type=int, default=0, help="first N pages of each PDF (0: all)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--max-pdf-pages", type=int, default=0, help="first N pages of each PDF (0: all; --quick: 1)"
+    )
 
+
+def run(args: argparse.Namespace) -> int:
     missing = [package for package, path in PDFS.values() if not path.exists()]
     if missing and args.install:
         install(missing)
-    pages = devset_pages(args.devset)
+    pages = devset_pages(args.devset, harness.devset_ids(args))
+    max_pdf_pages = 1 if args.quick and not args.max_pdf_pages else args.max_pdf_pages
     for kind, (_, path) in PDFS.items():
         if path.exists():
             found = pdf_pages(kind, path)
-            pages += found[: args.max_pdf_pages] if args.max_pdf_pages else found
+            pages += found[:max_pdf_pages] if max_pdf_pages else found
         else:
             print(f"skipping {path}: not installed (--install)", flush=True)
 
     settings = Settings(tasks=["parse", "ocr"], **({"model_store": args.store} if args.store else {}))
     service = build_service(settings)
     service.load_all()
-    run = Runner(service, DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi))
-    run_page(run, pages[0])  # warm-up: the first inference pays ONNX Runtime's lazy initialisation
+    runner = Runner(service, DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi))
+    run_page(runner, pages[0])  # warm-up: the first inference pays ONNX Runtime's lazy initialisation
     rows = []
     for page in pages:
-        rows.append(run_page(run, page))
+        rows.append(run_page(runner, page))
         print(page.name, {k: (v["char_f1"], v["seconds"]) for k, v in rows[-1].items() if k in PIPELINES})
 
     report = {
-        "machine": {"cpus": available_cpus(), "python": platform.python_version()},
+        "machine": harness.machine(),
         "packs": service.task("parse").version_id,
         "summary": summary(rows),
         "pages": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "parse_fidelity.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    (args.out / "parse_fidelity.md").write_text(markdown_report(report))
+    harness.write_report(args.out, "parse_fidelity", report, markdown_report(report))
     print(json.dumps(report["summary"], indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

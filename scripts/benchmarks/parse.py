@@ -1,4 +1,4 @@
-"""Parse benchmark: Markdown fidelity, headings, tables and speed on ../shared/devset.
+"""Parse: Markdown fidelity, headings, tables and speed on the devset.
 
 For every page, in one process and interleaved (timings drift on shared machines), warm:
 - ``parse`` with OCR once per page, lines assigned to layout regions (``ocr_mode=page``, default),
@@ -6,24 +6,20 @@ For every page, in one process and interleaved (timings drift on shared machines
 - plain ``ocr`` page text as the baseline the Markdown should not fall below.
 Text fidelity compares the Markdown with markup stripped (headings' #, list dashes, HTML tags,
 image links) against the page's PDF text layer: CER after NFKC + whitespace removal, and the
-order-insensitive character F1. Writes docs/benchmarks/parse.json and parse.md.
-
-    python scripts/bench_parse.py [--devset ../shared/devset] [--out docs/benchmarks] [--store DIR]
+order-insensitive character F1. Writes parse.{json,md}; ``--quick``: one page.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
+from benchmarks import harness
 from docfn.adapters.wiring import build_service
-from docfn.core.cpus import available_cpus
 from docfn.core.documents import DecodeLimits, Document
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, char_f1
@@ -43,23 +39,20 @@ def plain_text(markdown: str) -> str:
     return text.replace("$$", " ")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--devset", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "devset"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
-    )
-    parser.add_argument("--store", type=Path, default=None, help="model store (default: DOCFN_MODEL_STORE)")
-    args = parser.parse_args()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    harness.add_devset_arguments(parser)
+    harness.add_store_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
     settings = Settings(tasks=["parse", "ocr"], **({"model_store": args.store} if args.store else {}))
     service = build_service(settings)
     parse, ocr = service.task("parse"), service.task("ocr")
     parse.load()
     ocr.load()
     limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
-    manifest = json.loads((args.devset / "manifest.json").read_text())
+    ids = harness.devset_ids(args)
+    manifest = [e for e in json.loads((args.devset / "manifest.json").read_text()) if e["id"] in ids]
 
     def doc(entry: dict[str, Any]) -> Document:
         return Document((args.devset / f"{entry['id']}.png").read_bytes(), "png", limits)
@@ -115,17 +108,15 @@ def main() -> None:
         return out
 
     report = {
-        "machine": {"cpus": available_cpus(), "python": platform.python_version()},
+        "machine": harness.machine(),
         "packs": parse.version_id,
         "pages": rows,
         "overall": {key: overall(key) for key in (*MODES, "ocr")},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "parse.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
-        "# parse on ../shared/devset",
+        "# parse on the devset",
         "",
-        f"Packs `{parse.version_id}`, {available_cpus()} CPUs, warm, one process, interleaved."
+        f"Packs `{parse.version_id}`, {report['machine']['cpus']} CPUs, warm, one process, interleaved."
         " CER/F1: NFKC, whitespace removed, Markdown markup stripped, against the PDF text layer.",
         "",
         "| page | category | s (page) | CER (page) | F1 (page) | headings | tables"
@@ -152,9 +143,6 @@ def main() -> None:
             f"| {label} | {o['seconds_per_page']:.2f} | {o['cer_mean']:.3f} | {o['char_f1_mean']:.3f}"
             f" | {o.get('headings', '–')} | {o.get('tables', '–')} |"
         )
-    (args.out / "parse.md").write_text("\n".join(lines) + "\n")
+    harness.write_report(args.out, "parse", report, "\n".join(lines))
     print(json.dumps(report["overall"], indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

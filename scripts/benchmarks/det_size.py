@@ -1,13 +1,10 @@
-#!/usr/bin/env python3
 """The OCR detector's input size on whole pages: CER and s/page per longest side, on the devset.
 
 One engine per size over the same verified pack files (the detector config is the only difference),
 run interleaved page by page, warm (docfn.tooling.evaluate.measure). Sizes: full size (the page's
 smallest side is already above ``limit_side_len`` 736, so nothing is resized: pack version 1) and
 the page downscaled to a longest side of 1280, 1024 and 960 px (version 2 ships 1024). CER per
-devset category beside the corpus CER.
-
-    .venv/bin/python scripts/bench_det_size.py [--out docs/benchmarks]
+devset category beside the corpus CER. Writes det_size.{json,md}.
 """
 
 from __future__ import annotations
@@ -15,42 +12,38 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
-import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from docfn.core.settings import Settings
+from benchmarks import harness
 from docfn.packs.catalog import DEFAULT_PACKS
 from docfn.packs.manifest import verify_pack
 from docfn.tasks.ocr.engine import OcrEngine
 from docfn.tooling.build import build_packs
-from docfn.tooling.evaluate import load_pages, measure, page_ids
+from docfn.tooling.evaluate import load_pages, measure
 
-ROOT = Path(__file__).resolve().parents[1]
-DEVSET = ROOT.parent / "shared" / "devset"
 SIZES = {"full size (v1)": 0, "1280": 1280, "1024 (v2)": 1024, "960": 960}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    args = parser.parse_args()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    harness.add_devset_arguments(parser)
+    harness.add_store_argument(parser)
 
-    (pack_dir,) = build_packs([DEFAULT_PACKS["ocr"]], Settings().model_store)
+
+def run(args: argparse.Namespace) -> int:
+    (pack_dir,) = build_packs([DEFAULT_PACKS["ocr"]], harness.model_store(args))
     manifest = verify_pack(pack_dir)
-    categories = {str(e["id"]): e["category"] for e in json.loads((DEVSET / "manifest.json").read_text())}
-    pages = load_pages(DEVSET, page_ids(DEVSET))
+    categories = {
+        str(e["id"]): e["category"] for e in json.loads((args.devset / "manifest.json").read_text())
+    }
+    pages = load_pages(args.devset, harness.devset_ids(args))
     engines = {}
     for name, side in SIZES.items():
         engine = OcrEngine(pack_dir, manifest)
         engine.detector.config = dataclasses.replace(engine.detector.config, max_side_len=side)
         engines[name] = engine
-    load_before = os.getloadavg()[0]
+    load_before = harness.load_average()[0]
     measured = measure(engines, pages)
     rows: dict[str, Any] = {}
     for name, result in measured.items():
@@ -67,17 +60,16 @@ def main() -> int:
         row["time_vs_full_size"] = round(row["s_per_page"] / full, 3)
     report = {
         "when": datetime.now().isoformat(timespec="seconds"),
+        "machine": harness.machine(),
         "pack": manifest.pack_id,
         "pages": len(pages),
-        "load_average_before": round(load_before, 2),
-        "load_average_after": round(os.getloadavg()[0], 2),
+        "load_average_before": load_before,
+        "load_average_after": harness.load_average()[0],
         "sizes": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "det_size.json").write_text(json.dumps(report, indent=2) + "\n")
     cats = list(next(iter(rows.values()))["mean_page_cer_by_category"])
     lines = [
-        "# OCR detector input size on whole pages (scripts/bench_det_size.py)\n",
+        "# OCR detector input size on whole pages\n",
         f"{len(pages)} devset pages (150 dpi, 1241x1754), {manifest.pack_id}'s files, sizes interleaved "
         f"page by page, warm; load average {report['load_average_before']} before, "
         f"{report['load_average_after']} after. CER: NFKC, whitespace removed, corpus.\n",
@@ -88,10 +80,5 @@ def main() -> int:
         per = " | ".join(f"{100 * row['mean_page_cer_by_category'][c]:.2f}%" for c in cats)
         cells = f"{100 * row['cer']:.2f}% | {row['s_per_page']:.3f} | {row['time_vs_full_size']}"
         lines.append(f"| {name} | {cells} | {per} |")
-    (args.out / "det_size.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(harness.write_report(args.out, "det_size", report, "\n".join(lines)))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

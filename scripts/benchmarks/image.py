@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The function images as shipped: cold start by phase inside the container, and image sizes.
 
 Cold start (default): for each task (ocr, parse), N interleaved runs of a fresh container of the
@@ -17,27 +16,24 @@ entrypoint (numpy, ONNX Runtime, Pillow and docfn's OCR engine on the pack alrea
 runtime, no web stack, no S3, no cache), which times its imports, the session build, the first and a
 second (warm) read of the same page. Container start plus the floor's warm read is what any design
 of this function would need to the first result if Python, imports, the pack and ONNX Runtime's
-first run cost nothing. Writes docs/benchmarks/image_cold_start.{json,md}.
+first run cost nothing. Writes image_cold_start.{json,md}; ``--quick``: one run, ocr only.
 
 Sizes (--sizes): `podman image inspect` size per built image, the shared base, what each strip step
 of functions/Dockerfile saved (the image's /opt/venv/share/docfn-image/stripped.tsv), the largest
 installed distributions, and measured candidates the Dockerfile deliberately keeps. Writes
-docs/benchmarks/image_size.json and the tables between the markers in docs/image.md.
-
-    .venv/bin/python scripts/bench_image.py [--runs 5] [--tasks ocr,parse] [--no-build] [--sizes]
+image_size.json and the tables between the markers in docs/image.md (image_size.md instead when
+``--out`` is not docs/benchmarks).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import base64
 import json
-import os
 import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,10 +43,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.image.containers import (  # noqa: E402
+from benchmarks import harness
+from docfn_testkit.containers import (
     CACHE,
     DUMMY_AWS,
     REGION,
@@ -60,7 +54,6 @@ from tests.image.containers import (  # noqa: E402
     build_image,
     build_packs,
     ensure_container_host,
-    free_port,
     inspect_image,
     pack_ref,
     podman,
@@ -68,11 +61,11 @@ from tests.image.containers import (  # noqa: E402
     rie_binary,
     server_timing,
     strip_report,
-    wait_for_port,
 )
-from tests.image.terraform_env import evaluate as evaluate_terraform  # noqa: E402
+from docfn_testkit.paths import DEVSET, ROOT, SAMPLE_PAGE, load_event
+from docfn_testkit.servers import DocfnServer
+from docfn_testkit.terraform_env import evaluate as evaluate_terraform
 
-BENCH = ROOT / "docs" / "benchmarks"
 DOC = ROOT / "docs" / "image.md"
 BUCKET = "docfn-bench"
 # What Terraform gives each function that is not an address of the cloud (the bucket, the cache and
@@ -95,8 +88,8 @@ def terraform_settings(task: str) -> tuple[dict[str, str], dict[str, str]]:
 # The inputs of the first request: the sample page the package ships (the input of
 # docs/benchmarks/cold_start.md) and a full devset page.
 INPUTS = {
-    "sample page": ROOT / "functions" / "docfn" / "samples" / "sample-page.png",
-    "devset 003": ROOT.parent / "shared" / "devset" / "003.png",
+    "sample page": SAMPLE_PAGE,
+    "devset 003": DEVSET / "003.png",
 }
 TARGET_FIRST_OCR_S = 1.0
 # The same first OCR request to a fresh `docfn serve` process on the host: what the container adds.
@@ -118,11 +111,24 @@ def started_at(container_state: dict[str, Any]) -> float:
     return stamp.timestamp() + float(match.group(2) or 0)
 
 
+def function_url_event(path: str, body: bytes, content_type: str) -> dict[str, Any]:
+    """A POST through a Lambda function URL (the repository's real payload 2.0 event), body base64."""
+    event = load_event("lambda-function-url.json")
+    event["rawPath"] = path
+    event["rawQueryString"] = ""
+    event["requestContext"]["http"]["method"] = "POST"
+    event["requestContext"]["http"]["path"] = path
+    headers = event["headers"]
+    headers.pop("accept-encoding", None)  # keep responses uncompressed
+    headers["content-type"] = content_type
+    headers["content-length"] = str(len(body))
+    event["body"] = base64.b64encode(body).decode()
+    event["isBase64Encoded"] = True
+    return event
+
+
 def one_cold_start(task: str, page: Path, image: Any, env: dict[str, str], rie: Path) -> dict[str, float]:
-    events = importlib.import_module("tests.lambda.conftest")
-    event = events.function_url_event(
-        "POST", f"/v1/{task}", page.read_bytes(), content_type="image/png", base64_body=True
-    )
+    event = function_url_event(f"/v1/{task}", page.read_bytes(), "image/png")
     function = RieFunction(image, env, rie)
     wall0 = time.time()
     t0 = time.perf_counter()
@@ -223,35 +229,30 @@ def one_floor_run(image: Any, pack: Path, page: Path) -> dict[str, float]:
 
 def one_host_cold_start(task: str, page: Path, env: dict[str, str]) -> dict[str, float]:
     """The same first request to a fresh `docfn serve` process on the host (no container), as a baseline."""
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="docfn-bench-store-") as store:
-        process_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("DOCFN_", "AWS_"))},
-            **env,
-            "DOCFN_TASKS": task,
-            "DOCFN_MODEL_STORE": store,
-            "PORT": str(port),
+        server = DocfnServer({**env, "DOCFN_TASKS": task, "DOCFN_MODEL_STORE": store})
+        # Nothing of this machine's own DOCFN_ or AWS_ settings: only what the image would be given.
+        server.env = {
+            name: value
+            for name, value in server.env.items()
+            if not name.startswith(("DOCFN_", "AWS_"))
+            or name in env
+            or name in ("DOCFN_TASKS", "DOCFN_MODEL_STORE")
         }
         t0 = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1"],
-            env=process_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         try:
-            wait_for_port(port, 60, alive=lambda: process.poll() is None)
+            server.start()  # returns once the port listens
             listening = time.perf_counter() - t0
             response = httpx.post(
-                f"http://127.0.0.1:{port}/v1/{task}",
+                f"{server.url}/v1/{task}",
                 content=page.read_bytes(),
                 headers={"content-type": "image/png"},
                 timeout=300,
             )
             elapsed = time.perf_counter() - t0
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            if server.process is not None:
+                server.stop()
     assert response.status_code == 200, response.text
     body = response.json()
     phases = {"process_to_listening": listening}
@@ -280,7 +281,7 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
             results[HOST_BASELINE] = []
             results[FLOOR] = []
             ocr_pack = store / configured["ocr"][0]["DOCFN_MODEL_URI"]
-        load_before = os.getloadavg()
+        load_before = harness.load_average()
         for run in range(runs):
             for task, name in cases:  # interleaved, so drift on the machine hits every case alike
                 packs, settings = configured[task]
@@ -315,7 +316,7 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
                 results[FLOOR].append(phases)
                 text = ", ".join(f"{k} {v:.3f}" for k, v in phases.items())
                 print(f"run {run + 1}/{runs} {FLOOR}: {text}", file=sys.stderr)
-        load_after = os.getloadavg()
+        load_after = harness.load_average()
     finally:
         moto.stop()
     summary = {}
@@ -332,11 +333,10 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
     return {
         "what": "cold start of the function image under the real Lambda RIE: podman run -> first result",
         "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
+            **harness.machine(),
             "platform": platform.platform(),
             # 1-minute load average when the runs started and ended: other work on the machine shows here.
-            "loadavg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+            "loadavg_1m_before_after": [load_before[0], load_after[0]],
         },
         "runs": runs,
         "images": {task: {"tag": image.tag, "size_bytes": image.size} for task, image in images.items()},
@@ -353,7 +353,7 @@ def cold_start_markdown(data: dict[str, Any]) -> str:
         keys += [k for k in data["summary_seconds"][task] if k not in keys]
     load = data["machine"]["loadavg_1m_before_after"]
     lines = [
-        "# Function image cold start (scripts/bench_image.py)",
+        "# Function image cold start",
         "",
         "Fresh container of the built image per run (`podman run`, read-only root, tmpfs /tmp) behind the "
         "real AWS Lambda RIE; pack fetched from moto S3 on the host loopback; one page; median (min-max) of "
@@ -451,8 +451,7 @@ def mb(value: int) -> str:
 
 def sizes_markdown(data: dict[str, Any]) -> str:
     lines = [
-        "Sizes as `podman image inspect` reports them (bytes / 10^6 = MB), from "
-        "`scripts/bench_image.py --sizes`.",
+        f"Sizes as `podman image inspect` reports them (bytes / 10^6 = MB), from `{harness.command()}`.",
         "",
         "| image | MB |",
         "|---|---|",
@@ -495,31 +494,27 @@ def replace_between_markers(path: Path, name: str, content: str) -> None:
     path.write_text(text)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--tasks", default="ocr,parse")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, default=5, help="cold starts per case (--quick: 1)")
+    parser.add_argument("--tasks", default="ocr,parse", help="function images, comma list (--quick: ocr)")
     parser.add_argument(
         "--no-build", action="store_true", help="use the images already built (localhost/docfn-TASK:dev)"
     )
     parser.add_argument("--sizes", action="store_true", help="measure sizes instead of cold starts")
-    args = parser.parse_args()
-    tasks = [t for t in args.tasks.split(",") if t]
-    BENCH.mkdir(parents=True, exist_ok=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    tasks = ["ocr"] if args.quick else [t for t in args.tasks.split(",") if t]
     if args.sizes:
         data = sizes(tasks, build=not args.no_build)
-        (BENCH / "image_size.json").write_text(json.dumps(data, indent=1) + "\n")
-        replace_between_markers(DOC, "sizes", sizes_markdown(data))
-        print(sizes_markdown(data))
-        return
-    data = cold_starts(tasks, args.runs, build=not args.no_build)
-    (BENCH / "image_cold_start.json").write_text(json.dumps(data, indent=1) + "\n")
-    markdown = cold_start_markdown(data)
-    (BENCH / "image_cold_start.md").write_text(markdown)
-    print(markdown)
-
-
-if __name__ == "__main__":
-    main()
+        harness.write_json(args.out, "image_size", data)
+        markdown = sizes_markdown(data)
+        if args.out.resolve() == harness.OUT.resolve():
+            replace_between_markers(DOC, "sizes", markdown)
+        else:  # a trial run leaves docs/image.md as measured
+            (args.out / "image_size.md").write_text(markdown)
+        print(markdown)
+        return 0
+    data = cold_starts(tasks, 1 if args.quick else args.runs, build=not args.no_build)
+    print(harness.write_report(args.out, "image_cold_start", data, cold_start_markdown(data)))
+    return 0

@@ -12,54 +12,47 @@ see ``docfn.tasks.table.table_recognizers.AutoTableRecognizer``). Same OCR pack 
 Per table: structure match (every cell's row, column and spans equal the truth's), cells exact (share
 of truth cells whose slot holds the same text, whitespace and case aside), cell text accuracy (mean of
 1 - CER per truth cell, floored at 0), seconds per table (warm; ratio to classic side by side).
-Writes docs/benchmarks/table.json and table.md.
-
-    python scripts/bench_table.py [--devset DIR] [--out DIR] [--store DIR]
+Writes table.{json,md}; ``--quick``: one devset table and one typeset table, ruled.
 """
 
 from __future__ import annotations
 
-import json
-import platform
+import argparse
 import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the table generator and the labelled tables live beside the tests
-
-from tests.tablegen import DEVSET_TABLES, SAMPLE_TABLES, TableCell, render_table, slots  # noqa: E402
-
-from bench_parse_fidelity import devset_bench_parser  # noqa: E402
-from docfn.core.cpus import available_cpus  # noqa: E402
-from docfn.core.settings import Settings  # noqa: E402
-from docfn.core.textmetrics import cer, normalise  # noqa: E402
-from docfn.packs.catalog import RECIPES  # noqa: E402
-from docfn.packs.manifest import verify_pack  # noqa: E402
-from docfn.tasks.ocr.engine import OcrEngine  # noqa: E402
-from docfn.tasks.table.slanet import SlanetStructure  # noqa: E402
-from docfn.tasks.table.structure import Table  # noqa: E402
-from docfn.tasks.table.table_recognizers import TableRecognizer, table_recognizer  # noqa: E402
-from docfn.tooling.build import build_pack  # noqa: E402
+from benchmarks import harness
+from docfn.core.textmetrics import cer, normalise
+from docfn.packs.catalog import RECIPES
+from docfn.packs.manifest import verify_pack
+from docfn.tasks.ocr.engine import OcrEngine
+from docfn.tasks.table.slanet import SlanetStructure
+from docfn.tasks.table.structure import Table
+from docfn.tasks.table.table_recognizers import TableRecognizer, table_recognizer
+from docfn.tooling.build import build_pack
+from docfn_testkit.paths import DEVSET
+from docfn_testkit.tablegen import DEVSET_TABLES, SAMPLE_TABLES, TableCell, render_table, slots
 
 OCR_PACK, STRUCTURE_PACK = "ocr-ppocrv6-tiny", "table-slanet-plus"
 METHODS = ("classic", "slanet", "auto")
 STYLES = ("ruled", "framed", "borderless")
 
 
-def bench_images(devset: Path) -> list[tuple[str, str, np.ndarray, list[list[TableCell]]]]:
-    """(name, kind, image, truth rows) of every benchmark table."""
+def bench_images(
+    devset: Path, quick: bool = False
+) -> list[tuple[str, str, np.ndarray, list[list[TableCell]]]]:
+    """(name, kind, image, truth rows) of every benchmark table (``quick``: the first devset table
+    and the first typeset table, ruled)."""
     out = []
-    for name, table in DEVSET_TABLES.items():
+    for name, table in list(DEVSET_TABLES.items())[: 1 if quick else None]:
         page = Image.open(devset / f"{table.page}.png").convert("RGB")
         out.append((name, name.split("-", 1)[1], np.asarray(page.crop(table.box)), table.rows))
-    for name, rows in SAMPLE_TABLES.items():
-        for style in STYLES:
+    for name, rows in list(SAMPLE_TABLES.items())[: 1 if quick else None]:
+        for style in STYLES[: 1 if quick else None]:
             out.append((f"{name}-{style}", style, np.asarray(render_table(rows, style)), rows))
     return out
 
@@ -80,18 +73,12 @@ def score(table: Table, truth: list[list[TableCell]]) -> dict[str, float]:
     }
 
 
-def run(recognizer: TableRecognizer, image: np.ndarray) -> tuple[Table, float]:
-    start = time.perf_counter()
-    table = recognizer(image)
-    return table, time.perf_counter() - start
-
-
-def measure(recognizers: dict[str, TableRecognizer], devset: Path) -> list[dict[str, Any]]:
+def measure(recognizers: dict[str, TableRecognizer], devset: Path, quick: bool) -> list[dict[str, Any]]:
     rows = []
-    for name, kind, image, truth in bench_images(devset):
+    for name, kind, image, truth in bench_images(devset, quick):
         for method, recognizer in recognizers.items():
             recognizer(image)  # warm: first-call allocations are not the method's cost
-            table, seconds = run(recognizer, image)
+            table, seconds = harness.timed(lambda r=recognizer, i=image: r(i))
             rows.append(
                 {"table": name, "kind": kind, "method": method, "chose": table.method, "seconds": seconds}
                 | score(table, truth)
@@ -123,7 +110,7 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def markdown_report(report: dict[str, Any]) -> str:
     lines = [
-        "# table recognisers (`scripts/bench_table.py`)",
+        "# table recognisers",
         "",
         f"Packs `{report['packs']}`, {report['machine']['cpus']} CPUs (shared), warm, one process."
         " Structure: every cell's row, column and spans as in the truth. Cells exact: share of truth"
@@ -150,9 +137,13 @@ def markdown_report(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    args = devset_bench_parser(__doc__).parse_args()
-    store = args.store or Settings().model_store
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--devset", type=Path, default=DEVSET, help="the pages of its tables")
+    harness.add_store_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = harness.model_store(args)
     ocr_dir, structure_dir = (build_pack(RECIPES[name], store) for name in (OCR_PACK, STRUCTURE_PACK))
     ocr = OcrEngine(ocr_dir, verify_pack(ocr_dir))
     structure = SlanetStructure(structure_dir, verify_pack(structure_dir))
@@ -161,18 +152,12 @@ def main() -> None:
         "slanet": table_recognizer("slanet", ocr=ocr, structure=structure),
         "auto": table_recognizer("auto", ocr=ocr, structure=structure),
     }
-    rows = measure(recognizers, args.devset)
+    rows = measure(recognizers, args.devset, args.quick)
     report = {
         "packs": "+".join(f"{n}@{RECIPES[n].version}" for n in (OCR_PACK, STRUCTURE_PACK)),
-        "machine": {"cpus": available_cpus(), "python": platform.python_version()},
+        "machine": harness.machine(),
         "summary": summary(rows),
         "tables": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "table.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    (args.out / "table.md").write_text(markdown_report(report))
-    print(markdown_report(report))
-
-
-if __name__ == "__main__":
-    main()
+    print(harness.write_report(args.out, "table", report, markdown_report(report)))
+    return 0

@@ -6,11 +6,15 @@ Both are wrapped in the same timing proxy, so the time spent in image operations
 operation, alongside the end-to-end time per page. Variants run interleaved page by page in one
 process (timings on shared machines drift), after one page of warm-up each.
 
-Reported on ../shared/devset: OCR CER (NFKC, whitespace removed, as docfn.core.textmetrics) and
+Reported on the devset (tests/data/devset): OCR CER (NFKC, whitespace removed, as docfn.core.textmetrics) and
 s/page; agreement of the DB text boxes; layout region agreement (same class, IoU); table rulings
 agreement on the devset's table page (masks, separators, grid, recognised HTML); PNG encoding.
+Writes imaging.{json,md}. ``--pages`` always keeps pages 003 and the table page (the single
+operations are timed on them); ``--quick``: those two pages, one round.
 
-    python scripts/bench_imaging.py [--store /tmp/imaging-store] [--rounds 3] [--out docs/benchmarks]
+docfn's modules no longer import ``cv2`` (the move this benchmark decided is done), so in a run
+today every variant's pipeline is docfn.core.imaging: only the single operations and the PNG
+encoding still set OpenCV beside it. docs/benchmarks/imaging.md is the run that decided the move.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import contextlib
 import importlib.metadata
 import json
 import math
-import platform
 import statistics
 import sys
 import time
@@ -34,9 +37,8 @@ import numpy as np
 import pyclipper
 from PIL import Image
 
+from benchmarks import harness
 from docfn.core import imaging
-from docfn.core.cpus import available_cpus
-from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer, edit_distance, normalise
 from docfn.packs.manifest import verify_pack
 from docfn.tasks.layout.analyzer import LayoutAnalyzer
@@ -46,7 +48,6 @@ from docfn.tasks.table import rulings as rulings_module
 from docfn.tasks.table.table_recognizers import table_recognizer
 from docfn.tooling.build import build_packs
 
-ROOT = Path(__file__).resolve().parents[1]
 OCR_PACK, LAYOUT_PACK = "ocr-ppocrv6-tiny", "layout-cdla"
 
 # --------------------------------------------------------------------------------------------------
@@ -327,8 +328,12 @@ def mask_agreement(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
 # The benchmark
 
 
-def load_pages(devset: Path) -> tuple[list[tuple[str, np.ndarray]], dict[str, str]]:
-    manifest = json.loads((devset / "manifest.json").read_text())
+# The page the single operations are timed on (beside the table page).
+OPERATIONS_PAGE = "003"
+
+
+def load_pages(devset: Path, ids: list[str]) -> tuple[list[tuple[str, np.ndarray]], dict[str, str]]:
+    manifest = [e for e in json.loads((devset / "manifest.json").read_text()) if e["id"] in ids]
     pages = [(e["id"], np.asarray(Image.open(devset / f"{e['id']}.png").convert("RGB"))) for e in manifest]
     truths = {e["id"]: (devset / f"{e['id']}.txt").read_text() for e in manifest}
     return pages, truths
@@ -347,20 +352,20 @@ def installed_mb(distribution: str) -> float | None:
     return round(total / 1e6, 1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--devset", type=Path, default=ROOT.parent / "shared/devset")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    harness.add_devset_arguments(parser)
+    harness.add_store_argument(parser)
     parser.add_argument(
-        "--store", type=Path, default=None, help="pack store (default: settings' model store)"
+        "--rounds", type=int, default=3, help="timed passes; per-page medians are reported (--quick: 1)"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="timed passes; per-page medians are reported")
     parser.add_argument("--table-page", default="007")
-    args = parser.parse_args()
 
-    store = args.store or Settings().model_store
+
+def run(args: argparse.Namespace) -> int:
+    store = harness.model_store(args)
+    rounds = 1 if args.quick else args.rounds
+    needed = {OPERATIONS_PAGE, args.table_page}
+    chosen = set() if args.quick and args.pages is None else set(harness.devset_ids(args))
     ocr_dir, layout_dir = build_packs([OCR_PACK, LAYOUT_PACK], store)
     engine = OcrEngine(ocr_dir, verify_pack(ocr_dir))
     layout = LayoutAnalyzer(layout_dir, verify_pack(layout_dir)).detector
@@ -375,7 +380,7 @@ def main() -> None:
         "imaging/antialias-resize": Cv2OnImaging(antialias=True),
         "imaging/bicubic-warp": Cv2OnImaging(warp="bicubic"),
     }
-    pages, truths = load_pages(args.devset)
+    pages, truths = load_pages(args.devset, sorted(chosen | needed))
     # Stage clocks: the engine's detector and recogniser, wrapped; cropping is the rest of the page.
     stage_clock: dict[str, float] = defaultdict(float)
     engine.detector = StageTimer(engine.detector, stage_clock, "det")  # type: ignore[assignment]
@@ -390,7 +395,7 @@ def main() -> None:
     quads: dict[str, dict[str, np.ndarray]] = {k: {} for k in variants}
     regions: dict[str, dict[str, list[Region]]] = {k: {} for k in variants}
     names = list(variants)
-    for round_index in range(args.rounds):
+    for round_index in range(rounds):
         for page_number, (page_id, rgb) in enumerate(pages):
             shift = (page_number + round_index) % len(names)  # rotate who goes first
             for key in names[shift:] + names[:shift]:
@@ -455,11 +460,7 @@ def main() -> None:
         if key != "opencv"
     }
     report = {
-        "machine": {
-            "cpus": available_cpus(),
-            "python": platform.python_version(),
-            "processor": platform.machine(),
-        },
+        "machine": harness.machine(),
         "versions": {
             "opencv-python-headless": _version("opencv-python-headless"),
             "numpy": np.__version__,
@@ -469,16 +470,17 @@ def main() -> None:
             name: installed_mb(name) for name in ("opencv-python-headless", "numpy", "pillow", "pyclipper")
         },
         "devset_pages": len(pages),
-        "rounds": args.rounds,
+        "rounds": rounds,
         "ocr_pack": OCR_PACK,
         "layout_pack": LAYOUT_PACK,
         "rows": rows,
         "agreement_with_opencv": agreement,
-        "table": table_report(pages, args.table_page, layout, table, variants, args.rounds),
+        "table": table_report(pages, args.table_page, layout, table, variants, rounds),
         "png": png_report(pages),
-        "operations": operations_report(dict(pages), engine),
+        "operations": operations_report(dict(pages), engine, args.table_page),
     }
-    write_report(report, args.out)
+    print(harness.write_report(args.out, "imaging", report, markdown(report)))
+    return 0
 
 
 def _sum_quads(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -583,9 +585,11 @@ def best_ms(call: Callable[[], Any], repeats: int = 15, inner: int = 5) -> float
     return round(1000 * best, 4)
 
 
-def operations_report(pages: dict[str, np.ndarray], engine: OcrEngine) -> dict[str, dict[str, float | None]]:
+def operations_report(
+    pages: dict[str, np.ndarray], engine: OcrEngine, table_page_id: str
+) -> dict[str, dict[str, float | None]]:
     """Each operation alone on typical inputs from the devset, OpenCV vs imaging (best-of timings)."""
-    page, table_page = pages["003"], pages["007"]
+    page, table_page = pages[OPERATIONS_PAGE], pages[table_page_id]
     bgr = cv2.cvtColor(page, cv2.COLOR_RGB2BGR)
     detector = engine.detector
     probability = detector.session.run(None, {detector.input_name: detector.prepare(bgr)})[0][0, 0]
@@ -729,22 +733,11 @@ def png_report(pages: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
     }
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as plain JSON values."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def write_report(report: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "imaging.json").write_text(json.dumps(report, indent=2, default=_plain) + "\n")
+def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Image operations: OpenCV vs docfn.core.imaging (numpy + Pillow)",
         "",
-        "Written by `scripts/bench_imaging.py`. The pipeline code is unchanged: each variant answers its"
+        "The pipeline code is unchanged: each variant answers its"
         " `cv2` calls with OpenCV or with docfn.core.imaging; variants run interleaved page by page in one"
         " process. `imaging` uses the module's defaults (OpenCV-like sampling resize, bilinear crop warp);"
         " `antialias-resize`: Pillow's area-weighted BILINEAR wherever an image shrinks; `bicubic-warp`:"
@@ -830,9 +823,4 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         + ", ".join(f"{k} {v}" for k, v in report["installed_mb"].items() if v is not None)
         + ".",
     ]
-    (out / "imaging.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)

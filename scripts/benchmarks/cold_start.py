@@ -9,29 +9,23 @@
    fp32 on every devset page, interleaved: per-stage latency and end-to-end CER (held-out pages
    and all pages), plus session-create time of the source vs the graph-optimised models.
 
-Writes docs/benchmarks/cold_start.{json,md} and docs/benchmarks/quantization.{json,md}.
-
-    python scripts/bench_cold_start.py [--runs 3] [--devset ../shared/devset]
+Writes cold_start.{json,md} and quantization.{json,md}; with ``--no-int8`` (``--quick``: one run)
+the fp32 cold start only.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-import httpx
-
-from benchlib import ROOT, SAMPLE, free_port, start_s3, temp_store, wait_for_port
-from docfn.core.cpus import available_cpus
+from benchmarks import harness
 from docfn.core.imaging import rgb_to_bgr
 from docfn.core.textmetrics import edit_distance, normalise
 from docfn.packs.manifest import Manifest, verify_pack
@@ -47,6 +41,8 @@ from docfn.tooling.quantize import (
     quantize_pack,
     static_qdq,
 )
+from docfn_testkit.paths import DEVSET, SAMPLE_PAGE
+from docfn_testkit.servers import AWS_TEST_ENV, DocfnServer, S3Server
 
 BUCKET = "docfn-bench"
 PACK = "ocr-ppocrv6-tiny"
@@ -55,28 +51,21 @@ PACK = "ocr-ppocrv6-tiny"
 def cold_start_run(uri: str, endpoint: str) -> dict[str, float]:
     """One fresh process, empty store: spawn -> listening -> first OCR result -> one warm request."""
     store = Path(tempfile.mkdtemp(prefix="docfn-bench-store-"))
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DOCFN_TASKS": "ocr",
-        "DOCFN_MODEL_URI": uri,
-        "DOCFN_MODEL_STORE": str(store),
-        "DOCFN_S3_ENDPOINT_URL": endpoint,
-        "DOCFN_LOG_LEVEL": "WARNING",
-    }
-    data = SAMPLE.read_bytes()
-    spawned = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "docfn", "serve", "--host", "127.0.0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = DocfnServer(
+        {
+            "DOCFN_TASKS": "ocr",
+            "DOCFN_MODEL_URI": uri,
+            "DOCFN_MODEL_STORE": str(store),
+            "DOCFN_S3_ENDPOINT_URL": endpoint,
+            "DOCFN_LOG_LEVEL": "WARNING",
+        }
     )
+    data = SAMPLE_PAGE.read_bytes()
+    spawned = time.perf_counter()
     try:
-        wait_for_port(port, 60, proc)
+        server.start()  # returns once the port listens
         listening = time.perf_counter()
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        with server.client(timeout=120) as client:
             first = client.post("/v1/ocr", content=data, headers={"content-type": "image/png"})
             answered = time.perf_counter()
             first.raise_for_status()
@@ -87,8 +76,8 @@ def cold_start_run(uri: str, endpoint: str) -> dict[str, float]:
             warm_total = time.perf_counter() - warm_start
             warm.raise_for_status()
     finally:
-        proc.terminate()
-        proc.wait(30)
+        if server.process is not None:
+            server.stop()
         shutil.rmtree(store, ignore_errors=True)
     phases = {k: v / 1000 for k, v in first.json()["timings_ms"].items()}
     assert first.json()["cold"] and not warm.json()["cold"]
@@ -107,27 +96,21 @@ def pack_bytes(pack_dir: Path) -> dict[str, int]:
     return {f.role: f.size for f in manifest.files} | {"total": sum(f.size for f in manifest.files)}
 
 
-def bench_cold_start(packs: dict[str, Path], runs: int) -> dict:
+def bench_cold_start(packs: dict[str, Path], runs: int) -> dict[str, Any]:
     """Cold starts of each pack (label -> pack dir), runs interleaved across packs."""
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    proc, endpoint = start_s3()
+    os.environ.update(AWS_TEST_ENV)
+    s3 = S3Server().start()
     try:
-        import boto3
-
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        uris = {key: publish_pack(pack, BUCKET, endpoint_url=endpoint).uri for key, pack in packs.items()}
+        s3.client().create_bucket(Bucket=BUCKET)
+        uris = {
+            key: publish_pack(pack, BUCKET, endpoint_url=s3.endpoint_url).uri for key, pack in packs.items()
+        }
         samples: dict[str, list[dict[str, float]]] = {k: [] for k in uris}
         for _ in range(runs):  # interleaved: fp32, int8, fp32, int8, …
             for key, uri in uris.items():
-                samples[key].append(cold_start_run(uri, endpoint))
+                samples[key].append(cold_start_run(uri, s3.endpoint_url))
     finally:
-        proc.terminate()
-        proc.wait(10)
+        s3.stop()
     summary = {
         key: {name: round(statistics.median(s[name] for s in runs_), 4) for name in runs_[0]}
         for key, runs_ in samples.items()
@@ -135,7 +118,7 @@ def bench_cold_start(packs: dict[str, Path], runs: int) -> dict:
     return {"uris": uris, "runs": runs, "median_seconds": summary, "samples": samples}
 
 
-def bench_quantization(source_dir: Path, int8_dir: Path, devset: Path) -> dict:
+def bench_quantization(source_dir: Path, int8_dir: Path, devset: Path) -> dict[str, Any]:
     source = verify_pack(source_dir)
     packed = verify_pack(int8_dir)
     cal_ids = packed.accuracy["calibration"].split(": ", 1)[1].split(",")
@@ -262,10 +245,7 @@ def bench_quantization(source_dir: Path, int8_dir: Path, devset: Path) -> dict:
     }
 
 
-def write_reports(out: Path, machine: dict, cold: dict, quant: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "cold_start.json").write_text(json.dumps({"machine": machine, **cold}, indent=2) + "\n")
-    (out / "quantization.json").write_text(json.dumps({"machine": machine, **quant}, indent=2) + "\n")
+def cold_start_markdown(machine: dict[str, Any], cold: dict[str, Any]) -> str:
     med = cold["median_seconds"]
     keys = [k for k in next(iter(med.values())) if k != "phase_import"]
     lines = [
@@ -278,8 +258,10 @@ def write_reports(out: Path, machine: dict, cold: dict, quant: dict) -> None:
     ]
     for key in keys:
         lines.append(f"| {key} | " + " | ".join(f"{m[key]:.3f}" for m in med.values()) + " |")
-    (out / "cold_start.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
+
+def quantization_markdown(quant: dict[str, Any]) -> str:
     q = [
         "End to end on the devset, interleaved page by page, warm. CER: NFKC, whitespace removed, corpus."
         f" Calibration pages {','.join(quant['calibration_pages'])}; held out"
@@ -320,38 +302,38 @@ def write_reports(out: Path, machine: dict, cold: dict, quant: dict) -> None:
     for name, sizes in quant["pack_bytes"].items():
         q.append(f"| {name} | {sizes['total']:,} |")
     q += ["", f"Pack choice per model: {quant['pack_choice']}"]
-    (out / "quantization.md").write_text("\n".join(q) + "\n")
+    return "\n".join(q)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--devset", type=Path, default=ROOT.parent / "shared" / "devset")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--store", type=Path, default=None, help="build/quantize here (default: a temp dir)")
-    args = parser.parse_args()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--devset", type=Path, default=DEVSET, help="calibration and evaluation pages")
+    parser.add_argument("--runs", type=int, default=3, help="cold starts per pack (--quick: 1)")
+    harness.add_store_argument(parser, "a temporary folder")
+    parser.add_argument(
+        "--no-int8", action="store_true", help="fp32 only: no quantizing (minutes), no quantization report"
+    )
 
-    store = args.store or temp_store("docfn-bench-packs-")
+
+def run(args: argparse.Namespace) -> int:
+    store = args.store or harness.temp_store("docfn-bench-packs-")
     fp32_dir = build_packs([PACK], store)[0]
-    started = time.perf_counter()
-    int8_dir = quantize_pack(fp32_dir, store, QuantizeOptions(args.devset, args.devset))
-    quantize_seconds = time.perf_counter() - started
-    print(f"quantized in {quantize_seconds:.1f} s -> {int8_dir}", file=sys.stderr)
+    packs = {"fp32": fp32_dir}
+    int8 = not (args.no_int8 or args.quick)
+    quantize_seconds = 0.0
+    if int8:
+        started = time.perf_counter()
+        packs["int8"] = quantize_pack(fp32_dir, store, QuantizeOptions(args.devset, args.devset))
+        quantize_seconds = time.perf_counter() - started
+        print(f"quantized in {quantize_seconds:.1f} s -> {packs['int8']}", file=sys.stderr)
 
-    machine = {
-        "cpus": available_cpus(),
-        "python": platform.python_version(),
-        "processor": platform.machine(),
-        "load_average_at_start": os.getloadavg()[0],
-    }
-    cold = bench_cold_start({"fp32": fp32_dir, "int8": int8_dir}, args.runs)
-    quant = bench_quantization(fp32_dir, int8_dir, args.devset)
-    quant["quantize_seconds"] = round(quantize_seconds, 1)
-    machine["load_average_at_end"] = os.getloadavg()[0]
-    write_reports(args.out, machine, cold, quant)
-    print((args.out / "cold_start.md").read_text())
-    print((args.out / "quantization.md").read_text())
-
-
-if __name__ == "__main__":
-    main()
+    machine = harness.machine()  # its load_average: at the start
+    cold = bench_cold_start(packs, 1 if args.quick else args.runs)
+    quant = bench_quantization(fp32_dir, packs["int8"], args.devset) if int8 else None
+    machine["load_average_at_end"] = harness.load_average()
+    data = {"machine": machine, **cold}
+    print(harness.write_report(args.out, "cold_start", data, cold_start_markdown(machine, cold)))
+    if quant is not None:
+        quant["quantize_seconds"] = round(quantize_seconds, 1)
+        data = {"machine": machine, **quant}
+        print(harness.write_report(args.out, "quantization", data, quantization_markdown(quant)))
+    return 0
