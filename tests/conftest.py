@@ -22,6 +22,34 @@ from docfn_testkit.servers import (
     redis_server_binary,
 )
 
+# The slow groups `scripts/test --quick` leaves out (markers registered in pyproject.toml): by where
+# a test lives, and, for VLM exports, by the fixtures it needs (a test that asks for a tiny VLM pack
+# pays for torch's import and an export, wherever it lives).
+SLOW_GROUPS: dict[str, tuple[str, ...]] = {
+    "image": ("image/", "lambda/test_image.py"),
+    "faults": ("faults/",),
+    "bench": ("test_bench",),
+    "walkthrough": (
+        "test_readme.py",
+        "infra/test_readme_commands.py",
+        "test_summarize_docs.py",
+        "test_vlm_docs.py",
+    ),
+    "vlm_export": ("test_vlm_export_parity.py", "test_vlm_checkpoint.py"),
+}
+VLM_EXPORT_FIXTURES = frozenset({"vlm_tiny_pack", "vlm_tiny_checkpoint"})
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.resolve().relative_to(TESTS).as_posix()
+        for marker, prefixes in SLOW_GROUPS.items():
+            if where.startswith(prefixes):
+                item.add_marker(marker)
+        if VLM_EXPORT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("vlm_export")
+
 
 @pytest.fixture(scope="session")
 def devset() -> Path:

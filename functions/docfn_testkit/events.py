@@ -9,16 +9,11 @@ import json
 from typing import Any
 from urllib.parse import quote_plus
 
-from . import paths
+from .paths import load_event  # a fresh copy of the sample each call, to edit
 from .servers import TEST_BUCKET
 
 # The bucket the sample events are retargeted at by default (the one the S3 test servers create).
 BUCKET = TEST_BUCKET
-
-
-def load_event(name: str) -> dict[str, Any]:
-    """A sample event from tests/data/events (never hand-written), as a fresh copy to edit."""
-    return copy.deepcopy(paths.load_event(name))
 
 
 def function_url_event(

@@ -28,7 +28,6 @@ image_size.json and the tables between the markers in docs/image.md (image_size.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import platform
 import re
@@ -46,10 +45,8 @@ import httpx
 from benchmarks import harness
 from docfn_testkit.containers import (
     CACHE,
-    DUMMY_AWS,
     REGION,
     Container,
-    MotoServer,
     RieFunction,
     build_image,
     build_packs,
@@ -62,8 +59,9 @@ from docfn_testkit.containers import (
     server_timing,
     strip_report,
 )
-from docfn_testkit.paths import DEVSET, ROOT, SAMPLE_PAGE, load_event
-from docfn_testkit.servers import DocfnServer
+from docfn_testkit.events import function_url_event
+from docfn_testkit.paths import DEVSET, ROOT, SAMPLE_PAGE
+from docfn_testkit.servers import AWS_TEST_CREDENTIALS, DocfnServer, S3Server
 from docfn_testkit.terraform_env import evaluate as evaluate_terraform
 
 DOC = ROOT / "docs" / "image.md"
@@ -111,24 +109,10 @@ def started_at(container_state: dict[str, Any]) -> float:
     return stamp.timestamp() + float(match.group(2) or 0)
 
 
-def function_url_event(path: str, body: bytes, content_type: str) -> dict[str, Any]:
-    """A POST through a Lambda function URL (the repository's real payload 2.0 event), body base64."""
-    event = load_event("lambda-function-url.json")
-    event["rawPath"] = path
-    event["rawQueryString"] = ""
-    event["requestContext"]["http"]["method"] = "POST"
-    event["requestContext"]["http"]["path"] = path
-    headers = event["headers"]
-    headers.pop("accept-encoding", None)  # keep responses uncompressed
-    headers["content-type"] = content_type
-    headers["content-length"] = str(len(body))
-    event["body"] = base64.b64encode(body).decode()
-    event["isBase64Encoded"] = True
-    return event
-
-
 def one_cold_start(task: str, page: Path, image: Any, env: dict[str, str], rie: Path) -> dict[str, float]:
-    event = function_url_event(f"/v1/{task}", page.read_bytes(), "image/png")
+    event = function_url_event(
+        "POST", f"/v1/{task}", page.read_bytes(), content_type="image/png", base64_body=True
+    )
     function = RieFunction(image, env, rie)
     wall0 = time.time()
     t0 = time.perf_counter()
@@ -270,7 +254,7 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
     refs = {ref for packs, _ in configured.values() for ref in packs.values()}
     store = build_packs({ref.split("/")[0] for ref in refs}, CACHE / "models")
     rie = rie_binary()
-    moto = MotoServer().start()
+    moto = S3Server().start()
     try:
         moto.bucket(BUCKET)
         uris = {ref: publish_pack(store, ref, BUCKET, moto.endpoint_url) for ref in refs}
@@ -286,7 +270,7 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
             for task, name in cases:  # interleaved, so drift on the machine hits every case alike
                 packs, settings = configured[task]
                 env = {
-                    **DUMMY_AWS,
+                    **AWS_TEST_CREDENTIALS,
                     "AWS_DEFAULT_REGION": REGION,
                     "AWS_REGION": REGION,
                     **settings,
@@ -302,7 +286,7 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
                 )
             if baseline:
                 env = {
-                    **DUMMY_AWS,
+                    **AWS_TEST_CREDENTIALS,
                     "AWS_DEFAULT_REGION": REGION,
                     "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url,
                     **configured["ocr"][1],
