@@ -222,3 +222,80 @@ def test_an_int8_vlm_pack_publishes_on_its_parity_record(vlm_tiny_pack: Path, s3
         check_accuracy(unmeasured)
     published = publish_pack(vlm_tiny_pack, "docfn-test", endpoint_url=s3_server.endpoint_url)
     assert published.uri.startswith("s3://docfn-test/models/")
+
+
+def _batches() -> tuple[float, float]:
+    """This process's VLM batches so far, and the sequences they decoded."""
+    from prometheus_client import REGISTRY
+
+    count = REGISTRY.get_sample_value("docfn_vlm_batch_size_count") or 0.0
+    return count, REGISTRY.get_sample_value("docfn_vlm_batch_size_sum") or 0.0
+
+
+def _post_together(app: Any, requests: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
+    """The requests sent at once to the app (one event loop, as a server receives them)."""
+    import asyncio
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docfn", timeout=120) as client:
+            return list(await asyncio.gather(*(client.post(path, **kw) for path, kw in requests)))
+
+    return asyncio.run(scenario())
+
+
+def _loaded_app(vlm_tiny_pack: Path, store: Path, **settings: Any) -> Any:
+    config = Settings(tasks=["vlm"], model_uri=str(vlm_tiny_pack), model_store=store, **settings)
+    service = build_service(config)
+    service.loaded("vlm")  # no request waits for the load: what is measured is admission
+    return create_app(config, service)
+
+
+def test_the_vlm_queue_holds_requests_up_to_its_bound_and_refuses_past_it(
+    vlm_tiny_pack: Path, tmp_path: Path
+) -> None:
+    """DOCFN_VLM_MAX_QUEUE requests wait in the batching queue together (the page tasks' queue of
+    one would have refused all but one); the ones past it get 429 with Retry-After at once."""
+    app = _loaded_app(
+        vlm_tiny_pack,
+        tmp_path,
+        vlm_batch_window_ms=1500,  # the admitted ones are surely still waiting when the rest arrive
+        vlm_max_queue=3,
+        max_concurrency=1,
+        max_queue=0,
+        retry_after_seconds=4,
+    )
+    answers = _post_together(app, [("/v1/chat/completions", {"json": _body()})] * 5)
+    assert sorted(answer.status_code for answer in answers) == [200] * 3 + [429] * 2
+    for refused in (answer for answer in answers if answer.status_code == 429):
+        assert refused.headers["retry-after"] == "4"
+        assert refused.json()["error"]["code"] == "overloaded"
+        assert "DOCFN_VLM_MAX_QUEUE" in refused.json()["error"]["message"]
+
+
+def test_vlm_page_requests_wait_in_the_batching_queue_and_share_a_batch(
+    vlm_tiny_pack: Path, tmp_path: Path
+) -> None:
+    """POST /v1/vlm is admitted by the VLM's queue, not the page tasks' single slot: four pages sent
+    together with DOCFN_MAX_CONCURRENCY=1 and DOCFN_MAX_QUEUE=0 are all answered, in one batch."""
+    app = _loaded_app(
+        vlm_tiny_pack, tmp_path, vlm_batch_window_ms=1500, max_concurrency=1, max_queue=0, vlm_max_queue=8
+    )
+    pages = []
+    for seed in range(4):
+        image = _crop()
+        image.putpixel((seed, 0), (seed, 0, 0))  # distinct inputs: no cache hits
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        pages.append(buffer.getvalue())
+    batches, sequences = _batches()
+    answers = _post_together(
+        app,
+        [
+            ("/v1/vlm?max_tokens=2", {"content": page, "headers": {"content-type": "image/png"}})
+            for page in pages
+        ],
+    )
+    assert [answer.status_code for answer in answers] == [200] * 4, [a.text for a in answers]
+    after_batches, after_sequences = _batches()
+    assert (after_batches - batches, after_sequences - sequences) == (1, 4)

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from .. import __version__
@@ -65,6 +66,16 @@ class DocService:
         self.admission = Admission(
             settings.max_concurrency or available_cpus(), settings.max_queue, settings.retry_after_seconds
         )
+        # Requests to the VLM wait in its batching queue, all of them at once (that is what it batches):
+        # bounded by the queue's size, never by the page tasks' single slot.
+        self.vlm_admission = Admission(
+            settings.vlm_max_queue,
+            0,
+            settings.retry_after_seconds,
+            refusal=f"the VLM's batching queue is full ({settings.vlm_max_queue} requests waiting or"
+            " decoding, DOCFN_VLM_MAX_QUEUE); retry soon",
+            gauge=metrics.VLM_QUEUED,
+        )
         self.limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
         self.version = __version__
         self._eager: dict[str, Any] = {"running": False, "done": False, "error": None, "retry_at": 0.0}
@@ -114,6 +125,16 @@ class DocService:
         with self.tracer.subsegment("model_load", pack=hosted.version_id):
             report = hosted.load()
         return hosted.task, report
+
+    def admission_for(self, task: str) -> Admission:
+        """Where a request for ``task`` holds its place: the VLM's batching queue for the tasks whose
+        inference is that queue (:attr:`Task.vlm_queued`), the page tasks' queue for the others."""
+        hosted = self.tasks.get(task)
+        return self.vlm_admission if hosted is not None and hosted.task.vlm_queued else self.admission
+
+    def _inference_slot(self, hosted: HostedTask) -> AbstractContextManager[object]:
+        """The single inference slot, except around the VLM's queue, which serialises its own passes."""
+        return nullcontext() if hosted.task.vlm_queued else self.admission.slot()
 
     def validate_options(self, task: str, raw: Mapping[str, Any]) -> TaskOptions:
         """A task's options, validated the same way on every entry point, served here or not."""
@@ -256,7 +277,7 @@ class DocService:
             if cached is not None:
                 return Outcome(task_name, cached, input_sha, key, True, False, len(pages), len(data), timings)
 
-            with self.admission.slot():
+            with self._inference_slot(hosted):
                 with self.tracer.subsegment("model_load", pack=hosted.version_id):
                     report = hosted.load()
                     extra = hosted.load_optional(optional)

@@ -89,6 +89,11 @@ class Task(ABC):
     # loaded on the first request that needs one (:meth:`optional_roles_for`), so a function without
     # one still serves everything else, and the requests that need it get its 503 saying how to make one.
     optional_pack_roles: ClassVar[tuple[str, ...]] = ()
+    # Its inference is the VLM's batching queue (vlm, formula, chart): the engine batches the requests
+    # waiting together and serialises the forward passes itself, so the service admits these
+    # requests by that queue's bound (DOCFN_VLM_MAX_QUEUE) and does not hold its single inference
+    # slot around them, which would let one request at a time reach the engine and batch nothing.
+    vlm_queued: ClassVar[bool] = False
 
     def __init__(self, threads: int = 0) -> None:
         self.threads = threads  # OCR's compute pool, other sessions' intra-op threads; 0 = the CPU quota

@@ -84,6 +84,11 @@ def create_app(
     # One thread per admitted request: queued requests wait on the service's inference slot, so the
     # default executor (a handful of threads) must not become a second, unbounded queue.
     workers = ThreadPoolExecutor(max_workers=service.admission.capacity, thread_name_prefix="docfn-task")
+    # The VLM's requests, one thread each while it waits in the batching queue (threads start on
+    # demand: an instance that serves no VLM never starts one).
+    vlm_workers = ThreadPoolExecutor(
+        max_workers=service.vlm_admission.capacity, thread_name_prefix="docfn-vlm-request"
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
@@ -172,7 +177,8 @@ def create_app(
             deadline=time.monotonic() + timeout,
         )
         # The place in the queue is held until the worker thread stops, not until we stop waiting.
-        work = service.admission.submit(workers, run)
+        admission = service.admission_for(task)
+        work = admission.submit(vlm_workers if admission is service.vlm_admission else workers, run)
         try:
             outcome = await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
         except TimeoutError:
@@ -238,7 +244,7 @@ def create_app(
     if "parse" in service.tasks:  # MinerU's API is parse's
         add_mineru_routes(app, execute, _observe, service.limits, settings.max_body_bytes)
     if "vlm" in service.tasks:  # what MinerU's http-client backend calls (a vLLM server's API)
-        add_openai_routes(app, service, settings, workers, api_key(settings))
+        add_openai_routes(app, service, settings, vlm_workers, api_key(settings))
     add_try_page(app, service.limits, settings.max_body_bytes)
 
     for name, hosted in service.tasks.items():  # documented with the task's options

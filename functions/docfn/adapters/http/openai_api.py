@@ -96,9 +96,10 @@ def add_openai_routes(
 
 
 async def _generate(service: DocService, workers: Executor, turn: ChatTurn, timeout: float) -> Generation:
-    """The engine's answer, from a worker thread holding an admission place (bounded: 429 beyond).
-    The engine, not the service's inference slot, serialises the forward passes: requests waiting
-    here together are what it batches."""
+    """The engine's answer, from a worker thread holding a place in the VLM's batching queue
+    (``DOCFN_VLM_MAX_QUEUE``; 429 beyond). The engine, not the service's inference slot, serialises
+    the forward passes: requests waiting here together are what it batches, so they wait until
+    their deadline rather than being refused behind the page tasks' queue."""
     deadline = time.monotonic() + timeout
 
     def run() -> Generation:
@@ -114,7 +115,7 @@ async def _generate(service: DocService, workers: Executor, turn: ChatTurn, time
             skip_special_tokens=turn.skip_special_tokens,
         )
 
-    work = service.admission.submit(workers, run)
+    work = service.vlm_admission.submit(workers, run)
     try:
         return await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
     except TimeoutError:

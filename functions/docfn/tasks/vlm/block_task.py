@@ -30,6 +30,7 @@ class VlmBlockTask(Task):
     """A task whose input image is one block, read with one MinerU2.5 prompt."""
 
     pack_roles = (VLM_PACK,)
+    vlm_queued = True
     reader: BlockReader
 
     def __init__(self, threads: int = 0, max_tokens: int = 4096, batching: Batching | None = None) -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 class VlmTask(Task):
     name = "vlm"
     Options = VlmOptions
+    vlm_queued = True
 
     engine: VlmEngine
 
