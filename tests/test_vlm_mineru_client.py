@@ -189,6 +189,34 @@ def test_a_full_page_of_blocks_at_the_clients_default_concurrency(
     assert batches <= sequences / 2
 
 
+def test_the_clients_streaming_call_and_text_first_order(
+    server: DocfnServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mineru-vl-utils' own ``stream_predict`` (``stream: true``, OpenAI's SSE chunks) gives the
+    answer ``predict`` gives; a client built with ``text_before_image=True`` is answered too."""
+    from mineru_vl_utils.mineru_client import MinerUSamplingParams
+    from mineru_vl_utils.vlm_client.http_client import HttpVlmClient
+
+    monkeypatch.setenv("MINERU_VL_API_KEY", API_KEY)
+    params = MinerUSamplingParams(presence_penalty=1.0, frequency_penalty=0.05, max_new_tokens=BLOCK_TOKENS)
+    crop = _crops(1)[0]
+    client = HttpVlmClient(server_url=server.url, max_retries=0, allow_truncated_content=True, use_tqdm=False)
+    whole = client.predict(crop, "\nText Recognition:", params)
+    streamed = list(client.stream_predict(crop, "\nText Recognition:", params))
+    assert "".join(streamed) == whole
+    text_first = HttpVlmClient(
+        server_url=server.url,
+        max_retries=0,
+        allow_truncated_content=True,
+        use_tqdm=False,
+        text_before_image=True,
+    )
+    assert isinstance(text_first.predict(crop, "\nText Recognition:", params), str)
+    received = _received(server)[-3:]
+    assert [line["status"] for line in received] == [200] * 3
+    assert [line["params"].get("stream", False) for line in received] == [False, True, False]
+
+
 def _batches(server: DocfnServer) -> tuple[float, float]:
     """The engine's batches so far and the sequences they decoded (``docfn_vlm_batch_size``)."""
     import httpx

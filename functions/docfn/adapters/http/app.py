@@ -244,7 +244,7 @@ def create_app(
     if "parse" in service.tasks:  # MinerU's API is parse's
         add_mineru_routes(app, execute, _observe, service.limits, settings.max_body_bytes)
     if "vlm" in service.tasks:  # what MinerU's http-client backend calls (a vLLM server's API)
-        add_openai_routes(app, service, settings, vlm_workers, api_key(settings))
+        add_openai_routes(app, service, settings, vlm_workers, api_key(settings), url_inputs.fetch)
     add_try_page(app, service.limits, settings.max_body_bytes)
 
     for name, hosted in service.tasks.items():  # documented with the task's options
