@@ -26,6 +26,7 @@ from ..core.settings import ALL_TASKS, Settings
 from ..core.text_input import is_text_input, read_text_input
 from ..core.tracing import NoTracer, Tracer
 from ..packs.refs import OWN_PACK, PackRef, pack_ref_for, setting_for
+from ..tasks import instruction as instruction_use
 from ..tasks.contract import Task, TaskOptions, TextTask, validate_options
 from ..tasks.registry import implemented_tasks, options_model, task_class
 from .admission import Admission
@@ -223,15 +224,20 @@ class DocService:
         on_page: ProgressHook | None = None,
         max_bytes: int | None = None,
         deadline: float | None = None,
+        instruction: str | None = None,
     ) -> Outcome:
         """Run ``task_name`` on ``data``. Raises :class:`DocfnError` subclasses for bad requests.
 
         ``max_bytes`` overrides the synchronous body limit (uploaded jobs have their own, larger one).
         ``deadline`` (a ``time.monotonic()`` instant) stops the work between pages once passed, so a
         request its caller gave up on frees its place within one page (:class:`DeadlineExceeded`).
+        ``instruction``: the reference client's free text, the VLM's prompt where a VLM answers the
+        request (``Task.apply_instruction``); the outcome says whether it was applied, and why not.
         """
         with self.tracer.request(f"docfn-{task_name}", task=task_name):
-            return self._run(task_name, data, content_type, raw_options or {}, on_page, max_bytes, deadline)
+            return self._run(
+                task_name, data, content_type, raw_options or {}, on_page, max_bytes, deadline, instruction
+            )
 
     def deadline_exceeded(self) -> DeadlineExceeded:
         """The error for a synchronous request past ``DOCFN_INFERENCE_TIMEOUT_SECONDS``."""
@@ -249,13 +255,33 @@ class DocService:
         on_page: ProgressHook | None,
         max_bytes: int | None,
         deadline: float | None,
+        instruction: str | None = None,
         hosted: HostedTask | None = None,
     ) -> Outcome:
         """``hosted``: a task not served here but run for another (parse for summarize)."""
         hosted = hosted or self.task(task_name)
         options = hosted.task.resolve_options(validate_options(hosted.task.Options, raw_options, task_name))
+        # Before the cache key is made: an applied instruction is the prompt option, part of the key.
+        options, note = instruction_use.apply(hosted.task, options, instruction)
         if isinstance(hosted.task, TextTask):
-            return self._run_text(hosted, data, content_type, options, on_page, max_bytes, deadline)
+            outcome = self._run_text(hosted, data, content_type, options, on_page, max_bytes, deadline)
+        else:
+            outcome = self._run_pages(hosted, data, content_type, options, on_page, max_bytes, deadline)
+        outcome.instruction = note.to_dict() if note is not None else None
+        return outcome
+
+    def _run_pages(
+        self,
+        hosted: HostedTask,
+        data: bytes,
+        content_type: str | None,
+        options: TaskOptions,
+        on_page: ProgressHook | None,
+        max_bytes: int | None,
+        deadline: float | None,
+    ) -> Outcome:
+        """A task that reads pages: the document decoded, the cache asked, the page loop run."""
+        task_name = hosted.name
         optional = hosted.task.optional_roles_for(options)
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -371,7 +397,9 @@ class DocService:
         if upstream is not None:
             first = time.perf_counter()
             raw = {"pages": options.pages} if options.pages else {}
-            parsed = self._run(upstream.name, data, content_type, raw, on_step, max_bytes, deadline, upstream)
+            parsed = self._run(
+                upstream.name, data, content_type, raw, on_step, max_bytes, deadline, hosted=upstream
+            )
             given, cold = parsed.result, parsed.cold
             # The upstream run's phases (its cold start's included), its own lookups named as its.
             for phase, seconds in parsed.timings.items():

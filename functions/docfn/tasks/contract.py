@@ -23,6 +23,7 @@ from ..core.settings import Settings
 from ..core.text_input import TextInput
 from ..packs.refs import OWN_PACK
 from ..packs.store import LocalPack
+from .instruction import InstructionNotApplied
 
 
 class TaskOptions(BaseModel):
@@ -139,6 +140,15 @@ class Task(ABC):
     def load_optional(self, role: str, pack: LocalPack) -> None:
         """Build the runtime of optional pack ``role`` (called once, after :meth:`load`)."""
         raise NotImplementedError(f"task {self.name} has no optional pack {role!r}")
+
+    def apply_instruction(self, options: Any, instruction: str) -> Any:
+        """``options`` with the reference client's free-text ``instruction`` as the VLM's prompt, for
+        the requests a VLM pack answers (``instruction.with_prompt``); any other task raises
+        :class:`~docfn.tasks.instruction.InstructionNotApplied` saying why."""
+        raise InstructionNotApplied(
+            f"not applied: {self.name} runs no VLM (its models take no prompt); send the image to"
+            " /vlm to ask the VLM in your own words"
+        )
 
     def needs_text_layer(self, options: Any) -> bool:
         """Whether a PDF page should be rendered with its text layer read for this request."""

@@ -38,7 +38,7 @@ from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
 from ...tasks.contract import TextTask  # noqa: E402
 from ..wiring import api_key, build_service, upload_processor  # noqa: E402
-from .body import TaskInput, instruction_note, read_body  # noqa: E402
+from .body import TaskInput, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
 from .mineru_api import add_mineru_routes  # noqa: E402
 from .openai_api import add_openai_routes  # noqa: E402
@@ -175,6 +175,7 @@ def create_app(
             options,
             max_bytes=given.max_bytes,
             deadline=time.monotonic() + timeout,
+            instruction=given.instruction,
         )
         # The place in the queue is held until the worker thread stops, not until we stop waiting.
         admission = service.admission_for(task)
@@ -196,7 +197,7 @@ def create_app(
             options = {k: v for k, v in request.query_params.items() if k != URL_FIELD}
             outcome = await execute(task, given, options)
             status = 200
-            return _ok(outcome, request_id, instruction_note(given.instruction))
+            return _ok(outcome, request_id)
         except DocfnError as exc:
             status, error_code = exc.status, exc.code
             metrics.ERRORS.labels(task, exc.code).inc()
@@ -210,17 +211,14 @@ def create_app(
         finally:
             _observe(task, request, status, outcome, error_code)
 
-    def _ok(outcome: Outcome, request_id: str, instruction: dict[str, object] | None) -> JSONResponse:
+    def _ok(outcome: Outcome, request_id: str) -> JSONResponse:
         headers = {
             "X-Request-Id": request_id,
             "X-Docfn-Cache": "hit" if outcome.cached else "miss",
             "X-Docfn-Cold": "1" if outcome.cold else "0",
             "Server-Timing": server_timing(outcome.timings),
         }
-        body = outcome.body(request_id)
-        if instruction is not None:
-            body["instruction"] = instruction
-        return JSONResponse(body, headers=headers)
+        return JSONResponse(outcome.body(request_id), headers=headers)
 
     def _observe(
         task: str, request: Request, status: int, outcome: Outcome | None, error_code: str | None
