@@ -30,7 +30,7 @@ from ..tasks import instruction as instruction_use
 from ..tasks.contract import Task, TaskOptions, TextTask, validate_options
 from ..tasks.registry import implemented_tasks, options_model, task_class
 from .admission import Admission
-from .cache import MemoryCache, ResultCache, cache_key
+from .cache import MemoryCache, ResultCache, cache_key, input_key
 from .hosted_task import HostedTask, LoadReport
 from .outcome import Outcome
 from .pack_sources import PackResolver
@@ -239,6 +239,33 @@ class DocService:
                 task_name, data, content_type, raw_options or {}, on_page, max_bytes, deadline, instruction
             )
 
+    def cached(self, task_name: str, input_sha256: str, raw_options: Mapping[str, Any]) -> Outcome | None:
+        """The cached result of ``task_name`` on the input whose sha256 is given, without its bytes:
+        found when that input was read before (its page count and size are cached beside its results)
+        and a result for these options is still cached; None otherwise (the caller sends the input).
+        Options are validated as :meth:`run` validates them (422)."""
+        hosted = self.task(task_name)
+        options = hosted.task.resolve_options(validate_options(hosted.task.Options, raw_options, task_name))
+        if isinstance(hosted.task, TextTask):
+            return None  # a text task's key depends on whether the input is text: read it
+        facts = self.cache.get(input_key(input_sha256))
+        if facts is None:
+            return None
+        count = int(facts["pages"])
+        pages = options.page_list()
+        pages = list(range(count)) if pages is None else pages
+        if any(page >= count for page in pages) or len(pages) > self.limits.max_pages:
+            return None  # the run with the input says what is wrong
+        optional = hosted.task.optional_roles_for(options)
+        key = cache_key(
+            input_sha256, task_name, hosted.version_for(optional), {**options.cache_fields(), "pages": pages}
+        )
+        result = self.cache.get(key)
+        metrics.CACHE_LOOKUPS.labels(task_name, "hit" if result is not None else "miss").inc()
+        if result is None:
+            return None
+        return Outcome(task_name, result, input_sha256, key, True, False, len(pages), int(facts["bytes"]))
+
     def deadline_exceeded(self) -> DeadlineExceeded:
         """The error for a synchronous request past ``DOCFN_INFERENCE_TIMEOUT_SECONDS``."""
         return DeadlineExceeded(
@@ -322,6 +349,8 @@ class DocService:
             store = time.perf_counter()
             with self.tracer.subsegment("cache_set", cache=self.cache.kind):
                 self.cache.set(key, result, self.settings.result_ttl_seconds)
+                facts = {"pages": document.page_count, "bytes": len(data)}
+                self.cache.set(input_key(input_sha), facts, self.settings.result_ttl_seconds)
             timings["cache_set"] = time.perf_counter() - store
             return Outcome(
                 task_name, result, input_sha, key, False, report.performed, len(pages), len(data), timings

@@ -37,10 +37,11 @@ from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
 from ...tasks.contract import TextTask  # noqa: E402
-from ..wiring import api_key, build_service, upload_processor  # noqa: E402
+from ..wiring import api_key, build_service, task_groups, upload_processor  # noqa: E402
 from .body import TaskInput, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
 from .mineru_api import add_mineru_routes  # noqa: E402
+from .mineru_tasks import add_task_routes  # noqa: E402
 from .openai_api import add_openai_routes  # noqa: E402
 from .openapi import task_operation  # noqa: E402
 from .try_page import add_try_page  # noqa: E402
@@ -241,6 +242,7 @@ def create_app(
     add_upload_routes(app, service, jobs)
     if "parse" in service.tasks:  # MinerU's API is parse's
         add_mineru_routes(app, execute, _observe, service.limits, settings.max_body_bytes)
+        add_task_routes(app, service, task_groups(jobs), settings, url_inputs.fetch, _observe)
     if "vlm" in service.tasks:  # what MinerU's http-client backend calls (a vLLM server's API)
         add_openai_routes(app, service, settings, vlm_workers, api_key(settings), url_inputs.fetch)
     add_try_page(app, service.limits, settings.max_body_bytes)
