@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,11 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ...core.documents import DecodeLimits, open_document
 from ...core.errors import BadInput, BadOptions
 from ...tasks.vlm.sampling import SamplingKnobs
-from .body import TaskInput
+from .url_inputs import Fetch
 
 _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(;[\w=.-]+)*;base64,(?P<data>.*)", re.DOTALL)
-# Fetches an http(s) image_url under the rules of URL inputs (UrlInputs.fetch).
-Fetch = Callable[[str], TaskInput]
 
 
 class _Strict(BaseModel):

@@ -32,7 +32,7 @@ from ...service.task_groups import Callback
 from . import mineru_v4 as v4
 from .body import read_body
 from .callbacks import CallbackSender
-from .chat_request import Fetch
+from .url_inputs import Fetch
 
 MAX_TASK_FILES = 100
 SHA256 = r"^[a-f0-9]{64}$"

@@ -38,7 +38,6 @@ from ...service.service import DocService
 from ...service.task_groups import GroupInput, GroupView, TaskGroups
 from . import mineru_v4 as v4
 from .callbacks import CallbackSender
-from .chat_request import Fetch
 from .mineru_task_inputs import (
     QueryOptions,
     Submission,
@@ -49,6 +48,7 @@ from .mineru_task_inputs import (
     read_multipart,
     read_raw,
 )
+from .url_inputs import Fetch
 
 TASK = "parse"
 Observe = Callable[[str, Request, int, Outcome | None, str | None], None]

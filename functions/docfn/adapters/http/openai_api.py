@@ -34,7 +34,8 @@ from ...service.request_log import log_request
 from ...service.service import DocService
 from .body import read_body
 from .chat_answer import ChatAnswer
-from .chat_request import ChatTurn, Fetch, parse_chat
+from .chat_request import ChatTurn, parse_chat
+from .url_inputs import Fetch
 
 if TYPE_CHECKING:  # the model module imports tokenizers: only where the VLM is served
     from ...tasks.vlm.model import Generation

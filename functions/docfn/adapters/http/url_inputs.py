@@ -28,6 +28,9 @@ from .url_targets import UrlTargets, pinned
 if TYPE_CHECKING:
     import httpx
 
+# Reads a caller's URL under these rules (UrlInputs.fetch): what the chat API's image_url and the
+# task API's url sources are given.
+Fetch = Callable[[str], TaskInput]
 URL_FIELD = "url"
 TEXT_FIELD = "text"
 MAX_REDIRECTS = 5
