@@ -168,3 +168,14 @@ def test_mineru_requests_get_the_request_log_line(model_store: Path) -> None:
     records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     line = next(r for r in records if r.get("request_id") == "mineru-1")
     assert line["task"] == "parse" and line["status"] in (400, 415) and line["error"]
+
+
+def test_the_task_api_without_a_bucket_says_what_it_needs(server: DocfnServer) -> None:
+    """MinerU 4's ``POST /v1/tasks`` keeps its tasks in the bucket (tests/test_mineru_tasks.py): a
+    function without one answers 503 with Retry-After, in MinerU's error shape, naming the setting."""
+    files = _files(("page.png", SAMPLE_PAGE.read_bytes(), "image/png"))
+    response = requests.post(f"{server.url}/v1/tasks", files=files, timeout=60)
+    assert response.status_code == 503 and response.headers["retry-after"]
+    error = response.json()["error"]
+    assert error["type"] == "api_error" and "DOCFN_BUCKET" in error["message"]
+    assert requests.get(f"{server.url}/v1/tasks/{'0' * 32}", timeout=30).status_code == 503

@@ -3,7 +3,6 @@ tiny random pack, and the 503 a function without a VLM pack answers on every VLM
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from collections.abc import Iterator
@@ -12,70 +11,18 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from docfn.adapters.http.app import create_app
 from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
-from docfn_testkit.paths import DEVSET, SAMPLE_PAGE
-
-
-def _client(**settings: Any) -> Iterator[httpx.Client]:
-    config = Settings(tasks=["vlm"], vlm_batch_window_ms=0, build_packs=True, **settings)
-    app = create_app(config, build_service(config))
-    # Starlette's TestClient runs the ASGI app in a thread: the engine's worker thread answers it.
-    from fastapi.testclient import TestClient
-
-    with TestClient(app) as client:
-        yield client  # type: ignore[misc]
+from docfn_testkit.chat import API_KEY, AUTH, app_client, chat_body, data_url, text_crop
+from docfn_testkit.paths import SAMPLE_PAGE
 
 
 @pytest.fixture(scope="module")
 def client(vlm_tiny_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     store = tmp_path_factory.mktemp("store")
-    yield from _client(model_uri=str(vlm_tiny_pack), model_store=store, api_key="s3cret")
-
-
-def _data_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _crop() -> Image.Image:
-    return Image.open(DEVSET / "001.png").crop((80, 120, 700, 190))
-
-
-def _body(**overrides: Any) -> dict[str, Any]:
-    """A request as mineru-vl-utils builds one (HttpVlmClient.build_request_body)."""
-    body = {
-        "model": None,
-        "messages": [
-            {"role": "system", "content": "You are a helpful assistant."},
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": _data_url(_crop())}},
-                    {"type": "text", "text": "\nText Recognition:"},
-                ],
-            },
-        ],
-        "temperature": 0.0,
-        "top_p": 0.01,
-        "top_k": 1,
-        "presence_penalty": 1.0,
-        "frequency_penalty": 0.05,
-        "repetition_penalty": 1.0,
-        "vllm_xargs": {"no_repeat_ngram_size": 100, "debug": False},
-        "max_completion_tokens": 6,
-        "max_tokens": 6,
-        "skip_special_tokens": False,
-    }
-    body.update(overrides)
-    return {k: v for k, v in body.items() if v is not None}
-
-
-AUTH = {"Authorization": "Bearer s3cret"}
+    yield from app_client(model_uri=str(vlm_tiny_pack), model_store=store, api_key=API_KEY)
 
 
 def test_models_lists_the_one_pack_served(client: httpx.Client, vlm_tiny_pack: Path) -> None:
@@ -87,7 +34,7 @@ def test_models_lists_the_one_pack_served(client: httpx.Client, vlm_tiny_pack: P
 
 def test_a_chat_completion_in_mineru_shape(client: httpx.Client) -> None:
     model = client.get("/v1/models", headers=AUTH).json()["data"][0]["id"]
-    answer = client.post("/v1/chat/completions", json=_body(model=model), headers=AUTH)
+    answer = client.post("/v1/chat/completions", json=chat_body(model=model), headers=AUTH)
     assert answer.status_code == 200, answer.text
     data = answer.json()
     (choice,) = data["choices"]
@@ -100,15 +47,15 @@ def test_a_chat_completion_in_mineru_shape(client: httpx.Client) -> None:
 
 
 def test_a_text_only_turn_is_answered(client: httpx.Client) -> None:
-    body = _body(messages=[{"role": "user", "content": "Do these tables continue each other?"}])
+    body = chat_body(messages=[{"role": "user", "content": "Do these tables continue each other?"}])
     answer = client.post("/v1/chat/completions", json=body, headers=AUTH)
     assert answer.status_code == 200, answer.text
 
 
 def test_the_api_key_is_required_when_set(client: httpx.Client) -> None:
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}):
         for method, path in (("GET", "/v1/models"), ("POST", "/v1/chat/completions")):
-            answer = client.request(method, path, json=_body(), headers=headers)
+            answer = client.request(method, path, json=chat_body(), headers=headers)
             assert answer.status_code == 401, (path, headers)
             assert answer.json()["error"]["code"] == "unauthorized"
 
@@ -116,18 +63,18 @@ def test_the_api_key_is_required_when_set(client: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("change", "status", "says"),
     [
-        ({"stream": True}, 422, "stream"),
         ({"temperature": 0.7, "top_k": 50}, 422, "greedily"),
         ({"max_tokens": 10**6, "max_completion_tokens": None}, 422, "limit"),
         ({"model": "gpt-4o"}, 404, "not served"),
-        ({"n": 2}, 422, "n must be 1"),
+        ({"n": 2}, 422, "n may be at most 1"),
+        ({"stop": ["ok", ""]}, 422, "non-empty"),
         ({"logit_bias": {}}, 422, "logit_bias"),
     ],
 )
 def test_requests_the_vlm_cannot_honour_are_refused(
     client: httpx.Client, change: dict[str, Any], status: int, says: str
 ) -> None:
-    body = _body()
+    body = chat_body()
     body.update(change)
     body = {k: v for k, v in body.items() if v is not None}
     answer = client.post("/v1/chat/completions", json=body, headers=AUTH)
@@ -136,14 +83,13 @@ def test_requests_the_vlm_cannot_honour_are_refused(
 
 
 def test_malformed_messages_are_refused(client: httpx.Client) -> None:
-    image = {"type": "image_url", "image_url": {"url": _data_url(_crop())}}
+    image = {"type": "image_url", "image_url": {"url": data_url(text_crop())}}
     text = {"type": "text", "text": "\nText Recognition:"}
     cases = [
         ([{"role": "user", "content": [image, image, text]}], 422, "one per request"),
-        ([{"role": "user", "content": [text, image]}], 422, "before the text"),
         ([{"role": "assistant", "content": "hi"}], 422, "one user message"),
         (
-            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}],
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}],
             400,
             "data URL",
         ),
@@ -159,7 +105,7 @@ def test_malformed_messages_are_refused(client: httpx.Client) -> None:
         ),
     ]
     for messages, status, says in cases:
-        answer = client.post("/v1/chat/completions", json=_body(messages=messages), headers=AUTH)
+        answer = client.post("/v1/chat/completions", json=chat_body(messages=messages), headers=AUTH)
         assert answer.status_code == status, (messages, answer.text)
         assert says in answer.json()["error"]["message"]
     answer = client.post("/v1/chat/completions", content=b"{not json", headers=AUTH)
@@ -181,10 +127,10 @@ def test_the_vlm_task_answers_a_page_with_its_prompt(client: httpx.Client) -> No
 def test_without_a_vlm_pack_every_vlm_route_answers_503_saying_how_to_make_one(tmp_path: Path) -> None:
     """Not 404 (no other function serves these): the default pack is not in the store, and no recipe
     builds it, even where packs may be built."""
-    for client in _client(model_store=tmp_path):
+    for client in app_client(model_store=tmp_path):
         answers = [
             client.get("/v1/models"),
-            client.post("/v1/chat/completions", json=_body()),
+            client.post("/v1/chat/completions", json=chat_body()),
             client.post("/v1/vlm", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}),
         ]
         for answer in answers:
@@ -221,3 +167,80 @@ def test_an_int8_vlm_pack_publishes_on_its_parity_record(vlm_tiny_pack: Path, s3
         check_accuracy(unmeasured)
     published = publish_pack(vlm_tiny_pack, "docfn-test", endpoint_url=s3_server.endpoint_url)
     assert published.uri.startswith("s3://docfn-test/models/")
+
+
+def _batches() -> tuple[float, float]:
+    """This process's VLM batches so far, and the sequences they decoded."""
+    from prometheus_client import REGISTRY
+
+    count = REGISTRY.get_sample_value("docfn_vlm_batch_size_count") or 0.0
+    return count, REGISTRY.get_sample_value("docfn_vlm_batch_size_sum") or 0.0
+
+
+def _post_together(app: Any, requests: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
+    """The requests sent at once to the app (one event loop, as a server receives them)."""
+    import asyncio
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docfn", timeout=120) as client:
+            return list(await asyncio.gather(*(client.post(path, **kw) for path, kw in requests)))
+
+    return asyncio.run(scenario())
+
+
+def _loaded_app(vlm_tiny_pack: Path, store: Path, **settings: Any) -> Any:
+    config = Settings(tasks=["vlm"], model_uri=str(vlm_tiny_pack), model_store=store, **settings)
+    service = build_service(config)
+    service.loaded("vlm")  # no request waits for the load: what is measured is admission
+    return create_app(config, service)
+
+
+def test_the_vlm_queue_holds_requests_up_to_its_bound_and_refuses_past_it(
+    vlm_tiny_pack: Path, tmp_path: Path
+) -> None:
+    """DOCFN_VLM_MAX_QUEUE requests wait in the batching queue together (the page tasks' queue of
+    one would have refused all but one); the ones past it get 429 with Retry-After at once."""
+    app = _loaded_app(
+        vlm_tiny_pack,
+        tmp_path,
+        vlm_batch_window_ms=1500,  # the admitted ones are surely still waiting when the rest arrive
+        vlm_max_queue=3,
+        max_concurrency=1,
+        max_queue=0,
+        retry_after_seconds=4,
+    )
+    answers = _post_together(app, [("/v1/chat/completions", {"json": chat_body()})] * 5)
+    assert sorted(answer.status_code for answer in answers) == [200] * 3 + [429] * 2
+    for refused in (answer for answer in answers if answer.status_code == 429):
+        assert refused.headers["retry-after"] == "4"
+        assert refused.json()["error"]["code"] == "overloaded"
+        assert "DOCFN_VLM_MAX_QUEUE" in refused.json()["error"]["message"]
+
+
+def test_vlm_page_requests_wait_in_the_batching_queue_and_share_a_batch(
+    vlm_tiny_pack: Path, tmp_path: Path
+) -> None:
+    """POST /v1/vlm is admitted by the VLM's queue, not the page tasks' single slot: four pages sent
+    together with DOCFN_MAX_CONCURRENCY=1 and DOCFN_MAX_QUEUE=0 are all answered, in one batch."""
+    app = _loaded_app(
+        vlm_tiny_pack, tmp_path, vlm_batch_window_ms=1500, max_concurrency=1, max_queue=0, vlm_max_queue=8
+    )
+    pages = []
+    for seed in range(4):
+        image = text_crop()
+        image.putpixel((seed, 0), (seed, 0, 0))  # distinct inputs: no cache hits
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        pages.append(buffer.getvalue())
+    batches, sequences = _batches()
+    answers = _post_together(
+        app,
+        [
+            ("/v1/vlm?max_tokens=2", {"content": page, "headers": {"content-type": "image/png"}})
+            for page in pages
+        ],
+    )
+    assert [answer.status_code for answer in answers] == [200] * 4, [a.text for a in answers]
+    after_batches, after_sequences = _batches()
+    assert (after_batches - batches, after_sequences - sequences) == (1, 4)

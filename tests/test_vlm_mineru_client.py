@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from docfn_testkit.paths import DEVSET, ROOT
-from docfn_testkit.servers import DocfnServer, free_port, shell_session
+from docfn_testkit.servers import DocfnServer, free_port, scrape_metric, shell_session
 
 API_KEY = "test-key"
 # MinerU's defaults per block type, each with a small max_new_tokens (a random model may never stop)
@@ -49,7 +49,6 @@ def server(vlm_tiny_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "DOCFN_TASKS": "vlm",
         "DOCFN_MODEL_URI": str(vlm_tiny_pack),
         "DOCFN_API_KEY": API_KEY,
-        "DOCFN_MAX_QUEUE": "16",
     }
     instance = DocfnServer(env).start()
     try:
@@ -115,6 +114,119 @@ def test_two_step_extract_and_block_extraction_through_docfn(
     assert received[0]["completion_tokens"] <= LAYOUT_TOKENS
     assert all(line["completion_tokens"] <= BLOCK_TOKENS + 2 for line in received[1:])
     assert all(line["finish_reason"] in ("stop", "length") for line in received)
+
+
+# A page's worth of blocks, more than the page tasks' queue (1 + 8) ever admitted: MinerU's client
+# sends them all at once (max_concurrency=100) and the VLM's batching queue must take every one.
+FULL_PAGE_BLOCKS = 48
+BLOCK_TYPES = ("text", "title", "table", "equation")
+
+
+def _grid_blocks(count: int) -> list[dict[str, Any]]:
+    """``count`` layout blocks tiling a page (8 rows of 6), none overlapping, in reading order."""
+    columns = 6
+    rows = -(-count // columns)
+    blocks = []
+    for index in range(count):
+        row, column = divmod(index, columns)
+        x0, y0 = column / columns, row / rows
+        bbox = [round(x0 + 0.01, 3), round(y0 + 0.01, 3), round(x0 + 1 / columns - 0.01, 3)]
+        bbox.append(round(y0 + 1 / rows - 0.01, 3))
+        blocks.append({"type": BLOCK_TYPES[index % len(BLOCK_TYPES)], "bbox": bbox, "angle": 0})
+    return blocks
+
+
+def _crops(count: int) -> list[Image.Image]:
+    """``count`` distinct block crops from the devset's pages (lines, paragraphs, wide and small)."""
+    pages = [Image.open(DEVSET / f"{n:03d}.png").convert("RGB") for n in range(1, 6)]
+    crops = []
+    for index in range(count):
+        page = pages[index % len(pages)]
+        top = 60 + (index * 37) % (page.height - 260)
+        height = 40 + (index * 29) % 200
+        left = 40 + (index * 13) % 120
+        crops.append(page.crop((left, top, page.width - left, top + height)))
+    return crops
+
+
+def test_a_full_page_of_blocks_at_the_clients_default_concurrency(
+    server: DocfnServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``batch_content_extract`` on 48 crops and ``extract_with_layout`` on a 48-block layout, with
+    the client's default concurrency (100 requests at once) and no retries: every block is answered
+    and none is refused; the waiting requests shared the engine's batches."""
+    from mineru_vl_utils import MinerUClient
+
+    monkeypatch.setenv("MINERU_VL_API_KEY", API_KEY)
+    client = MinerUClient(
+        backend="http-client",
+        server_url=server.url,
+        sampling_params=_sampling(),
+        use_tqdm=False,
+        max_retries=0,
+    )
+    assert client.max_concurrency == 100  # the client's default, not lowered for docfn
+    before = len(_received(server))
+    batches_before = _batches(server)
+
+    crops = _crops(FULL_PAGE_BLOCKS)
+    types = [BLOCK_TYPES[i % len(BLOCK_TYPES)] for i in range(FULL_PAGE_BLOCKS)]
+    extracted = client.batch_content_extract(crops, types)
+    assert len(extracted) == FULL_PAGE_BLOCKS
+    assert all(block is not None for block in extracted)
+
+    page = Image.open(DEVSET / "002.png")
+    result = client.extract_with_layout(page, _grid_blocks(FULL_PAGE_BLOCKS))
+    assert [block.type for block in result] == types
+    assert all(block.content is not None for block in result)
+
+    received = _received(server)[before:]
+    assert len(received) == 2 * FULL_PAGE_BLOCKS
+    assert [line["status"] for line in received] == [200] * (2 * FULL_PAGE_BLOCKS)
+    # They waited together: far fewer batches than requests.
+    after = _batches(server)
+    batches, sequences = after[0] - batches_before[0], after[1] - batches_before[1]
+    assert sequences == 2 * FULL_PAGE_BLOCKS
+    assert batches <= sequences / 2
+
+
+def test_the_clients_streaming_call_and_text_first_order(
+    server: DocfnServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mineru-vl-utils' own ``stream_predict`` (``stream: true``, OpenAI's SSE chunks) gives the
+    answer ``predict`` gives; a client built with ``text_before_image=True`` is answered too."""
+    from mineru_vl_utils.mineru_client import MinerUSamplingParams
+    from mineru_vl_utils.vlm_client.http_client import HttpVlmClient
+
+    monkeypatch.setenv("MINERU_VL_API_KEY", API_KEY)
+    params = MinerUSamplingParams(presence_penalty=1.0, frequency_penalty=0.05, max_new_tokens=BLOCK_TOKENS)
+    crop = _crops(1)[0]
+    client = HttpVlmClient(server_url=server.url, max_retries=0, allow_truncated_content=True, use_tqdm=False)
+    whole = client.predict(crop, "\nText Recognition:", params)
+    streamed = list(client.stream_predict(crop, "\nText Recognition:", params))
+    assert "".join(streamed) == whole
+    text_first = HttpVlmClient(
+        server_url=server.url,
+        max_retries=0,
+        allow_truncated_content=True,
+        use_tqdm=False,
+        text_before_image=True,
+    )
+    assert isinstance(text_first.predict(crop, "\nText Recognition:", params), str)
+    received = _received(server)[-3:]
+    assert [line["status"] for line in received] == [200] * 3
+    assert [line["params"].get("stream", False) for line in received] == [False, True, False]
+
+
+def _batches(server: DocfnServer) -> tuple[float, float]:
+    """The engine's batches so far and the sequences they decoded (``docfn_vlm_batch_size``)."""
+    import httpx
+
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    return (
+        scrape_metric(text, "docfn_vlm_batch_size_count") or 0.0,
+        scrape_metric(text, "docfn_vlm_batch_size_sum") or 0.0,
+    )
 
 
 def test_a_wrong_api_key_is_refused_before_anything_runs(

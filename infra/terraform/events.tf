@@ -1,7 +1,8 @@
 ################################################################################
 # Upload events: s3://BUCKET/uploads/<task>/... -> SQS queue of <task> (+ DLQ) -> function.
-# Only uploads/ is wired: functions write results/ (and never uploads/), so their output
-# cannot trigger them again.
+# Only uploads/ is wired: functions write their output to results/, so it cannot trigger them
+# again. uploads/ holds inputs only: presigned PUTs (POST /v1/uploads) and the files of MinerU's
+# POST /v1/tasks, which the parse function writes there once for this event to run them.
 ################################################################################
 
 resource "aws_sqs_queue" "dlq" {

@@ -301,11 +301,12 @@ def test_autoscaling_scales_to_zero_after_ten_idle_minutes(name):
         assert 60 <= timeout <= MAX_REVISION_TIMEOUT
         if svc["metadata"]["name"] == "docfn-vlm":
             # The VLM batches what arrives together: a pod takes up to two full batches (one
-            # decoding, one gathering), the app admits as many, and it scales out past one batch;
+            # decoding, one gathering), the app's batching queue holds as many, and it scales out
+            # past one batch;
             # its chat deadline ends inside the Service's.
             env = {e["name"]: e.get("value") for e in container_of(svc)["env"]}
             max_batch = Settings().vlm_max_batch
-            assert concurrency == 2 * max_batch == int(env["DOCFN_MAX_QUEUE"]) + 1
+            assert concurrency == 2 * max_batch == int(env["DOCFN_VLM_MAX_QUEUE"])
             assert target == max_batch
             assert float(env["DOCFN_VLM_TIMEOUT_SECONDS"]) < timeout
             continue

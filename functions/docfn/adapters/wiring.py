@@ -19,6 +19,7 @@ from ..core.tracing import Tracer
 from ..service.cache import ResultCache, build_cache
 from ..service.pack_sources import PackResolver
 from ..service.service import DocService
+from ..service.task_groups import GroupView, TaskGroups
 from ..service.upload_jobs import UploadProcessor
 
 log = logging.getLogger("docfn.settings")
@@ -129,4 +130,21 @@ def bindings_for(settings: Settings) -> dict[str, object]:
 
 
 def upload_processor(service: DocService) -> UploadProcessor:
-    return UploadProcessor(service, object_store(service.settings), service.settings)
+    processor = UploadProcessor(service, object_store(service.settings), service.settings)
+    task_groups(processor)  # hears its jobs end: a MinerU task's callback goes when its last one does
+    return processor
+
+
+def task_groups(processor: UploadProcessor) -> TaskGroups:
+    """MinerU's task groups over ``processor``'s bucket, listening to the end of its jobs."""
+    settings = processor.settings
+
+    def notify(view: GroupView) -> None:
+        # Imported on the first callback only: the Lambda handler's init imports this module.
+        from .http.task_callback import task_notifier
+
+        task_notifier(settings)(view)
+
+    groups = TaskGroups(processor, notify)
+    processor.on_job_end = groups.job_ended
+    return groups

@@ -27,6 +27,12 @@ class NotFound(DocfnError):
     status, code = 404, "not_found"
 
 
+class Conflict(DocfnError):
+    """The resource is in a state that does not allow the request (a finished task canceled)."""
+
+    status, code = 409, "conflict"
+
+
 class PayloadTooLarge(DocfnError):
     status, code = 413, "too_large"
 

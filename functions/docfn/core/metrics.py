@@ -30,6 +30,10 @@ MODEL_LOAD_FAILURES = Counter("docfn_model_load_failures_total", "Failed model l
 PHASE_SECONDS = Histogram("docfn_phase_seconds", "Time per request phase", ["task", "phase"])
 SHED = Counter("docfn_shed_total", "Requests refused because the instance queue was full")
 IN_FLIGHT = Gauge("docfn_in_flight", "Requests admitted (running or queued)")
+VLM_QUEUED = Gauge(
+    "docfn_vlm_queued",
+    "Requests holding a place in the VLM's batching queue (DOCFN_VLM_MAX_QUEUE): waiting or decoding",
+)
 IMPORT_SECONDS = Gauge("docfn_import_seconds", "Import phase of this process's cold start (serving code)")
 VLM_BATCH_SIZE = Histogram(
     "docfn_vlm_batch_size",

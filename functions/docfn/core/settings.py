@@ -220,6 +220,15 @@ class Settings(BaseSettings):
         " the default on Lambda, which sends an instance one request at a time).",
     )
     vlm_max_batch: int = Field(default=16, ge=1, description="At most this many sequences decode together.")
+    # MinerU's client sends up to 100 requests at once (max_concurrency=100): they must all find a
+    # place, since the engine batches the requests waiting together. Each waiting request holds its
+    # preprocessed image: about 1 MB for a block crop, up to 24 MB at the pixel budget (a page view).
+    vlm_max_queue: int = Field(
+        default=128,
+        ge=1,
+        description="Requests to the VLM an instance holds at once, waiting in its batching queue or"
+        " decoding (chat completions, and the vlm, formula and chart tasks); 429 + Retry-After beyond.",
+    )
     vlm_max_tokens: int = Field(
         default=4096,
         ge=1,

@@ -7,6 +7,11 @@ memory; ``slot()`` is taken by the service around model load + inference only (c
 A place is held until the *work* has stopped, not until the caller stops waiting: a request that
 hits its deadline answers 504 at once, but its worker thread keeps its place until it returns, so
 capacity always counts the threads really running or queued.
+
+Two instances serve a function: the page tasks' (``DOCFN_MAX_CONCURRENCY`` + ``DOCFN_MAX_QUEUE``, one
+inference slot) and the VLM's batching queue (``DOCFN_VLM_MAX_QUEUE``, see ``DocService``): requests
+to the VLM are meant to wait together, since the engine batches the ones waiting, so they are bounded
+by that queue's size rather than refused behind the page tasks' single slot.
 """
 
 from __future__ import annotations
@@ -15,22 +20,39 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core import metrics
 from ..core.errors import Overloaded
+
+if TYPE_CHECKING:
+    from prometheus_client import Gauge
 
 T = TypeVar("T")
 
 
 class Admission:
-    def __init__(self, concurrency: int, queue: int, retry_after: int) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        queue: int,
+        retry_after: int,
+        *,
+        refusal: str | None = None,
+        gauge: Gauge | None = None,
+    ) -> None:
+        """``refusal``: the 429's message (default: the page tasks' capacity); ``gauge``: the metric
+        counting the places held (default ``docfn_in_flight``)."""
         self.concurrency = max(1, concurrency)
         self.capacity = self.concurrency + max(0, queue)
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._admitted = 0
         self._lock = threading.Lock()
         self.retry_after = retry_after
+        self._refusal = refusal or (
+            f"this instance is at capacity ({self.capacity} requests running or queued); retry soon"
+        )
+        self._gauge = gauge if gauge is not None else metrics.IN_FLIGHT
 
     @property
     def admitted(self) -> int:
@@ -41,17 +63,14 @@ class Admission:
         with self._lock:
             if self._admitted >= self.capacity:
                 metrics.SHED.inc()
-                raise Overloaded(
-                    f"this instance is at capacity ({self.capacity} requests running or queued); retry soon",
-                    retry_after=self.retry_after,
-                )
+                raise Overloaded(self._refusal, retry_after=self.retry_after)
             self._admitted += 1
-            metrics.IN_FLIGHT.set(self._admitted)
+            self._gauge.set(self._admitted)
 
     def _leave(self) -> None:
         with self._lock:
             self._admitted -= 1
-            metrics.IN_FLIGHT.set(self._admitted)
+            self._gauge.set(self._admitted)
 
     @contextmanager
     def admit(self) -> Iterator[None]:

@@ -32,6 +32,12 @@ def cache_key(input_sha256: str, task: str, pack_id: str, options: dict[str, Any
     return f"{KEY_PREFIX}:{task}:{pack_id}:{input_sha256}:{options_hash(options)}"
 
 
+def input_key(input_sha256: str) -> str:
+    """What the cache knows of an input besides its results: its page count and size, so a request
+    that names the input by its sha256 alone (MinerU's ``sha256sum``) finds its results' keys."""
+    return f"{KEY_PREFIX}:input:{input_sha256}"
+
+
 class ResultCache(Protocol):
     kind: str
 

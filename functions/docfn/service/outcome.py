@@ -17,10 +17,12 @@ class Outcome:
     pages: int
     bytes: int
     timings: dict[str, float] = field(default_factory=dict)
+    # What became of the request's free-text instruction (InstructionNote.to_dict()), if it had one.
+    instruction: dict[str, Any] | None = None
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
         """The response body every adapter answers with (and jobs store as result.json)."""
-        return {
+        body = {
             "task": self.task,
             "request_id": request_id,
             "input_sha256": self.input_sha256,
@@ -29,3 +31,6 @@ class Outcome:
             "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
             "result": self.result,
         }
+        if self.instruction is not None:
+            body["instruction"] = self.instruction
+        return body

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from .. import __version__
@@ -25,10 +26,11 @@ from ..core.settings import ALL_TASKS, Settings
 from ..core.text_input import is_text_input, read_text_input
 from ..core.tracing import NoTracer, Tracer
 from ..packs.refs import OWN_PACK, PackRef, pack_ref_for, setting_for
+from ..tasks import instruction as instruction_use
 from ..tasks.contract import Task, TaskOptions, TextTask, validate_options
 from ..tasks.registry import implemented_tasks, options_model, task_class
 from .admission import Admission
-from .cache import MemoryCache, ResultCache, cache_key
+from .cache import MemoryCache, ResultCache, cache_key, input_key
 from .hosted_task import HostedTask, LoadReport
 from .outcome import Outcome
 from .pack_sources import PackResolver
@@ -64,6 +66,16 @@ class DocService:
                 self.tasks[name] = self._host(name)
         self.admission = Admission(
             settings.max_concurrency or available_cpus(), settings.max_queue, settings.retry_after_seconds
+        )
+        # Requests to the VLM wait in its batching queue, all of them at once (that is what it batches):
+        # bounded by the queue's size, never by the page tasks' single slot.
+        self.vlm_admission = Admission(
+            settings.vlm_max_queue,
+            0,
+            settings.retry_after_seconds,
+            refusal=f"the VLM's batching queue is full ({settings.vlm_max_queue} requests waiting or"
+            " decoding, DOCFN_VLM_MAX_QUEUE); retry soon",
+            gauge=metrics.VLM_QUEUED,
         )
         self.limits = DecodeLimits(settings.max_pixels, settings.max_pages, settings.pdf_dpi)
         self.version = __version__
@@ -114,6 +126,16 @@ class DocService:
         with self.tracer.subsegment("model_load", pack=hosted.version_id):
             report = hosted.load()
         return hosted.task, report
+
+    def admission_for(self, task: str) -> Admission:
+        """Where a request for ``task`` holds its place: the VLM's batching queue for the tasks whose
+        inference is that queue (:attr:`Task.vlm_queued`), the page tasks' queue for the others."""
+        hosted = self.tasks.get(task)
+        return self.vlm_admission if hosted is not None and hosted.task.vlm_queued else self.admission
+
+    def _inference_slot(self, hosted: HostedTask) -> AbstractContextManager[object]:
+        """The single inference slot, except around the VLM's queue, which serialises its own passes."""
+        return nullcontext() if hosted.task.vlm_queued else self.admission.slot()
 
     def validate_options(self, task: str, raw: Mapping[str, Any]) -> TaskOptions:
         """A task's options, validated the same way on every entry point, served here or not."""
@@ -202,15 +224,47 @@ class DocService:
         on_page: ProgressHook | None = None,
         max_bytes: int | None = None,
         deadline: float | None = None,
+        instruction: str | None = None,
     ) -> Outcome:
         """Run ``task_name`` on ``data``. Raises :class:`DocfnError` subclasses for bad requests.
 
         ``max_bytes`` overrides the synchronous body limit (uploaded jobs have their own, larger one).
         ``deadline`` (a ``time.monotonic()`` instant) stops the work between pages once passed, so a
         request its caller gave up on frees its place within one page (:class:`DeadlineExceeded`).
+        ``instruction``: the reference client's free text, the VLM's prompt where a VLM answers the
+        request (``Task.apply_instruction``); the outcome says whether it was applied, and why not.
         """
         with self.tracer.request(f"docfn-{task_name}", task=task_name):
-            return self._run(task_name, data, content_type, raw_options or {}, on_page, max_bytes, deadline)
+            return self._run(
+                task_name, data, content_type, raw_options or {}, on_page, max_bytes, deadline, instruction
+            )
+
+    def cached(self, task_name: str, input_sha256: str, raw_options: Mapping[str, Any]) -> Outcome | None:
+        """The cached result of ``task_name`` on the input whose sha256 is given, without its bytes:
+        found when that input was read before (its page count and size are cached beside its results)
+        and a result for these options is still cached; None otherwise (the caller sends the input).
+        Options are validated as :meth:`run` validates them (422)."""
+        hosted = self.task(task_name)
+        options = hosted.task.resolve_options(validate_options(hosted.task.Options, raw_options, task_name))
+        if isinstance(hosted.task, TextTask):
+            return None  # a text task's key depends on whether the input is text: read it
+        facts = self.cache.get(input_key(input_sha256))
+        if facts is None:
+            return None
+        count = int(facts["pages"])
+        pages = options.page_list()
+        pages = list(range(count)) if pages is None else pages
+        if any(page >= count for page in pages) or len(pages) > self.limits.max_pages:
+            return None  # the run with the input says what is wrong
+        optional = hosted.task.optional_roles_for(options)
+        key = cache_key(
+            input_sha256, task_name, hosted.version_for(optional), {**options.cache_fields(), "pages": pages}
+        )
+        result = self.cache.get(key)
+        metrics.CACHE_LOOKUPS.labels(task_name, "hit" if result is not None else "miss").inc()
+        if result is None:
+            return None
+        return Outcome(task_name, result, input_sha256, key, True, False, len(pages), int(facts["bytes"]))
 
     def deadline_exceeded(self) -> DeadlineExceeded:
         """The error for a synchronous request past ``DOCFN_INFERENCE_TIMEOUT_SECONDS``."""
@@ -228,13 +282,33 @@ class DocService:
         on_page: ProgressHook | None,
         max_bytes: int | None,
         deadline: float | None,
+        instruction: str | None = None,
         hosted: HostedTask | None = None,
     ) -> Outcome:
         """``hosted``: a task not served here but run for another (parse for summarize)."""
         hosted = hosted or self.task(task_name)
         options = hosted.task.resolve_options(validate_options(hosted.task.Options, raw_options, task_name))
+        # Before the cache key is made: an applied instruction is the prompt option, part of the key.
+        options, note = instruction_use.apply(hosted.task, options, instruction)
         if isinstance(hosted.task, TextTask):
-            return self._run_text(hosted, data, content_type, options, on_page, max_bytes, deadline)
+            outcome = self._run_text(hosted, data, content_type, options, on_page, max_bytes, deadline)
+        else:
+            outcome = self._run_pages(hosted, data, content_type, options, on_page, max_bytes, deadline)
+        outcome.instruction = note.to_dict() if note is not None else None
+        return outcome
+
+    def _run_pages(
+        self,
+        hosted: HostedTask,
+        data: bytes,
+        content_type: str | None,
+        options: TaskOptions,
+        on_page: ProgressHook | None,
+        max_bytes: int | None,
+        deadline: float | None,
+    ) -> Outcome:
+        """A task that reads pages: the document decoded, the cache asked, the page loop run."""
+        task_name = hosted.name
         optional = hosted.task.optional_roles_for(options)
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -256,7 +330,7 @@ class DocService:
             if cached is not None:
                 return Outcome(task_name, cached, input_sha, key, True, False, len(pages), len(data), timings)
 
-            with self.admission.slot():
+            with self._inference_slot(hosted):
                 with self.tracer.subsegment("model_load", pack=hosted.version_id):
                     report = hosted.load()
                     extra = hosted.load_optional(optional)
@@ -275,6 +349,8 @@ class DocService:
             store = time.perf_counter()
             with self.tracer.subsegment("cache_set", cache=self.cache.kind):
                 self.cache.set(key, result, self.settings.result_ttl_seconds)
+                facts = {"pages": document.page_count, "bytes": len(data)}
+                self.cache.set(input_key(input_sha), facts, self.settings.result_ttl_seconds)
             timings["cache_set"] = time.perf_counter() - store
             return Outcome(
                 task_name, result, input_sha, key, False, report.performed, len(pages), len(data), timings
@@ -350,7 +426,9 @@ class DocService:
         if upstream is not None:
             first = time.perf_counter()
             raw = {"pages": options.pages} if options.pages else {}
-            parsed = self._run(upstream.name, data, content_type, raw, on_step, max_bytes, deadline, upstream)
+            parsed = self._run(
+                upstream.name, data, content_type, raw, on_step, max_bytes, deadline, hosted=upstream
+            )
             given, cold = parsed.result, parsed.cold
             # The upstream run's phases (its cold start's included), its own lookups named as its.
             for phase, seconds in parsed.timings.items():

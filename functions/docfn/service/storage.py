@@ -7,6 +7,8 @@ Layout (the Terraform lifecycle rules and IAM policies assume exactly these pref
     results/<job_id>/result.md           Markdown, when the task renders Markdown (parse, table)
     results/<job_id>/status.json         job status; always written last
     results/<job_id>/claim.json          while a job runs: which instance runs it, and until when
+    results/<task_id>/task.json          a task group (MinerU's task API): its files' jobs, options
+    results/<task_id>/callback.json      the group's callback, claimed by the instance that sends it
 
 The interface knows no cloud; ``docfn.cloud.s3_objects.S3ObjectStore`` speaks S3 (AWS, MinIO, moto).
 Every storage failure surfaces as :class:`Unavailable` (503) so callers degrade instead of crashing.
@@ -28,7 +30,8 @@ RESULTS_PREFIX = "results/"
 # Job ids are path segments we generate (uuid4 hex); anything else in an event key is refused.
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
-JobState = Literal["queued", "running", "succeeded", "failed"]
+# canceled: a queued job its task's DELETE stopped before it ran (its upload event then skips it).
+JobState = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
 class ObjectMissing(NotFound):
@@ -77,6 +80,14 @@ def claim_key(job_id: str) -> str:
     return result_key(job_id, "claim.json")
 
 
+def group_key(task_id: str) -> str:
+    return result_key(task_id, "task.json")
+
+
+def callback_key(task_id: str) -> str:
+    return result_key(task_id, "callback.json")
+
+
 def check_job_id(job_id: str) -> str:
     if not JOB_ID_PATTERN.match(job_id):
         raise NotFound(f"no job {job_id!r}")
@@ -105,6 +116,9 @@ class JobStatus:
     updated_at: float = field(default_factory=time.time)
     # Task options given to POST /v1/uploads, applied when the upload's event runs the job.
     options: dict[str, str] = field(default_factory=dict)
+    # The task group (MinerU's task API: several files under one task id) the job belongs to.
+    group: str | None = None
+    started_at: float | None = None  # when it began to run (kept by later statuses)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True).encode()

@@ -12,6 +12,11 @@ Knative) hands the decoded object reference to :meth:`UploadProcessor.process`, 
 3. runs the task through :class:`DocService` (which also fills the shared result cache);
 4. writes ``result.json`` (+ ``result.md``) first and ``status.json`` last, so a reader that sees
    *succeeded* always finds the result, and a storage outage leaves at worst a stale *running*.
+
+Jobs also come from MinerU's task API (``task_groups``): :meth:`UploadProcessor.submit` writes the
+bytes it was given where an upload lands (the same event runs them), :meth:`complete_cached` records
+a job answered from the result cache, :meth:`cancel` stops a queued one (its event then skips it),
+and ``on_job_end`` hears when a job of a group ends.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -47,6 +53,9 @@ from .storage import (
 log = logging.getLogger("docfn.jobs")
 
 ReportState = Literal["succeeded", "failed", "skipped", "ignored"]
+CANCELED = "canceled before it ran"
+# Called with a group's job's last status when it has ended (succeeded or failed).
+JobEndHook = Callable[[JobStatus], None]
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,7 @@ class UploadProcessor:
         self._store = store
         self.settings = settings
         self._claims: JobClaims | None = None
+        self.on_job_end: JobEndHook | None = None  # task groups listen (wiring sets it)
 
     @property
     def claims(self) -> JobClaims:
@@ -150,9 +160,76 @@ class UploadProcessor:
             "status_url": f"/v1/jobs/{job_id}",
         }
 
+    # -- jobs given their bytes (MinerU's task API) -----------------------------------------------
+
+    def submit(
+        self,
+        task: str,
+        filename: str,
+        data: bytes,
+        content_type: str | None,
+        options: dict[str, str],
+        group: str | None = None,
+        *,
+        job_id: str | None = None,
+    ) -> str:
+        """A job for bytes in hand: its queued status, then the input written where an upload lands,
+        so the same ObjectCreated event (or the upload watcher) runs it. Returns its id."""
+        job_id = job_id or uuid.uuid4().hex
+        key = upload_key(task, job_id, safe_filename(filename))
+        queued = JobStatus(
+            job_id=job_id, task=task, state="queued", input_key=key, options=options, group=group
+        )
+        self.store.put(status_key(job_id), queued.to_json(), "application/json")
+        self.store.put(key, data, content_type or "application/octet-stream")
+        return job_id
+
+    def complete_cached(
+        self,
+        filename: str,
+        outcome: Outcome,
+        options: dict[str, str],
+        group: str | None = None,
+        *,
+        job_id: str | None = None,
+    ) -> str:
+        """A job answered from the result cache (its input named by sha256, never sent): its results
+        and its succeeded status written at once, no upload, nothing to run. Returns its id."""
+        job_id = job_id or uuid.uuid4().hex
+        key = upload_key(outcome.task, job_id, safe_filename(filename))
+        keys = self._write_results(job_id, key, outcome, uuid.uuid4().hex)
+        done = JobStatus(
+            job_id=job_id,
+            task=outcome.task,
+            state="succeeded",
+            input_key=key,
+            input_sha256=outcome.input_sha256,
+            result_keys=keys,
+            options=options,
+            group=group,
+            started_at=time.time(),
+        )
+        self.store.put(status_key(job_id), done.to_json(), "application/json")
+        return job_id
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Stops a job that has not started (its upload event then skips it); a running or ended one
+        is left as it is. Returns the job's status after."""
+        status = self.current(job_id)
+        if status.state != "queued":
+            return status
+        canceled = status.moved("canceled")
+        self.store.put(status_key(job_id), canceled.to_json(), "application/json")
+        return canceled
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        """A succeeded job's ``result.json``: the body the HTTP API answers for the same request."""
+        return dict(json.loads(self.store.get(result_key(job_id, "result.json")).data))
+
     # -- GET /v1/jobs/{id} -----------------------------------------------------------------------
 
-    def job(self, job_id: str) -> dict[str, Any]:
+    def current(self, job_id: str) -> JobStatus:
+        """The job's status as it stands: a *running* job whose claim has expired reads failed."""
         check_job_id(job_id)
         raw = self.store.get_optional(status_key(job_id))
         if raw is None:
@@ -169,6 +246,10 @@ class UploadProcessor:
                     " storage); it runs again when its upload event is delivered again",
                 },
             )
+        return status
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        status = self.current(job_id)
         body: dict[str, Any] = {**json.loads(status.to_json()), "bucket": self.store.bucket}
         if status.state == "succeeded":
             # The bucket is private: hand out short-lived links rather than bucket credentials.
@@ -229,6 +310,8 @@ class UploadProcessor:
                     )
                 raise
             sha = hashlib.sha256(obj.data).hexdigest()
+            if previous is not None and previous.state == "canceled":
+                return JobReport(ref.key, "skipped", reason=CANCELED, input_sha256=sha, **base)
             if previous is not None and previous.state == "succeeded" and previous.input_sha256 == sha:
                 return JobReport(
                     ref.key, "skipped", reason="already succeeded for this input", input_sha256=sha, **base
@@ -265,6 +348,8 @@ class UploadProcessor:
             return JobReport(
                 ref.key, "skipped", reason="already succeeded for this input", input_sha256=sha, **base
             )
+        if latest is not None and latest.state == "canceled":
+            return JobReport(ref.key, "skipped", reason=CANCELED, input_sha256=sha, **base)
         options = previous.options if previous is not None else {}
         running = JobStatus(
             job_id=job_id,
@@ -273,6 +358,8 @@ class UploadProcessor:
             input_key=ref.key,
             input_sha256=sha,
             options=options,
+            group=previous.group if previous is not None else None,
+            started_at=time.time(),
         )
         outcome: Outcome | None = None
         try:
@@ -288,11 +375,8 @@ class UploadProcessor:
             with self.service.tracer.subsegment("storage_put"):
                 keys = self._write_results(job_id, ref.key, outcome, request_id)
             # Status last: "succeeded" is only ever visible once every result object exists.
-            store.put(
-                status_key(job_id),
-                running.moved("succeeded", result_keys=keys).to_json(),
-                "application/json",
-            )
+            succeeded = running.moved("succeeded", result_keys=keys)
+            store.put(status_key(job_id), succeeded.to_json(), "application/json")
         except DocfnError as exc:
             return self._fail(job_id, task, ref.key, running, exc, outcome, request_id)
         except Exception as exc:  # a bug must still leave a readable failed status behind
@@ -307,6 +391,7 @@ class UploadProcessor:
             job_id=job_id,
             input_key=ref.key,
         )
+        self._ended(succeeded)
         return JobReport(
             ref.key,
             "succeeded",
@@ -346,11 +431,17 @@ class UploadProcessor:
         outcome: Outcome | None,
         request_id: str | None = None,
     ) -> JobReport:
-        status = (running or JobStatus(job_id=job_id, task=task, state="failed", input_key=key)).moved(
-            "failed", error=_error_dict(exc), result_keys=[]
-        )
+        base = running
+        if base is None:  # failed before it ran: keep what its queued status knew (options, group)
+            try:
+                base = self._read_status(job_id)
+            except DocfnError:
+                base = None
+        base = base or JobStatus(job_id=job_id, task=task, state="failed", input_key=key)
+        status = base.moved("failed", error=_error_dict(exc), result_keys=[], input_key=key)
         try:
             self.store.put(status_key(job_id), status.to_json(), "application/json")
+            self._ended(status)
         except DocfnError as write_error:  # the store is down: the retry will write it
             log.warning("could not record the failure of job %s: %s", job_id, write_error.message)
         log_request(
@@ -363,6 +454,15 @@ class UploadProcessor:
             input_key=key,
         )
         return JobReport(key, "failed", job_id=job_id, task=task, reason=exc.message, error=exc)
+
+    def _ended(self, status: JobStatus) -> None:
+        """Tells the group's listener (its callback may be due); its failure never fails the job."""
+        if status.group is None or self.on_job_end is None:
+            return
+        try:
+            self.on_job_end(status)
+        except Exception:
+            log.exception("the end of job %s (task %s) was not handled", status.job_id, status.group)
 
 
 def _media_type(content_type: str | None) -> str | None:

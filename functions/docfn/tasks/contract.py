@@ -23,6 +23,7 @@ from ..core.settings import Settings
 from ..core.text_input import TextInput
 from ..packs.refs import OWN_PACK
 from ..packs.store import LocalPack
+from .instruction import InstructionNotApplied
 
 
 class TaskOptions(BaseModel):
@@ -89,6 +90,11 @@ class Task(ABC):
     # loaded on the first request that needs one (:meth:`optional_roles_for`), so a function without
     # one still serves everything else, and the requests that need it get its 503 saying how to make one.
     optional_pack_roles: ClassVar[tuple[str, ...]] = ()
+    # Its inference is the VLM's batching queue (vlm, formula, chart): the engine batches the requests
+    # waiting together and serialises the forward passes itself, so the service admits these
+    # requests by that queue's bound (DOCFN_VLM_MAX_QUEUE) and does not hold its single inference
+    # slot around them, which would let one request at a time reach the engine and batch nothing.
+    vlm_queued: ClassVar[bool] = False
 
     def __init__(self, threads: int = 0) -> None:
         self.threads = threads  # OCR's compute pool, other sessions' intra-op threads; 0 = the CPU quota
@@ -134,6 +140,15 @@ class Task(ABC):
     def load_optional(self, role: str, pack: LocalPack) -> None:
         """Build the runtime of optional pack ``role`` (called once, after :meth:`load`)."""
         raise NotImplementedError(f"task {self.name} has no optional pack {role!r}")
+
+    def apply_instruction(self, options: Any, instruction: str) -> Any:
+        """``options`` with the reference client's free-text ``instruction`` as the VLM's prompt, for
+        the requests a VLM pack answers (``instruction.with_prompt``); any other task raises
+        :class:`~docfn.tasks.instruction.InstructionNotApplied` saying why."""
+        raise InstructionNotApplied(
+            f"not applied: {self.name} runs no VLM (its models take no prompt); send the image to"
+            " /vlm to ask the VLM in your own words"
+        )
 
     def needs_text_layer(self, options: Any) -> bool:
         """Whether a PDF page should be rendered with its text layer read for this request."""

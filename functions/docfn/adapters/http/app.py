@@ -37,10 +37,11 @@ from ...service.service import DocService  # noqa: E402
 from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
 from ...tasks.contract import TextTask  # noqa: E402
-from ..wiring import api_key, build_service, upload_processor  # noqa: E402
-from .body import TaskInput, instruction_note, read_body  # noqa: E402
+from ..wiring import api_key, build_service, task_groups, upload_processor  # noqa: E402
+from .body import TaskInput, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
 from .mineru_api import add_mineru_routes  # noqa: E402
+from .mineru_tasks import add_task_routes  # noqa: E402
 from .openai_api import add_openai_routes  # noqa: E402
 from .openapi import task_operation  # noqa: E402
 from .try_page import add_try_page  # noqa: E402
@@ -84,6 +85,11 @@ def create_app(
     # One thread per admitted request: queued requests wait on the service's inference slot, so the
     # default executor (a handful of threads) must not become a second, unbounded queue.
     workers = ThreadPoolExecutor(max_workers=service.admission.capacity, thread_name_prefix="docfn-task")
+    # The VLM's requests, one thread each while it waits in the batching queue (threads start on
+    # demand: an instance that serves no VLM never starts one).
+    vlm_workers = ThreadPoolExecutor(
+        max_workers=service.vlm_admission.capacity, thread_name_prefix="docfn-vlm-request"
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
@@ -170,9 +176,11 @@ def create_app(
             options,
             max_bytes=given.max_bytes,
             deadline=time.monotonic() + timeout,
+            instruction=given.instruction,
         )
         # The place in the queue is held until the worker thread stops, not until we stop waiting.
-        work = service.admission.submit(workers, run)
+        admission = service.admission_for(task)
+        work = admission.submit(vlm_workers if admission is service.vlm_admission else workers, run)
         try:
             outcome = await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
         except TimeoutError:
@@ -190,7 +198,7 @@ def create_app(
             options = {k: v for k, v in request.query_params.items() if k != URL_FIELD}
             outcome = await execute(task, given, options)
             status = 200
-            return _ok(outcome, request_id, instruction_note(given.instruction))
+            return _ok(outcome, request_id)
         except DocfnError as exc:
             status, error_code = exc.status, exc.code
             metrics.ERRORS.labels(task, exc.code).inc()
@@ -204,17 +212,14 @@ def create_app(
         finally:
             _observe(task, request, status, outcome, error_code)
 
-    def _ok(outcome: Outcome, request_id: str, instruction: dict[str, object] | None) -> JSONResponse:
+    def _ok(outcome: Outcome, request_id: str) -> JSONResponse:
         headers = {
             "X-Request-Id": request_id,
             "X-Docfn-Cache": "hit" if outcome.cached else "miss",
             "X-Docfn-Cold": "1" if outcome.cold else "0",
             "Server-Timing": server_timing(outcome.timings),
         }
-        body = outcome.body(request_id)
-        if instruction is not None:
-            body["instruction"] = instruction
-        return JSONResponse(body, headers=headers)
+        return JSONResponse(outcome.body(request_id), headers=headers)
 
     def _observe(
         task: str, request: Request, status: int, outcome: Outcome | None, error_code: str | None
@@ -237,8 +242,9 @@ def create_app(
     add_upload_routes(app, service, jobs)
     if "parse" in service.tasks:  # MinerU's API is parse's
         add_mineru_routes(app, execute, _observe, service.limits, settings.max_body_bytes)
+        add_task_routes(app, service, task_groups(jobs), settings, url_inputs.fetch, _observe)
     if "vlm" in service.tasks:  # what MinerU's http-client backend calls (a vLLM server's API)
-        add_openai_routes(app, service, settings, workers, api_key(settings))
+        add_openai_routes(app, service, settings, vlm_workers, api_key(settings), url_inputs.fetch)
     add_try_page(app, service.limits, settings.max_body_bytes)
 
     for name, hosted in service.tasks.items():  # documented with the task's options

@@ -2,7 +2,8 @@
 
 Callers arrive with the field names their own clients use: ``file`` (curl, docfn), ``image`` (the
 reference deployment's client) and ``files`` (MinerU-style clients). A free-text ``instruction``
-form field is read too; only a VLM pack could apply it, so the response says whether it did.
+form field is read too: the VLM's prompt where a VLM answers the request, and the response says
+whether it was applied, and why not (``docfn.tasks.instruction``).
 """
 
 from __future__ import annotations
@@ -75,15 +76,3 @@ async def _read_form(request: Request) -> TaskInput:
         upload.filename,
         instruction if isinstance(instruction, str) else None,
     )
-
-
-def instruction_note(instruction: str | None) -> dict[str, object] | None:
-    """What the response says about an ``instruction``: no VLM pack serves these tasks, so none is
-    applied; the caller learns that instead of guessing whether its prompt was used."""
-    if instruction is None:
-        return None
-    return {
-        "text": instruction,
-        "applied": False,
-        "reason": "no VLM pack serves this task here; the instruction was accepted and not applied",
-    }

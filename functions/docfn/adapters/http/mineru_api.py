@@ -12,14 +12,16 @@
 - ``POST /v1/file_parse``: MinerU 4 (``mineru.parser.task_api``). Multipart ``files`` or an
   ``application/octet-stream`` body with ``?filename=``; query ``response_format`` (json | zip),
   ``page_range`` ("1-5,8", "all"), ``output_formats`` (markdown, middle_json, structured_content,
-  zip), ``tier``, ``ocr_mode``, ``wait_timeout``. Answers MinerU's task result (``task_id``,
-  ``status``, ``files[].content``) or, for zip, ``markdown.md``, ``middle_json.json``,
-  ``structured_content.json`` and ``images/``. Errors: ``{"error": {type, code, message, param}}``.
+  zip), ``tier``, ``ocr_mode`` (parse's ``mode``: auto, txt, ocr), ``wait_timeout``. Answers
+  MinerU's task result (``task_id``, ``status``, ``files[].content``) or, for zip, ``markdown.md``,
+  ``middle_json.json``, ``structured_content.json`` and ``images/``. Errors:
+  ``{"error": {type, code, message, param}}``.
 
-MinerU's engine choices (``backend``, ``parse_method``, ``lang_list``, ``formula_enable``,
-``table_enable``, ``tier``, ``ocr_mode``) are accepted and do not change the pipeline: docfn's parse is
-one pipeline (layout, OCR, tables). ``structured_content`` is docfn's content list, which follows
-MinerU's content_list format; ``middle_json`` carries the same blocks per page.
+The asynchronous task API (``POST /v1/tasks``, …) is ``mineru_tasks``'s. MinerU's engine choices
+(``backend``, ``parse_method``, ``lang_list``, ``formula_enable``, ``table_enable``, ``tier``) are
+accepted and do not change the pipeline: docfn's parse is one pipeline (layout, OCR, tables).
+``structured_content`` is docfn's content list, which follows MinerU's content_list format;
+``middle_json`` carries the same blocks per page.
 """
 
 from __future__ import annotations
@@ -43,13 +45,13 @@ from ... import __version__
 from ...core.documents import DecodeLimits, open_document
 from ...core.errors import BadInput, BadOptions, DocfnError
 from ...service.outcome import Outcome
+from . import mineru_v4 as v4
 from .body import TaskInput, is_multipart, read_body
 
 Execute = Callable[[str, TaskInput, dict[str, str]], Awaitable[Outcome]]
 # The app's request log line and metrics: (task, request, status, outcome, error code).
 Observe = Callable[[str, Request, int, Outcome | None, str | None], None]
 MAX_FILES = 16
-V4_OUTPUT_FORMATS = ("markdown", "middle_json", "structured_content", "zip")
 _TRUE = {"true", "1", "yes", "on"}
 
 
@@ -64,7 +66,7 @@ def add_mineru_routes(
             return await _file_parse_v2(parse, request)
         except DocfnError as exc:
             observe("parse", request, exc.status, None, exc.code)
-            return JSONResponse({"error": exc.message}, status_code=_mineru_status(exc))
+            return JSONResponse({"error": exc.message}, status_code=v4.mineru_status(exc))
 
     @app.post("/v1/file_parse", tags=["MinerU"], summary="MinerU 4 /v1/file_parse on docfn's parse")
     async def file_parse_v4(request: Request) -> Response:
@@ -72,13 +74,7 @@ def add_mineru_routes(
             return await _file_parse_v4(parse, request)
         except DocfnError as exc:
             observe("parse", request, exc.status, None, exc.code)
-            error = {
-                "type": "invalid_request_error" if exc.status < 500 else "api_error",
-                "code": exc.code,
-                "message": exc.message,
-                "param": None,
-            }
-            return JSONResponse({"error": error}, status_code=_mineru_status(exc))
+            return JSONResponse(v4.error_body(exc), status_code=v4.mineru_status(exc))
 
 
 class _Parser:
@@ -90,8 +86,12 @@ class _Parser:
         self.limits = limits
         self.max_bytes = max_bytes
 
-    async def __call__(self, request: Request, given: TaskInput, pages: str | None, images: bool) -> Outcome:
+    async def __call__(
+        self, request: Request, given: TaskInput, pages: str | None, images: bool, mode: str | None = None
+    ) -> Outcome:
         options = {"images": "base64" if images else "none"}
+        if mode is not None:
+            options["mode"] = mode  # MinerU 4's ocr_mode: auto, txt, ocr, as parse's mode
         if pages:
             options["pages"] = pages
         outcome = await self.execute("parse", given, options)
@@ -104,11 +104,6 @@ class _Parser:
             return document.page_count
         finally:
             document.close()
-
-
-def _mineru_status(exc: DocfnError) -> int:
-    """MinerU answers 400 for every invalid request; docfn's 422 (bad options) is one of those."""
-    return 400 if exc.status == 422 else exc.status
 
 
 # -- MinerU 2.x ----------------------------------------------------------------------------------
@@ -155,7 +150,7 @@ def _v2_result(outcome: Outcome, want: dict[str, bool]) -> dict[str, Any]:
     if want["return_md"] or want["response_format_zip"]:
         data["md_content"] = result["markdown"]
     if want["return_middle_json"] or want["response_format_zip"]:
-        data["middle_json"] = json.dumps(_middle_json(result), ensure_ascii=False)
+        data["middle_json"] = json.dumps(v4.middle_json(result), ensure_ascii=False)
     if want["return_content_list"] or want["response_format_zip"]:
         data["content_list"] = json.dumps(result["content_list"], ensure_ascii=False)
     if want["return_images"] or want["response_format_zip"]:
@@ -187,40 +182,40 @@ async def _file_parse_v4(parse: _Parser, request: Request) -> Response:
     response_format = query.get("response_format", "json")
     if response_format not in ("json", "zip"):
         raise BadOptions("response_format must be json or zip")
-    formats = query.getlist("output_formats") or ["markdown"]
-    unknown = [fmt for fmt in formats if fmt not in V4_OUTPUT_FORMATS]
-    if unknown:
-        raise BadOptions(f"unsupported output format(s) {unknown}; supported: {list(V4_OUTPUT_FORMATS)}")
+    formats = v4.output_formats(query.getlist("output_formats"))
     if response_format == "zip" and "zip" not in formats:
         formats.append("zip")
-    page_range = _v4_pages(query.get("page_range", ""))
+    page_range = v4.pages_option(query.get("page_range", ""))
+    ocr_mode = query.get("ocr_mode", "auto")
+    if ocr_mode not in ("auto", "txt", "ocr"):
+        raise BadOptions(f"ocr_mode must be auto, txt or ocr, not {ocr_mode!r}")
     inputs = await _v4_inputs(request, parse.max_bytes)
-    created = _iso_now()
+    created = time.time()
     files = []
-    archives: list[bytes] = []
-    for given in inputs:
+    archives: list[tuple[int, bytes]] = []
+    for index, given in enumerate(inputs, start=1):
         started = time.perf_counter()
-        outcome = await parse(request, given, page_range, "zip" in formats)
+        outcome = await parse(request, given, page_range, "zip" in formats, ocr_mode)
         files.append(_v4_file(given, outcome, formats, started))
         if "zip" in formats:
-            archives.append(_v4_zip(outcome))
+            archives.append((index, v4.result_zip(outcome.result)))
     task_id = f"task_{uuid.uuid4().hex}"
     if response_format == "zip":
-        body = archives[0] if len(archives) == 1 else _combined_zip(archives)
+        body = archives[0][1] if len(archives) == 1 else v4.combined_zip(archives)
         return _zip_response(body, f"{task_id}.zip", {"X-MinerU-Task-Id": task_id})
     return JSONResponse(
         {
             "task_id": task_id,
             "status": "completed",
-            "created_at": created,
-            "started_at": created,
-            "finished_at": _iso_now(),
+            "created_at": v4.iso(created),
+            "started_at": v4.iso(created),
+            "finished_at": v4.iso(time.time()),
             "tier": query.get("tier") or "basic",
             "output_formats": formats,
             "access_level": "anonymous",
             "progress": {"completed": len(files), "failed": 0, "total": len(files)},
             "files": files,
-            # docfn answers synchronously and keeps no MinerU task records to poll.
+            # Answered synchronously: no task record to poll (POST /v1/tasks makes one).
             "links": None,
             "status_url": None,
             "result_url": None,
@@ -244,91 +239,22 @@ async def _v4_inputs(request: Request, max_bytes: int) -> list[TaskInput]:
     raise BadInput("Use multipart/form-data (files) or application/octet-stream (?filename=)")
 
 
-def _v4_pages(page_range: str) -> str | None:
-    """MinerU's 1-based page ranges; "all" or empty is every page. ``rN`` (from the end) is not read."""
-    value = page_range.strip().replace(" ", "")
-    if value in ("", "all"):
-        return None
-    if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", value):
-        raise BadOptions(f"page_range {page_range!r}: use 1-based pages and ranges such as 1-5,8 (or all)")
-    return value
-
-
 def _v4_file(given: TaskInput, outcome: Outcome, formats: list[str], started: float) -> dict[str, Any]:
     result = outcome.result
-    content: dict[str, Any] = {}
-    if "markdown" in formats:
-        content["markdown"] = result["markdown"]
-    if "middle_json" in formats:
-        content["middle_json"] = _middle_json(result)
-    if "structured_content" in formats:
-        content["structured_content"] = result["content_list"]
+    duration = round((time.perf_counter() - started) * 1000)
     return {
         "file_id": None,
         "name": given.filename or "document",
-        "page_range": _compact([page["page_idx"] + 1 for page in result["pages"]]),
+        "page_range": v4.parsed_pages(result),
         "status": "completed",
-        "parse": {
-            "model_used": result.get("model"),
-            "duration_ms": round((time.perf_counter() - started) * 1000),
-            "parser_version": f"docfn-{__version__}",
-        },
+        "parse": v4.parse_info(result.get("model"), duration),
         "output_files": None,
         "error": None,
-        "content": content,
+        "content": v4.file_content(result, formats),
     }
 
 
-def _v4_zip(outcome: Outcome) -> bytes:
-    result = outcome.result
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("markdown.md", result["markdown"])
-        archive.writestr("middle_json.json", json.dumps(_middle_json(result), ensure_ascii=False, indent=2))
-        archive.writestr("structured_content.json", json.dumps(result["content_list"], ensure_ascii=False))
-        for path, encoded in (result.get("images") or {}).items():
-            archive.writestr(path, base64.b64decode(encoded))
-    return buffer.getvalue()
-
-
-def _combined_zip(archives: list[bytes]) -> bytes:
-    """Several files: each one's archive under ``0001/``, ``0002/``, … as MinerU 4 does."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
-        for index, data in enumerate(archives, start=1):
-            with zipfile.ZipFile(io.BytesIO(data)) as source:
-                for info in source.infolist():
-                    target.writestr(f"{index:04d}/{info.filename}", source.read(info))
-    return buffer.getvalue()
-
-
-def _compact(pages: list[int]) -> str:
-    """``[1, 2, 3, 5]`` -> ``"1-3,5"``, as MinerU writes a file's page range."""
-    runs: list[list[int]] = []
-    for page in pages:
-        if runs and page == runs[-1][1] + 1:
-            runs[-1][1] = page
-        else:
-            runs.append([page, page])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-
-
 # -- shared --------------------------------------------------------------------------------------
-
-
-def _middle_json(result: dict[str, Any]) -> dict[str, Any]:
-    """MinerU's middle JSON outline: per page its size and blocks (docfn's content-list blocks)."""
-    pages = []
-    for page in result["pages"]:
-        blocks = [b for b in result["content_list"] if b.get("page_idx") == page["page_idx"]]
-        pages.append(
-            {
-                "page_idx": page["page_idx"],
-                "page_size": [page["width"], page["height"]],
-                "para_blocks": blocks,
-            }
-        )
-    return {"pdf_info": pages, "_backend": "docfn", "_version_name": __version__}
 
 
 def _uploads(form: FormData) -> list[UploadFile]:
@@ -375,7 +301,3 @@ def _safe_name(name: str) -> str:
 def _zip_response(body: bytes, filename: str, headers: dict[str, str] | None = None) -> Response:
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(body, media_type="application/zip", headers={**disposition, **(headers or {})})
-
-
-def _iso_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

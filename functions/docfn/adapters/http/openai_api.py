@@ -1,8 +1,13 @@
 """The VLM's OpenAI-compatible API, as MinerU's ``http-client`` backend (mineru-vl-utils) calls a vLLM
 server: ``GET /v1/models`` and ``POST /v1/chat/completions``. A thin shell over the ``vlm`` task's
-batching engine: read the request (``chat_request``), wait for the engine's answer in a worker
-thread within the deadline, answer ``choices[0].message.content`` with ``finish_reason`` and
-``usage``.
+batching engine: read the request (``chat_request``, in a worker thread: it decodes, and may fetch,
+the image), wait for the engine's answer in a worker thread holding a place in the VLM's batching
+queue within the deadline, answer it (``chat_answer``): ``choices[0].message.content`` with
+``finish_reason`` and ``usage``, or, with ``stream: true``, server-sent ``chat.completion.chunk``
+events ending in ``data: [DONE]``.
+
+A streamed answer starts once the engine has answered: refusals (429 past the queue's bound, 504 past
+the deadline) keep their status codes rather than arriving as an event inside a 200 stream.
 
 With ``DOCFN_API_KEY`` (or ``DOCFN_API_KEY_SECRET_ARN``) set, both routes want
 ``Authorization: Bearer KEY`` (MinerU's client sends ``MINERU_VL_API_KEY`` so). Without a VLM pack
@@ -16,10 +21,11 @@ import hmac
 import time
 import uuid
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from ...core import metrics
 from ...core.errors import DeadlineExceeded, DocfnError, NotFound, Unauthorized
@@ -27,7 +33,9 @@ from ...core.settings import Settings
 from ...service.request_log import log_request
 from ...service.service import DocService
 from .body import read_body
+from .chat_answer import ChatAnswer
 from .chat_request import ChatTurn, parse_chat
+from .url_inputs import Fetch
 
 if TYPE_CHECKING:  # the model module imports tokenizers: only where the VLM is served
     from ...tasks.vlm.model import Generation
@@ -36,8 +44,16 @@ TASK = "vlm"
 
 
 def add_openai_routes(
-    app: FastAPI, service: DocService, settings: Settings, workers: Executor, api_key: str | None
+    app: FastAPI,
+    service: DocService,
+    settings: Settings,
+    workers: Executor,
+    api_key: str | None,
+    fetch: Fetch | None = None,
 ) -> None:
+    """``workers``: the threads requests wait in (one each, as many as the VLM queue's bound);
+    ``fetch``: how an http(s) ``image_url`` is read (the app's URL inputs)."""
+
     def authorise(request: Request) -> None:
         if api_key is None:
             return
@@ -59,20 +75,40 @@ def add_openai_routes(
         return JSONResponse({"object": "list", "data": [model]})
 
     @app.post("/v1/chat/completions", tags=["OpenAI"], summary="One chat turn to the VLM (MinerU's client)")
-    async def chat_completions(request: Request) -> JSONResponse:
+    async def chat_completions(request: Request) -> Response:
         started = time.perf_counter()
         status, error, turn, answer = 500, None, None, None
         try:
             authorise(request)
             given = await read_body(request, settings.max_body_bytes)
-            turn = parse_chat(given.data, service.limits, settings.max_body_bytes, settings.vlm_max_tokens)
+            turn = await run_in_threadpool(
+                parse_chat,
+                given.data,
+                service.limits,
+                settings.max_body_bytes,
+                settings.vlm_max_tokens,
+                fetch,
+            )
             if turn.model not in (None, model_id()):
                 raise NotFound(
                     f"model {turn.model!r} is not served here; GET /v1/models lists {model_id()!r}"
                 )
-            answer = await _generate(service, workers, turn, settings.vlm_timeout_seconds)
+            generation = await _generate(service, workers, turn, settings.vlm_timeout_seconds)
+            answer = ChatAnswer.of(
+                generation.text,
+                generation.finish_reason,
+                generation.prompt_tokens,
+                len(generation.token_ids),
+                model_id(),
+            ).cut_at(turn.stop)
             status = 200
-            return JSONResponse(_completion(model_id(), answer), headers={"X-Request-Id": _rid(request)})
+            headers = {"X-Request-Id": _rid(request)}
+            if turn.stream:
+                headers["Cache-Control"] = "no-cache"
+                return StreamingResponse(
+                    answer.chunks(turn.include_usage), media_type="text/event-stream", headers=headers
+                )
+            return JSONResponse(answer.completion(), headers=headers)
         except DocfnError as exc:
             status, error = exc.status, exc.code
             metrics.ERRORS.labels(TASK, exc.code).inc()
@@ -90,15 +126,16 @@ def add_openai_routes(
                 # As received, so a caller's knobs can be checked against what the server saw.
                 params=turn.received if turn is not None else None,
                 prompt_tokens=answer.prompt_tokens if answer is not None else None,
-                completion_tokens=len(answer.token_ids) if answer is not None else None,
+                completion_tokens=answer.completion_tokens if answer is not None else None,
                 finish_reason=answer.finish_reason if answer is not None else None,
             )
 
 
 async def _generate(service: DocService, workers: Executor, turn: ChatTurn, timeout: float) -> Generation:
-    """The engine's answer, from a worker thread holding an admission place (bounded: 429 beyond).
-    The engine, not the service's inference slot, serialises the forward passes: requests waiting
-    here together are what it batches."""
+    """The engine's answer, from a worker thread holding a place in the VLM's batching queue
+    (``DOCFN_VLM_MAX_QUEUE``; 429 beyond). The engine, not the service's inference slot, serialises
+    the forward passes: requests waiting here together are what it batches, so they wait until
+    their deadline rather than being refused behind the page tasks' queue."""
     deadline = time.monotonic() + timeout
 
     def run() -> Generation:
@@ -112,9 +149,10 @@ async def _generate(service: DocService, workers: Executor, turn: ChatTurn, time
             deadline,
             system=turn.system,
             skip_special_tokens=turn.skip_special_tokens,
+            text_before_image=turn.text_before_image,
         )
 
-    work = service.admission.submit(workers, run)
+    work = service.vlm_admission.submit(workers, run)
     try:
         return await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
     except TimeoutError:
@@ -122,29 +160,6 @@ async def _generate(service: DocService, workers: Executor, turn: ChatTurn, time
             f"the VLM did not answer within {timeout:g} s (DOCFN_VLM_TIMEOUT_SECONDS); ask for fewer"
             " max_tokens"
         ) from None
-
-
-def _completion(model: str, answer: Generation) -> dict[str, Any]:
-    completion_tokens = len(answer.token_ids)
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer.text},
-                "finish_reason": answer.finish_reason,
-                "logprobs": None,
-            }
-        ],
-        "usage": {
-            "prompt_tokens": answer.prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": answer.prompt_tokens + completion_tokens,
-        },
-    }
 
 
 def _rid(request: Request) -> str:

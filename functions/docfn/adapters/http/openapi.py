@@ -45,7 +45,9 @@ def task_operation(options: type[TaskOptions], *, text: bool = False) -> dict[st
     }
     form[INSTRUCTION_FIELD] = {
         "type": "string",
-        "description": "free-text prompt for a VLM pack; accepted and reported as not applied by other tasks",
+        "description": "free-text prompt: the VLM's where a VLM pack answers (vlm, formula, chart,"
+        " table with recognizer=vlm); elsewhere accepted, and the answer's instruction says why it was"
+        " not applied",
     }
     content["multipart/form-data"] = {"schema": {"type": "object", "properties": form}}
     return {"parameters": parameters, "requestBody": {"required": True, "content": content}}

@@ -3,19 +3,13 @@
 ``http(s)://`` documents are fetched with a size cap and a deadline; ``s3://`` URLs of this
 function's own bucket are read through its object store (its role), no other bucket.
 
-A URL must not make the function a proxy into its own network (SSRF). Every hop, redirects
-included, is resolved once here and the connection goes to the address that was checked, so a name
-that resolves to a public address for the check and a private one for the connect (DNS rebinding)
-reaches nothing new: the host name travels only in the Host header and TLS SNI. Private, loopback,
-link-local and other non-global addresses are refused unless ``DOCFN_URL_ALLOWED_NETWORKS`` names
-them (local development, tests); the cloud metadata endpoints are refused always.
+A URL must not make the function a proxy into its own network (SSRF): every hop, redirects
+included, is checked and dialled at its checked address (``url_targets``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,19 +23,17 @@ from ...core.errors import BadInput, PayloadTooLarge
 from ...core.settings import Settings
 from ...service.storage import ObjectStore
 from .body import TaskInput, refuse_declared_oversize
+from .url_targets import UrlTargets, pinned
 
 if TYPE_CHECKING:
     import httpx
 
+# Reads a caller's URL under these rules (UrlInputs.fetch): what the chat API's image_url and the
+# task API's url sources are given.
+Fetch = Callable[[str], TaskInput]
 URL_FIELD = "url"
 TEXT_FIELD = "text"
 MAX_REDIRECTS = 5
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-# Instance metadata (AWS, GCP, Azure, OpenStack), the ECS task credentials endpoint, AWS's IPv6
-# metadata address: never a document source, whatever the settings allow.
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254")
-)
 
 
 @dataclass(frozen=True)
@@ -50,10 +42,6 @@ class UrlInputs:
 
     settings: Settings
     store: Callable[[], ObjectStore]
-
-    @property
-    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(net, strict=False) for net in self.settings.url_allowed_networks]
 
     async def read(self, request: Request) -> TaskInput | None:
         """The request's document if it names one by URL, else None (the body is the document)."""
@@ -99,13 +87,14 @@ class UrlInputs:
 
     def _follow(self, client: httpx.Client, current: httpx.URL, deadline: float) -> TaskInput:
         """GET ``current``, following redirects by hand: each hop's address is checked first."""
+        targets = UrlTargets(self.settings)
         for _ in range(MAX_REDIRECTS + 1):
-            address = self._checked_address(current)
+            target, host, sni = pinned(current, targets.checked_address(current))
             with client.stream(
                 "GET",
-                current.copy_with(host=str(address)),
-                headers={"Host": _host_header(current), "Accept": "application/pdf, image/*"},
-                extensions={"sni_hostname": current.host},
+                target,
+                headers={**host, "Accept": "application/pdf, image/*"},
+                extensions=sni,
             ) as response:
                 if response.is_redirect and "location" in response.headers:
                     current = current.join(response.headers["location"])
@@ -120,33 +109,6 @@ class UrlInputs:
                     max_bytes=self.settings.url_max_bytes,
                 )
         raise BadInput(f"{current} redirects more than {MAX_REDIRECTS} times")
-
-    def _checked_address(self, url: httpx.URL) -> IPAddress:
-        """The one address to connect to for ``url``'s host: resolved once, and allowed."""
-        if url.scheme not in ("http", "https") or not url.host:
-            raise BadInput(f"url must be an absolute http(s):// URL; got {str(url)[:200]!r}")
-        try:
-            infos = socket.getaddrinfo(url.host, url.port or 0, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            raise BadInput(f"the host of {url} does not resolve") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-        for address in addresses:
-            if self._allowed(address):
-                return address
-        raise BadInput(
-            f"{url} resolves to {', '.join(sorted({str(a) for a in addresses}))}: a private, loopback,"
-            " link-local or metadata address. URL inputs must be public (DOCFN_URL_ALLOWED_NETWORKS"
-            " admits private networks for local development)"
-        )
-
-    def _allowed(self, address: IPAddress) -> bool:
-        if address in METADATA_ADDRESSES:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            return self._allowed(address.ipv4_mapped)
-        if address.is_global and not address.is_multicast:
-            return True
-        return any(address in network for network in self.allowed_networks)
 
     def _read_capped(self, response: httpx.Response, url: str, deadline: float) -> bytes:
         limit = self.settings.url_max_bytes
@@ -183,8 +145,3 @@ async def _requested_url(request: Request, limit: int) -> str | None:
     if not isinstance(body, dict) or not isinstance(body.get(URL_FIELD), str):
         raise BadInput('a JSON body names the document by URL: {"url": "https://..."} (or is {"text": ...})')
     return str(body[URL_FIELD])
-
-
-def _host_header(url: httpx.URL) -> str:
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    return host if url.port is None else f"{host}:{url.port}"

@@ -28,6 +28,7 @@ from ...core.settings import Settings
 from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task
+from ..instruction import InstructionNotApplied
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
 from ..table.slanet import STRUCTURE_PACK, SlanetStructure
@@ -80,6 +81,20 @@ class ParseTask(Task):
         if options.vlm_blocks is not None:
             return options
         return ParseOptions.model_validate({**options.model_dump(), "vlm_blocks": ",".join(self.vlm_blocks)})
+
+    def apply_instruction(self, options: ParseOptions, instruction: str) -> ParseOptions:
+        if options.engine == "vlm" or options.vlm_block_types():
+            sent = "every block" if options.engine == "vlm" else ", ".join(sorted(options.vlm_block_types()))
+            raise InstructionNotApplied(
+                f"not applied: parse reads the blocks it sends to the VLM ({sent}) each with its block"
+                " type's MinerU2.5 prompt, which the answer's structure depends on; send a block's image"
+                " to /formula, /chart or /vlm to ask in your own words"
+            )
+        raise InstructionNotApplied(
+            "not applied: parse ran without a VLM here (layout, OCR and table models, which take no"
+            " prompt; no VLM blocks: option vlm_blocks, DOCFN_PARSE_VLM_BLOCKS); send the image to"
+            " /vlm to ask the VLM in your own words"
+        )
 
     def optional_roles_for(self, options: ParseOptions) -> tuple[str, ...]:
         return (VLM_PACK,) if options.engine == "vlm" or options.vlm_block_types() else ()

@@ -20,6 +20,7 @@ from ...core.settings import Settings
 from ...core.text_input import TextInput
 from ...packs.store import LocalPack
 from ..contract import Progress, TextTask
+from ..instruction import InstructionNotApplied
 from ..vlm import loading
 from ..vlm.batching import Batching
 from ..vlm.blocks import VLM_PACK, VlmGenerator
@@ -78,6 +79,12 @@ class SummarizeTask(TextTask):
         # The function's one batching engine, shared with every other VLM caller in the process.
         self.vlm = loading.load_engine(pack, self.threads, self.batching)
         self.vlm_id = pack.manifest.pack_id
+
+    def apply_instruction(self, options: SummarizeOptions, instruction: str) -> SummarizeOptions:
+        raise InstructionNotApplied(
+            f"not applied: summarize writes its summary with its {self.engine(options)} engine's own"
+            " method and prompt; send the image to /vlm to ask the VLM in your own words"
+        )
 
     def engine(self, options: SummarizeOptions) -> str:
         """The engine a request gets: ``auto`` is the best one configured."""

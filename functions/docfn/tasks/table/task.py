@@ -17,6 +17,7 @@ from ...core.settings import Settings
 from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task, page_fields
+from ..instruction import InstructionNotApplied, with_prompt
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
 from ..vlm import loading
@@ -78,10 +79,26 @@ class TableTask(Task):
         self.layout.warm_up()
         self._ocr.warm_up()
 
+    def apply_instruction(self, options: TableOptions, instruction: str) -> TableOptions:
+        if options.recognizer != "vlm":
+            raise InstructionNotApplied(
+                f"not applied: table read its tables with recognizer {options.recognizer}, which takes"
+                " no prompt; recognizer=vlm asks the VLM with the instruction"
+            )
+        return with_prompt(options, instruction, "the prompt each table is read with")
+
+    def recognizer_for(self, options: TableOptions) -> TableRecognizer:
+        if options.prompt is None:
+            return self.recognizers[options.recognizer]
+        vlm = self.recognizers["vlm"]
+        assert isinstance(vlm, VlmTableRecognizer)  # prompt comes with recognizer=vlm only
+        reader = vlm.reader
+        return VlmTableRecognizer(BlockReader(reader.generator, reader.max_tokens, options.prompt))
+
     def predict_page(self, page: PageImage, options: TableOptions) -> dict[str, Any]:
         width, height = page.size
         boxes, guessed = table_boxes(self.layout(page.image), width, height)
-        recognizer = self.recognizers[options.recognizer]
+        recognizer = self.recognizer_for(options)
         tables = []
         for box in boxes:
             x0, y0, x1, y1 = padded(box, width, height, MARGIN_PX)

@@ -12,6 +12,7 @@ from ...core.errors import BadOptions
 from ...core.settings import Settings
 from ...packs.store import LocalPack
 from ..contract import Task, TaskOptions
+from ..instruction import with_prompt
 from . import loading
 from .batching import Batching
 from .blocks import VLM_PACK
@@ -24,12 +25,20 @@ class VlmBlockOptions(TaskOptions):
         ge=1,
         description="Most tokens of the answer (default and upper bound: DOCFN_VLM_MAX_TOKENS).",
     )
+    prompt: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4000,
+        description="Ask this instead of the task's MinerU2.5 prompt (a multipart instruction field"
+        " fills it); the answer is read as the task reads its own.",
+    )
 
 
 class VlmBlockTask(Task):
     """A task whose input image is one block, read with one MinerU2.5 prompt."""
 
     pack_roles = (VLM_PACK,)
+    vlm_queued = True
     reader: BlockReader
 
     def __init__(self, threads: int = 0, max_tokens: int = 4096, batching: Batching | None = None) -> None:
@@ -52,5 +61,8 @@ class VlmBlockTask(Task):
                 f" not {options.max_tokens}"
             )
 
+    def apply_instruction(self, options: Any, instruction: str) -> Any:
+        return with_prompt(options, instruction, f"the prompt {self.name} asks")
+
     def reader_for(self, options: Any) -> BlockReader:
-        return BlockReader(self.reader.generator, options.max_tokens or self.max_tokens)
+        return BlockReader(self.reader.generator, options.max_tokens or self.max_tokens, options.prompt)

@@ -64,12 +64,13 @@ class VlmEngine:
         deadline: float | None,
         system: str | None = None,
         skip_special_tokens: bool = True,
+        text_before_image: str = "",
     ) -> Generation:
-        """The answer to one user turn: ``image`` (or none) before ``prompt``, after ``system`` (None:
-        Qwen2-VL's default system prompt, as its chat template adds one). ``deadline`` is a
-        ``time.monotonic()`` instant: past it :class:`DeadlineExceeded` (504), whether the request
-        was still queued or decoding. Blocks until done."""
-        content: list[str | VisionInput] = []
+        """The answer to one user turn: ``text_before_image``, ``image`` (or none), then ``prompt``,
+        after ``system`` (None: Qwen2-VL's default system prompt, as its chat template adds one).
+        ``deadline`` is a ``time.monotonic()`` instant: past it :class:`DeadlineExceeded` (504),
+        whether the request was still queued or decoding. Blocks until done."""
+        content: list[str | VisionInput] = [text_before_image] if text_before_image else []
         images = []
         if image is not None:
             images.append(preprocess(image, self.model.processor))

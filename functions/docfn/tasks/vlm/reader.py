@@ -31,15 +31,18 @@ _TAGS = re.compile(r"<\|[a-z_]+\|>")
 
 
 class BlockReader:
-    def __init__(self, generator: VlmGenerator, max_tokens: int) -> None:
+    def __init__(self, generator: VlmGenerator, max_tokens: int, prompt: str | None = None) -> None:
+        """``prompt``: asked instead of each block type's MinerU2.5 prompt (a caller's instruction)."""
         self.generator = generator
         self.max_tokens = max_tokens
+        self.prompt = prompt
 
     def generate(self, image: Image.Image, block_type: str) -> Generation:
-        """The answer to ``block_type``'s prompt about ``image``, with special tokens kept."""
+        """The answer to ``block_type``'s prompt (or the reader's own) about ``image``, with special
+        tokens kept."""
         return self.generator.generate(
             image,
-            prompt_for(block_type),
+            self.prompt or prompt_for(block_type),
             knobs_for(block_type),
             self.max_tokens,
             None,

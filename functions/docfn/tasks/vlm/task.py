@@ -17,6 +17,7 @@ from ...core.settings import Settings
 from ...packs.refs import OWN_PACK
 from ...packs.store import LocalPack
 from ..contract import Task, page_fields
+from ..instruction import with_prompt
 from . import loading
 from .batching import Batching
 from .options import VlmOptions
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 class VlmTask(Task):
     name = "vlm"
     Options = VlmOptions
+    vlm_queued = True
 
     engine: VlmEngine
 
@@ -42,6 +44,9 @@ class VlmTask(Task):
 
     def load(self, packs: Mapping[str, LocalPack]) -> None:
         self.engine = loading.load_engine(packs[OWN_PACK], self.threads, self.batching)
+
+    def apply_instruction(self, options: VlmOptions, instruction: str) -> VlmOptions:
+        return with_prompt(options, instruction, "the prompt asked about each page")
 
     def predict_page(self, page: PageImage, options: VlmOptions) -> dict[str, Any]:
         answer = self.engine.generate(
