@@ -27,10 +27,9 @@ import pytest
 import requests
 from PIL import Image
 
+from docfn_testkit.docgen import pdf_from_images
 from docfn_testkit.paths import SAMPLE_PAGE
 from docfn_testkit.servers import AWS_TEST_ENV, DocfnServer, S3Server, wait_until
-
-from .inputs_factory import pdf_from_images
 
 SECRET = "whsec-test"
 PAGE = SAMPLE_PAGE.read_bytes()
