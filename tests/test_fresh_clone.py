@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
+from docfn_testkit.checkout import copy_checkout
 from docfn_testkit.paths import ROOT
 
 # Quick tests that read tests/data: a devset page (imaging parity), the S3 event delivered through
@@ -51,31 +49,6 @@ print(json.dumps([sorted(event) for event in built]))
 """
 # A path to the material beside the repository, as the tests and scripts once read it.
 SHARED_PATH = re.compile(r"""\.\./shared|["']shared["']|\bSHARED\b|DOCFN_SHARED""")
-
-
-def checkout_files() -> list[str]:
-    """The checkout's files a clone of this work has: tracked (as they are now) and new, not ignored."""
-    try:
-        done = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"not a git checkout (nothing to clone): {exc}")
-    return [name for name in done.stdout.decode().split("\0") if name]
-
-
-def copy_checkout(target: Path) -> Path:
-    for name in checkout_files():
-        source = ROOT / name
-        if not source.exists() and not source.is_symlink():  # deleted, not yet committed
-            continue
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target / name, follow_symlinks=False)
-    return target
 
 
 def environment(root: Path) -> dict[str, str]:

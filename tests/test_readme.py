@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from docfn_testkit.checkout import copy_checkout
 from docfn_testkit.docgen import pdf_from_images
 from docfn_testkit.paths import ROOT, SAMPLE_PAGE
 from docfn_testkit.servers import free_port, shell_session
@@ -42,15 +43,19 @@ def _commands(title: str) -> list[str]:
     return lines
 
 
-def test_try_it_installs_and_reads_the_sample_page(model_store: Path) -> None:
+def test_try_it_installs_and_reads_the_sample_page(model_store: Path, tmp_path: Path) -> None:
+    """The install command, run as a new user runs it: in a clone with nothing beside it and no venv
+    yet (here: a copy of this checkout). Never in this checkout: `scripts/setup` syncs a venv to the
+    runtime lock exactly, which would take the suite's own tools out of it."""
     install, suite = _commands("Try it (fresh Debian/Ubuntu, Python 3.11)")
+    clone = copy_checkout(tmp_path / "docfn")
     assert (
         install
         == "scripts/setup && .venv/bin/docfn run ocr functions/docfn/samples/sample-page.png --format text"
     )
     done = subprocess.run(
         ["bash", "-c", install],
-        cwd=ROOT,
+        cwd=clone,
         env=reader_env(model_store),
         capture_output=True,
         text=True,
