@@ -4,50 +4,28 @@ and this venv holds exactly the lock's distributions at the lock's versions."""
 
 from __future__ import annotations
 
-import re
 import sys
 import tomllib
 from importlib import metadata
-from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[1]
+from docfn_testkit.lock import pins as lock_pins
+from docfn_testkit.lock import unmet
+from docfn_testkit.paths import ROOT
+
 LOCKS = ROOT / "requirements"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-# "name==version \" (or "name[extras]==version \") followed by its "--hash=sha256:…" lines.
-ENTRY = re.compile(
-    r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(\S+)"
-    r"((?: \\\n    --hash=sha256:[0-9a-f]{64}(?: \\)?)+)",
-    re.M,
-)
 
 
 def pins(lock: str) -> dict[str, Version]:
-    text = (LOCKS / lock).read_text()
-    found = {canonicalize_name(m.group(1)): Version(m.group(2)) for m in ENTRY.finditer(text)}
-    # Every pinned line carries hashes: a line without would not match ENTRY and go missing here.
-    listed = re.findall(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?==", text, re.M)
-    assert len(found) == len(listed), f"{lock}: a pin without --hash lines"
-    return found
+    return lock_pins(LOCKS / lock)
 
 
 def test_every_requirement_of_pyproject_is_pinned_within_its_range() -> None:
-    dev, build = pins("dev.txt"), pins("build.txt")
-    project = PYPROJECT["project"]
-    extras = project["optional-dependencies"].values()
-    stated = [*project["dependencies"], *(requirement for extra in extras for requirement in extra)]
-    for lock, requirements in ((dev, stated), (build, PYPROJECT["build-system"]["requires"])):
-        for text in requirements:
-            requirement = Requirement(text)
-            name = canonicalize_name(requirement.name)
-            assert name in lock, f"{text} is not in the lock: run scripts/lock"
-            assert requirement.specifier.contains(lock[name], prereleases=True), (
-                f"{text}: the lock pins {lock[name]}; run scripts/lock"
-            )
+    assert unmet() == [], "run scripts/lock"
 
 
 @pytest.mark.parametrize("lock", ["runtime.txt", *sorted(p.name for p in LOCKS.glob("task-*.txt"))])
