@@ -297,3 +297,36 @@ def test_s3_urls_of_the_functions_own_bucket(model_store: Path, s3_server: S3Ser
     assert "RaggedRight" in read.json()["result"]["text"]
     assert other.status_code == 400 and "this function's bucket" in other.json()["error"]["message"]
     assert gone.status_code == 404
+
+
+def test_an_s3_object_the_role_may_not_read_is_403_not_a_retryable_503(model_store: Path) -> None:
+    """moto with IAM enforced (``docfn_testkit.s3_policies``): the function's credentials are a user
+    who may read ``inputs/`` only. The object outside it is AccessDenied: 403, no Retry-After."""
+    from docfn_testkit.s3_policies import enforcing_s3, with_reader
+
+    page = SAMPLE_PAGE.read_bytes()
+    s3 = enforcing_s3().start()
+    instance = None
+    try:
+        reader = with_reader(s3, "docfn-test", "inputs/", {"inputs/page.png": page, "private/page.png": page})
+        env = {
+            "DOCFN_MODEL_STORE": str(model_store),
+            "DOCFN_TASKS": "ocr",
+            "DOCFN_BUCKET": "docfn-test",
+            "DOCFN_S3_ENDPOINT_URL": s3.endpoint_url,
+            **reader.env,
+        }
+        instance = DocfnServer(env).start()
+        with instance.client() as client:
+            allowed = client.post("/v1/ocr", json={"url": "s3://docfn-test/inputs/page.png"})
+            denied = client.post("/v1/ocr", json={"url": "s3://docfn-test/private/page.png"})
+    finally:
+        if instance is not None:
+            instance.stop()
+        s3.stop()
+    assert allowed.status_code == 200, allowed.text
+    assert denied.status_code == 403, denied.text
+    assert "retry-after" not in denied.headers
+    error = denied.json()["error"]
+    assert error["code"] == "access_denied" and "private/page.png" in error["message"]
+    assert error["request_id"] == denied.headers["x-request-id"]

@@ -23,6 +23,13 @@ class Unauthorized(DocfnError):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(DocfnError):
+    """The function's own credentials may not do what was asked (S3 AccessDenied on an object a
+    caller named): the caller's to fix, so never retryable and never a 503."""
+
+    status, code = 403, "access_denied"
+
+
 class NotFound(DocfnError):
     status, code = 404, "not_found"
 
