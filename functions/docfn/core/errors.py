@@ -52,6 +52,13 @@ class BadOptions(DocfnError):
     status, code = 422, "bad_options"
 
 
+class ClientClosedRequest(DocfnError):
+    """The client went away before its request was read (nginx's 499): logged and counted as such,
+    never as an error of the server. Nobody reads the answer."""
+
+    status, code = 499, "client_closed_request"
+
+
 class Overloaded(DocfnError):
     status, code = 429, "overloaded"
 

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from ...core.errors import BadInput, PayloadTooLarge
 from ...core.settings import Settings
 from ...service.storage import ObjectStore
-from .body import TaskInput, refuse_declared_oversize
+from .body import TaskInput, client_present, refuse_declared_oversize
 from .deadline import Deadline, within
 from .url_targets import UrlTargets, pinned
 
@@ -150,8 +150,10 @@ async def _requested_url(request: Request, limit: int) -> str | None:
     if content_type != "application/json":
         return None
     refuse_declared_oversize(request, limit)  # a JSON body may be a text task's whole input
+    async with client_present():
+        raw = await request.body()
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except ValueError:
         body = None
     if isinstance(body, dict) and URL_FIELD not in body and isinstance(body.get(TEXT_FIELD), str):
