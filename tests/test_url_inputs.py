@@ -183,7 +183,7 @@ def test_a_refusal_never_names_the_address_a_host_resolved_to(monkeypatch: pytes
         ("64:ff9b:1:7f00:1::", False),  # local-use NAT64, 127.0.0.1 in the /48 layout
         ("2002:808:808::1", True),
         ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
-        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", True),  # Teredo: server and client public
+        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", False),  # Teredo is never global, even to public ends
         ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo client 192.0.2.45 (TEST-NET)
         ("::a00:1", False),
         ("2606:4700::1111", True),  # plain public IPv6 is unaffected

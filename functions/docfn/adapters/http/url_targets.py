@@ -65,9 +65,11 @@ class UrlTargets:
         if isinstance(address, ipaddress.IPv6Address):
             if address.ipv4_mapped is not None:
                 return self.allowed(address.ipv4_mapped)
+            # Judged by where it leads as well as by its own prefix: an embedded address can only
+            # refuse (Teredo, never global itself, stays refused whatever its relay and client).
             embedded = embedded_ipv4(address)
-            if embedded is not None:  # judged by where it leads, not by its IPv6 prefix
-                return all(self.allowed(inner) for inner in embedded)
+            if embedded is not None and not all(self.allowed(inner) for inner in embedded):
+                return False
         return address.is_global and not address.is_multicast
 
     def _listed(self, address: IPAddress) -> bool:
