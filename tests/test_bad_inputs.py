@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile, WebPImagePlugin
 
 from docfn.core.documents import DecodeLimits, open_document, parse_page_ranges
 from docfn.core.errors import BadInput, BadOptions, PayloadTooLarge, UnsupportedMediaType
 from docfn_testkit.docgen import pdf_from_images
-from docfn_testkit.inputs import blank_pdf, decompression_bomb_png, image_bytes, truncated
+from docfn_testkit.inputs import (
+    animated_webp_bomb,
+    apng_bomb,
+    blank_pdf,
+    decompression_bomb_png,
+    gif_bomb,
+    image_bytes,
+    truncated,
+)
 from docfn_testkit.paths import SAMPLE_PAGE
 
 LIMITS = DecodeLimits(max_pixels=60_000_000, max_pages=50)
@@ -36,9 +47,122 @@ def test_truncated_png_is_bad_input() -> None:
 
 def test_decompression_bomb_refused_before_decoding(bomb: bytes) -> None:
     assert len(bomb) < 2_000_000
-    document = open_document(bomb, "image/png", LIMITS, MAX_BYTES)
     with pytest.raises(PayloadTooLarge, match="30000x30000"):
-        document.render(0)
+        open_document(bomb, "image/png", LIMITS, MAX_BYTES).render(0)
+
+
+# ---- every decoder bounded: no frame over the limit reaches a decoder --------------------------
+
+SMALL_LIMITS = DecodeLimits(max_pixels=1_000_000, max_pages=50)
+
+
+@pytest.fixture
+def decoders_watched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
+    """Every decode Pillow and pdfium start, by size, failing the test if one is over the limit:
+    ``ImageFile.load`` (every file decoder, APNG's and GIF's seeks included), WebP's own ``load``
+    and its animation decoder (which allocates the canvas when created), and pdfium's render."""
+    decoded: list[tuple[int, int]] = []
+    limit = SMALL_LIMITS.max_pixels
+
+    def watch(size: tuple[int, int], what: str) -> None:
+        decoded.append(size)
+        assert size[0] * size[1] <= limit, f"{what} decoded {size[0]}x{size[1]} pixels"
+
+    def guarded(load: Callable[..., object], what: str) -> Callable[..., object]:
+        def load_watched(self: Image.Image) -> object:
+            watch(self.size, what)
+            return load(self)
+
+        return load_watched
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", guarded(ImageFile.ImageFile.load, "ImageFile.load"))
+    monkeypatch.setattr(
+        WebPImagePlugin.WebPImageFile, "load", guarded(WebPImagePlugin.WebPImageFile.load, "WebP load")
+    )
+    real_decoder = WebPImagePlugin._webp.WebPAnimDecoder
+
+    def anim_decoder(data: bytes) -> object:
+        decoder = real_decoder(data)  # the canvas is allocated here: it must never be a bomb's
+        watch(decoder.get_info()[0], "WebPAnimDecoder")
+        return decoder
+
+    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", anim_decoder)
+    real_render = pdfium.PdfPage.render
+
+    def render(page: pdfium.PdfPage, scale: float = 1, **kwargs: object) -> object:
+        width, height = page.get_size()
+        watch((round(width * scale), round(height * scale)), "pdfium render")
+        return real_render(page, scale=scale, **kwargs)
+
+    monkeypatch.setattr(pdfium.PdfPage, "render", render)
+    yield decoded
+
+
+def _mpo(*sizes: tuple[int, int]) -> bytes:
+    frames = [Image.new("RGB", size, "white") for size in sizes]
+    return image_bytes(frames[0], "MPO", save_all=True, append_images=frames[1:])
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "media_type", "page", "needle"),
+    [
+        # The APNG of the issue: page 2 is composited onto a decoded 20000x20000 page 1.
+        ("apng", lambda: apng_bomb(), "image/png", 1, "20000x20000"),
+        ("apng-page-1", lambda: apng_bomb(), "image/png", 0, "20000x20000"),
+        ("animated-webp", lambda: animated_webp_bomb(), "image/webp", 1, "20000x20000"),
+        ("animated-webp-page-1", lambda: animated_webp_bomb(16_000, 16_000), "image/webp", 0, "16000x16000"),
+        (
+            "mpo-second-picture",
+            lambda: _mpo((100, 100), (2000, 2000)),
+            "image/jpeg",
+            1,
+            "page 2 is 2000x2000",
+        ),
+        ("pdf-page-at-dpi", lambda: _pdf_big_second_page(), "application/pdf", 1, "PDF page 2 is"),
+    ],
+)
+def test_every_decoder_checks_the_frame_before_decoding_it(
+    decoders_watched: list[tuple[int, int]],
+    name: str,
+    make: Callable[[], bytes],
+    media_type: str,
+    page: int,
+    needle: str,
+) -> None:
+    data = make()
+    with pytest.raises(PayloadTooLarge, match=needle):
+        document = open_document(data, media_type, SMALL_LIMITS, MAX_BYTES)
+        document.render(page)
+    assert all(w * h <= SMALL_LIMITS.max_pixels for w, h in decoders_watched)
+
+
+def _pdf_big_second_page() -> bytes:
+    """Page 1 is 1 inch square; page 2 is 20 inches square: 3000x3000 pixels at 150 DPI."""
+    document = pdfium.PdfDocument.new()
+    document.new_page(72, 72)
+    document.new_page(1440, 1440)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    document.close()
+    return buffer.getvalue()
+
+
+def test_the_watched_decoders_still_decode_what_is_allowed(decoders_watched: list[tuple[int, int]]) -> None:
+    """The guard above sees real decodes: small frames of each format go through it and decode."""
+    cases = [
+        (apng_bomb(40, 30), "image/png", 1),
+        (animated_webp_bomb(40, 30), "image/webp", 1),
+        (_mpo((100, 100), (200, 100)), "image/jpeg", 1),
+        (_pdf_big_second_page(), "application/pdf", 0),
+    ]
+    for data, media_type, page in cases:
+        assert open_document(data, media_type, SMALL_LIMITS, MAX_BYTES).render(page).image.size > 0
+    assert (40, 30) in decoders_watched and (200, 100) in decoders_watched and (150, 150) in decoders_watched
+
+
+def test_gif_is_refused_unread() -> None:
+    with pytest.raises(UnsupportedMediaType, match="a GIF, not a PNG"):
+        open_document(gif_bomb(), None, LIMITS, MAX_BYTES)
 
 
 def test_text_file_named_png_is_unsupported() -> None:
@@ -198,3 +322,78 @@ def test_starlette_refusals_are_counted_with_the_status_sent(server) -> None:  #
     assert response.json()["error"]["code"] == "bad_input"
     assert _requests_counted(after, "400") == _requests_counted(before, "400") + 1
     assert _requests_counted(after, "500") == _requests_counted(before, "500")
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's resident high-water mark (VmHWM, bytes): what a decoded bomb would raise."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+HOSTILE = [  # (name, body, content type, query, status, code)
+    ("png-bomb", decompression_bomb_png, "image/png", "", 413, "too_large"),
+    ("apng-bomb-page-2", apng_bomb, "image/png", "?pages=2", 413, "too_large"),
+    ("apng-bomb", apng_bomb, "image/png", "", 413, "too_large"),
+    ("animated-webp-bomb", animated_webp_bomb, "image/webp", "?pages=2", 413, "too_large"),
+    ("gif-bomb", gif_bomb, "application/octet-stream", "", 415, "unsupported_media_type"),
+    ("pdf-page-bomb", lambda: blank_pdf(1, 14_400, 14_400), "application/pdf", "", 413, "too_large"),
+]
+
+
+def test_bombs_over_http_are_refused_undecoded_and_leave_nothing_behind(
+    model_store: Path, redis_binary: str | None, tmp_path: Path
+) -> None:
+    """Each bomb is a clean JSON 4xx; the server's memory high-water mark barely moves (any of them
+    decoded is hundreds of MB), nothing reaches the cache or its temporary directory, and it keeps
+    serving: the real page afterwards is answered, and cached, which shows the cache was live."""
+    from docfn_testkit.servers import DocfnServer, RedisServer
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    redis = RedisServer(redis_binary, tmp_path).start()
+    env = {
+        "DOCFN_MODEL_STORE": str(model_store),
+        "DOCFN_TASKS": "ocr",
+        "DOCFN_REDIS_URL": redis.url,
+        "TMPDIR": str(scratch),
+    }
+    instance = DocfnServer(env).start()
+    try:
+        assert instance.process is not None
+        with instance.client() as client:
+            assert client.get("/healthz").status_code == 200
+            files_before = set(scratch.rglob("*"))
+            peak_before = _peak_rss(instance.process.pid)
+            for name, make, content_type, query, status, code in HOSTILE:
+                response = client.post(
+                    f"/v1/ocr{query}", content=make(), headers={"content-type": content_type}
+                )
+                assert response.status_code == status, (name, response.text)
+                error = response.json()["error"]
+                assert error["code"] == code, name
+                assert error["request_id"] == response.headers["x-request-id"]
+            growth = _peak_rss(instance.process.pid) - peak_before
+            assert growth < 100 * 1024 * 1024, f"peak RSS grew {growth / 2**20:.0f} MB while refusing bombs"
+            assert set(scratch.rglob("*")) == files_before
+            assert redis.client().dbsize() == 0
+            page = client.post(
+                "/v1/ocr", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
+            )
+            assert page.status_code == 200, page.text
+            assert redis.client().dbsize() > 0
+    finally:
+        instance.stop()
+        redis.stop()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options"), [("PNG", {}), ("WEBP", {"lossless": True}), ("WEBP", {"quality": 50}), ("JPEG", {})]
+)
+def test_canvas_sizes_read_from_headers_agree_with_pillow(fmt: str, options: dict) -> None:
+    from docfn.core.image_headers import canvas_size
+
+    data = image_bytes(Image.new("RGB", (321, 123), "white"), fmt, **options)
+    expected = None if fmt == "JPEG" else (321, 123)  # JPEG's decoder reports its size before allocating
+    assert canvas_size(data, fmt.lower()) == expected

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from docfn_testkit.paths import SAMPLE_PAGE
-from docfn_testkit.servers import DocfnServer, RedisServer
+from docfn_testkit.servers import DocfnServer, RedisServer, scrape_metric, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +136,39 @@ def test_server_uses_redis_and_survives_its_outage(model_store: Path, redis_serv
             assert "RaggedRight" in response.json()["result"]["text"]
     finally:
         second_server.stop()
+
+
+def test_a_client_leaving_mid_upload_is_a_499_counted_apart(server: DocfnServer) -> None:
+    """The caller announces 200 kB, sends 1 kB and hangs up: a 499 in the log and in
+    docfn_requests_total, counted in docfn_client_disconnects_total, never a 500 or an error."""
+
+    def counts() -> tuple[float, float, float, float]:
+        with server.client() as client:
+            text = client.get("/metrics").text
+        return (
+            scrape_metric(text, "docfn_requests_total", task="ocr", status="499") or 0.0,
+            scrape_metric(text, "docfn_requests_total", task="ocr", status="500") or 0.0,
+            scrape_metric(text, "docfn_client_disconnects_total", task="ocr") or 0.0,
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("docfn_errors_total{") and 'task="ocr"' in line
+            ),
+        )
+
+    before = counts()
+    with socket.create_connection(("127.0.0.1", server.port)) as raw:
+        head = (
+            "POST /v1/ocr HTTP/1.1\r\nHost: docfn\r\nContent-Type: image/png\r\n"
+            "Content-Length: 200000\r\nX-Request-Id: leaving-early\r\n\r\n"
+        )
+        raw.sendall(head.encode() + SAMPLE_PAGE.read_bytes()[:1000])
+    after = wait_until(lambda: (c := counts())[0] > before[0] and c, "the 499 to be counted", timeout=20)
+    assert after[0] == before[0] + 1 and after[2] == before[2] + 1
+    assert after[1] == before[1] and after[3] == before[3]  # no 500, no error of the server
+    lines = [json.loads(line) for line in server.stderr_text().splitlines() if "leaving-early" in line]
+    assert [line.get("status") for line in lines] == [499], lines
+    assert "unhandled error" not in server.stderr_text()
+    with server.client() as client:  # and it keeps serving
+        page = client.post("/v1/ocr", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"})
+        assert page.status_code == 200

@@ -122,3 +122,57 @@ def test_page_preview_refuses_pages_past_the_end(server: DocfnServer) -> None:
     assert response.status_code == 422 and "out of range" in response.json()["error"]["message"]
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
     assert Image.open(__import__("io").BytesIO(preview.content)).size == Image.open(SAMPLE_PAGE).size
+
+
+def test_the_page_helper_is_admitted_like_the_tasks(model_store: Path) -> None:
+    """One place in all (DOCFN_MAX_CONCURRENCY=1, DOCFN_MAX_QUEUE=0): while an eight-page OCR holds
+    it, ``POST /try/page`` is refused 429 + Retry-After like a task; once it is free, it renders."""
+    import threading
+
+    import httpx
+
+    from docfn_testkit.docgen import pdf_from_images
+    from docfn_testkit.servers import scrape_metric, wait_until
+
+    page = Image.open(SAMPLE_PAGE).convert("RGB")
+    long_pdf = pdf_from_images([page] * 8)
+    instance = DocfnServer(
+        {
+            "DOCFN_MODEL_STORE": str(model_store),
+            "DOCFN_TASKS": "ocr",
+            "DOCFN_MAX_CONCURRENCY": "1",
+            "DOCFN_MAX_QUEUE": "0",
+            "DOCFN_RETRY_AFTER_SECONDS": "2",
+        }
+    ).start()
+    answers: list[httpx.Response] = []
+
+    def long_request() -> None:
+        with instance.client() as client:
+            answers.append(
+                client.post("/v1/ocr", content=long_pdf, headers={"content-type": "application/pdf"})
+            )
+
+    def in_flight() -> float:
+        with instance.client() as client:
+            return scrape_metric(client.get("/metrics").text, "docfn_in_flight") or 0.0
+
+    def try_page() -> httpx.Response:
+        with instance.client() as client:
+            return client.post(
+                "/try/page?page=1", content=SAMPLE_PAGE.read_bytes(), headers={"content-type": "image/png"}
+            )
+
+    try:
+        worker = threading.Thread(target=long_request)
+        worker.start()
+        wait_until(lambda: in_flight() >= 1, "the OCR request to hold the one place", timeout=30, every=0.02)
+        refused = try_page()
+        worker.join(timeout=120)
+        rendered = try_page()
+    finally:
+        instance.stop()
+    assert answers and answers[0].status_code == 200, answers
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"] == "2" and refused.json()["error"]["code"] == "overloaded"
+    assert rendered.status_code == 200 and rendered.headers["content-type"] == "image/png"

@@ -239,8 +239,10 @@ AWS_TEST_ENV = {
 class S3Server:
     """moto's standalone server (S3, Secrets Manager, …) over HTTP on loopback, in its own process."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        """``env``: moto's own settings, e.g. ``INITIAL_NO_AUTH_ACTION_COUNT`` (``s3_policies``)."""
         self.port = free_port()
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
 
     @property
@@ -252,7 +254,7 @@ class S3Server:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, **AWS_TEST_ENV},
+            env={**os.environ, **AWS_TEST_ENV, **self.env},
         )
         wait_for_port(self.port, timeout=30, process=self.process)
         return self

@@ -1,7 +1,8 @@
 """Property-based fuzzing (hypothesis) of every decoder and of the options parser: corrupted and
 adversarial inputs end in docfn's own 4xx errors, never another exception (a 500) or a crash.
 
-Seeds are small valid files of each format (PNG, JPEG, multi-frame TIFF, WebP, PDF); hypothesis
+Seeds are small valid files of each format (PNG, APNG, JPEG, MPO, multi-frame TIFF, WebP, animated
+WebP, PDF); hypothesis
 flips bytes, truncates, inserts and overwrites header fields. Derandomised and bounded: the same
 examples every run, a fixed number per format."""
 
@@ -18,7 +19,7 @@ from PIL import Image
 from docfn.core.documents import DecodeLimits, open_document, parse_page_ranges
 from docfn.core.errors import DocfnError
 from docfn.core.settings import ALL_TASKS
-from docfn_testkit.inputs import blank_pdf, image_bytes
+from docfn_testkit.inputs import animated_webp_bomb, apng_bomb, blank_pdf, image_bytes
 
 LIMITS = DecodeLimits(max_pixels=4_000_000, max_pages=8, pdf_dpi=72)
 MAX_BYTES = 1024 * 1024
@@ -45,6 +46,13 @@ def _tiff_frames() -> bytes:
 
 SEEDS: dict[str, tuple[bytes, str]] = {
     "png": (image_bytes(_seed_image(), "PNG"), "image/png"),
+    # The bombs' generators at a harmless size: mutations reach their canvas and frame headers.
+    "apng": (apng_bomb(48, 32), "image/png"),
+    "webp-animated": (animated_webp_bomb(48, 32), "image/webp"),
+    "mpo": (
+        image_bytes(_seed_image(), "MPO", save_all=True, append_images=[_seed_image().resize((64, 16))]),
+        "image/jpeg",
+    ),
     "jpeg": (image_bytes(_seed_image(), "JPEG", quality=80), "image/jpeg"),
     "tiff": (_tiff_frames(), "image/tiff"),
     "webp": (image_bytes(_seed_image(), "WEBP"), "image/webp"),
@@ -115,7 +123,16 @@ def test_corrupted_files_give_only_client_errors(fmt: str) -> None:
 @FUZZ
 @given(
     prefix=st.sampled_from(
-        [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"%PDF-1.7\n", b""]
+        [
+            b"\x89PNG\r\n\x1a\n",
+            b"\xff\xd8\xff",
+            b"II*\x00",
+            b"MM\x00*",
+            b"%PDF-1.7\n",
+            b"GIF89a",
+            b"RIFF\x00\x00\x00\x00WEBPVP8X",
+            b"",
+        ]
     ),
     body=st.binary(max_size=2048),
     declared=st.sampled_from([None, "image/png", "application/pdf", "text/plain", "image/webp"]),

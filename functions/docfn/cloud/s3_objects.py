@@ -1,15 +1,16 @@
 """The object store of asynchronous jobs over S3 (AWS, MinIO, moto) through boto3.
 
 The client is created on first use, so importing this module costs a Lambda init nothing. Failures
-become docfn errors here, once: a missing object :class:`ObjectMissing` (404), everything else
-:class:`Unavailable` (503), so callers degrade instead of crashing.
+become docfn errors here, once: a missing object :class:`ObjectMissing` (404), a key the role may
+not access :class:`Forbidden` (403, not retryable), everything else :class:`Unavailable` (503), so
+callers degrade instead of crashing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import DocfnError, PayloadTooLarge, Unavailable
+from ..core.errors import DocfnError, Forbidden, PayloadTooLarge, Unavailable
 from ..core.settings import Settings
 from ..service.storage import ListedObject, ObjectMissing, ObjectStore, PresignedUpload, StoredObject
 from .aws_clients import error_code, is_not_found, s3_client
@@ -109,8 +110,14 @@ class S3ObjectStore:
         return listed
 
 
+# What S3 answers when the role may not read or write a key: not a passing outage, so not a 503 that
+# clients retry (Retry-After), but a 403 saying so.
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "403"})
+
+
 class _translated:
-    """Maps boto3/botocore failures to docfn errors: missing objects 404, everything else 503."""
+    """Maps boto3/botocore failures to docfn errors: missing objects 404, access denied 403,
+    everything else 503."""
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -125,6 +132,8 @@ class _translated:
 
         if is_not_found(exc):
             raise ObjectMissing(f"object {self.key!r} does not exist") from exc
+        if isinstance(exc, ClientError) and error_code(exc) in ACCESS_DENIED_CODES:
+            raise Forbidden(f"this function's role may not access {self.key!r} (AccessDenied)") from exc
         if isinstance(exc, ClientError):
             code = error_code(exc)
             raise Unavailable(f"object storage refused {self.key!r}: {code or exc}", retry_after=5) from exc

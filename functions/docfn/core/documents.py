@@ -1,7 +1,12 @@
 """Decoding request bytes into page images, with limits checked before any large allocation.
 
-Supported: PNG, JPEG, TIFF (multi-frame), WebP and PDF (rendered with pypdfium2). The type is
-sniffed from the bytes; a declared Content-Type that disagrees with them is refused.
+Supported: PNG (APNG: its first frame), JPEG (MPO: each picture a page), TIFF (multi-frame), WebP
+(animated: its first frame) and PDF (rendered with pypdfium2). The type is sniffed from the bytes; a
+declared Content-Type that disagrees with them is refused.
+
+The pixel limit holds before any frame of any decoder is decoded: a canvas format's canvas is read
+from its header before Pillow opens it (``image_headers``), every frame's size before it is
+loaded, and a PDF page's size at the render DPI before it is rendered.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import BadInput, BadOptions, PayloadTooLarge, UnsupportedMediaType
+from .image_headers import canvas_size
 from .text_layer import TextLayer, read_text_layer
 
 # Pillow's own bomb check is a warning/exception at 2x its limit; ours is explicit and earlier.
@@ -30,6 +36,10 @@ MEDIA_TYPES: dict[str, str] = {
 _ALIASES = {"image/jpg": "image/jpeg", "image/tif": "image/tiff", "application/x-pdf": "application/pdf"}
 # Declared types that say nothing about the bytes: sniff instead of trusting or refusing them.
 UNINFORMATIVE_TYPES = {"", "application/octet-stream", "binary/octet-stream", "multipart/form-data"}
+# Formats whose frames are composited onto one canvas: Pillow's seek to frame n decodes frames
+# 0..n-1 at the canvas size, so the canvas is checked before any seek. A TIFF's or an MPO's seek
+# reads the next frame's header only; each of their frames has its own size.
+CANVAS_FORMATS = {"png", "webp"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,8 @@ def check_format(data: bytes, declared: str | None) -> str:
     fmt = sniff_format(data)
     if fmt is None:
         what = "text" if _looks_like_text(data) else "unrecognised binary data"
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            what = "a GIF"  # named, so the caller knows to convert it; never handed to a decoder
         raise UnsupportedMediaType(
             f"the body is {what}, not a PNG, JPEG, TIFF, WebP or PDF"
             + (f" (declared {declared_type})" if declared_type not in UNINFORMATIVE_TYPES else "")
@@ -156,6 +168,10 @@ class Document:
             except pdfium.PdfiumError as exc:
                 raise BadInput(f"the PDF cannot be opened: {exc}") from exc
             return len(self._pdf)
+        # Before Pillow opens it: opening a WebP allocates its whole canvas.
+        canvas = canvas_size(self.data, self.format)
+        if canvas is not None:
+            self._check_pixels(*canvas, f"the {self.format.upper()} canvas")
         try:
             with Image.open(io.BytesIO(self.data)) as image:
                 return int(getattr(image, "n_frames", 1))
@@ -185,6 +201,7 @@ class Document:
         return self._render_image(index)
 
     def _check_pixels(self, width: int, height: int, what: str) -> None:
+        width, height = abs(width), abs(height)  # a PDF box may be given upside down
         if width * height > self.limits.max_pixels:
             raise PayloadTooLarge(
                 f"{what} is {width}x{height} = {width * height:,} pixels;"
@@ -194,10 +211,12 @@ class Document:
     def _render_image(self, index: int) -> PageImage:
         try:
             with Image.open(io.BytesIO(self.data)) as image:
+                if self.format in CANVAS_FORMATS:
+                    self._check_pixels(image.width, image.height, f"the canvas of page {index + 1}")
                 if index:
-                    image.seek(index)  # reads this frame's header only, no pixels
+                    image.seek(index)
                 # The frame's own header gives its size before a single pixel is decoded: refuse bombs
-                # here, for every frame (a multi-frame TIFF's later frames may be far larger).
+                # here, for every frame (a multi-frame TIFF's or MPO's later frames may be far larger).
                 self._check_pixels(image.width, image.height, f"page {index + 1}")
                 image.load()
                 rgb = image.convert("RGB")

@@ -23,6 +23,13 @@ class Unauthorized(DocfnError):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(DocfnError):
+    """The function's own credentials may not do what was asked (S3 AccessDenied on an object a
+    caller named): the caller's to fix, so never retryable and never a 503."""
+
+    status, code = 403, "access_denied"
+
+
 class NotFound(DocfnError):
     status, code = 404, "not_found"
 
@@ -43,6 +50,13 @@ class UnsupportedMediaType(DocfnError):
 
 class BadOptions(DocfnError):
     status, code = 422, "bad_options"
+
+
+class ClientClosedRequest(DocfnError):
+    """The client went away before its request was read (nginx's 499): logged and counted as such,
+    never as an error of the server. Nobody reads the answer."""
+
+    status, code = 499, "client_closed_request"
 
 
 class Overloaded(DocfnError):

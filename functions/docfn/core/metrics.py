@@ -12,6 +12,10 @@ LATENCY = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
 ERRORS = Counter("docfn_errors_total", "Errors by task and code", ["task", "code"])
+# Apart from ERRORS: a caller hanging up mid-upload is not something the server got wrong.
+CLIENT_DISCONNECTS = Counter(
+    "docfn_client_disconnects_total", "Requests whose client left before its body was read (499)", ["task"]
+)
 CACHE_LOOKUPS = Counter("docfn_cache_lookups_total", "Result cache lookups", ["task", "result"])
 CACHE_FAILURES = Counter(
     "docfn_cache_failures_total",

@@ -11,7 +11,8 @@ Layout (the Terraform lifecycle rules and IAM policies assume exactly these pref
     results/<task_id>/callback.json      the group's callback, claimed by the instance that sends it
 
 The interface knows no cloud; ``docfn.cloud.s3_objects.S3ObjectStore`` speaks S3 (AWS, MinIO, moto).
-Every storage failure surfaces as :class:`Unavailable` (503) so callers degrade instead of crashing.
+Every storage failure surfaces as :class:`Unavailable` (503) so callers degrade instead of crashing;
+a missing object is :class:`ObjectMissing` (404) and a key the role may not access ``Forbidden`` (403).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class PresignedUpload:
 
 
 class ObjectStore(Protocol):
-    """What jobs need from a bucket. Implementations raise :class:`ObjectMissing` or
+    """What jobs need from a bucket. Implementations raise :class:`ObjectMissing`, ``Forbidden`` or
     :class:`Unavailable` (never a vendor exception)."""
 
     bucket: str

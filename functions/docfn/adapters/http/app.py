@@ -15,10 +15,10 @@ import logging  # noqa: E402
 import threading  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from concurrent.futures import Executor, ThreadPoolExecutor  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 from functools import partial  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
 
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
@@ -29,8 +29,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 
 from ... import __version__  # noqa: E402
 from ...core import logs, metrics  # noqa: E402
-from ...core.errors import DocfnError  # noqa: E402
+from ...core.errors import ClientClosedRequest, DocfnError  # noqa: E402
 from ...core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
+from ...service.admission import Admission  # noqa: E402
 from ...service.outcome import Outcome  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
 from ...service.service import DocService  # noqa: E402
@@ -48,6 +49,7 @@ from .try_page import add_try_page  # noqa: E402
 from .upload_routes import add_upload_routes  # noqa: E402
 from .url_inputs import URL_FIELD, UrlInputs  # noqa: E402
 
+T = TypeVar("T")
 IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
 metrics.IMPORT_SECONDS.set(IMPORT_SECONDS)
 # The import phase is paid once per process: it is reported in the first cold request's timings only.
@@ -165,6 +167,21 @@ def create_app(
 
     url_inputs = UrlInputs(settings, lambda: jobs.store)
 
+    async def admitted(
+        work: Callable[[], T], admission: Admission | None = None, executor: Executor | None = None
+    ) -> T:
+        """``work`` admitted (by default as page work: the page tasks' queue and threads), in a
+        worker thread, answered within the inference deadline (504 past it, 429 past capacity)."""
+        admission = admission or service.admission
+        # The place in the queue is held until the worker thread stops, not until we stop waiting.
+        future = admission.submit(executor or workers, work)
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(future), timeout=settings.inference_timeout_seconds
+            )
+        except TimeoutError:
+            raise service.deadline_exceeded() from None
+
     async def execute(task: str, given: TaskInput, options: dict[str, str]) -> Outcome:
         """One task run for an HTTP front door: admitted, in a worker thread, within the deadline."""
         timeout = settings.inference_timeout_seconds
@@ -178,13 +195,9 @@ def create_app(
             deadline=time.monotonic() + timeout,
             instruction=given.instruction,
         )
-        # The place in the queue is held until the worker thread stops, not until we stop waiting.
         admission = service.admission_for(task)
-        work = admission.submit(vlm_workers if admission is service.vlm_admission else workers, run)
-        try:
-            outcome = await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
-        except TimeoutError:
-            raise service.deadline_exceeded() from None
+        executor = vlm_workers if admission is service.vlm_admission else workers
+        outcome = await admitted(run, admission, executor)
         if outcome.cold and _import_unreported.is_set():
             _import_unreported.clear()
             outcome.timings = {"import": IMPORT_SECONDS, **outcome.timings}
@@ -201,7 +214,8 @@ def create_app(
             return _ok(outcome, request_id)
         except DocfnError as exc:
             status, error_code = exc.status, exc.code
-            metrics.ERRORS.labels(task, exc.code).inc()
+            if not isinstance(exc, ClientClosedRequest):  # counted apart, in _observe
+                metrics.ERRORS.labels(task, exc.code).inc()
             raise
         except StarletteHTTPException as exc:
             # Starlette's own refusals (a malformed multipart body: 400) are logged and counted with
@@ -225,6 +239,8 @@ def create_app(
         task: str, request: Request, status: int, outcome: Outcome | None, error_code: str | None
     ) -> None:
         metrics.REQUESTS.labels(task, str(status)).inc()
+        if status == ClientClosedRequest.status:
+            metrics.CLIENT_DISCONNECTS.labels(task).inc()
         metrics.LATENCY.labels(task).observe(time.perf_counter() - request.state.started)
         if outcome is not None:
             for phase, seconds in outcome.timings.items():
@@ -245,7 +261,7 @@ def create_app(
         add_task_routes(app, service, task_groups(jobs), settings, url_inputs.fetch, _observe)
     if "vlm" in service.tasks:  # what MinerU's http-client backend calls (a vLLM server's API)
         add_openai_routes(app, service, settings, vlm_workers, api_key(settings), url_inputs.fetch)
-    add_try_page(app, service.limits, settings.max_body_bytes)
+    add_try_page(app, service.limits, settings.max_body_bytes, admitted)
 
     for name, hosted in service.tasks.items():  # documented with the task's options
         app.add_api_route(

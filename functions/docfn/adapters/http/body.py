@@ -8,12 +8,15 @@ whether it was applied, and why not (``docfn.tasks.instruction``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
-from ...core.errors import BadInput, PayloadTooLarge
+from ...core.errors import BadInput, ClientClosedRequest, PayloadTooLarge
 
 # The multipart part names accepted for the input file, in the order they are looked for.
 FILE_FIELDS: tuple[str, ...] = ("file", "image", "files")
@@ -46,20 +49,34 @@ def refuse_declared_oversize(request: Request, limit: int) -> None:
         )
 
 
+@asynccontextmanager
+async def client_present() -> AsyncIterator[None]:
+    """Starlette's ClientDisconnect (the caller hung up mid-upload) as docfn's 499: otherwise it
+    reaches the app's last-resort handler and is logged and counted as a 500 of the server."""
+    try:
+        yield
+    except ClientDisconnect:
+        raise ClientClosedRequest(
+            "the client closed the connection before its request body was read"
+        ) from None
+
+
 async def read_body(request: Request, limit: int) -> TaskInput:
     """The input file: the raw body, or a multipart part named file / image / files."""
     refuse_declared_oversize(request, limit)
-    if is_multipart(request):
-        return await _read_form(request)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"the body exceeds the synchronous limit of {limit:,} bytes; upload it with POST /v1/uploads"
-            )
-        chunks.append(chunk)
+    async with client_present():
+        if is_multipart(request):
+            return await _read_form(request)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"the body exceeds the synchronous limit of {limit:,} bytes;"
+                    " upload it with POST /v1/uploads"
+                )
+            chunks.append(chunk)
     return TaskInput(b"".join(chunks), request.headers.get("content-type"))
 
 

@@ -1,6 +1,7 @@
 """Inputs by URL: ``POST /v1/{task}`` with JSON ``{"url": ...}`` or ``?url=``.
 
-``http(s)://`` documents are fetched with a size cap and a deadline; ``s3://`` URLs of this
+``http(s)://`` documents are fetched with a size cap and one overall deadline (DNS, every redirect
+hop and the body: ``deadline.within``); ``s3://`` URLs of this
 function's own bucket are read through its object store (its role), no other bucket.
 
 A URL must not make the function a proxy into its own network (SSRF): every hop, redirects
@@ -10,7 +11,6 @@ included, is checked and dialled at its checked address (``url_targets``).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from ...core.errors import BadInput, PayloadTooLarge
 from ...core.settings import Settings
 from ...service.storage import ObjectStore
-from .body import TaskInput, refuse_declared_oversize
+from .body import TaskInput, client_present, refuse_declared_oversize
+from .deadline import Deadline, within
 from .url_targets import UrlTargets, pinned
 
 if TYPE_CHECKING:
@@ -75,26 +76,40 @@ class UrlInputs:
         # and the cold start of every function would pay for what only URL inputs use.
         import httpx
 
-        deadline = time.monotonic() + self.settings.url_fetch_timeout_seconds
-        timeout = httpx.Timeout(self.settings.url_fetch_timeout_seconds)
-        # trust_env=False: an environment proxy would connect to the unchecked host name itself.
-        current = httpx.URL(url)
-        try:
-            with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
-                return self._follow(client, current, deadline)
-        except httpx.HTTPError as exc:
-            raise BadInput(f"fetching {url} failed: {type(exc).__name__} {exc}".strip()) from None
+        seconds = self.settings.url_fetch_timeout_seconds
 
-    def _follow(self, client: httpx.Client, current: httpx.URL, deadline: float) -> TaskInput:
-        """GET ``current``, following redirects by hand: each hop's address is checked first."""
+        def fetch(deadline: Deadline) -> TaskInput:
+            # trust_env=False: an environment proxy would connect to the unchecked host name itself.
+            try:
+                with httpx.Client(trust_env=False, follow_redirects=False) as client:
+                    return self._follow(client, httpx.URL(url), deadline)
+            except httpx.HTTPError as exc:
+                if deadline.passed:
+                    raise self._late(url) from None
+                raise BadInput(f"fetching {url} failed: {type(exc).__name__} {exc}".strip()) from None
+
+        return within(seconds, fetch, lambda: self._late(url))
+
+    def _late(self, url: str) -> BadInput:
+        timeout = self.settings.url_fetch_timeout_seconds
+        return BadInput(f"fetching {url} took longer than {timeout:g} s (resolving, redirects and body)")
+
+    def _follow(self, client: httpx.Client, current: httpx.URL, deadline: Deadline) -> TaskInput:
+        """GET ``current``, following redirects by hand: each hop's address is checked first, and
+        each hop may wait only for what is left of the one deadline."""
+        import httpx
+
         targets = UrlTargets(self.settings)
         for _ in range(MAX_REDIRECTS + 1):
             target, host, sni = pinned(current, targets.checked_address(current))
+            if deadline.passed:
+                raise self._late(str(current))
             with client.stream(
                 "GET",
                 target,
                 headers={**host, "Accept": "application/pdf, image/*"},
                 extensions=sni,
+                timeout=httpx.Timeout(deadline.left()),
             ) as response:
                 if response.is_redirect and "location" in response.headers:
                     current = current.join(response.headers["location"])
@@ -110,7 +125,7 @@ class UrlInputs:
                 )
         raise BadInput(f"{current} redirects more than {MAX_REDIRECTS} times")
 
-    def _read_capped(self, response: httpx.Response, url: str, deadline: float) -> bytes:
+    def _read_capped(self, response: httpx.Response, url: str, deadline: Deadline) -> bytes:
         limit = self.settings.url_max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -121,9 +136,8 @@ class UrlInputs:
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(f"{url} exceeds the URL input limit of {limit:,} bytes")
-            if time.monotonic() > deadline:
-                timeout = self.settings.url_fetch_timeout_seconds
-                raise BadInput(f"fetching {url} took longer than {timeout:g} s")
+            if deadline.passed:
+                raise self._late(url)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -136,8 +150,10 @@ async def _requested_url(request: Request, limit: int) -> str | None:
     if content_type != "application/json":
         return None
     refuse_declared_oversize(request, limit)  # a JSON body may be a text task's whole input
+    async with client_present():
+        raw = await request.body()
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except ValueError:
         body = None
     if isinstance(body, dict) and URL_FIELD not in body and isinstance(body.get(TEXT_FIELD), str):

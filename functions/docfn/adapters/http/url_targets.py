@@ -2,8 +2,11 @@
 ``image_url``, a task's callback. A caller's URL must not make the function a proxy into its own
 network (SSRF): private, loopback, link-local and other non-global addresses are refused unless
 ``DOCFN_URL_ALLOWED_NETWORKS`` names them (local development, tests); the cloud metadata endpoints
-are refused always. A host name is resolved once and the connection goes to the address that was
-checked (the name travels only in the Host header and TLS SNI), so DNS rebinding reaches nothing new.
+are refused always. An IPv6 address that translates or tunnels to IPv4 (NAT64, 6to4, Teredo) is
+judged by the IPv4 address it embeds (``embedded_ipv4``). A refusal never names the address a host
+resolved to: that would let a caller map the function's internal DNS. A host name is resolved once
+and the connection goes to the address that was checked (the name travels only in the Host header
+and TLS SNI), so DNS rebinding reaches nothing new.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ...core.errors import BadInput
 from ...core.settings import Settings
+from .embedded_ipv4 import embedded_ipv4
 
 if TYPE_CHECKING:
     import httpx
@@ -48,18 +52,27 @@ class UrlTargets:
             if self.allowed(address):
                 return address
         raise BadInput(
-            f"{url} resolves to {', '.join(sorted({str(a) for a in addresses}))}: a private, loopback,"
-            " link-local or metadata address. URLs must be public (DOCFN_URL_ALLOWED_NETWORKS"
+            f"the host of {url} resolves to a non-public address (private, loopback, link-local,"
+            " metadata, or an IPv6 form of one). URLs must be public (DOCFN_URL_ALLOWED_NETWORKS"
             " admits private networks for local development)"
         )
 
     def allowed(self, address: IPAddress) -> bool:
         if address in METADATA_ADDRESSES:
             return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            return self.allowed(address.ipv4_mapped)
-        if address.is_global and not address.is_multicast:
+        if self._listed(address):
             return True
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return self.allowed(address.ipv4_mapped)
+            # Judged by where it leads as well as by its own prefix: an embedded address can only
+            # refuse (Teredo, never global itself, stays refused whatever its relay and client).
+            embedded = embedded_ipv4(address)
+            if embedded is not None and not all(self.allowed(inner) for inner in embedded):
+                return False
+        return address.is_global and not address.is_multicast
+
+    def _listed(self, address: IPAddress) -> bool:
         return any(address in network for network in self.allowed_networks)
 
 
