@@ -201,13 +201,13 @@ def create_app(
             return _ok(outcome, request_id)
         except DocfnError as exc:
             status, error_code = exc.status, exc.code
-            metrics.ERRORS.labels(task, exc.code).inc()
+            metrics.count_error(task, exc.code)
             raise
         except StarletteHTTPException as exc:
             # Starlette's own refusals (a malformed multipart body: 400) are logged and counted with
             # the status the client gets, not as 500s: no false 5xx alerts.
             status, error_code = exc.status_code, _http_error_code(exc.status_code)
-            metrics.ERRORS.labels(task, error_code).inc()
+            metrics.count_error(task, error_code)
             raise
         finally:
             _observe(task, request, status, outcome, error_code)
@@ -224,11 +224,10 @@ def create_app(
     def _observe(
         task: str, request: Request, status: int, outcome: Outcome | None, error_code: str | None
     ) -> None:
-        metrics.REQUESTS.labels(task, str(status)).inc()
-        metrics.LATENCY.labels(task).observe(time.perf_counter() - request.state.started)
+        # Bounded labels (docfn.core.labels): POST /v1/<anything> is counted as task="unknown".
+        metrics.count_request(task, status, time.perf_counter() - request.state.started)
         if outcome is not None:
-            for phase, seconds in outcome.timings.items():
-                metrics.PHASE_SECONDS.labels(task, phase).observe(seconds)
+            metrics.observe_phases(task, outcome.timings)
         log_request(
             request_id=_rid(request),
             task=task,
