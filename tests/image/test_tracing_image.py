@@ -6,21 +6,28 @@ cannot start would step aside anyway (tests/test_tracing_failsafe.py covers that
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from docfn.packs.catalog import DEFAULT_PACKS
 from docfn_testkit.containers import Container, ImageConfig
 from docfn_testkit.paths import SAMPLE_PAGE
 from docfn_testkit.servers import free_port
 
 
 def test_xray_tracing_under_docfn_serve_answers_200(
-    image_for: Callable[[str], ImageConfig], pack_store: Path
+    image_for: Callable[[str], ImageConfig], pack_store: Path, tmp_path: Path
 ) -> None:
     image = image_for("ocr")
+    # The OCR pack, readable by the image's unprivileged user (the shared store is the host's).
+    store = tmp_path / "models"
+    shutil.copytree(pack_store / DEFAULT_PACKS["ocr"], store / DEFAULT_PACKS["ocr"])
+    for path in [store, *store.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     port, daemon = free_port(), free_port()  # nothing listens at the daemon's port: UDP goes nowhere
     with Container(
         image.tag,
@@ -31,7 +38,7 @@ def test_xray_tracing_under_docfn_serve_answers_200(
             "DOCFN_TRACING": "xray",
             "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon}",
         },
-        volumes=[f"{pack_store}:/models:ro"],
+        volumes=[f"{store}:/models:ro"],
     ) as container:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
