@@ -81,9 +81,11 @@ def test_opentelemetry_spans_of_a_real_request(model_store: Path) -> None:
 
     from docfn.adapters.http.app import create_app
     from docfn.cloud.otel import OTelTracer
+    from docfn.core.failsafe_tracing import FailSafeTracer
 
     settings = Settings(tasks=["ocr"], model_store=model_store, tracing="otel")
-    assert isinstance(build_service(settings).tracer, OTelTracer)  # the setting picks OpenTelemetry
+    chosen = build_service(settings).tracer
+    assert isinstance(chosen, FailSafeTracer) and isinstance(chosen.inner, OTelTracer)  # OpenTelemetry
     exporter = InMemorySpanExporter()
     service = build_service(settings, tracer=OTelTracer("docfn-ocr", exporter=exporter, batch=False))
     app = create_app(settings, service)

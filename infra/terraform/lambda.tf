@@ -52,8 +52,10 @@ resource "aws_lambda_function" "this" {
   }
   kms_key_arn = local.kms_key_arn
 
+  # Active (Lambda samples and sends the segment the X-Ray SDK adds to) only when tracing with X-Ray;
+  # PassThrough otherwise: no X-Ray segments billed for OpenTelemetry or no tracing.
   tracing_config {
-    mode = "Active"
+    mode = var.tracing == "xray" ? "Active" : "PassThrough"
   }
 
   vpc_config {

@@ -53,7 +53,7 @@ locals {
         DOCFN_BUCKET                = aws_s3_bucket.this.id
         DOCFN_REDIS_URL             = local.redis_url
         DOCFN_REDIS_AUTH_SECRET_ARN = aws_secretsmanager_secret.cache_auth.arn
-        DOCFN_TRACING               = "1"
+        DOCFN_TRACING               = var.tracing
         DOCFN_RESULT_TTL_SECONDS    = tostring(var.result_ttl_seconds)
         DOCFN_LOG_LEVEL             = var.log_level
         # Load the packs during init, overlapping their download with the imports (docs/lambda.md).

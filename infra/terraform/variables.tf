@@ -162,7 +162,7 @@ variable "tasks" {
         "DOCFN_TASKS", "DOCFN_BUCKET", "DOCFN_REDIS_URL", "DOCFN_REDIS_AUTH_SECRET_ARN", "DOCFN_TRACING",
       ], k) && !can(regex("^DOCFN_([A-Z_]+_)?MODEL_URI$", k))
     ]]))
-    error_message = "environment may not set DOCFN_TASKS, DOCFN_BUCKET, DOCFN_MODEL_URI, DOCFN_<ROLE>_MODEL_URI, DOCFN_REDIS_URL, DOCFN_REDIS_AUTH_SECRET_ARN or DOCFN_TRACING; the module wires those (set model_pack / role_packs instead)."
+    error_message = "environment may not set DOCFN_TASKS, DOCFN_BUCKET, DOCFN_MODEL_URI, DOCFN_<ROLE>_MODEL_URI, DOCFN_REDIS_URL, DOCFN_REDIS_AUTH_SECRET_ARN or DOCFN_TRACING; the module wires those (set model_pack / role_packs / tracing instead)."
   }
 }
 
@@ -246,6 +246,23 @@ variable "cors" {
   validation {
     condition     = !(var.cors.allow_credentials && contains(var.cors.allow_origins, "*"))
     error_message = "cors.allow_credentials cannot be combined with a \"*\" origin."
+  }
+}
+
+variable "tracing" {
+  description = <<-EOT
+    DOCFN_TRACING of every function: "xray" (the X-Ray SDK; the function's tracing_config is Active,
+    so Lambda samples and owns the segment), "otel" (OpenTelemetry spans over OTLP/HTTP to the
+    collector at OTEL_EXPORTER_OTLP_ENDPOINT, set through a task's environment; flushed before each
+    invocation returns; tracing_config PassThrough) or "off". A tracer that cannot start or send is
+    logged once and steps aside: tracing never fails a request.
+  EOT
+  type        = string
+  default     = "xray"
+
+  validation {
+    condition     = contains(["xray", "otel", "off"], var.tracing)
+    error_message = "tracing must be xray, otel or off."
   }
 }
 

@@ -264,7 +264,7 @@ def test_lambda_function_contract() -> None:
     assert "each.value.architecture" in text_of(attr(fn, "architectures"))
     assert "each.value.ephemeral_storage" in text_of(blocks(fn, "ephemeral_storage"))
     (tracing,) = blocks(fn, "tracing_config")
-    assert attr(tracing, "mode") == "Active"
+    assert norm(attr(tracing, "mode")) == norm('${var.tracing == "xray" ? "Active" : "PassThrough"}')
     (vpc,) = blocks(fn, "vpc_config")
     assert "local.private_subnet_ids" in attr(vpc, "subnet_ids")
     (env,) = blocks(fn, "environment")
@@ -824,3 +824,21 @@ def test_optional_log_subscription_ships_the_request_lines(evaluated: Evaluated)
     evaluated.apply(log_subscription_destination_arn=firehose, log_subscription_role_arn=role)
     assert "must be the ARN of a Firehose" in evaluated.errors(log_subscription_destination_arn="opensearch")
     assert "must be an IAM role ARN" in evaluated.errors(log_subscription_role_arn="cwl-role")
+
+
+def test_tracing_is_a_validated_variable_the_functions_read(evaluated: Evaluated) -> None:
+    """var.tracing (xray | otel | off, default xray) is what every function's DOCFN_TRACING says,
+    as Terraform evaluates the Lambda environment; values the app would refuse are refused here."""
+    from docfn.core.settings import Settings
+    from docfn_testkit.terraform_env import evaluate
+
+    variable = module().variables["tracing"]
+    assert attr(variable, "default") == "xray" and "otel" in attr(variable, "description")
+    environments = evaluate()["environment"]
+    assert environments and {env["DOCFN_TRACING"] for env in environments.values()} == {"xray"}
+    assert "var.tracing" in module().locals["function_environment"]
+    for value in ("xray", "otel", "off"):
+        evaluated.apply(tracing=value)
+        assert Settings(tracing=value).tracing == value  # what Terraform allows, the app accepts
+    for bad in ("1", "zipkin", "XRAY", ""):
+        assert "tracing must be xray, otel or off" in evaluated.errors(tracing=bad), bad

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from ..cloud.s3_objects import object_store
 from ..cloud.s3_packs import S3PackSource
+from ..core.failsafe_tracing import start_tracer
 from ..core.settings import Settings, unknown_variables
 from ..core.tracing import Tracer
 from ..service.cache import ResultCache, build_cache
@@ -82,15 +83,24 @@ def api_key(settings: Settings) -> str | None:
 
 
 def tracer_for(settings: Settings) -> Tracer | None:
-    """The tracer ``DOCFN_TRACING`` names; None (no spans, no SDK imported) when off."""
+    """The tracer ``DOCFN_TRACING`` names, fail-safe (``docfn.core.failsafe_tracing``: a tracing SDK
+    that cannot start or send logs once and steps aside); None (no spans, no SDK imported) when off."""
     if settings.tracing == "xray":
-        from ..cloud.xray import XRayTracer
 
-        return XRayTracer()
+        def xray() -> Tracer:
+            from ..cloud.xray import XRayTracer
+
+            return XRayTracer()
+
+        return start_tracer("xray", xray)
     if settings.tracing == "otel":
-        from ..cloud.otel import OTelTracer
 
-        return OTelTracer(f"docfn-{'-'.join(settings.tasks)}" if len(settings.tasks) == 1 else "docfn")
+        def otel() -> Tracer:
+            from ..cloud.otel import OTelTracer
+
+            return OTelTracer(f"docfn-{'-'.join(settings.tasks)}" if len(settings.tasks) == 1 else "docfn")
+
+        return start_tracer("otel", otel)
     return None
 
 

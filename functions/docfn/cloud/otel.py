@@ -10,7 +10,8 @@ tracing is set to ``otel``; the global tracer provider is left alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +30,8 @@ class OTelTracer:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             exporter = OTLPSpanExporter()
+        self._exporter = _Watched(exporter)
+        exporter = self._exporter
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
         self.provider.add_span_processor(processor)
@@ -48,6 +51,28 @@ class OTelTracer:
         with self._tracer.start_as_current_span(name, attributes=_attributes(annotations)):
             yield
 
+    def flush(self, timeout_seconds: float) -> None:
+        """Export the batched spans now, waiting at most ``timeout_seconds``: a Lambda invocation's
+        spans must leave before it returns (the environment is frozen after, maybe for good).
+
+        The SDK's ``force_flush`` exports in the calling thread and its exporter retries for up to
+        its own timeout (10 s), whatever timeout it is given: it runs in a thread of its own, waited
+        for at most ``timeout_seconds``. Raises TimeoutError when it is not done by then, and
+        ConnectionError when the collector refused the spans, so that the fail-safe tracer steps
+        aside rather than make every later invocation wait as long."""
+        flushing = threading.Thread(
+            target=self.provider.force_flush,
+            kwargs={"timeout_millis": max(1, int(timeout_seconds * 1000))},
+            name="docfn-otel-flush",
+            daemon=True,
+        )
+        flushing.start()
+        flushing.join(timeout_seconds)
+        if flushing.is_alive():
+            raise TimeoutError(f"spans not exported within {timeout_seconds:g} s")
+        if self._exporter.failed:
+            raise ConnectionError("the collector did not accept the spans")
+
     def shutdown(self) -> None:
         """Flush what is buffered (a process about to exit)."""
         self.provider.shutdown()
@@ -55,3 +80,24 @@ class OTelTracer:
 
 def _attributes(annotations: dict[str, str]) -> dict[str, str]:
     return {f"docfn.{key}": str(value) for key, value in annotations.items()}
+
+
+class _Watched:
+    """A span exporter that remembers whether its last export failed (what ``flush`` reports)."""
+
+    def __init__(self, exporter: Any) -> None:
+        self.exporter = exporter
+        self.failed = False
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        result = self.exporter.export(spans)
+        self.failed = result is not SpanExportResult.SUCCESS
+        return result
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.exporter.force_flush(timeout_millis))

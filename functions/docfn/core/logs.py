@@ -25,41 +25,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
-# CloudWatch embedded metric format: on Lambda the request line itself carries the metrics, so
-# CloudWatch extracts them from the log with no agent, no API call and no second line.
-EMF_NAMESPACE = "docfn"
-EMF_METRICS = (
-    ("Requests", "Count"),
-    ("Errors", "Count"),
-    ("ServerErrors", "Count"),
-    ("Duration", "Milliseconds"),
-    ("CacheHits", "Count"),
-    ("ColdStarts", "Count"),
-)
 _emf = {"enabled": False}
-
-
-def emf_block(fields: dict[str, Any]) -> dict[str, Any]:
-    """The EMF members of a request line: ``_aws`` metadata plus one value per metric, by task."""
-    status = int(fields.get("status") or 0)
-    return {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": EMF_NAMESPACE,
-                    "Dimensions": [["task"]],
-                    "Metrics": [{"Name": name, "Unit": unit} for name, unit in EMF_METRICS],
-                }
-            ],
-        },
-        "Requests": 1,
-        "Errors": int(status >= 400),
-        "ServerErrors": int(status >= 500),
-        "Duration": float(fields.get("duration_ms") or 0.0),
-        "CacheHits": int(bool(fields.get("cache_hit"))),
-        "ColdStarts": int(bool(fields.get("cold"))),
-    }
 
 
 def configure(level: str = "INFO", *, emf: bool = False) -> None:
@@ -81,7 +47,13 @@ REQUEST_LOG = logging.getLogger("docfn.request")
 
 def log_request(**fields: Any) -> None:
     """The one structured line per request (request id, task, input hash, bytes, pages, cache, cold,
-    phase timings, status); in embedded metric format too when configured (``DOCFN_METRICS_EMF``)."""
+    phase timings, status); in embedded metric format too when configured (``DOCFN_METRICS_EMF``,
+    ``docfn.core.emf``)."""
     if _emf["enabled"] and isinstance(fields.get("task"), str) and "status" in fields:
-        fields = {**fields, **emf_block(fields)}
+        try:
+            from .emf import emf_members
+
+            fields = {**fields, **emf_members(fields)}
+        except Exception:  # metrics never fail a request: the line goes out without them
+            logging.getLogger("docfn.metrics").exception("embedded metrics could not be added")
     REQUEST_LOG.info("request", extra={"fields": fields})

@@ -1,8 +1,15 @@
-"""Prometheus metrics (requests, latency, errors, cache hits, cold starts, model load time)."""
+"""Prometheus metrics (requests, latency, errors, cache hits, cold starts, model load time).
+
+Labels a caller can influence (task, status, error code) are recorded through the functions at the
+end of this module, which keep every value in a fixed set (``docfn.core.labels``): /metrics must not
+grow with the paths callers make up.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from .labels import error_label, status_label, task_label
 
 REQUESTS = Counter("docfn_requests_total", "Requests by task and status", ["task", "status"])
 LATENCY = Histogram(
@@ -44,3 +51,28 @@ VLM_BATCH_SIZE = Histogram(
     "Sequences decoded together in one VLM batch (requests that arrived within the batching window)",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
+
+
+def count_request(task: str, status: int | str, seconds: float) -> None:
+    """One request answered: its count by task and status, and its latency."""
+    label = task_label(task)
+    REQUESTS.labels(label, status_label(status)).inc()
+    LATENCY.labels(label).observe(seconds)
+
+
+def count_client_disconnect(task: str) -> None:
+    CLIENT_DISCONNECTS.labels(task_label(task)).inc()
+
+
+def count_error(task: str, code: str) -> None:
+    ERRORS.labels(task_label(task), error_label(code)).inc()
+
+
+def observe_phases(task: str, timings: dict[str, float]) -> None:
+    label = task_label(task)
+    for phase, seconds in timings.items():
+        PHASE_SECONDS.labels(label, phase).observe(seconds)
+
+
+def count_cache_lookup(task: str, hit: bool) -> None:
+    CACHE_LOOKUPS.labels(task_label(task), "hit" if hit else "miss").inc()

@@ -11,7 +11,10 @@ import time
 from typing import Any
 
 from ..core import logs
+from ..core.labels import task_label
 from .outcome import Outcome
+
+REQUESTED_TASK_CHARS = 64
 
 
 def request_fields(
@@ -48,5 +51,13 @@ def request_fields(
 
 
 def log_request(**kwargs: Any) -> None:
-    """Emit the request line (arguments as :func:`request_fields`)."""
-    logs.log_request(**request_fields(**kwargs))
+    """Emit the request line (arguments as :func:`request_fields`).
+
+    Its ``task`` is one of docfn's tasks or ``"unknown"`` (it is an EMF dimension on Lambda, and log
+    searches group by it); what the caller asked for is kept beside it, cut short."""
+    fields = request_fields(**kwargs)
+    task = fields.get("task")
+    if task is not None and task_label(task) != task:
+        fields["task"] = task_label(task)
+        fields["requested_task"] = str(task)[:REQUESTED_TASK_CHARS]
+    logs.log_request(**fields)

@@ -261,7 +261,7 @@ class DocService:
             input_sha256, task_name, hosted.version_for(optional), {**options.cache_fields(), "pages": pages}
         )
         result = self.cache.get(key)
-        metrics.CACHE_LOOKUPS.labels(task_name, "hit" if result is not None else "miss").inc()
+        metrics.count_cache_lookup(task_name, result is not None)
         if result is None:
             return None
         return Outcome(task_name, result, input_sha256, key, True, False, len(pages), int(facts["bytes"]))
@@ -326,7 +326,7 @@ class DocService:
             with self.tracer.subsegment("cache_get", cache=self.cache.kind):
                 cached = self.cache.get(key)
             timings["cache_get"] = time.perf_counter() - lookup
-            metrics.CACHE_LOOKUPS.labels(task_name, "hit" if cached is not None else "miss").inc()
+            metrics.count_cache_lookup(task_name, cached is not None)
             if cached is not None:
                 return Outcome(task_name, cached, input_sha, key, True, False, len(pages), len(data), timings)
 
@@ -418,7 +418,7 @@ class DocService:
         timings["decode"] = time.perf_counter() - started
         with self.tracer.subsegment("cache_get", cache=self.cache.kind):
             cached = self.cache.get(key)
-        metrics.CACHE_LOOKUPS.labels(name, "hit" if cached is not None else "miss").inc()
+        metrics.count_cache_lookup(name, cached is not None)
         if cached is not None:
             return Outcome(name, cached, input_sha, key, True, False, len(pages), len(data), timings)
 

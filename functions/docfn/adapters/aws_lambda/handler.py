@@ -13,7 +13,8 @@ of the load (its ``load_wait``). Init never fails on a wiring or load error: the
 tries again and answers with the error (503 for an unreachable S3). Without ``DOCFN_EAGER_LOAD``
 everything is built on the first invocation and packs load on first use. Whether an invocation was
 the container's first (cold) is in the response header ``X-Docfn-Lambda-Cold``, the event
-responses' ``cold_start``, and the invocation log.
+responses' ``cold_start``, and the invocation log. Before an invocation returns, the tracer's
+buffered spans are flushed (OpenTelemetry batches them).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from ..wiring import build_service, upload_processor  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
 log = logging.getLogger("docfn.lambda")
+# How long an invocation waits at most for its batched spans to reach the collector (OpenTelemetry;
+# X-Ray sends each segment as it ends). Lambda freezes the environment once the handler returns, so
+# spans still in a batch would leave minutes later or never; a collector that is down costs at most
+# this, once: the fail-safe tracer then steps aside.
+TRACE_FLUSH_SECONDS = 2.0
 
 
 class Runtime:
@@ -137,3 +143,4 @@ def handler(event: Any, context: Any) -> Any:
             failed_messages=failed_messages,
         )
         log.info("invocation", extra={"fields": fields})
+        rt.service.tracer.flush(TRACE_FLUSH_SECONDS)

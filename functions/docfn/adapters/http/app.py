@@ -215,13 +215,13 @@ def create_app(
         except DocfnError as exc:
             status, error_code = exc.status, exc.code
             if not isinstance(exc, ClientClosedRequest):  # counted apart, in _observe
-                metrics.ERRORS.labels(task, exc.code).inc()
+                metrics.count_error(task, exc.code)
             raise
         except StarletteHTTPException as exc:
             # Starlette's own refusals (a malformed multipart body: 400) are logged and counted with
             # the status the client gets, not as 500s: no false 5xx alerts.
             status, error_code = exc.status_code, _http_error_code(exc.status_code)
-            metrics.ERRORS.labels(task, error_code).inc()
+            metrics.count_error(task, error_code)
             raise
         finally:
             _observe(task, request, status, outcome, error_code)
@@ -238,13 +238,12 @@ def create_app(
     def _observe(
         task: str, request: Request, status: int, outcome: Outcome | None, error_code: str | None
     ) -> None:
-        metrics.REQUESTS.labels(task, str(status)).inc()
+        # Bounded labels (docfn.core.labels): POST /v1/<anything> is counted as task="unknown".
+        metrics.count_request(task, status, time.perf_counter() - request.state.started)
         if status == ClientClosedRequest.status:
-            metrics.CLIENT_DISCONNECTS.labels(task).inc()
-        metrics.LATENCY.labels(task).observe(time.perf_counter() - request.state.started)
+            metrics.count_client_disconnect(task)
         if outcome is not None:
-            for phase, seconds in outcome.timings.items():
-                metrics.PHASE_SECONDS.labels(task, phase).observe(seconds)
+            metrics.observe_phases(task, outcome.timings)
         log_request(
             request_id=_rid(request),
             task=task,

@@ -111,11 +111,10 @@ def add_openai_routes(
             return JSONResponse(answer.completion(), headers=headers)
         except DocfnError as exc:
             status, error = exc.status, exc.code
-            metrics.ERRORS.labels(TASK, exc.code).inc()
+            metrics.count_error(TASK, exc.code)
             raise
         finally:
-            metrics.REQUESTS.labels(TASK, str(status)).inc()
-            metrics.LATENCY.labels(TASK).observe(time.perf_counter() - started)
+            metrics.count_request(TASK, status, time.perf_counter() - started)
             log_request(
                 request_id=_rid(request),
                 task=TASK,
