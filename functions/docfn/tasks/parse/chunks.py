@@ -6,7 +6,8 @@ Chunks are cut from the Markdown itself (``start``/``end`` offsets into it): tog
 overlaps, they are exactly the Markdown. A heading always opens a new chunk, so no chunk mixes two
 sections; a chunk ends at a sentence end where it can (a sentence longer than ``size`` is cut at a
 token). No chunk is ever longer than ``size`` tokens: the overlap shrinks (to nothing, if need be)
-when the next sentence would not fit after it. Tokens are words and CJK characters (:mod:`docfn.core.sentences`).
+when the next sentence would not fit after it. Tokens are words and CJK characters
+(:mod:`docfn.core.sentences`).
 """
 
 from __future__ import annotations
