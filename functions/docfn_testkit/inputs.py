@@ -132,3 +132,11 @@ def animated_webp_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
         + frame
     )
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def word_square(number: int) -> bytes:
+    """A 112x112 PNG reading ``<number>``: the cheapest real OCR input (the detector scales the short
+    side up to 736 px, so a square costs half a 2:1 ``word_page``; the soak's 1,000 inferences)."""
+    image = Image.new("L", (112, 112), 255)
+    ImageDraw.Draw(image).text((8, 44), str(number), fill=0, font=_font())
+    return image_bytes(image, "PNG")

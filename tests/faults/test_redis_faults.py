@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -14,6 +15,12 @@ from docfn_testkit.servers import DocfnServer, RedisServer, scrape_metric, wait_
 
 CYCLED = 16  # inputs sent over and over (cache hits once stored) ...
 FRESH = 10_000  # ... and, every tenth request, one never seen before (numbers from here up)
+REDIS_TIMEOUT_S = 0.2
+BREAKER_FAILURES, BREAKER_RESET_S = 3, 1
+SLEEP_S = 3
+# A cache read during the sleep waits for the timeout at most; the slack is for a loaded 2-core
+# machine's scheduling, and the bound stays far below the 3 s a read without a timeout would wait.
+CACHE_GET_BOUND_MS = 1000 * REDIS_TIMEOUT_S + 300
 
 
 def _pick(index: int) -> int:
@@ -27,8 +34,8 @@ def _server(model_store: Path, redis: RedisServer, **env: str) -> DocfnServer:
             "DOCFN_TASKS": "ocr",
             "DOCFN_REDIS_URL": redis.url,
             "DOCFN_MAX_QUEUE": "32",
-            "DOCFN_REDIS_BREAKER_FAILURES": "3",
-            "DOCFN_REDIS_BREAKER_RESET_SECONDS": "1",
+            "DOCFN_REDIS_BREAKER_FAILURES": str(BREAKER_FAILURES),
+            "DOCFN_REDIS_BREAKER_RESET_SECONDS": str(BREAKER_RESET_S),
             **env,
         }
     ).start()
@@ -89,7 +96,7 @@ def test_slow_redis_is_bounded_by_its_timeout_and_the_breaker(
     model_store: Path, redis_binary: str, tmp_path: Path
 ) -> None:
     redis = RedisServer(redis_binary, tmp_path, extra_args=["--enable-debug-command", "yes"]).start()
-    server = _server(model_store, redis, DOCFN_REDIS_TIMEOUT_SECONDS="0.2")
+    server = _server(model_store, redis, DOCFN_REDIS_TIMEOUT_SECONDS=str(REDIS_TIMEOUT_S))
     try:
         with server.client() as client:
             for number in range(CYCLED):
@@ -97,7 +104,9 @@ def test_slow_redis_is_bounded_by_its_timeout_and_the_breaker(
             assert _post(client, 0).json()["cached"] is True
             before = _cache_failures(server, "error")
             # Redis stops answering for 3 s (DEBUG SLEEP blocks the server); we keep sending.
-            sleeper = threading.Thread(target=lambda: redis.client().execute_command("DEBUG", "SLEEP", "3"))
+            sleeper = threading.Thread(
+                target=lambda: redis.client().execute_command("DEBUG", "SLEEP", str(SLEEP_S))
+            )
             sleeper.start()
             slow: list[httpx.Response] = []
             while sleeper.is_alive():
@@ -124,6 +133,10 @@ def test_slow_redis_is_bounded_by_its_timeout_and_the_breaker(
         for part in r.headers["server-timing"].split(", ")
         if part.startswith("cache_get;")
     ]
+    assert cache_get_ms and max(cache_get_ms) <= CACHE_GET_BOUND_MS, max(cache_get_ms)
+    # Redis is waited on until the breaker opens, then once per reset window (its trial call).
+    windows = math.ceil(SLEEP_S / BREAKER_RESET_S) + 1
+    assert errors <= BREAKER_FAILURES + windows, (errors, windows)
     figure("slow_redis.requests_during_sleep", len(slow))
     figure("slow_redis.cache_failures", {"timeouts": errors, "skipped_by_breaker": skipped})
     figure("slow_redis.cache_get_ms_max", max(cache_get_ms))

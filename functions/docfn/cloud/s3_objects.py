@@ -54,27 +54,30 @@ class S3ObjectStore:
         with _translated(key):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
-    def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+    def put_new(self, key: str, data: bytes, content_type: str) -> str | None:
         return self._put_if(key, data, content_type, IfNoneMatch="*")
 
-    def replace(self, key: str, data: bytes, content_type: str, etag: str) -> bool:
+    def replace(self, key: str, data: bytes, content_type: str, etag: str) -> str | None:
         return self._put_if(key, data, content_type, IfMatch=f'"{etag}"')
 
-    def _put_if(self, key: str, data: bytes, content_type: str, **condition: str) -> bool:
-        """S3's conditional writes: exactly one of several racing writers wins, the others get False."""
+    def _put_if(self, key: str, data: bytes, content_type: str, **condition: str) -> str | None:
+        """S3's conditional writes: exactly one of several racing writers wins (its new ETag, which
+        the next conditional write names), the others get None."""
         from botocore.exceptions import ClientError
 
         try:
             with _translated(key):
-                self.client.put_object(
+                response = self.client.put_object(
                     Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **condition
                 )
         except Unavailable as exc:
             cause = exc.__cause__
             if isinstance(cause, ClientError) and error_code(cause) in LOST_RACE_CODES:
-                return False
+                return None
             raise
-        return True
+        etag = (response.get("ETag") or "").strip('"')
+        # Every S3 answers a PUT with its ETag; a store that does not is read back once.
+        return etag or self.get(key).etag or ""
 
     def delete(self, key: str) -> None:
         with _translated(key):

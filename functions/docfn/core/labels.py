@@ -19,7 +19,7 @@ OTHER = "other"
 STATUSES = frozenset(
     {200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 499, 500, 502, 503, 504}
 )
-# The codes of the HTTP layer's own refusals (docfn.adapters.http.app._http_error_code).
+# The codes of the HTTP layer's own refusals (docfn.adapters.http.body.http_error_code).
 HTTP_CODES = frozenset({"bad_input", "not_found", "method_not_allowed", "http_error"})
 # The codes of error classes defined outside docfn.core.errors: the set must not depend on which
 # modules happen to be imported yet.

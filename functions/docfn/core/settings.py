@@ -159,10 +159,11 @@ class Settings(BaseSettings):
         description="Private networks URL inputs may reach (CIDR list); none by default.",
     )
     job_lease_seconds: float = Field(
-        default=60.0,
+        default=300.0,
         gt=0,
-        description="Lease of a running job's claim, renewed as pages complete; a job whose instance died"
-        " reads failed (interrupted) once it runs out, and the next delivery runs it again.",
+        description="Lease of a running job's claim, renewed in the background every third of it; a job"
+        " whose instance died reads failed (interrupted) once it runs out, and the next delivery runs it"
+        " again. Longer than the longest page (a VLM page encode takes about 90 s).",
     )
     max_pixels: int = 60_000_000
     max_pages: int = 200

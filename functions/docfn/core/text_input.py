@@ -65,9 +65,16 @@ def _from_json(raw: str) -> tuple[str, str]:
         body = json.loads(raw)
     except ValueError as exc:
         raise BadInput(f"the JSON body cannot be read: {exc}") from None
+    except RecursionError:  # json's decoder recurses per level: thousands of "[" exhaust the stack
+        raise BadInput("the JSON body is nested too deeply to read") from None
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
         raise BadInput('a JSON body carries the text as {"text": "..."} (or names a document: {"url": ...})')
     fmt = body.get("format", "markdown")
     if fmt not in ("plain", "markdown"):
         raise BadInput(f'"format" is plain or markdown, not {fmt!r}')
-    return body["text"], fmt
+    text: str = body["text"]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate escape (\ud800) is JSON but no text
+        raise BadInput(f'"text" is not Unicode text: character {exc.start} is a lone surrogate') from None
+    return text, fmt

@@ -175,12 +175,13 @@ class ObjectStore(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
-    def put_new(self, key: str, data: bytes, content_type: str) -> bool:
-        """Create ``key`` only if it does not exist (atomically); False if it already does."""
+    def put_new(self, key: str, data: bytes, content_type: str) -> str | None:
+        """Create ``key`` only if it does not exist (atomically): its ETag, or None if it already does."""
         ...
 
-    def replace(self, key: str, data: bytes, content_type: str, etag: str) -> bool:
-        """Overwrite ``key`` only if it is still the version ``etag`` (atomically); False otherwise."""
+    def replace(self, key: str, data: bytes, content_type: str, etag: str) -> str | None:
+        """Overwrite ``key`` only if it is still the version ``etag`` (atomically): the new version's
+        ETag, or None when it has changed (another writer got there first)."""
         ...
 
     def delete(self, key: str) -> None: ...

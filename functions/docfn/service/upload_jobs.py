@@ -9,6 +9,7 @@ Knative) hands the decoded object reference to :meth:`UploadProcessor.process`, 
    re-delivered event is harmless (S3, SQS and the Knative broker all deliver at least once);
    and takes the job's claim (``job_claims``) first, so two instances given the same event at once
    run it once: the loser answers *job_in_progress* (503, retried later), never a second result;
+   a run that loses its claim mid-job (it stalled past its lease) stops and writes nothing;
 3. runs the task through :class:`DocService` (which also fills the shared result cache);
 4. writes ``result.json`` (+ ``result.md``) first and ``status.json`` last, so a reader that sees
    *succeeded* always finds the result, and a storage outage leaves at worst a stale *running*.
@@ -33,7 +34,7 @@ from typing import Any, Literal
 from ..core.documents import MEDIA_TYPES
 from ..core.errors import DocfnError, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from ..core.settings import Settings
-from .job_claims import JobClaim, JobClaims, JobInProgress
+from .job_claims import ClaimLost, JobClaim, JobClaims, JobInProgress
 from .outcome import Outcome
 from .request_log import log_request, request_fields
 from .service import DocService
@@ -370,13 +371,25 @@ class UploadProcessor:
                 obj.content_type,
                 options,
                 max_bytes=self.settings.max_upload_bytes,
-                on_page=lambda done, total: claim.renew_if_due(),  # a long job keeps its lease
+                on_page=lambda done, total: claim.check(),  # taken over: stop at the next page
             )
+            claim.confirm()  # the result is written only by the instance that still holds the job
             with self.service.tracer.subsegment("storage_put"):
                 keys = self._write_results(job_id, ref.key, outcome, request_id)
             # Status last: "succeeded" is only ever visible once every result object exists.
             succeeded = running.moved("succeeded", result_keys=keys)
             store.put(status_key(job_id), succeeded.to_json(), "application/json")
+        except ClaimLost as exc:  # the job is another instance's now: its status and result are too
+            log_request(
+                request_id=request_id,
+                task=task,
+                status=exc.status,
+                outcome=outcome,
+                error=exc.code,
+                job_id=job_id,
+                input_key=ref.key,
+            )
+            return JobReport(ref.key, "failed", reason=exc.message, input_sha256=sha, error=exc, **base)
         except DocfnError as exc:
             return self._fail(job_id, task, ref.key, running, exc, outcome, request_id)
         except Exception as exc:  # a bug must still leave a readable failed status behind

@@ -39,7 +39,7 @@ from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
 from ...tasks.contract import TextTask  # noqa: E402
 from ..wiring import api_key, build_service, task_groups, upload_processor  # noqa: E402
-from .body import TaskInput, read_body  # noqa: E402
+from .body import TaskInput, http_error_code, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
 from .mineru_api import add_mineru_routes  # noqa: E402
 from .mineru_tasks import add_task_routes  # noqa: E402
@@ -136,7 +136,7 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(
-            exc.status_code, _http_error_code(exc.status_code), str(exc.detail), _rid(request)
+            exc.status_code, http_error_code(exc.status_code), str(exc.detail), _rid(request)
         )
 
     @app.exception_handler(RequestValidationError)
@@ -220,7 +220,7 @@ def create_app(
         except StarletteHTTPException as exc:
             # Starlette's own refusals (a malformed multipart body: 400) are logged and counted with
             # the status the client gets, not as 500s: no false 5xx alerts.
-            status, error_code = exc.status_code, _http_error_code(exc.status_code)
+            status, error_code = exc.status_code, http_error_code(exc.status_code)
             metrics.count_error(task, error_code)
             raise
         finally:
@@ -303,10 +303,6 @@ def _bound(
 
     endpoint.__name__ = f"run_{task}"
     return endpoint
-
-
-def _http_error_code(status: int) -> str:
-    return {400: "bad_input", 404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
 
 
 def _rid(request: Request) -> str:

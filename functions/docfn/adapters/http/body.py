@@ -61,6 +61,11 @@ async def client_present() -> AsyncIterator[None]:
         ) from None
 
 
+def http_error_code(status: int) -> str:
+    """The error code of Starlette's own refusals (a malformed multipart body is its 400)."""
+    return {400: "bad_input", 404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+
+
 async def read_body(request: Request, limit: int) -> TaskInput:
     """The input file: the raw body, or a multipart part named file / image / files."""
     refuse_declared_oversize(request, limit)

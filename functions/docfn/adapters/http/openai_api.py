@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...core import metrics
 from ...core.errors import DeadlineExceeded, DocfnError, NotFound, Unauthorized
 from ...core.settings import Settings
 from ...service.request_log import log_request
 from ...service.service import DocService
-from .body import read_body
+from .body import http_error_code, read_body
 from .chat_answer import ChatAnswer
 from .chat_request import ChatTurn, parse_chat
 from .url_inputs import Fetch
@@ -112,6 +113,12 @@ def add_openai_routes(
         except DocfnError as exc:
             status, error = exc.status, exc.code
             metrics.count_error(TASK, exc.code)
+            raise
+        except StarletteHTTPException as exc:
+            # Starlette's refusal of a malformed multipart body is the client's 400: logged and
+            # counted as that, not as a 500 (schemathesis found it logged as one).
+            status, error = exc.status_code, http_error_code(exc.status_code)
+            metrics.ERRORS.labels(TASK, error).inc()
             raise
         finally:
             metrics.count_request(TASK, status, time.perf_counter() - started)

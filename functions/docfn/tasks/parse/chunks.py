@@ -5,7 +5,9 @@ they come from.
 Chunks are cut from the Markdown itself (``start``/``end`` offsets into it): together, less their
 overlaps, they are exactly the Markdown. A heading always opens a new chunk, so no chunk mixes two
 sections; a chunk ends at a sentence end where it can (a sentence longer than ``size`` is cut at a
-token). Tokens are words and CJK characters (:mod:`docfn.core.sentences`).
+token). No chunk is ever longer than ``size`` tokens: the overlap shrinks (to nothing, if need be)
+when the next sentence would not fit after it. Tokens are words and CJK characters
+(:mod:`docfn.core.sentences`).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def chunk_markdown(
             chunks.append(current)
             paths.append(path)
             owns.append(own)
-            current = [] if opens_section else _tail(current, overlap)
+            current = [] if opens_section else _fitting(_tail(current, overlap), unit, size)
             own = len(current)
         if opens_section:
             level = int(block["text_level"])
@@ -101,6 +103,15 @@ def _tail(units: list[_Unit], overlap: int) -> list[_Unit]:
         tail.insert(0, unit)
         total += unit.tokens
     return tail if len(tail) < len(units) else tail[1:]  # never the whole chunk again
+
+
+def _fitting(tail: list[_Unit], unit: _Unit, size: int) -> list[_Unit]:
+    """The overlap ``tail`` less its oldest units until ``unit`` fits after it within ``size``: the
+    limit is a promise to the embedding model, the overlap only a courtesy (it may shrink to none)."""
+    total = sum(u.tokens for u in tail)
+    while tail and total + unit.tokens > size:
+        total -= tail.pop(0).tokens
+    return tail
 
 
 def _chunk(
