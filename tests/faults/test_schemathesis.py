@@ -1,52 +1,53 @@
-"""schemathesis against the app's own OpenAPI schema (``/openapi.json``) on real ``docfn serve``
-processes with a bucket: every documented operation fuzzed, a bounded number of examples, zero 5xx.
+"""schemathesis against the app's own OpenAPI schema (``/openapi.json``) on a real ``docfn serve``
+process with a bucket: every documented operation fuzzed, a bounded number of examples, zero 5xx.
 
-Two apps between them serve every route: every task but ``vlm`` in one process (the block tasks and
-parse with the tiny VLM pack, so formula and chart answer instead of 503 "no pack"), with MinerU's
-routes (``/file_parse``, ``/v1/file_parse``, the task API), uploads and jobs; and ``vlm`` with the
-OpenAI routes (``/v1/models``, ``/v1/chat/completions``). They cannot be one process: ``vlm`` reads
-its pack from ``DOCFN_MODEL_URI``, as ocr and layout do theirs (one function per task)."""
+One app serves every route: every task (the tiny random VLM pack stands in for the default VLM pack,
+under its name in the store, so ``vlm``, formula, chart and parse's VLM blocks answer instead of 503
+"no pack"), MinerU's routes (``/file_parse``, ``/v1/file_parse``, the task API), the OpenAI routes
+(``/v1/models``, ``/v1/chat/completions``), uploads and jobs."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from docfn.core.settings import ALL_TASKS
+from docfn.tasks.registry import default_pack_settings
 from docfn_testkit.load import figure
 from docfn_testkit.servers import DocfnServer, S3Server
 
 ST = str(Path(sys.executable).parent / "st")
 MAX_EXAMPLES = 8  # per operation: the run stays bounded with every route in the schema
-APPS = {
-    "tasks": {"DOCFN_TASKS": ",".join(t for t in ALL_TASKS if t != "vlm")},
-    "vlm": {"DOCFN_TASKS": "vlm"},
-}
 
 
-@pytest.mark.parametrize("app", sorted(APPS))
+def store_with_every_default_pack(model_store: Path, vlm_pack: Path, store: Path) -> Path:
+    """The session's built packs (linked) and ``vlm_pack`` as the default VLM pack."""
+    store.mkdir(parents=True)
+    for pack in model_store.iterdir():
+        if not pack.name.startswith("_"):
+            (store / pack.name).symlink_to(pack)
+    name, version = default_pack_settings("vlm")["DOCFN_MODEL_URI"].split("/")
+    shutil.copytree(vlm_pack, store / name / version)
+    return store
+
+
 def test_no_operation_answers_a_server_error(
-    app: str, s3_server: S3Server, model_store: Path, vlm_tiny_pack: Path, tmp_path: Path
+    s3_server: S3Server, model_store: Path, vlm_tiny_pack: Path, tmp_path: Path
 ) -> None:
-    pack = (
-        {"DOCFN_MODEL_URI": str(vlm_tiny_pack)}
-        if app == "vlm"
-        else {"DOCFN_VLM_MODEL_URI": str(vlm_tiny_pack)}
-    )
+    app = "every_route"
+    store = store_with_every_default_pack(model_store, vlm_tiny_pack, tmp_path / "store")
     server = DocfnServer(
         {
-            "DOCFN_MODEL_STORE": str(model_store),
+            "DOCFN_MODEL_STORE": str(store),
+            "DOCFN_TASKS": ",".join(ALL_TASKS),
             "DOCFN_BUCKET": "docfn-test",
             "DOCFN_S3_ENDPOINT_URL": s3_server.endpoint_url,
             "DOCFN_VLM_MAX_TOKENS": "6",  # the tiny pack's answers are noise: keep them short
-            **APPS[app],
-            **pack,
         }
     ).start()
     started = time.monotonic()
