@@ -72,6 +72,9 @@ class ChatDecoding:
         self.answer: asyncio.Future[Generation] = asyncio.wrap_future(
             service.vlm_admission.submit(workers, run)
         )
+        # A turn that gave up (deadline, caller gone) no longer reads its answer's error: retrieve it
+        # here so asyncio does not log it as never retrieved.
+        self.answer.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     async def result(self) -> Generation:
         """The whole answer (DeadlineExceeded past the deadline, ClientGone once the caller left)."""

@@ -53,10 +53,10 @@ class Sequence:
     def gone(self, now: float) -> str | None:
         """Why the sequence must leave before its next step, if it must."""
         request = self.request
-        if request.cancelled is not None and request.cancelled.is_set():
-            return "cancelled"
         if request.deadline is not None and now >= request.deadline:
             return "deadline"
+        if request.cancelled is not None and request.cancelled.is_set():
+            return "cancelled"
         return None
 
     def advance(self, logits: np.ndarray, now: float) -> bool:
@@ -135,6 +135,8 @@ class RunningBatch:
         if len(keep) == len(self.sequences):
             return []
         gone = [sequence for sequence in self.sequences if sequence.finish_reason is not None]
+        for sequence in gone:
+            metrics.VLM_FINISHED.labels(sequence.finish_reason).inc()
         self.sequences = [self.sequences[row] for row in keep]
         self._kv = self._kv.keep(keep) if keep and self._kv is not None else None
         metrics.VLM_RUNNING.set(len(self.sequences))
