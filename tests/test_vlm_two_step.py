@@ -231,6 +231,9 @@ def test_pipeline_sends_the_configured_block_types_to_the_vlm(
     maths = service.run("parse", PAGE.read_bytes(), "image/png").result
     equations = [b for b in maths["content_list"] if b["type"] == "equation"]
     assert equations and all(b["latex"] == "X = \\sum_{1\\le i\\le j\\le n} X_{ij}" for b in equations)
+    # The page's formula crops went to the VLM together, ahead of the block loop (one submission,
+    # which the recogniser's calls then read), not one by one.
+    assert scripted.batches == [len(equations)]
     assert "$$\nX = \\sum_{1\\le i\\le j\\le n} X_{ij}\n$$" in maths["markdown"]
     figure = service.run("parse", (DEVSET / "010.png").read_bytes(), "image/png").result
     (image,) = [b for b in figure["content_list"] if b["type"] == "image"]
