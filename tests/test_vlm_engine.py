@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from docfn.core import metrics
-from docfn.core.errors import BadOptions, ClientGone, DeadlineExceeded
+from docfn.core.errors import BadInput, BadOptions, ClientGone, DeadlineExceeded
 from docfn.packs.manifest import verify_pack
 from docfn.tasks.vlm.blocks import VlmCall
 from docfn.tasks.vlm.engine import VlmEngine
@@ -292,3 +292,24 @@ def test_text_is_streamed_as_decoded_and_a_stop_string_ends_decoding(
     # Decoding stopped at the token completing the stop string: fewer tokens, a prefix of the whole.
     assert len(stopped.token_ids) < len(whole.token_ids)
     assert stopped.token_ids == whole.token_ids[: len(stopped.token_ids)]
+
+
+def test_a_request_whose_prefill_fails_fails_alone_and_the_running_batch_goes_on(
+    model: VlmModel, crops: list[Image.Image]
+) -> None:
+    engine = VlmEngine(model, window_seconds=0.0)
+    bad: list[Future[Generation]] = []
+
+    def on_token(token: int) -> None:
+        if not bad:  # joins at the next step: its image tokens have no image
+            request = engine.request(crops[1], PROMPTS[0], SamplingKnobs(), TOKENS, None)
+            bad.extend(engine.submit([dataclasses.replace(request, images=[])]))
+
+    running = engine.submit([_endless(engine, crops[0], 20, on_token=on_token)])[0]
+    answer = running.result()
+    with pytest.raises(BadInput, match="image tokens"):
+        bad[0].result()
+    engine.close()
+    prompt = engine.request(crops[0], PROMPTS[0], SamplingKnobs(), 20, None)
+    alone = model.generate(prompt.prompt, prompt.images, max_new_tokens=20, stop_tokens=frozenset())
+    assert answer.token_ids == alone.token_ids

@@ -184,8 +184,15 @@ class VlmEngine:
                     if remaining <= 0:
                         break
                     self._ready.wait(remaining)
+            # A request that waits for a place in a full batch still leaves at its deadline: its
+            # caller is answered now rather than when a place frees.
+            now = time.monotonic()
+            expired, waiting = [], []
+            for pending in self._queue:
+                (waiting if pending.sequence.gone(now) is None else expired).append(pending)
+            self._queue = waiting
             room = self.max_batch - len(self._batch)
-            joining, self._queue = self._queue[:room], self._queue[room:]
+            joining, self._queue = expired + self._queue[:room], self._queue[room:]
             return joining
 
     def _run(self) -> None:
@@ -203,16 +210,22 @@ class VlmEngine:
                     else:
                         self._answers[pending.sequence] = pending.answer
                         live.append(pending.sequence)
-                self._answer(self._batch.admit(live))
+                try:
+                    self._answer(self._batch.admit(live))
+                except Exception as exc:  # the joining requests' prefill failed: they get the error
+                    self._fail(live, exc)  # and the running batch, untouched, decodes on
                 if self._batch:
                     self._answer(self._batch.step())
             except Exception as exc:  # every running caller gets the error, the worker goes on
-                error = exc if isinstance(exc, DocfnError) else _failed(exc)
-                for answer in self._answers.values():
-                    if not answer.done():
-                        answer.set_exception(error)
-                self._answers.clear()
+                self._fail(list(self._answers), exc)
                 self._batch = RunningBatch(self.model)
+
+    def _fail(self, sequences: list[Running], exc: Exception) -> None:
+        error = exc if isinstance(exc, DocfnError) else _failed(exc)
+        for sequence in sequences:
+            answer = self._answers.pop(sequence, None)
+            if answer is not None and not answer.done():
+                answer.set_exception(error)
 
     def _answer(self, finished: list[Running]) -> None:
         for sequence in finished:
