@@ -1,6 +1,7 @@
 """Deadlines stop work: a chat completion past DOCFN_VLM_TIMEOUT_SECONDS gets 504 and its sequence
 leaves the engine's batch at the next decode step (the decode-step counter stops), while a request
-decoding beside it is answered in full. In process on the tiny random pack."""
+decoding beside it is answered in full; a client that disconnects cancels its sequence. On the tiny
+random pack, in process and behind ``docfn serve``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from docfn.core import metrics
 from docfn_testkit.chat import API_KEY, AUTH, app_client, chat_body
+from docfn_testkit.servers import DocfnServer, running_server, scrape_metric, wait_until
 
 TIMEOUT = 1.0
 
@@ -57,3 +59,33 @@ def test_a_late_request_gets_504_and_stops_decoding_while_its_neighbour_complete
     time.sleep(0.5)
     assert _steps() == steps
     assert not engine._batch and not engine._queue  # the worker is idle
+
+
+@pytest.fixture(scope="module")
+def server(vlm_tiny_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocfnServer]:
+    env = {"DOCFN_MODEL_URI": str(vlm_tiny_pack), "DOCFN_API_KEY": API_KEY}
+    yield from running_server(tmp_path_factory.mktemp("store"), "vlm", **env)
+
+
+def _cancelled(server: DocfnServer) -> float:
+    text = httpx.get(f"{server.url}/metrics").text
+    return scrape_metric(text, "docfn_vlm_finished_total", reason="cancelled") or 0.0
+
+
+def test_a_client_that_disconnects_cancels_its_sequence(server: DocfnServer) -> None:
+    """uvicorn tells the route its client left: streamed (the stream's task is cancelled) or not (the
+    route polls the connection while it waits), the sequence leaves the batch at the next step."""
+    # Without MinerU's penalties the random model runs ~1400 tokens before its stop token: longer
+    # than either client stays.
+    body = chat_body(max_tokens=4096, max_completion_tokens=4096, presence_penalty=0.0,
+                     frequency_penalty=0.0, vllm_xargs=None)  # fmt: skip
+    url = f"{server.url}/v1/chat/completions"
+    assert httpx.post(url, json={**body, "max_tokens": 2}, headers=AUTH, timeout=60).status_code == 200
+    before = _cancelled(server)
+    with httpx.stream("POST", url, json={**body, "stream": True}, headers=AUTH, timeout=60) as response:
+        assert response.status_code == 200
+        next(response.iter_lines())  # the first event, then the client goes
+    wait_until(lambda: _cancelled(server) == before + 1, "the streamed sequence cancelled", timeout=10)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url, json=body, headers=AUTH, timeout=httpx.Timeout(60, read=0.3))
+    wait_until(lambda: _cancelled(server) == before + 2, "the waiting sequence cancelled", timeout=10)

@@ -4,9 +4,10 @@ piece as it is decoded (a streamed answer), its deadline and its caller.
 The turn waits for the engine in a worker thread holding a place in the VLM's batching queue
 (``DOCFN_VLM_MAX_QUEUE``; 429 beyond). The engine, not the service's inference slot, serialises the
 forward passes: requests waiting here together are what it batches, so they wait until their
-deadline rather than being refused behind the page tasks' queue. While it waits, the loop polls the
-caller: one that has gone (HTTP disconnect) cancels its sequence, which leaves the running batch at
-the next decoder step, as one past its deadline does (the engine checks both between steps).
+deadline rather than being refused behind the page tasks' queue. While it waits, the loop listens
+to the caller's connection: one that has gone (HTTP disconnect) cancels its sequence, which leaves
+the running batch at the next decoder step, as one past its deadline does (the engine checks both
+between steps).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # the model module imports tokenizers: only where the VLM is 
     from ...tasks.vlm.model import Generation
 
 TASK = "vlm"
-# How often a waiting turn asks whether its caller is still there.
+# How long the caller watch waits after an unexpected message before listening again.
 POLL_SECONDS = 0.25
 
 
@@ -75,6 +76,7 @@ class ChatDecoding:
         # A turn that gave up (deadline, caller gone) no longer reads its answer's error: retrieve it
         # here so asyncio does not log it as never retrieved.
         self.answer.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._watch = asyncio.ensure_future(self._watch_caller())
 
     async def result(self) -> Generation:
         """The whole answer (DeadlineExceeded past the deadline, ClientGone once the caller left)."""
@@ -104,6 +106,19 @@ class ChatDecoding:
         """The caller is gone: the sequence leaves the batch at the next step."""
         self.cancelled.set()
 
+    def stop_watching(self) -> None:
+        """The response is under way: the server's own response (a stream's disconnect listener)
+        takes over the connection's messages."""
+        self._watch.cancel()
+
+    async def _watch_caller(self) -> None:
+        """Cancel the sequence when the connection's ``http.disconnect`` arrives. (Waiting on receive
+        rather than polling ``request.is_disconnected()``: behind an ``@app.middleware`` the poll
+        never sees the disconnect.)"""
+        while (await self._caller.receive())["type"] != "http.disconnect":
+            await asyncio.sleep(POLL_SECONDS)  # a stray body message: nothing to wait on
+        self.cancel()
+
     async def _until(self, *awaitables: Awaitable[Any]) -> None:
         """Wait for the first of ``awaitables``, the deadline, or the caller leaving."""
         while True:
@@ -114,11 +129,11 @@ class ChatDecoding:
                     f"the VLM did not answer within {self.timeout:g} s (DOCFN_VLM_TIMEOUT_SECONDS);"
                     " ask for fewer max_tokens"
                 )
+            watching = [] if self._watch.done() else [self._watch]
             done, _ = await asyncio.wait(
-                awaitables, timeout=min(POLL_SECONDS, remaining), return_when=asyncio.FIRST_COMPLETED
+                [*awaitables, *watching], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
             )
-            if done:
+            if any(awaited is not self._watch for awaited in done):
                 return
-            if await self._caller.is_disconnected():
-                self.cancel()
+            if self.cancelled.is_set():
                 raise ClientGone("the caller disconnected before the VLM's answer was complete")

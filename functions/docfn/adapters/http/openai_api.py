@@ -84,6 +84,7 @@ def add_openai_routes(
         started = time.perf_counter()
         status, error, turn, answer = 500, None, None, None
         streaming = False
+        decoding: ChatDecoding | None = None
         try:
             authorise(request)
             given = await read_body(request, settings.max_body_bytes)
@@ -123,6 +124,8 @@ def add_openai_routes(
             metrics.ERRORS.labels(TASK, exc.code).inc()
             raise
         finally:
+            if decoding is not None:
+                decoding.stop_watching()
             if not streaming:  # a stream is logged when it ends
                 done(request, started, status, error, turn, answer)
 
