@@ -363,3 +363,47 @@ def test_cli_progress_line_on_a_terminal() -> None:
         show(done, 3)
     assert terminal.getvalue() == "\rdocfn: step 1/3\rdocfn: step 2/3\rdocfn: step 3/3\n"
     assert progress_printer(io.StringIO(), "step") is None  # not a terminal: silent
+
+
+def test_the_map_step_writes_its_parts_together() -> None:
+    """With a writer of several prompts (the VLM's), each round of the map step is one call holding
+    all its parts, so the engine decodes them in one batch; progress still counts every part."""
+    from docfn.tasks.summarize import abstractive
+    from docfn.tasks.summarize.source import Sentence
+
+    sentences = [
+        Sentence(f"Finding number {n} holds for topic {n} in year {2000 + n}.", 0) for n in range(60)
+    ]
+    rounds: list[int] = []
+
+    def write_many(prompts: list[str], max_tokens: int, deadline: float | None) -> list[str]:
+        rounds.append(len(prompts))
+        return [f"Note {n}." for n in range(len(prompts))]
+
+    def write(prompt: str, max_tokens: int, deadline: float | None) -> str:
+        return "The summary."
+
+    steps: list[tuple[int, int]] = []
+    summary, parts = abstractive.summarize(
+        sentences, write, language="en", count=2, chars=None, max_tokens=16, part_tokens=60,
+        deadline=None, progress=lambda d, t: steps.append((d, t)), write_many=write_many,
+    )  # fmt: skip
+    assert parts > 1 and rounds == [parts]
+    assert summary == "The summary." and steps[-1][0] == steps[-1][1] == parts + 1
+
+
+def test_vlm_write_many_decodes_the_prompts_together(vlm_tiny_pack: Path) -> None:
+    from docfn.core import metrics
+    from docfn.tasks.summarize.writers import vlm_write, vlm_write_many
+    from docfn.tasks.vlm.engine import VlmEngine
+    from docfn.tasks.vlm.model import VlmModel
+
+    engine = VlmEngine(VlmModel.from_pack(vlm_tiny_pack, verify_pack(vlm_tiny_pack)), window_seconds=0.0)
+    prompts = [f"Summarise: part {n} is about solar panels." for n in range(3)]
+    before = metrics.VLM_BATCH_SIZE.collect()[0].samples
+    together = vlm_write_many(engine, prompts, 6, None)
+    after = metrics.VLM_BATCH_SIZE.collect()[0].samples
+    count = {s.name: s.value for s in after}["docfn_vlm_batch_size_count"]
+    assert count - {s.name: s.value for s in before}["docfn_vlm_batch_size_count"] == 1  # one prefill
+    assert together == [vlm_write(engine, prompt, 6, None) for prompt in prompts]
+    engine.close()

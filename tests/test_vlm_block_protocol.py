@@ -3,8 +3,13 @@ analysis, on hand-written answers in the model's own format, well-formed and mal
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 from PIL import Image
 
+from docfn.core.deadline import working_until
+from docfn.tasks.vlm.blocks import VlmCall
+from docfn.tasks.vlm.generation import Generation
 from docfn.tasks.vlm.image_analysis import markdown_table_ok, parse_image_analysis
 from docfn.tasks.vlm.latex import clean_latex
 from docfn.tasks.vlm.mineru import (
@@ -16,6 +21,7 @@ from docfn.tasks.vlm.mineru import (
     prompt_for,
 )
 from docfn.tasks.vlm.otsl import otsl_to_table
+from docfn.tasks.vlm.reader import BlockReader
 
 # What MinerU2.5 answers "\nLayout Detection:" for a paper's first page (reading order).
 LAYOUT = (
@@ -200,3 +206,31 @@ def test_image_analysis_degrades() -> None:
     assert parse_image_analysis("").kind == ""
     assert markdown_table_ok("| a | b |\n| --- | --- |\n| 1 | 2 |")
     assert not markdown_table_ok("| a | b |\n| 1 | 2 |")
+
+
+class _Recording:
+    """A generator that answers every call at once and records the deadline each submission carried."""
+
+    def __init__(self) -> None:
+        self.deadlines: list[float | None] = []
+
+    def submit_many(self, calls: list[VlmCall], deadline: float | None) -> list[Future[Generation]]:
+        self.deadlines.append(deadline)
+        futures: list[Future[Generation]] = [Future() for _ in calls]
+        for future in futures:
+            future.set_result(Generation([], "stop", 0, "x"))
+        return futures
+
+
+def test_block_reads_carry_the_deadline_of_the_request_they_work_for() -> None:
+    """The service sets the request's deadline around its page loop; every VLM read passes it to the
+    engine, which stops decoding the block once it has passed."""
+    generator = _Recording()
+    reader = BlockReader(generator, 8)  # type: ignore[arg-type]
+    crop = Image.new("RGB", (64, 32), "white")
+    with working_until(123.0):
+        reader.text(crop)
+        reader.layout(Image.new("RGB", (200, 200), "white"))
+        reader.submit([(crop, "table"), (crop, "equation")])
+    reader.formula(crop)
+    assert generator.deadlines == [123.0, 123.0, 123.0, None]

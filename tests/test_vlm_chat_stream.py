@@ -125,3 +125,27 @@ def test_text_before_the_image_reaches_the_model_in_that_order(client: httpx.Cli
     # The same tokens in another order: the same count.
     assert first["usage"]["prompt_tokens"] == second["usage"]["prompt_tokens"]
     assert around["usage"]["prompt_tokens"] > second["usage"]["prompt_tokens"]
+
+
+def test_a_streamed_answer_arrives_token_by_token(client: httpx.Client) -> None:
+    """The engine hands each decoded piece to the stream: several content chunks, together the
+    non-streamed answer."""
+    whole = _ask(client)["choices"][0]["message"]["content"]
+    chunks = [e for e in _events(client) if isinstance(e, dict)]
+    contents = [
+        c["choices"][0]["delta"]["content"] for c in chunks if c["choices"][0]["delta"].get("content")
+    ]
+    assert len(contents) > 1
+    assert "".join(contents) == whole
+
+
+def test_a_stop_string_ends_decoding_early(client: httpx.Client) -> None:
+    whole = _ask(client)
+    text = whole["choices"][0]["message"]["content"]
+    stop = text[2:4]
+    stopped = _ask(client, stop=stop)
+    assert stopped["choices"][0]["finish_reason"] == "stop"
+    # usage counts the tokens actually generated: decoding ended at the one completing the stop.
+    assert stopped["usage"]["completion_tokens"] < whole["usage"]["completion_tokens"]
+    streamed = _events(client, stop=stop, stream_options={"include_usage": True})
+    assert isinstance(streamed[-2], dict) and streamed[-2]["usage"] == stopped["usage"]

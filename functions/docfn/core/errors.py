@@ -78,5 +78,11 @@ class DeadlineExceeded(DocfnError):
     status, code = 504, "deadline_exceeded"
 
 
+class ClientGone(DocfnError):
+    """The caller disconnected before its answer was ready (nginx's 499: nobody reads the status)."""
+
+    status, code = 499, "client_closed_request"
+
+
 class ConfigurationError(DocfnError):
     status, code = 500, "configuration_error"

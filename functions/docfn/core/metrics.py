@@ -48,8 +48,18 @@ VLM_QUEUED = Gauge(
 IMPORT_SECONDS = Gauge("docfn_import_seconds", "Import phase of this process's cold start (serving code)")
 VLM_BATCH_SIZE = Histogram(
     "docfn_vlm_batch_size",
-    "Sequences decoded together in one VLM batch (requests that arrived within the batching window)",
+    "Sequences joining the VLM's running batch together (one shared prefill)",
     buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+VLM_RUNNING = Gauge("docfn_vlm_running", "Sequences in the VLM's running batch (decoding together)")
+VLM_DECODE_STEPS = Counter(
+    "docfn_vlm_decode_steps_total",
+    "Sequence-steps the VLM decoded: each decoder pass adds one per sequence in it (prefill included)",
+)
+VLM_FINISHED = Counter(
+    "docfn_vlm_finished_total",
+    "Sequences that left the VLM's running batch, by why (stop, length, deadline, cancelled)",
+    ["reason"],
 )
 
 

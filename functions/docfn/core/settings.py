@@ -217,8 +217,9 @@ class Settings(BaseSettings):
     vlm_batch_window_ms: float = Field(
         default_factory=lambda: 0.0 if on_lambda() else 200.0,
         ge=0,
-        description="Requests to the VLM arriving within this window share forward passes (0: no wait;"
-        " the default on Lambda, which sends an instance one request at a time).",
+        description="A request reaching the idle VLM waits this long for others to share its prefill"
+        " (requests arriving while others decode join them at the next step, without waiting; 0: no"
+        " wait, the default on Lambda, which sends an instance one request at a time).",
     )
     vlm_max_batch: int = Field(default=16, ge=1, description="At most this many sequences decode together.")
     # MinerU's client sends up to 100 requests at once (max_concurrency=100): they must all find a

@@ -20,6 +20,7 @@ from typing import Any
 from .. import __version__
 from ..core import metrics
 from ..core.cpus import available_cpus
+from ..core.deadline import working_until
 from ..core.documents import DecodeLimits, Document, check_body_size, open_document
 from ..core.errors import DeadlineExceeded, NotFound
 from ..core.settings import ALL_TASKS, Settings
@@ -374,7 +375,8 @@ class DocService:
             if deadline is not None and time.monotonic() >= deadline:
                 raise self.deadline_exceeded()  # nobody waits for the rest: stop and free the slot
             page = document.render(index, text_layer=text_layer)
-            results.append(hosted.task.predict_page(page, options))
+            with working_until(deadline):  # the VLM's block reads stop decoding at it too
+                results.append(hosted.task.predict_page(page, options))
             del page
             if on_page is not None:
                 on_page(done, len(pages))

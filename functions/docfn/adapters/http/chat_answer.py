@@ -1,11 +1,11 @@
-"""A chat completion's answer as the API returns it: OpenAI's ``stop`` strings applied to the
-engine's text, then the ``chat.completion`` body, or the ``chat.completion.chunk`` events of a
-streamed one.
+"""A chat completion's answer as the API returns it: the ``chat.completion`` body, or the
+``chat.completion.chunk`` events of a streamed one (:class:`Chunks`, sent as the engine decodes).
 
-Stop strings cut the decoded text (vLLM matches them on the detokenised output too): the answer ends
-before the first occurrence of any of them, and its ``finish_reason`` is ``stop``. The engine decodes
-until a stop token or ``max_tokens`` whatever the stop strings, so ``usage.completion_tokens`` counts
-the tokens it generated, the cut ones included.
+Stop strings are matched by the engine on the detokenised output as it decodes (vLLM does so too):
+the answer ends before the first occurrence of any of them, decoding stops there, its
+``finish_reason`` is ``stop`` and ``usage.completion_tokens`` counts the tokens actually generated
+(the one completing the stop string included). :meth:`ChatAnswer.cut_at` applies them to a whole
+text.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 DONE = b"data: [DONE]\n\n"
@@ -85,26 +85,44 @@ class ChatAnswer:
             "usage": self.usage,
         }
 
-    def chunks(self, include_usage: bool) -> Iterator[bytes]:
-        """Server-sent events in OpenAI's streaming format: the role, the content, a last chunk with
-        the finish reason, a usage chunk (``stream_options.include_usage``; its ``choices`` empty),
-        then ``data: [DONE]``. The engine answers whole, so the content is one chunk."""
-        yield self._event({"role": "assistant", "content": ""}, None, include_usage)
-        if self.text:
-            yield self._event({"content": self.text}, None, include_usage)
-        yield self._event({}, self.finish_reason, include_usage)
-        if include_usage:
-            yield _sse({**self._chunk_head(), "choices": [], "usage": self.usage})
+
+@dataclass(frozen=True)
+class Chunks:
+    """A streamed answer's server-sent events in OpenAI's format: the role, the content piece by
+    piece as it is decoded, a last chunk with the finish reason, a usage chunk
+    (``stream_options.include_usage``; its ``choices`` empty), then ``data: [DONE]``."""
+
+    model: str
+    include_usage: bool
+    id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def role(self) -> bytes:
+        return self._event({"role": "assistant", "content": ""}, None)
+
+    def content(self, piece: str) -> bytes:
+        return self._event({"content": piece}, None)
+
+    def end(self, answer: ChatAnswer) -> Iterator[bytes]:
+        yield self._event({}, answer.finish_reason)
+        if self.include_usage:
+            yield _sse({**self._head(), "choices": [], "usage": answer.usage})
         yield DONE
 
-    def _chunk_head(self) -> dict[str, Any]:
+    def error(self, status: int, code: str, message: str) -> Iterator[bytes]:
+        """A failure after the stream began (its status is already 200): an error event, as vLLM
+        sends one, then ``[DONE]``."""
+        yield _sse({"error": {"code": code, "message": message, "status": status}})
+        yield DONE
+
+    def _head(self) -> dict[str, Any]:
         kind = "chat.completion.chunk"
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
 
-    def _event(self, delta: dict[str, str], finish_reason: str | None, include_usage: bool) -> bytes:
+    def _event(self, delta: dict[str, str], finish_reason: str | None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        chunk: dict[str, Any] = {**self._chunk_head(), "choices": [choice]}
-        if include_usage:
+        chunk: dict[str, Any] = {**self._head(), "choices": [choice]}
+        if self.include_usage:
             chunk["usage"] = None  # OpenAI: every chunk but the last carries usage null
         return _sse(chunk)
 

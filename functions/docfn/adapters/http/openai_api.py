@@ -2,12 +2,15 @@
 server: ``GET /v1/models`` and ``POST /v1/chat/completions``. A thin shell over the ``vlm`` task's
 batching engine: read the request (``chat_request``, in a worker thread: it decodes, and may fetch,
 the image), wait for the engine's answer in a worker thread holding a place in the VLM's batching
-queue within the deadline, answer it (``chat_answer``): ``choices[0].message.content`` with
-``finish_reason`` and ``usage``, or, with ``stream: true``, server-sent ``chat.completion.chunk``
-events ending in ``data: [DONE]``.
+queue within the deadline (``chat_decoding``), answer it (``chat_answer``):
+``choices[0].message.content`` with ``finish_reason`` and ``usage``, or, with ``stream: true``,
+server-sent ``chat.completion.chunk`` events ending in ``data: [DONE]``.
 
-A streamed answer starts once the engine has answered: refusals (429 past the queue's bound, 504 past
-the deadline) keep their status codes rather than arriving as an event inside a 200 stream.
+A streamed answer sends the text as the engine decodes it (``chat_decoding``). It starts with the
+first piece: refusals (429 past the queue's bound, 504 past the deadline while queued) keep their
+status codes rather than arriving as an event inside a 200 stream; a failure after that ends the
+stream with an error event (vLLM's ``data: {"error": ...}``) and ``[DONE]``. A caller that
+disconnects, streamed or not, cancels its sequence: it leaves the engine's batch at the next step.
 
 With ``DOCFN_API_KEY`` (or ``DOCFN_API_KEY_SECRET_ARN``) set, both routes want
 ``Authorization: Bearer KEY`` (MinerU's client sends ``MINERU_VL_API_KEY`` so). Without a VLM pack
@@ -20,6 +23,7 @@ import asyncio
 import hmac
 import time
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
@@ -29,12 +33,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...core import metrics
-from ...core.errors import DeadlineExceeded, DocfnError, NotFound, Unauthorized
+from ...core.errors import DocfnError, NotFound, Unauthorized
 from ...core.settings import Settings
 from ...service.request_log import log_request
 from ...service.service import DocService
 from .body import http_error_code, read_body
-from .chat_answer import ChatAnswer
+from .chat_answer import ChatAnswer, Chunks
+from .chat_decoding import ChatDecoding
 from .chat_request import ChatTurn, parse_chat
 from .url_inputs import Fetch
 
@@ -79,6 +84,8 @@ def add_openai_routes(
     async def chat_completions(request: Request) -> Response:
         started = time.perf_counter()
         status, error, turn, answer = 500, None, None, None
+        streaming = False
+        decoding: ChatDecoding | None = None
         try:
             authorise(request)
             given = await read_body(request, settings.max_body_bytes)
@@ -94,21 +101,24 @@ def add_openai_routes(
                 raise NotFound(
                     f"model {turn.model!r} is not served here; GET /v1/models lists {model_id()!r}"
                 )
-            generation = await _generate(service, workers, turn, settings.vlm_timeout_seconds)
-            answer = ChatAnswer.of(
-                generation.text,
-                generation.finish_reason,
-                generation.prompt_tokens,
-                len(generation.token_ids),
-                model_id(),
-            ).cut_at(turn.stop)
-            status = 200
+            decoding = ChatDecoding(
+                service, workers, turn, settings.vlm_timeout_seconds, request, stream=turn.stream
+            )
             headers = {"X-Request-Id": _rid(request)}
             if turn.stream:
+                # The first piece (or the whole answer) before the 200: refusals (429, 504 while
+                # queued) keep their status codes rather than arriving inside a 200 stream.
+                first = await decoding.next_piece()
                 headers["Cache-Control"] = "no-cache"
+                streaming = True
                 return StreamingResponse(
-                    answer.chunks(turn.include_usage), media_type="text/event-stream", headers=headers
+                    stream(decoding, first, Chunks(model_id(), turn.include_usage), turn, request, started),
+                    media_type="text/event-stream",
+                    headers=headers,
                 )
+            generation = await decoding.result()
+            answer = _answer(generation, model_id(), turn)
+            status = 200
             return JSONResponse(answer.completion(), headers=headers)
         except DocfnError as exc:
             status, error = exc.status, exc.code
@@ -118,54 +128,73 @@ def add_openai_routes(
             # Starlette's refusal of a malformed multipart body is the client's 400: logged and
             # counted as that, not as a 500 (schemathesis found it logged as one).
             status, error = exc.status_code, http_error_code(exc.status_code)
-            metrics.ERRORS.labels(TASK, error).inc()
+            metrics.count_error(TASK, error)
             raise
         finally:
-            metrics.count_request(TASK, status, time.perf_counter() - started)
-            log_request(
-                request_id=_rid(request),
-                task=TASK,
-                status=status,
-                started=started,
-                error=error,
-                route="chat.completions",
-                # As received, so a caller's knobs can be checked against what the server saw.
-                params=turn.received if turn is not None else None,
-                prompt_tokens=answer.prompt_tokens if answer is not None else None,
-                completion_tokens=answer.completion_tokens if answer is not None else None,
-                finish_reason=answer.finish_reason if answer is not None else None,
-            )
+            if decoding is not None:
+                decoding.stop_watching()
+            if not streaming:  # a stream is logged when it ends
+                done(request, started, status, error, turn, answer)
 
-
-async def _generate(service: DocService, workers: Executor, turn: ChatTurn, timeout: float) -> Generation:
-    """The engine's answer, from a worker thread holding a place in the VLM's batching queue
-    (``DOCFN_VLM_MAX_QUEUE``; 429 beyond). The engine, not the service's inference slot, serialises
-    the forward passes: requests waiting here together are what it batches, so they wait until
-    their deadline rather than being refused behind the page tasks' queue."""
-    deadline = time.monotonic() + timeout
-
-    def run() -> Generation:
-        task, _ = service.loaded(TASK)
-        engine = task.engine  # type: ignore[attr-defined]
-        return engine.generate(
-            turn.image,
-            turn.prompt,
-            turn.knobs,
-            turn.max_tokens,
-            deadline,
-            system=turn.system,
-            skip_special_tokens=turn.skip_special_tokens,
-            text_before_image=turn.text_before_image,
+    def done(
+        request: Request,
+        started: float,
+        status: int,
+        error: str | None,
+        turn: ChatTurn | None,
+        answer: ChatAnswer | None,
+    ) -> None:
+        metrics.count_request(TASK, status, time.perf_counter() - started)
+        log_request(
+            request_id=_rid(request),
+            task=TASK,
+            status=status,
+            started=started,
+            error=error,
+            route="chat.completions",
+            # As received, so a caller's knobs can be checked against what the server saw.
+            params=turn.received if turn is not None else None,
+            prompt_tokens=answer.prompt_tokens if answer is not None else None,
+            completion_tokens=answer.completion_tokens if answer is not None else None,
+            finish_reason=answer.finish_reason if answer is not None else None,
         )
 
-    work = service.vlm_admission.submit(workers, run)
-    try:
-        return await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
-    except TimeoutError:
-        raise DeadlineExceeded(
-            f"the VLM did not answer within {timeout:g} s (DOCFN_VLM_TIMEOUT_SECONDS); ask for fewer"
-            " max_tokens"
-        ) from None
+    async def stream(
+        decoding: ChatDecoding,
+        first: str | None,
+        chunks: Chunks,
+        turn: ChatTurn,
+        request: Request,
+        started: float,
+    ) -> AsyncIterator[bytes]:
+        """The answer's events as the engine decodes it. A failure once the stream began (the
+        deadline, the engine) ends it with an error event; a caller leaving cancels its sequence."""
+        status, error, answer = 200, None, None
+        try:
+            yield chunks.role()
+            piece = first
+            while piece is not None:
+                if piece:
+                    yield chunks.content(piece)
+                piece = await decoding.next_piece()
+            answer = _answer(decoding.answer.result(), chunks.model, turn)
+            for event in chunks.end(answer):
+                yield event
+        except DocfnError as exc:
+            status, error = exc.status, exc.code
+            metrics.count_error(TASK, exc.code)
+            for event in chunks.error(exc.status, exc.code, exc.message):
+                yield event
+        finally:
+            decoding.cancel()  # no-op once answered; otherwise the caller left mid-stream
+            done(request, started, status, error, turn, answer)
+
+
+def _answer(generation: Generation, model: str, turn: ChatTurn) -> ChatAnswer:
+    """The engine already ended the text before any stop string; ``cut_at`` keeps that true."""
+    return ChatAnswer.of(
+        generation.text, generation.finish_reason, generation.prompt_tokens, len(generation.token_ids), model
+    ).cut_at(turn.stop)
 
 
 def _rid(request: Request) -> str:

@@ -56,6 +56,21 @@ class _Recognizers:
     chart: ChartReader | None
 
 
+def _prefetch(image: np.ndarray, regions: list[Region], recognizers: _Recognizers) -> None:
+    """Tell the recognisers that read crops ahead (the VLM's) every crop of theirs on the page, so
+    they submit them together rather than one block at a time."""
+    for kind, recognizer in (
+        ("formula", recognizers.formula),
+        ("table", recognizers.table),
+        ("figure", recognizers.chart),
+    ):
+        prefetch = getattr(recognizer, "prefetch", None)
+        if prefetch is not None:
+            crops = [_crop(image, region.bbox) for region in regions if region.type == kind]
+            if crops:
+                prefetch(crops)
+
+
 @dataclass
 class ParsedPage:
     blocks: list[dict[str, Any]]
@@ -250,6 +265,7 @@ class PageParser:
         captions = self._attach_captions(ordered)
 
         parsed = ParsedPage(blocks=[], regions=len(regions), text_source=text.source, text_reason=text.reason)
+        _prefetch(page.image, [r for r in ordered if id(r) not in captions["attached"]], recognizers)
         for n, region in enumerate(ordered):
             if id(region) in captions["attached"]:
                 continue

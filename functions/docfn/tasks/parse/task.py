@@ -21,8 +21,6 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from PIL import Image
-
 from ...core.documents import PageImage
 from ...core.settings import Settings
 from ...packs.refs import OWN_PACK
@@ -32,17 +30,18 @@ from ..instruction import InstructionNotApplied
 from ..layout.analyzer import LayoutAnalyzer
 from ..ocr.engine import OcrEngine
 from ..table.slanet import STRUCTURE_PACK, SlanetStructure
-from ..table.table_recognizers import table_recognizer
-from ..table.vlm_recognizer import VlmTableRecognizer
+from ..table.table_recognizers import TableRecognizer, table_recognizer
+from ..table.vlm_recognizer import table_in_crop
 from ..vlm import loading
 from ..vlm.batching import Batching
 from ..vlm.blocks import VLM_PACK
-from ..vlm.reader import BlockReader
+from ..vlm.reader import BlockReader, analysis_of, formula_of
 from .blocks import ImageLink, to_markdown
 from .chunks import chunk_markdown
-from .formula_recognizers import formula_recognizer
+from .formula_recognizers import FormulaRecognizer, formula_recognizer
 from .options import ParseOptions
-from .page import PageParser, ParsedPage
+from .page import ChartReader, PageParser, ParsedPage
+from .vlm_crops import VlmCrops
 from .vlm_page import VlmPageParser
 
 OCR_PACK = "ocr"
@@ -145,15 +144,16 @@ class ParseTask(Task):
     def _pipeline(self, page: PageImage, options: ParseOptions) -> ParsedPage:
         routed = options.vlm_block_types()
         vlm = self.vlm
-        formula = formula_recognizer(options.formula, ocr=self._ocr)
+        formula: FormulaRecognizer | None = formula_recognizer(options.formula, ocr=self._ocr)
+        table: TableRecognizer | None = None
+        chart: ChartReader | None = None
+        # The VLM's recognisers are told the page's crops first: they decode together (vlm_crops).
         if vlm is not None and "formula" in routed:
-            formula = lambda crop: vlm.formula(Image.fromarray(crop)).latex or None  # noqa: E731
-        table = VlmTableRecognizer(vlm) if vlm is not None and "table" in routed else None
-        chart = (
-            (lambda crop: vlm.analyse(Image.fromarray(crop)))
-            if vlm is not None and "chart" in routed
-            else None
-        )
+            formula = VlmCrops(vlm, "equation", lambda answer, _: formula_of(answer).latex or None)
+        if vlm is not None and "table" in routed:
+            table = VlmCrops(vlm, "table", table_in_crop)
+        if vlm is not None and "chart" in routed:
+            chart = VlmCrops(vlm, "chart", lambda answer, _: analysis_of(answer))
         return self.parser(
             page,
             mode=options.mode,

@@ -15,7 +15,7 @@ page number, aside text, page footnote) stays in the list and out of the Markdow
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -23,8 +23,11 @@ from PIL import Image
 from ...core import imaging
 from ...core.documents import PageImage
 from ..vlm.mineru import CONTAINERS, LayoutBlock, block_crop, pixel_box
-from ..vlm.reader import BlockReader
+from ..vlm.reader import BlockReader, analysis_of, formula_of, table_of, text_of
 from .page import ParsedPage
+
+if TYPE_CHECKING:
+    from ..vlm.generation import Generation
 
 HEADING_LEVELS = {"doc_title": 1, "title": 1, "paragraph_title": 2}
 FURNITURE_TYPES = {"header": "header", "footer": "footer", "page_number": "page_number",
@@ -90,9 +93,11 @@ class VlmPageParser:
         image = Image.fromarray(page.image)
         layout = _kept(self.reader.layout(image))
         parsed = ParsedPage(blocks=[], regions=len(layout), text_source="vlm", text_reason="engine=vlm")
+        # Every block at once: they decode together in the engine's batch, not one after another.
+        answers = self.reader.submit([(block_crop(image, b), b.type) for b in layout])
         reads: list[_Read] = []
-        for n, block in enumerate(layout):
-            reads.append(_Read(block, n, self._read(page, image, block, n, parsed)))
+        for n, (block, answer) in enumerate(zip(layout, answers, strict=True)):
+            reads.append(_Read(block, n, self._read(page, image, block, n, parsed, answer.result())))
         self._attach(reads)
         for read in reads:
             if read.out:
@@ -103,16 +108,21 @@ class VlmPageParser:
         return parsed
 
     def _read(
-        self, page: PageImage, image: Image.Image, block: LayoutBlock, n: int, parsed: ParsedPage
+        self,
+        page: PageImage,
+        image: Image.Image,
+        block: LayoutBlock,
+        n: int,
+        parsed: ParsedPage,
+        answer: Generation,
     ) -> dict[str, Any]:
         kind = block.type
-        crop = block_crop(image, block)
         if kind in {"table", "equation", "image", "chart"}:
             img_path = f"images/page{page.index + 1}-{n}-{kind}.png"
             x0, y0, x1, y1 = pixel_box(block, image.width, image.height)
             parsed.images[img_path] = imaging.encode_png(np.ascontiguousarray(page.image[y0:y1, x0:x1]))
             if kind == "table":
-                table = self.reader.table(crop)
+                table = table_of(answer)
                 return {
                     "type": "table",
                     "img_path": img_path,
@@ -123,7 +133,7 @@ class VlmPageParser:
                     "table_cols": table.cols,
                 }
             if kind == "equation":
-                latex = self.reader.formula(crop).latex
+                latex = formula_of(answer).latex
                 return {
                     "type": "equation",
                     "img_path": img_path,
@@ -131,7 +141,7 @@ class VlmPageParser:
                     "text": latex,
                     "text_format": "latex",
                 }
-            analysis = self.reader.analyse(crop)
+            analysis = analysis_of(answer)
             return {
                 "type": "image",
                 "sub_type": analysis.kind or kind,
@@ -140,7 +150,7 @@ class VlmPageParser:
                 "image_footnote": [],
                 "image_analysis": analysis.to_dict(),
             }
-        text = self.reader.text(crop, kind)
+        text = text_of(answer)
         if not text:
             return {}
         if kind in HEADING_LEVELS:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from ...core.sentences import sentence_spans, token_count, tokens
 from .source import Sentence
-from .writers import Writer
+from .writers import WriteMany, Writer
 
 _LANGUAGE_NAMES = {"en": "English", "zh": "Chinese (简体中文)"}
 
@@ -51,8 +51,10 @@ def summarize(
     part_tokens: int,
     deadline: float | None,
     progress: Callable[[int, int], None] | None = None,
+    write_many: WriteMany | None = None,
 ) -> tuple[str, int]:
-    """The summary and how many parts the text was written in (1: no map-reduce)."""
+    """The summary and how many parts the text was written in (1: no map-reduce). ``write_many``
+    writes the map step's parts together (None: one by one with ``write``)."""
     pieces = list(parts([s.text for s in sentences], part_tokens))
     total, done, first = len(pieces), 0, len(pieces)
     while True:
@@ -62,14 +64,19 @@ def summarize(
                 progress(total, total)
             return trimmed(answer, count, chars), first
         total += 1  # one more step at least: the summaries' own summary
-        notes = []
-        for piece in pieces:
-            notes.append(
-                write(prompt(piece, language, None, max(200, part_tokens // 4)), max_tokens, deadline)
-            )
-            done += 1
+        asks = [prompt(piece, language, None, max(200, part_tokens // 4)) for piece in pieces]
+        if write_many is not None:  # the parts together: the VLM decodes them in one batch
+            notes = write_many(asks, max_tokens, deadline)
+            done += len(asks)
             if progress is not None:
                 progress(done, total)
+        else:
+            notes = []
+            for ask in asks:
+                notes.append(write(ask, max_tokens, deadline))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
         pieces = list(parts(notes, part_tokens))
         total += len(pieces) - 1
 

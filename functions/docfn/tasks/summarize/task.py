@@ -27,7 +27,7 @@ from ..vlm.blocks import VLM_PACK, VlmGenerator
 from . import abstractive, extractive
 from .options import SummarizeOptions
 from .source import Source, from_parse, from_text
-from .writers import LLM_WRITER, NamedWriter, Writer, WriterFailed, vlm_write
+from .writers import LLM_WRITER, NamedWriter, WriteMany, Writer, WriterFailed, vlm_write, vlm_write_many
 
 _CJK_GAP = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) (?=[\u3000-\u9fff\uff00-\uffef])")
 
@@ -143,22 +143,27 @@ class SummarizeTask(TextTask):
             }
         engine, fallback = self.engine(options), None
         if engine != "extractive":
-            write, name = self._writer(engine)
+            write, write_many, name = self._writer(engine)
             try:
-                return self._abstractive(source, options, language, write, name, about, progress, deadline)
+                return self._abstractive(
+                    source, options, language, write, write_many, name, about, progress, deadline
+                )
             except WriterFailed as exc:
                 fallback = {"engine": name, "reason": str(exc)}
         return self._extractive(source, options, language, about, progress, fallback)
 
-    def _writer(self, engine: str) -> tuple[Writer, str]:
+    def _writer(self, engine: str) -> tuple[Writer, WriteMany | None, str]:
+        """The engine's writer, how it writes several prompts together (None: one by one), its name."""
         if engine == "llm":
             assert self.endpoint is not None
-            return self.endpoint, self.endpoint.name
+            return self.endpoint, None, self.endpoint.name
         vlm = self.vlm
         assert vlm is not None  # loaded by the service before predict_text (optional_roles_for)
         return (
-            lambda prompt, tokens, deadline: vlm_write(vlm, prompt, tokens, deadline)
-        ), f"vlm:{self.vlm_id}"
+            (lambda prompt, tokens, deadline: vlm_write(vlm, prompt, tokens, deadline)),
+            (lambda prompts, tokens, deadline: vlm_write_many(vlm, prompts, tokens, deadline)),
+            f"vlm:{self.vlm_id}",
+        )
 
     def _extractive(
         self,
@@ -188,6 +193,7 @@ class SummarizeTask(TextTask):
         options: SummarizeOptions,
         language: str,
         write: Writer,
+        write_many: WriteMany | None,
         name: str,
         about: dict[str, Any],
         progress: Progress | None,
@@ -204,6 +210,7 @@ class SummarizeTask(TextTask):
             part_tokens=self.part_tokens,
             deadline=deadline,
             progress=progress,
+            write_many=write_many,
         )
         if not summary.strip():
             raise WriterFailed(f"{name} answered with no text")

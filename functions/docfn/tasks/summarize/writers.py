@@ -13,13 +13,16 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ...core.errors import DocfnError
-from ..vlm.blocks import VlmGenerator
+from ..vlm.blocks import VlmCall, VlmGenerator
 from ..vlm.sampling import SamplingKnobs
 
 # The name the wiring binds the LLM endpoint's writer under (Task.bind).
 LLM_WRITER = "llm_writer"
 # A writer: (prompt, max new tokens, deadline as a time.monotonic() instant or None) -> text.
 Writer = Callable[[str, int, float | None], str]
+# Several prompts written together (the map step's parts): (prompts, max new tokens, deadline) ->
+# texts in order. The VLM decodes them in one batch rather than one after another.
+WriteMany = Callable[[list[str], int, float | None], list[str]]
 
 
 class NamedWriter(Protocol):
@@ -43,3 +46,14 @@ def vlm_write(vlm: VlmGenerator, prompt: str, max_tokens: int, deadline: float |
     except DocfnError as exc:  # the deadline passed while decoding, or the prompt was refused
         raise WriterFailed(f"the VLM did not answer: {exc.message}") from None
     return generation.text.strip()
+
+
+def vlm_write_many(
+    vlm: VlmGenerator, prompts: list[str], max_tokens: int, deadline: float | None
+) -> list[str]:
+    """Several text-only prompts submitted to the VLM at once, so that they decode together."""
+    calls = [VlmCall(None, prompt, SamplingKnobs(), max_tokens) for prompt in prompts]
+    try:
+        return [future.result().text.strip() for future in vlm.submit_many(calls, deadline)]
+    except DocfnError as exc:
+        raise WriterFailed(f"the VLM did not answer: {exc.message}") from None

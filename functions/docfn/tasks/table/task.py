@@ -99,10 +99,14 @@ class TableTask(Task):
         width, height = page.size
         boxes, guessed = table_boxes(self.layout(page.image), width, height)
         recognizer = self.recognizer_for(options)
+        places = [padded(box, width, height, MARGIN_PX) for box in boxes]
+        crops = [page.image[y0:y1, x0:x1] for x0, y0, x1, y1 in places]
+        if isinstance(recognizer, VlmTableRecognizer):
+            read = recognizer.read_all(crops)  # the page's tables decode together
+        else:
+            read = [recognizer(crop) for crop in crops]
         tables = []
-        for box in boxes:
-            x0, y0, x1, y1 = padded(box, width, height, MARGIN_PX)
-            table = recognizer(page.image[y0:y1, x0:x1])
+        for (x0, y0, x1, y1), table in zip(places, read, strict=True):
             # A region guessed for want of table regions is a table only if it reads as a grid.
             if guessed and (table.rows < 2 or table.cols < 2):
                 continue

@@ -1,7 +1,8 @@
 """What the block tasks (formula, chart, table's VLM mode, parse's VLM blocks) need of the VLM: one
-call, :meth:`VlmGenerator.generate`, an image and a prompt in, the answer out.
+call, :meth:`VlmGenerator.generate`, an image and a prompt in, the answer out; and
+:meth:`VlmGenerator.submit_many`, a page's or a document's blocks at once, so they decode together.
 
-The batching engine (``VlmEngine``: requests arriving within a window share forward passes)
+The engine (``VlmEngine``: iteration-level batching, requests join the running batch)
 implements it; ``loading.load_engine`` is the one place a task turns its VLM pack into one, and
 tests drive the block protocol with scripted generators. This module imports no runtime (tokenizers):
 table and parse import it and need the VLM only for the requests that ask for it.
@@ -9,6 +10,9 @@ table and parse import it and need the VLM only for the requests that ask for it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
@@ -20,6 +24,18 @@ if TYPE_CHECKING:
 
 # The pack role of the VLM (DOCFN_VLM_MODEL_URI; default the catalog's VLM pack).
 VLM_PACK = "vlm"
+
+
+@dataclass(frozen=True)
+class VlmCall:
+    """One question to the VLM among several submitted together (:meth:`VlmGenerator.submit_many`)."""
+
+    image: Image.Image | None
+    prompt: str
+    knobs: SamplingKnobs
+    max_tokens: int
+    skip_special_tokens: bool = True
+    system: str | None = None
 
 
 class VlmGenerator(Protocol):
@@ -34,4 +50,9 @@ class VlmGenerator(Protocol):
         skip_special_tokens: bool = True,
     ) -> Generation:
         """The answer (``Generation.text``) to ``image`` (or none) then ``prompt`` as one user turn."""
+        ...
+
+    def submit_many(self, calls: Sequence[VlmCall], deadline: float | None) -> list[Future[Generation]]:
+        """The answers to several questions, queued at once so that they decode together: one
+        future each, holding its :class:`Generation` or its error."""
         ...

@@ -8,7 +8,7 @@ ids, the stop tokens and the processor settings.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,14 @@ from tokenizers import Tokenizer
 from ...core.errors import BadInput, BadOptions, DeadlineExceeded
 from ...core.onnx_sessions import get_session
 from ...packs.manifest import Manifest
+from .generation import Generation, GenerationRequest
+from .kv_batch import KvBatch
 from .preprocess import ProcessorConfig, VisionInput, vision_positions
 from .rope_index import rope_index
-from .sampling import SamplingKnobs, adjust_logits
+from .running import RunningBatch, Sequence
+from .sampling import SamplingKnobs
+
+__all__ = ["DEFAULT_SYSTEM", "Generation", "GenerationRequest", "TextShape", "VlmModel", "vision_pass"]
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 # Patches (before the 2x2 merge) that one vision pass takes when it holds several images: a 448x112
@@ -41,30 +46,6 @@ class TextShape:
     head_dim: int
     hidden: int
     vocab: int
-
-
-@dataclass(frozen=True)
-class Generation:
-    token_ids: list[int]
-    # "stop" (a stop token, not included), "length" (max_new_tokens reached) or "deadline" (the
-    # request's own deadline passed while it shared a batch; VlmEngine raises DeadlineExceeded).
-    finish_reason: str
-    prompt_tokens: int
-    text: str = ""  # the decoded answer, filled by VlmEngine (the model returns token ids only)
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One sequence to decode: its prompt token ids, its images in prompt order, its knobs, its
-    stop tokens (None: the pack's) and its own deadline (a ``time.monotonic()`` instant: past it, the
-    sequence leaves the batch with finish reason "deadline" and the others go on)."""
-
-    prompt: np.ndarray
-    images: list[VisionInput]
-    max_new_tokens: int
-    knobs: SamplingKnobs = field(default_factory=SamplingKnobs)
-    stop_tokens: frozenset[int] | None = None
-    deadline: float | None = None
 
 
 class VlmModel:
@@ -184,53 +165,39 @@ class VlmModel:
         their images, one left-padded prefill, then one decoder step per token for the sequences still
         running (a finished one leaves the batch and its KV cache). ``deadline`` is a
         ``time.monotonic()`` instant: passing it between forward passes raises
-        :class:`DeadlineExceeded` (504) for the batch."""
+        :class:`DeadlineExceeded` (504) for the batch. (The engine runs the same batch, with requests
+        joining it as they come: :class:`~docfn.tasks.vlm.running.RunningBatch`.)"""
         for request in requests:
             if request.max_new_tokens < 1:
                 raise BadOptions(f"max_new_tokens must be at least 1, not {request.max_new_tokens}")
         _check_deadline(deadline)
+        sequences = [Sequence.of(request, self) for request in requests]
+        batch = RunningBatch(self)
+        batch.admit(sequences)
+        while batch:
+            _check_deadline(deadline)
+            batch.step()
+        return [sequence.generation() for sequence in sequences]
+
+    def prefill(self, requests: list[GenerationRequest]) -> tuple[np.ndarray, KvBatch, list[int]]:
+        """The prompts' pass: the last position's logits [B, vocab], their KV cache (left-padded to
+        the longest prompt) and each sequence's M-RoPE delta."""
         embeds, positions, mask, deltas = self._prefill_inputs(requests)
         shape = self.shape
         empty = np.zeros((len(requests), shape.kv_heads, 0, shape.head_dim), dtype=np.float32)
-        past: list[Any] = [empty] * len(self._past_names)
-        outputs: list[list[int]] = [[] for _ in requests]
-        results: list[Generation | None] = [None] * len(requests)
-        running = list(range(len(requests)))
-        while running:
-            _check_deadline(deadline)
-            feed = {"inputs_embeds": embeds, "position_ids": positions, "attention_mask": mask}
-            logits, presents = self._decode_step({**feed, **dict(zip(self._past_names, past, strict=True))})
-            keep, tokens = [], []
-            now = time.monotonic()
-            for row, index in enumerate(running):
-                request, output = requests[index], outputs[index]
-                if request.deadline is not None and now >= request.deadline:
-                    results[index] = Generation(output, "deadline", len(request.prompt))
-                    continue
-                token = int(np.argmax(adjust_logits(logits[row], request.prompt, output, request.knobs)))
-                stops = self.stop_tokens if request.stop_tokens is None else request.stop_tokens
-                if token in stops:
-                    results[index] = Generation(output, "stop", len(request.prompt))
-                    continue
-                output.append(token)
-                if len(output) >= request.max_new_tokens:
-                    results[index] = Generation(output, "length", len(request.prompt))
-                    continue
-                keep.append(row)
-                tokens.append(token)
-            running = [running[row] for row in keep]
-            if not running:
-                break
-            # The cache stays in ONNX Runtime's tensors from step to step; only a finished sequence
-            # (its rows leaving the batch) brings it through numpy.
-            past = presents if len(keep) == len(logits) else [value.numpy()[keep] for value in presents]
-            mask = np.concatenate([mask[keep], np.ones((len(keep), 1), dtype=np.int64)], axis=1)
-            embeds = self._embed_ids(np.asarray(tokens, dtype=np.int64).reshape(-1, 1))
-            # The new token's position: the prompt's length plus the tokens before it, shifted by M-RoPE.
-            step = [len(requests[i].prompt) + len(outputs[i]) - 1 + deltas[i] for i in running]
-            positions = np.repeat(np.asarray(step, dtype=np.int64)[None, :, None], 3, axis=0)
-        assert all(result is not None for result in results)  # every sequence stops or hits its limit
-        return results  # type: ignore[return-value]
+        feed = {"inputs_embeds": embeds, "position_ids": positions, "attention_mask": mask}
+        logits, presents = self._decode_step({**feed, **dict.fromkeys(self._past_names, empty)})
+        return logits, KvBatch(presents, mask), deltas
+
+    def step(self, kv: KvBatch, tokens: list[int], positions: list[int]) -> tuple[np.ndarray, KvBatch]:
+        """One token per row: its logits [B, vocab] and the cache grown by it. ``positions``: each
+        token's text position (M-RoPE gives a text token the same position on its three axes)."""
+        mask = np.concatenate([kv.mask, np.ones((kv.rows, 1), dtype=np.int64)], axis=1)
+        embeds = self._embed_ids(np.asarray(tokens, dtype=np.int64).reshape(-1, 1))
+        position_ids = np.repeat(np.asarray(positions, dtype=np.int64)[None, :, None], 3, axis=0)
+        feed = {"inputs_embeds": embeds, "position_ids": position_ids, "attention_mask": mask}
+        logits, presents = self._decode_step({**feed, **dict(zip(self._past_names, kv.past, strict=True))})
+        return logits, KvBatch(presents, mask)
 
     def _decode_step(self, feed: dict[str, Any]) -> tuple[np.ndarray, list[ort.OrtValue]]:
         """One decoder pass: the logits as numpy, the KV cache as ONNX Runtime values (no copies)."""

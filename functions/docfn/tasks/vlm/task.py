@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from ...core import deadline
 from ...core.documents import PageImage
 from ...core.settings import Settings
 from ...packs.refs import OWN_PACK
@@ -50,7 +51,11 @@ class VlmTask(Task):
 
     def predict_page(self, page: PageImage, options: VlmOptions) -> dict[str, Any]:
         answer = self.engine.generate(
-            Image.fromarray(page.image), options.prompt, SamplingKnobs(), options.max_tokens, None
+            Image.fromarray(page.image),
+            options.prompt,
+            SamplingKnobs(),
+            options.max_tokens,
+            deadline.current(),
         )
         return {
             **page_fields(page),
