@@ -2,7 +2,8 @@
 init with the pack fetched from moto S3 and warmed, the before-snapshot hook, then restores
 simulated by forking (docfn_testkit.snapstart), each answering a real request and an S3 job against
 real redis-server and moto S3, sharing no connection and no random state with the snapshot or each
-other."""
+other. And the restore protocol as the image runs it: the real awslambdaric with
+AWS_LAMBDA_INITIALIZATION_TYPE=snap-start against the Runtime API emulator's restore/next."""
 
 from __future__ import annotations
 
@@ -12,19 +13,27 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from docfn.tooling.publish import publish_pack
-from docfn_testkit.events import BUCKET
-from docfn_testkit.lambda_local import lambda_environment
+from docfn_testkit.events import BUCKET, function_url_event
+from docfn_testkit.lambda_local import LambdaFunction, lambda_environment
 from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION, SAMPLE_PAGE
 from docfn_testkit.servers import RedisServer, S3Server
 
 
+@pytest.fixture(scope="module")
+def published_ocr_pack(aws_services: tuple[S3Server, RedisServer], model_store: Path) -> str:
+    """The OCR pack on moto S3, where init fetches it from (DOCFN_MODEL_URI)."""
+    s3, _ = aws_services
+    return publish_pack(model_store / OCR_PACK / OCR_PACK_VERSION, BUCKET, endpoint_url=s3.endpoint_url).uri
+
+
 def test_restores_answer_and_share_no_connection_or_random_state(
-    aws_services: tuple[S3Server, RedisServer], model_store: Path, tmp_path: Path
+    aws_services: tuple[S3Server, RedisServer], published_ocr_pack: str, tmp_path: Path
 ) -> None:
     s3, redis = aws_services
-    published = publish_pack(model_store / OCR_PACK / OCR_PACK_VERSION, BUCKET, endpoint_url=s3.endpoint_url)
-    env = lambda_environment(s3, redis, tmp_path / "store", model_uri=published.uri, eager_load="1")
+    env = lambda_environment(s3, redis, tmp_path / "store", model_uri=published_ocr_pack, eager_load="1")
     keys = []
     for _ in range(2):
         key = f"uploads/ocr/{uuid.uuid4().hex}/page.png"
@@ -89,3 +98,40 @@ def test_hooks_are_registered_with_the_runtime_client() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.split() == ["['before_snapshot']", "['after_restore']"]
+
+
+def test_the_runtime_client_runs_the_hooks_around_restore_next(
+    aws_services: tuple[S3Server, RedisServer], published_ocr_pack: str, tmp_path: Path
+) -> None:
+    s3, redis = aws_services
+    store = tmp_path / "store"
+    env = lambda_environment(s3, redis, store, model_uri=published_ocr_pack, eager_load="1")
+    env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
+    function = LambdaFunction(env, tmp_path)
+    function.api.restore_release.clear()  # hold the function "in the snapshot" until we look
+    function.start()
+    try:
+        assert function.api.restore_requested.wait(180), function.log()
+        # The snapshot point: the before-snapshot hook has run, and the pack was fetched (from
+        # moto S3) and warmed before it, so it is in the snapshot.
+        hooks = [r["hook"] for r in function.log_records() if r.get("message") == "snapstart"]
+        assert hooks == ["before_snapshot"], function.log()
+        (before,) = [r for r in function.log_records() if r.get("message") == "snapstart"]
+        assert before["ready"] is True
+        assert (store / OCR_PACK / OCR_PACK_VERSION / "manifest.json").exists()
+        function.api.restore_release.set()
+
+        event = function_url_event(
+            "POST", "/v1/ocr", SAMPLE_PAGE.read_bytes(), content_type="image/png", base64_body=True
+        )
+        invocation = function.invoke(event)
+        assert invocation.outcome == "response", invocation.payload.decode()
+        response = invocation.json()
+        assert (
+            response["statusCode"] == 200 and "RaggedRight" in json.loads(response["body"])["result"]["text"]
+        )
+        hooks = [r["hook"] for r in function.log_records() if r.get("message") == "snapstart"]
+        assert hooks == ["before_snapshot", "after_restore"]
+        assert function.api.init_errors == [] and function.api.restore_errors == []
+    finally:
+        function.stop()

@@ -62,12 +62,17 @@ def before_snapshot(service: Any, eager_load_timeout: float = 600.0) -> None:
     if service is not None and not service.wait_eager_load(eager_load_timeout):
         log.warning("eager model load still running at snapshot time; restored containers finish it")
     drop_connections(service)
+    log.info(
+        "snapstart",
+        extra={"fields": {"hook": "before_snapshot", "ready": bool(getattr(service, "ready", False))}},
+    )
 
 
 def after_restore(service: Any) -> None:
     """First thing in each restored container: its own connections, credentials and random state."""
     reseed_randomness()
     drop_connections(service)
+    log.info("snapstart", extra={"fields": {"hook": "after_restore"}})
 
 
 def register(before: Callable[[], None], after: Callable[[], None]) -> bool:
