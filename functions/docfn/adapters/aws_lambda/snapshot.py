@@ -59,6 +59,9 @@ def reseed_randomness() -> None:
 
 def before_snapshot(service: Any, eager_load_timeout: float = 600.0) -> None:
     """End of init: packs loaded (the snapshot's point), then nothing open that a restore would share."""
+    if service is not None:
+        # Without DOCFN_EAGER_LOAD nothing is loading yet: load now, or every restore would fetch.
+        service.start_eager_load()  # a no-op while one runs or once one succeeded
     if service is not None and not service.wait_eager_load(eager_load_timeout):
         log.warning("eager model load still running at snapshot time; restored containers finish it")
     drop_connections(service)
