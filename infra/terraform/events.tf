@@ -164,7 +164,7 @@ resource "aws_lambda_event_source_mapping" "this" {
   for_each = local.tasks
 
   event_source_arn                   = aws_sqs_queue.this[each.key].arn
-  function_name                      = aws_lambda_function.this[each.key].arn
+  function_name                      = local.invoke_arns[each.key]
   batch_size                         = each.value.batch_size
   maximum_batching_window_in_seconds = each.value.maximum_batching_window_in_seconds
   function_response_types            = ["ReportBatchItemFailures"]

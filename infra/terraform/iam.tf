@@ -168,7 +168,7 @@ data "aws_iam_policy_document" "invoke" {
     sid       = "InvokeFunctionUrls"
     effect    = "Allow"
     actions   = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]
-    resources = [for task in keys(local.tasks) : aws_lambda_function.this[task].arn]
+    resources = distinct(concat([for task in keys(local.tasks) : aws_lambda_function.this[task].arn], values(local.invoke_arns)))
   }
 
   dynamic "statement" {

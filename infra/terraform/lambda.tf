@@ -42,9 +42,19 @@ resource "aws_lambda_function" "this" {
   memory_size                    = each.value.memory_size
   timeout                        = each.value.timeout
   reserved_concurrent_executions = each.value.reserved_concurrency
+  # A version per change only for tasks behind the "live" alias (SnapStart, provisioned concurrency; alias.tf).
+  publish = contains(local.aliased_tasks, each.key)
 
   ephemeral_storage {
     size = each.value.ephemeral_storage
+  }
+
+  # SnapStart (var.snap_start_tasks): Lambda inits each published version once and snapshots it.
+  dynamic "snap_start" {
+    for_each = contains(var.snap_start_tasks, each.key) ? [1] : []
+    content {
+      apply_on = "PublishedVersions"
+    }
   }
 
   environment {
@@ -85,6 +95,7 @@ resource "aws_lambda_function_url" "this" {
   for_each = local.tasks
 
   function_name      = aws_lambda_function.this[each.key].function_name
+  qualifier          = local.invoke_qualifiers[each.key]
   authorization_type = var.function_url_auth_type
   invoke_mode        = "BUFFERED"
 
@@ -111,6 +122,7 @@ resource "aws_lambda_permission" "function_url_public" {
   statement_id           = "DocfnPublicFunctionUrl"
   action                 = "lambda:InvokeFunctionUrl"
   function_name          = aws_lambda_function.this[each.key].function_name
+  qualifier              = local.invoke_qualifiers[each.key]
   principal              = "*"
   function_url_auth_type = "NONE"
 }
@@ -122,6 +134,7 @@ resource "aws_lambda_permission" "function_url_public_invoke" {
   statement_id             = "DocfnPublicFunctionUrlInvoke"
   action                   = "lambda:InvokeFunction"
   function_name            = aws_lambda_function.this[each.key].function_name
+  qualifier                = local.invoke_qualifiers[each.key]
   principal                = "*"
   invoked_via_function_url = true
 }

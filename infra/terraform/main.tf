@@ -4,7 +4,8 @@
 # Files by concern: bucket.tf (TTL bucket), events.tf (S3 -> SQS/EventBridge -> Lambda),
 # ecr.tf, lambda.tf, iam.tf, api.tf (HTTP API + custom domain), cache.tf (ElastiCache +
 # auth token secret), network.tf (VPC, endpoints, security groups), kms.tf, alarms.tf,
-# packs.tf (the model pack(s) each function loads).
+# packs.tf (the model pack(s) each function loads), warmth.tf + alias.tf (SnapStart, provisioned
+# concurrency: a published version behind a "live" alias).
 ################################################################################
 
 data "aws_caller_identity" "current" {}

@@ -129,3 +129,8 @@ output "function_security_group_id" {
   description = "Security group of the functions."
   value       = aws_security_group.function.id
 }
+
+output "invoke_arns" {
+  description = "What each task's triggers call: the \"live\" alias ARN for tasks with SnapStart or provisioned concurrency, else the function ARN."
+  value       = local.invoke_arns
+}

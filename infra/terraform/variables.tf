@@ -166,6 +166,50 @@ variable "tasks" {
   }
 }
 
+################################################################################
+# Warmth: what buys a cold start away, and what it costs idle (README, "Paying for warmth")
+################################################################################
+
+variable "snap_start_tasks" {
+  description = <<-EOT
+    Tasks whose function runs with Lambda SnapStart: the module publishes a version on every
+    change, Lambda snapshots it after init (DOCFN_EAGER_LOAD has the packs loaded and warmed by
+    then) and new containers resume from the snapshot; the function URL, HTTP API and SQS mapping
+    call the "live" alias on that version. AWS refuses SnapStart with ephemeral storage above 512
+    MB, EFS or provisioned concurrency: such a task must set ephemeral_storage = 512 and cannot be
+    in provisioned_concurrency. Costs a snapshot cache charge per GB-second of memory while the
+    version exists and a restore charge per GB on each resume (README).
+  EOT
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for t in var.snap_start_tasks : contains(["ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm"], t)])
+    error_message = "snap_start_tasks entries must be task names (ocr, layout, table, formula, chart, parse, summarize, vlm)."
+  }
+}
+
+variable "provisioned_concurrency" {
+  description = <<-EOT
+    Provisioned concurrency per task (task name -> initialized containers kept ready; default
+    none: every task scales to zero). Each listed task gets a published version and a "live" alias
+    carrying the provisioned concurrency, and its triggers call that alias. Billed per GB-second
+    of the function's memory for as long as it is configured, used or not (README, "Paying for
+    warmth"). Not with SnapStart (AWS refuses both on one function).
+  EOT
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for t in keys(var.provisioned_concurrency) : contains(["ocr", "layout", "table", "formula", "chart", "parse", "summarize", "vlm"], t)])
+    error_message = "provisioned_concurrency keys must be task names (ocr, layout, table, formula, chart, parse, summarize, vlm)."
+  }
+  validation {
+    condition     = alltrue([for n in values(var.provisioned_concurrency) : n >= 1 && n <= 1000 && floor(n) == n])
+    error_message = "provisioned_concurrency values must be whole numbers between 1 and 1000 (leave a task out for none)."
+  }
+}
+
 variable "image_tag" {
   description = "Image tag deployed from each task's ECR repository (<name>-<task>). Push a new tag per release: repositories are immutable by default."
   type        = string

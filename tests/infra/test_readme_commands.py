@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 import hcl2
 import httpx
 import pytest
+import yaml
 
 from docfn.core.settings import ALL_TASKS
 from docfn.tasks.registry import default_pack_settings, implemented_tasks
@@ -135,6 +136,8 @@ def test_every_block_is_known() -> None:
                 check_tree_block(block)
             elif block.lang == "" and block.text.startswith("S3 bucket --ObjectCreated"):
                 check_event_flow_block(block)
+            elif block.lang == "yaml" and block.text.startswith("# knative/overlays/<yours>/"):
+                check_overlay_components_block(block)
             else:
                 pytest.fail(f"{block.id}: unknown {block.lang or 'plain'} block; classify it in this test")
     assert len(shell_blocks(TF_README)) == 4
@@ -153,6 +156,17 @@ def check_module_call_block(block: Block) -> None:
     assert hcl.attr(body, "image_tag") == hcl.attr(
         hcl.examples()["complete"].variables["image_tag"], "default"
     )
+
+
+def check_overlay_components_block(block: Block) -> None:
+    """The lines to add to an overlay: each component, seen from an overlay's folder, is a
+    kustomize Component (tests/knative/test_warm.py renders it over dev and prod)."""
+    components = yaml.safe_load(block.text)["components"]
+    assert components, block.id
+    for component in components:
+        path = (ROOT / "knative" / "overlays" / "dev" / component).resolve()
+        kustomization = yaml.safe_load((path / "kustomization.yaml").read_text())
+        assert kustomization["kind"] == "Component", f"{block.id}: {component} is not a Component"
 
 
 def check_tree_block(block: Block) -> None:

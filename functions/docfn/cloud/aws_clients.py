@@ -7,6 +7,7 @@ store turns into a fast 503 the caller can retry, not a request hanging to its d
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -39,6 +40,16 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any
             )
             _clients[key] = client
     return client
+
+
+def forget_clients() -> None:
+    """Drop every cached client and boto3's default session (SnapStart's hooks: a restored container
+    must resolve its own credentials and open its own connections, not reuse the snapshot's)."""
+    with _lock:
+        _clients.clear()
+        boto3 = sys.modules.get("boto3")
+        if boto3 is not None:
+            boto3.DEFAULT_SESSION = None  # what boto3.client(...) (secrets.py) caches
 
 
 # botocore's failures, classified once for every caller (object store, pack fetch, publish).

@@ -146,6 +146,11 @@ class RedisCache:
         except redis.RedisError:
             return False
 
+    def drop_connections(self) -> None:
+        """Close the pool's connections; the next command opens a new one (SnapStart's hooks: a
+        restored container must not share the snapshot's socket, nor its server-side client)."""
+        self._client.connection_pool.disconnect()
+
     def _call(self, op: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         """``function(...)`` through the breaker; a failure or an open circuit is None, counted."""
         import redis

@@ -189,6 +189,14 @@ class DocService:
 
         threading.Thread(target=run, name="docfn-eager-load", daemon=True).start()
 
+    def wait_eager_load(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for a running eager load; True once none is running (SnapStart
+        snapshots after this, so the packs are in the snapshot)."""
+        deadline = time.monotonic() + timeout
+        while self._eager["running"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self._eager["running"]
+
     def readiness(self) -> dict[str, Any]:
         """What ``/readyz`` answers: ``ready`` and, per task, loaded / model / error."""
         tasks = {

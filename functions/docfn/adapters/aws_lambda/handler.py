@@ -37,6 +37,7 @@ from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ..events.contract import Invocation  # noqa: E402
 from ..events.registry import object_refs, source_for  # noqa: E402
 from ..wiring import build_service, upload_processor  # noqa: E402
+from . import snapshot  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
 log = logging.getLogger("docfn.lambda")
@@ -93,15 +94,33 @@ def _prepare_in_background() -> None:
         log.exception("preparing the function during init failed; the first invocation retries")
 
 
+_prepare_thread: threading.Thread | None = None
+
+
 def _prepare_during_init() -> None:
     """``DOCFN_EAGER_LOAD``: wire the service (Redis, its secret) and start the pack load in a thread,
     so init itself only imports; the first invocation's ``runtime()`` joins what is under way."""
+    global _prepare_thread
     if get_settings().eager_load:
-        threading.Thread(target=_prepare_in_background, name="docfn-prepare", daemon=True).start()
+        _prepare_thread = threading.Thread(target=_prepare_in_background, name="docfn-prepare", daemon=True)
+        _prepare_thread.start()
+
+
+def before_snapshot() -> None:
+    """SnapStart, end of init (snapshot.py): the service wired and its packs loaded, nothing open."""
+    if _prepare_thread is not None:
+        _prepare_thread.join()
+    snapshot.before_snapshot(runtime().service)
+
+
+def after_restore() -> None:
+    """SnapStart, in each restored container before its first invocation (snapshot.py)."""
+    snapshot.after_restore(_runtime.service if _runtime is not None else None)
 
 
 limit_malloc_arenas()  # before the init thread below, and the runtime's own
 _prepare_during_init()
+snapshot.register(before_snapshot, after_restore)
 INIT_SECONDS = time.perf_counter() - _IMPORT_START
 
 
