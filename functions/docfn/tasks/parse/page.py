@@ -219,10 +219,13 @@ class PageParser:
         formula: FormulaRecognizer | None = None,
         table: TableRecognizer | None = None,
         chart: ChartReader | None = None,
+        crops: bool = True,
     ) -> ParsedPage:
         """One page's blocks; ``formula`` recognises formula crops (None: they keep their OCR text),
         ``table`` table crops (None: the parser's own), ``chart`` analyses figures (None: a figure is
-        its crop, caption and the words OCR finds in it)."""
+        its crop, caption and the words OCR finds in it). ``crops``: figure, table and formula crops
+        are PNG-encoded and referenced by ``img_path``; False (``images=none``) skips both, since
+        nothing would carry the PNGs and a path to no file only misleads."""
         recognizers = _Recognizers(formula, table or self.table, chart)
         image = page.image
         height, width = image.shape[:2]
@@ -266,7 +269,7 @@ class PageParser:
                     )
                 continue
             block = self._block(
-                page, region, n, region_lines, body_height, captions, lines_of, parsed, recognizers
+                page, region, n, region_lines, body_height, captions, lines_of, parsed, recognizers, crops
             )
             if block is not None:
                 block["bbox"] = normalised_bbox(region.bbox, width, height)
@@ -306,6 +309,7 @@ class PageParser:
         lines_of: dict[int, list[TextLine]],
         parsed: ParsedPage,
         recognizers: _Recognizers,
+        crops: bool,
     ) -> dict[str, Any] | None:
         kind = region.type
         text = join_lines(lines)
@@ -331,11 +335,15 @@ class PageParser:
         if kind == "footer":
             return {"type": "page_number" if text.strip().isdigit() else "footer", "text": text}
         crop = _crop(page.image, region.bbox)
-        parsed.images[img_path] = _png(crop)
+        # The crop's PNG and its path exist only when the result carries crops.
+        image_ref: dict[str, str] = {}
+        if crops:
+            parsed.images[img_path] = _png(crop)
+            image_ref["img_path"] = img_path
         if kind == "figure":
             figure = {
                 "type": "image",
-                "img_path": img_path,
+                **image_ref,
                 "image_caption": caption_texts,
                 "image_footnote": [],
                 # Words drawn in the picture (a diagram's labels): kept for search, not in Markdown.
@@ -350,7 +358,7 @@ class PageParser:
             table = recognizers.table(crop)
             return {
                 "type": "table",
-                "img_path": img_path,
+                **image_ref,
                 "table_caption": caption_texts,
                 "table_footnote": [],
                 "table_body": table.to_html(),
@@ -361,7 +369,7 @@ class PageParser:
             latex = recognizers.formula(crop) if recognizers.formula is not None else None
             return {
                 "type": "equation",
-                "img_path": img_path,
+                **image_ref,
                 "latex": latex,
                 "text": latex if latex else text,
                 "text_format": "latex" if latex else "ocr",
