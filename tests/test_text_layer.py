@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_raw
 import pytest
 
 from docfn.adapters.wiring import build_service
@@ -160,3 +161,38 @@ def test_parse_uses_the_text_layer(service: DocService, mixed_document: bytes) -
     text = "\n".join(b.get("text", "") for b in first)
     for line in pdfgen.BORN_DIGITAL_LINES:
         assert line in text
+
+
+def test_pdfium_marks_both_kinds_of_line_end_hyphen_alike() -> None:
+    """Why the layer decides from the page's words: pdfium reports a compound's own hyphen at a line
+    end ("well-") and groff's word breaks ("estab-") as the same U+0002 (groff draws one glyph)."""
+    document = pdfium.PdfDocument(pdfgen.groff_ms_pdf(pdfgen.HYPHENS_SOURCE))
+    try:
+        textpage = document[0].get_textpage()
+        codes = [pdfium_raw.FPDFText_GetUnicode(textpage, i) for i in range(textpage.count_chars())]
+        textpage.close()
+    finally:
+        document.close()
+    text = "".join(map(chr, codes))
+    assert "well\x02known" in text and "estab\x02lishment" in text
+
+
+def test_line_end_hyphens_as_printed(service: DocService) -> None:
+    """Soft breaks are marked U+00AD in the layer's lines and dropped at the join; the printed hyphen
+    of "well-known" at a line end stays, in the ocr task's lines and parse's paragraphs alike."""
+    pdf = pdfgen.groff_ms_pdf(pdfgen.HYPHENS_SOURCE)
+    lines = [line["text"] for line in _ocr(service, pdf, mode="txt")["pages"][0]["lines"]]
+    assert lines[:6] == [
+        "Paragraphs",
+        "about a well-",
+        "known method.",
+        "The estab\u00ad",
+        "lishment of inter\u00ad",
+        "nationalization.",
+    ]
+    for mode in ("txt", "auto"):
+        result = service.run("parse", pdf, "application/pdf", {"mode": mode}).result
+        assert result["pages"][0]["text_source"] == "txt"
+        # The layout model may box the narrow paragraphs as one region: compare the words in order.
+        text = " ".join(b.get("text", "") for b in result["content_list"])
+        assert text == " ".join(pdfgen.HYPHENS_PARAGRAPHS), mode

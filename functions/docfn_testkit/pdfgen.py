@@ -77,6 +77,27 @@ SET, SET OF and CHOICE.
 .PP
 Elements of structured types unnamed by the respective definition receive the names ?1, ?2, and so on.
 """
+# Hyphens at line ends, both kinds (a 1-inch measure with groff's hyphenation on): "well-" +
+# "known" breaks at a compound's own hyphen, "estab-" + "lishment" and "inter-" + "nationalization"
+# are groff's word breaks. The last paragraph, on a wider measure, prints "well-known" on one line.
+HYPHENS_SOURCE = r"""
+.nr LL 1.0i
+.hy 1
+.PP
+Paragraphs about a well-known method.
+.PP
+The establishment of internationalization.
+.nr LL 3i
+.PP
+A well-known rival, a state-of-the-art one.
+"""
+HYPHENS_PARAGRAPHS = [
+    "Paragraphs about a well-known method.",
+    "The establishment of internationalization.",
+    "A well-known rival, a state-of-the-art one.",
+]
+
+
 MANUAL_CODE = [
     "Example { 1 2 3 4 } DEFINITIONS ::= BEGIN",
     "Group ::= SEQUENCE { id OBJECT IDENTIFIER, value Value }",

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .hyphens import resolved
+
 Box = tuple[float, float, float, float]
 
 # A gap wider than this many font sizes between two characters of one pdfium line splits it:
@@ -25,7 +27,8 @@ _JOIN_LOOKBACK = 8
 _SUSPECT_CATEGORIES = frozenset({"Co", "Cs", "Cn", "Cc"})
 _UNMAPPED = frozenset({0, 0xFFFD, 0xFFFE, 0xFFFF})
 _WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
-# pdfium reports a hyphen that breaks a word at a line's end as U+0002 (fpdf_text.h).
+# pdfium reports a hyphen at a line's end before the rest of a word as U+0002 (fpdf_text.h): kept
+# as that mark until ``hyphens.resolved`` decides whether it is printed or a break.
 _PDFIUM_LINE_END_HYPHEN = 0x02
 _HYPHEN = ord("-")
 
@@ -180,8 +183,8 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
 
     for index in range(textpage.count_chars()):
         code = raw_module.FPDFText_GetUnicode(textpage, index)
-        code = _HYPHEN if code == _PDFIUM_LINE_END_HYPHEN else code
         char = chr(code) if code <= 0x10FFFF else "\ufffd"
+        code = _HYPHEN if code == _PDFIUM_LINE_END_HYPHEN else code  # a hyphen, not a control
         if char in "\r\n":
             cut()
             continue
@@ -229,9 +232,10 @@ def _lines(
     rotation), each line's box then mapped to pixels; lines drawn off the page are left out."""
     width, height = size
     runs, chars, suspect = _runs(raw_module, textpage)
+    joined = _joined(runs)
+    texts = resolved([" ".join("".join(c for c, _ in run.chars).split()) for run in joined])
     lines = []
-    for run in _joined(runs):
-        text = " ".join("".join(c for c, _ in run.chars).split())
+    for run, text in zip(joined, texts, strict=True):
         glyphs = run.glyphs
         box = to_pixels.box(
             min(b[0] for b in glyphs),

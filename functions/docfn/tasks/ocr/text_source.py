@@ -67,7 +67,9 @@ def layer_lines(layer: TextLayer) -> list[TextLine]:
 
 def _as_text_line(line: TextLayerLine) -> TextLine:
     x0, y0, x1, y1 = line.bbox
-    return TextLine(text=line.text, confidence=1.0, polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    return TextLine(
+        text=line.text, confidence=1.0, polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], exact=True
+    )
 
 
 def _letters(text: str) -> str:

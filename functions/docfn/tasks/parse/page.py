@@ -12,6 +12,7 @@ import numpy as np
 from ...core import imaging
 from ...core.documents import PageImage
 from ...core.geometry import enclosing, intersection, normalised_bbox
+from ...core.hyphens import SOFT_HYPHEN
 from ..layout.analyzer import LayoutAnalyzer, order_regions
 from ..layout.detector import Region
 from ..layout.regions import dedupe
@@ -184,7 +185,8 @@ def _code_block(lines: list[TextLine], captions: list[str]) -> dict[str, Any]:
     return {
         "type": "code",
         "sub_type": "code",
-        "code_body": "\n".join(ln.text for ln in lines),
+        # A code line never breaks a word: a line-end hyphen is printed (see core.hyphens).
+        "code_body": "\n".join(ln.text.replace(SOFT_HYPHEN, "-") for ln in lines),
         "code_caption": captions,
     }
 
