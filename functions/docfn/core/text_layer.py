@@ -34,11 +34,21 @@ _HYPHEN = ord("-")
 
 
 @dataclass(frozen=True)
-class TextLayerLine:
-    """One line of the text layer: its text and its box (x0, y0, x1, y1) in page pixels."""
+class TextLayerWord:
+    """One word of a line (characters between spaces) and its box in page pixels: what a table
+    cell's text is gathered from."""
 
     text: str
     bbox: Box
+
+
+@dataclass(frozen=True)
+class TextLayerLine:
+    """One line of the text layer: its text, its box (x0, y0, x1, y1) in page pixels, its words."""
+
+    text: str
+    bbox: Box
+    words: tuple[TextLayerWord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,13 +246,32 @@ def _lines(
     texts = resolved([" ".join("".join(c for c, _ in run.chars).split()) for run in joined])
     lines = []
     for run, text in zip(joined, texts, strict=True):
-        glyphs = run.glyphs
-        box = to_pixels.box(
-            min(b[0] for b in glyphs),
-            min(b[1] for b in glyphs),
-            max(b[2] for b in glyphs),
-            max(b[3] for b in glyphs),
-        )
+        box = to_pixels.box(*_enclosing(run.glyphs))
         if box[2] > 0 and box[3] > 0 and box[0] < width and box[1] < height:
-            lines.append(TextLayerLine(text=text, bbox=box))
+            lines.append(TextLayerLine(text=text, bbox=box, words=_words(run, text, to_pixels)))
     return lines, chars, suspect
+
+
+def _enclosing(boxes: list[Box]) -> Box:
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _words(run: _Run, text: str, to_pixels: _PageToPixels) -> tuple[TextLayerWord, ...]:
+    """The line's words with their boxes: glyph boxes grouped at the run's spaces, each group named
+    by the matching word of the line's final ``text`` (hyphens resolved, soft hyphens dropped)."""
+    groups: list[list[Box]] = [[]]
+    for char, box in run.chars:
+        if char.isspace():
+            groups.append([])
+        else:
+            groups[-1].append(box)
+    boxes = [to_pixels.box(*_enclosing(group)) for group in groups if group]
+    names = text.split()
+    if len(names) != len(boxes):  # a word that was only a dropped soft hyphen: no boxes to trust
+        return ()
+    return tuple(TextLayerWord(name, box) for name, box in zip(names, boxes, strict=True))

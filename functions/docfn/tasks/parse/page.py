@@ -18,7 +18,9 @@ from ..layout.detector import Region
 from ..layout.regions import dedupe
 from ..ocr.engine import OcrEngine, TextLine, crop_quad, order_lines, region_canvas
 from ..ocr.text_source import TextMode, read_page_text
+from ..table.layer_cells import layer_pieces
 from ..table.table_recognizers import TableRecognizer
+from ..table.words import Piece
 from ..vlm.image_analysis import ImageAnalysis
 from .formula_recognizers import FormulaRecognizer
 from .text import (
@@ -66,11 +68,29 @@ class ParsedPage:
     text_reason: str = ""
 
 
-def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN) -> np.ndarray:
+def _crop_box(
+    image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN
+) -> tuple[int, int, int, int]:
+    """The pixel box a region's crop takes: its bbox grown by ``margin``, clipped to the page."""
     height, width = image.shape[:2]
     x0, y0 = max(0, int(bbox[0]) - margin), max(0, int(bbox[1]) - margin)
     x1, y1 = min(width, int(np.ceil(bbox[2])) + margin), min(height, int(np.ceil(bbox[3])) + margin)
+    return x0, y0, x1, y1
+
+
+def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN) -> np.ndarray:
+    x0, y0, x1, y1 = _crop_box(image, bbox, margin)
     return image[y0:y1, x0:x1]
+
+
+def _table_words(page: PageImage, region: Region, text_source: str) -> list[Piece] | None:
+    """The text layer's words inside a table region's crop (crop pixels) when the page's layer is
+    trusted (``txt``, or ``txt+ocr`` where OCR only added text drawn as images); None: OCR the cells."""
+    if page.text_layer is None or text_source not in {"txt", "txt+ocr"}:
+        return None
+    x0, y0, x1, y1 = _crop_box(page.image, region.bbox)
+    words = (word for line in page.text_layer.lines for word in line.words)
+    return layer_pieces(words, (float(x0), float(y0), float(x1), float(y1)))
 
 
 def _png(image_rgb: np.ndarray) -> bytes:
@@ -357,7 +377,7 @@ class PageParser:
                 figure["image_analysis"] = analysis.to_dict()
             return figure
         if kind == "table":
-            table = recognizers.table(crop)
+            table = recognizers.table(crop, words=_table_words(page, region, parsed.text_source))
             return {
                 "type": "table",
                 **image_ref,

@@ -10,6 +10,7 @@ from PIL import Image
 from ..vlm.reader import BlockReader
 from .structure import Table
 from .table_recognizers import register_table_recognizer
+from .words import Piece
 
 
 class VlmTableRecognizer:
@@ -18,7 +19,8 @@ class VlmTableRecognizer:
     def __init__(self, reader: BlockReader) -> None:
         self.reader = reader
 
-    def __call__(self, image_rgb: np.ndarray) -> Table:
+    def __call__(self, image_rgb: np.ndarray, words: list[Piece] | None = None) -> Table:
+        # The VLM reads structure and text together from the pixels; the layer's words go unused.
         table = self.reader.table(Image.fromarray(image_rgb))
         height, width = image_rgb.shape[:2]
         for cell in table.cells:
