@@ -20,6 +20,7 @@ from docfn.core.settings import Settings
 from docfn.core.textmetrics import char_f1, normalise
 from docfn.service.service import DocService
 from docfn.tasks.ocr.recognize import TextRecognizer
+from docfn.tasks.parse import page as page_module
 from docfn_testkit import docgen
 from docfn_testkit.tablegen import SAMPLE_TABLES, Style, slots, table_pdf
 
@@ -321,3 +322,26 @@ def test_born_digital_table_cells_come_from_the_text_layer(
         assert _html_cells(table["table_body"]) == truth, mode
         if mode == "txt":
             assert not recognised
+
+
+def test_a_cell_the_layer_lacks_is_ocrd_alone(service: DocService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell whose text the layer does not hold (here: its word withheld from the recogniser, as
+    for text drawn as a picture) is read by OCR; every other cell still comes from the layer."""
+    rows = SAMPLE_TABLES["schedule"]
+    pdf = table_pdf(rows, "ruled", around=(LEFT[0], RIGHT[0]))
+    real_pieces = page_module.layer_pieces
+    monkeypatch.setattr(
+        page_module,
+        "layer_pieces",
+        lambda words, box: [p for p in real_pieces(words, box) if p.text != "Keynote"],
+    )
+    recognised: list[int] = []
+    real = TextRecognizer.__call__
+    monkeypatch.setattr(
+        TextRecognizer, "__call__", lambda self, crop: recognised.append(1) or real(self, crop)
+    )
+    result = service.run("parse", pdf, "application/pdf", {"mode": "txt", "min_score": "0.51"}).result
+    (table,) = [b for b in result["content_list"] if b["type"] == "table"]
+    truth = {slot: (c.rowspan, c.colspan, c.text) for slot, c in slots(rows).items()}
+    assert _html_cells(table["table_body"]) == truth
+    assert len(recognised) == 1  # one piece of ink in one cell: nothing else was OCR'd
