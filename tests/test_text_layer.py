@@ -12,7 +12,7 @@ import pytest
 
 from docfn.adapters.wiring import build_service
 from docfn.core.documents import DecodeLimits, Document
-from docfn.core.errors import BadOptions
+from docfn.core.errors import BadOptions, EncryptedPdf
 from docfn.core.geometry import intersection
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer
@@ -196,3 +196,31 @@ def test_line_end_hyphens_as_printed(service: DocService) -> None:
         # The layout model may box the narrow paragraphs as one region: compare the words in order.
         text = " ".join(b.get("text", "") for b in result["content_list"])
         assert text == " ".join(pdfgen.HYPHENS_PARAGRAPHS), mode
+
+
+def test_a_layer_of_replacement_characters_is_ocrd_and_says_so(
+    service: DocService, born_digital: bytes
+) -> None:
+    """A text layer that decodes to nothing but U+FFFD: auto reads the page by OCR and says why in
+    text_source_reason, for ocr and parse alike; mode=txt still returns the layer as it is."""
+    garbage = pdfgen.with_tounicode(born_digital, pdfgen.replacement_characters())
+    page = _ocr(service, garbage)["pages"][0]
+    assert page["text_source"] == "ocr" and "replacement (U+FFFD)" in page["text_source_reason"]
+    assert cer("\n".join(TRUTH), "\n".join(line["text"] for line in page["lines"])) < 0.1
+    assert all(
+        set(line["text"]) <= {"\ufffd", " "}
+        for line in _ocr(service, garbage, mode="txt")["pages"][0]["lines"]
+    )
+    parsed = service.run("parse", garbage, "application/pdf").result
+    assert parsed["pages"][0]["text_source"] == "ocr"
+    assert "U+FFFD" in parsed["pages"][0]["text_source_reason"] and "\ufffd" not in parsed["markdown"]
+
+
+@pytest.mark.parametrize("task", ["ocr", "parse"])
+def test_an_encrypted_pdf_is_a_400_that_names_the_reason(
+    service: DocService, born_digital: bytes, task: str
+) -> None:
+    with pytest.raises(EncryptedPdf) as raised:
+        service.run(task, pdfgen.encrypted(born_digital), "application/pdf")
+    assert (raised.value.status, raised.value.code) == (400, "encrypted_pdf")
+    assert "password" in raised.value.message

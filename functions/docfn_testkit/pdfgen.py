@@ -144,6 +144,20 @@ def shifted_letters() -> dict[int, int]:
     return pairs
 
 
+def replacement_characters() -> dict[int, int]:
+    """Every character code to U+FFFD: a text layer that decodes to nothing but garbage."""
+    return dict.fromkeys(range(256), 0xFFFD)
+
+
+def encrypted(pdf: bytes, password: str = "secret") -> bytes:
+    """The PDF encrypted (AES-256) with a user password: it opens only with that password."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def private_use() -> dict[int, int]:
     """A ToUnicode map that sends every printable code to the private-use area."""
     return {code: 0xE000 + code for code in range(0x21, 0x7F)}

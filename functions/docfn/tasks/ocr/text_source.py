@@ -171,8 +171,8 @@ def _checked(
         return PageText(
             read_pixels(),
             "ocr",
-            f"{layer.suspect_share:.0%} of the text layer's characters are unmapped, private-use or"
-            " control characters (a missing or broken ToUnicode map)",
+            f"{layer.suspect_share:.0%} of the text layer's characters are unmapped, replacement"
+            " (U+FFFD), private-use or control characters (a missing or broken ToUnicode map)",
         )
     image_bgr = imaging.rgb_to_bgr(page.image)
     disagreement = sample_cer(engine, image_bgr, layer)
