@@ -98,6 +98,41 @@ HYPHENS_PARAGRAPHS = [
 ]
 
 
+# A page of listings with two prose sentences: a C program, LaTeX source (an equation, a fraction)
+# and a loop in constant-width displays, between a sentence above and one below.
+PROSE_SENTENCES = [
+    "Compilers translate source programs into machine code before they run.",
+    "An interpreter instead executes each statement directly as it reads the program.",
+]
+LISTINGS = r"""
+.DS L
+.ft CW
+int main(void) {
+    printf("hello, world\en");
+    return 0;
+}
+.ft
+.DE
+.DS L
+.ft CW
+\ebegin{equation}
+  E = mc^2 \elabel{eq:energy}
+\eend{equation}
+\efrac{a}{b} + \esqrt{x^2 + y^2}
+.ft
+.DE
+.DS L
+.ft CW
+for (i = 0; i < n; i++) {
+    total += values[i];
+}
+x := y -> z; // update
+.ft
+.DE
+"""
+LISTINGS_AND_PROSE_SOURCE = f".PP\n{PROSE_SENTENCES[0]}\n{LISTINGS}.PP\n{PROSE_SENTENCES[1]}\n"
+
+
 MANUAL_CODE = [
     "Example { 1 2 3 4 } DEFINITIONS ::= BEGIN",
     "Group ::= SEQUENCE { id OBJECT IDENTIFIER, value Value }",
