@@ -1,10 +1,12 @@
 """A PDF page's own text layer (characters and boxes from pdfium), in the rendered page's pixels.
 
 What is read here is data, not a verdict: the characters grouped into lines (pdfium's own line
-breaks, split again at wide horizontal gaps such as table columns), how many characters are suspect
-(unmapped glyphs, replacement or private-use code points, control characters: what a missing or
-broken ToUnicode map leaves) and how much of the page image objects cover (text drawn as pictures,
-scans). Whether to trust it is decided above, where the page image can be read to check it.
+breaks, split again at wide horizontal gaps such as table columns) with each line's words and their
+boxes (table cells are filled from them), line-end hyphens told apart (``hyphens``: printed, or a
+word break ending the line in U+00AD), how many characters are suspect (unmapped glyphs,
+replacement or private-use code points, control characters: what a missing or broken ToUnicode map
+leaves) and how much of the page image objects cover (text drawn as pictures, scans). Whether to
+trust it is decided above, where the page image can be read to check it.
 """
 
 from __future__ import annotations
