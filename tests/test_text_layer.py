@@ -11,6 +11,7 @@ import pypdfium2.raw as pdfium_raw
 import pytest
 
 from docfn.adapters.wiring import build_service
+from docfn.core import hyphens
 from docfn.core.documents import DecodeLimits, Document
 from docfn.core.errors import BadOptions, EncryptedPdf
 from docfn.core.geometry import intersection
@@ -224,3 +225,18 @@ def test_an_encrypted_pdf_is_a_400_that_names_the_reason(
         service.run(task, pdfgen.encrypted(born_digital), "application/pdf")
     assert (raised.value.status, raised.value.code) == (400, "encrypted_pdf")
     assert "password" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("lines", "resolved"),
+    [
+        (["infra\x02", "structure"], ["infra\u00ad", "structure"]),  # a break: soft
+        (["a well\x02", "known rule, well-known"], ["a well-", "known rule, well-known"]),  # spelt so
+        (["state-of\x02", "the-art"], ["state-of-", "the-art"]),  # already a compound
+        (["COVID\x02", "19 cases"], ["COVID-", "19 cases"]),  # no break before a digit
+        (["last\x02"], ["last-"]),  # nothing follows to join
+        (["soft\u00adly mid-line"], ["softly mid-line"]),  # a soft hyphen inside a line: not printed
+    ],
+)
+def test_line_end_hyphens_are_resolved_from_the_page(lines: list[str], resolved: list[str]) -> None:
+    assert hyphens.resolved(lines) == resolved

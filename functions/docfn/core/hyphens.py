@@ -5,8 +5,9 @@ pdfium reports every hyphen that ends a line before more letters as U+0002 (fpdf
 the typesetter broke a word there or a compound's own hyphen fell at the line end: groff's PDF draws
 both with the same glyph, so the PDF itself cannot tell them apart (measured: "well-" + "known" and
 "infra-" + "structure" both come back as U+0002). What the page says elsewhere decides: the hyphen
-is printed when the word before it is already a compound ("state-of-" + "the-art") or the page
-spells the hyphenated word so on another line ("well-known"); otherwise it is a break, by far the
+is printed when the word before it is already a compound ("state-of-" + "the-art"), the next line
+goes on with a digit or a capital ("COVID-" + "19"), or the page spells the hyphenated word so on
+another line ("well-known"); otherwise it is a break, by far the
 commoner case in justified text. A PDF that writes U+00AD itself has said it is a break.
 """
 
@@ -26,7 +27,7 @@ def _words(text: str) -> list[str]:
 
 def _is_printed(before: str, after: str, vocabulary: set[str]) -> bool:
     """Whether the hyphen between ``before`` and ``after`` is part of the word as printed."""
-    if "-" in before:
+    if "-" in before or not after[:1].islower():  # hyphenation never breaks before "19" or "Word"
         return True
     return f"{before}-{after}".lower() in vocabulary
 
