@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ from docfn.core.errors import BadOptions, PayloadTooLarge
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import char_f1, normalise
 from docfn.service.service import DocService
+from docfn.tasks.ocr.recognize import TextRecognizer
+from docfn.tasks.parse import page as page_module
 from docfn_testkit import docgen
+from docfn_testkit.tablegen import SAMPLE_TABLES, Style, slots, table_pdf
 
 LEFT = [
     "Solar panels convert sunlight into electricity using photovoltaic cells made of silicon."
@@ -144,7 +148,7 @@ def test_parse_page_with_a_table(service: DocService, devset: Path) -> None:
     assert table["table_cols"] == 2 and body.count("<tr>") >= 5
     for command in ("\\Centering", "\\RaggedLeft", "\\RaggedRight"):
         assert f"<tr><td>{command}</td>" in body
-    assert table["img_path"].startswith("images/") and table["img_path"].endswith(".png")
+    assert "img_path" not in table  # images=none: no crop travels, so no path names one
     assert "<table>" in result["markdown"] and "# 3 Our solution" in result["markdown"]
     assert "## 3.1 The macros" in result["markdown"]
 
@@ -246,10 +250,98 @@ def test_http_parse(docfn_server_factory, devset: Path) -> None:  # type: ignore
         result = response.json()["result"]
         assert "images" not in result and result["markdown"].strip()
         figure = next(b for b in result["content_list"] if b["type"] == "image")
-        assert figure["img_path"].startswith("images/")
+        assert "img_path" not in figure  # images=none (the HTTP default): no crop, no path
         bad = client.post(
             "/v1/parse?images=inline",
             content=(devset / "010.png").read_bytes(),
             headers={"content-type": "image/png"},
         )
         assert bad.status_code == 422
+
+
+class _HtmlCells(HTMLParser):
+    """A table_body's cells by their anchor slot, spans placed the HTML way (as tablegen.slots)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: dict[tuple[int, int], tuple[int, int, str]] = {}
+        self._covered: set[tuple[int, int]] = set()
+        self._row, self._col, self._open = -1, 0, None  # the open cell: (slot, spans, text parts)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self._row, self._col = self._row + 1, 0
+        elif tag == "td":
+            while (self._row, self._col) in self._covered:
+                self._col += 1
+            spans = dict(attrs)
+            rowspan, colspan = int(spans.get("rowspan") or 1), int(spans.get("colspan") or 1)
+            self._open = ((self._row, self._col), (rowspan, colspan), [])
+            self._covered |= {(self._row + i, self._col + j) for i in range(rowspan) for j in range(colspan)}
+            self._col += colspan
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._open[2].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._open is not None:
+            slot, (rowspan, colspan), parts = self._open
+            self.cells[slot] = (rowspan, colspan, "".join(parts))
+            self._open = None
+
+
+def _html_cells(body: str) -> dict[tuple[int, int], tuple[int, int, str]]:
+    parser = _HtmlCells()
+    parser.feed(body)
+    return parser.cells
+
+
+@pytest.mark.parametrize(
+    ("name", "style"), [("schedule", "ruled"), ("spanning", "ruled"), ("spanning", "framed")]
+)
+def test_born_digital_table_cells_come_from_the_text_layer(
+    service: DocService, name: str, style: Style, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A groff tbl table in a born-digital PDF: with the layer trusted (mode=txt, and auto, which
+    checks it first) every cell's text is the layer's exactly, structure from the rules (ruled) or
+    SLANet (framed); with mode=txt nothing on the page is OCR'd, the table's cells included."""
+    rows = SAMPLE_TABLES[name]
+    pdf = table_pdf(rows, style, around=(LEFT[0], RIGHT[0]))
+    truth = {slot: (c.rowspan, c.colspan, c.text) for slot, c in slots(rows).items()}
+    recognised: list[int] = []
+    real = TextRecognizer.__call__
+    monkeypatch.setattr(
+        TextRecognizer, "__call__", lambda self, crop: recognised.append(1) or real(self, crop)
+    )
+    for mode in ("txt", "auto"):
+        recognised.clear()
+        result = service.run("parse", pdf, "application/pdf", {"mode": mode}).result
+        assert result["pages"][0]["text_source"] == "txt"
+        (table,) = [b for b in result["content_list"] if b["type"] == "table"]
+        assert _html_cells(table["table_body"]) == truth, mode
+        if mode == "txt":
+            assert not recognised
+
+
+def test_a_cell_the_layer_lacks_is_ocrd_alone(service: DocService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell whose text the layer does not hold (here: its word withheld from the recogniser, as
+    for text drawn as a picture) is read by OCR; every other cell still comes from the layer."""
+    rows = SAMPLE_TABLES["schedule"]
+    pdf = table_pdf(rows, "ruled", around=(LEFT[0], RIGHT[0]))
+    real_pieces = page_module.layer_pieces
+    monkeypatch.setattr(
+        page_module,
+        "layer_pieces",
+        lambda words, box: [p for p in real_pieces(words, box) if p.text != "Keynote"],
+    )
+    recognised: list[int] = []
+    real = TextRecognizer.__call__
+    monkeypatch.setattr(
+        TextRecognizer, "__call__", lambda self, crop: recognised.append(1) or real(self, crop)
+    )
+    result = service.run("parse", pdf, "application/pdf", {"mode": "txt", "min_score": "0.51"}).result
+    (table,) = [b for b in result["content_list"] if b["type"] == "table"]
+    truth = {slot: (c.rowspan, c.colspan, c.text) for slot, c in slots(rows).items()}
+    assert _html_cells(table["table_body"]) == truth
+    assert len(recognised) == 1  # one piece of ink in one cell: nothing else was OCR'd

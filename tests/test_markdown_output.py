@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from docfn.adapters.wiring import build_service
+from docfn.core import imaging
 from docfn.core.settings import Settings
 from docfn.service.service import DocService
 
@@ -45,6 +46,25 @@ def _parse(service: DocService, data: bytes, **options: str) -> dict:
 def test_without_crops_the_markdown_links_to_nothing(service: DocService, figure_page: bytes) -> None:
     result = _parse(service, figure_page)
     assert any(b["type"] == "image" for b in result["content_list"])
+    assert "images" not in result and not LINK.findall(result["markdown"])
+
+
+def test_without_crops_none_is_encoded_and_no_block_has_an_img_path(
+    service: DocService, figure_page: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """images=none: no work for what is not returned (no PNG encoded), and no path to a file that
+    does not exist. The same page with crops encodes one PNG per crop (an option unused elsewhere in
+    this module keeps both runs off the cache)."""
+    encoded: list[int] = []
+    real = imaging.encode_png
+    monkeypatch.setattr(imaging, "encode_png", lambda image: encoded.append(1) or real(image))
+    with_crops = _parse(service, figure_page, images="base64", min_score="0.49")
+    assert len(encoded) == len(with_crops["images"]) > 0
+    encoded.clear()
+    result = _parse(service, figure_page, min_score="0.49")
+    assert not encoded
+    crops = [b for b in result["content_list"] if b["type"] in {"image", "table", "equation"}]
+    assert crops and not any("img_path" in b for b in crops)
     assert "images" not in result and not LINK.findall(result["markdown"])
 
 

@@ -19,6 +19,7 @@ from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 from docfn.packs.manifest import verify_pack
 from docfn.service.cache import MemoryCache
+from docfn_testkit import pdfgen
 from docfn_testkit.paths import devset_manifest
 from docfn_testkit.servers import DocfnServer, RedisServer
 from docfn_testkit.summarize import ARTICLE, ChatServer
@@ -63,6 +64,25 @@ def test_chinese_text(service, devset: Path) -> None:  # type: ignore[no-untyped
         assert result["sources"], page
         for source in result["sources"]:
             assert text[source["start"] : source["end"]] == source["text"]
+
+
+def test_a_page_of_listings_is_summarised_from_its_prose(service) -> None:  # type: ignore[no-untyped-def]
+    """Code, LaTeX source and a loop in displays between two prose sentences (a born-digital PDF):
+    the summary is the two sentences, whatever blocks the layout put the listings in, and the result
+    counts what it left out."""
+    pdf = pdfgen.groff_ms_pdf(pdfgen.LISTINGS_AND_PROSE_SOURCE)
+    result = service.run("summarize", pdf, "application/pdf", {"sentences": "5"}).result
+    assert [s["text"] for s in result["sources"]] == pdfgen.PROSE_SENTENCES
+    assert result["summary"] == " ".join(pdfgen.PROSE_SENTENCES)
+    assert result["source"]["sentences"] == 2 and sum(result["source"]["left_out"].values()) >= 3
+    assert "note" not in result
+
+
+def test_a_page_without_prose_says_so(service) -> None:  # type: ignore[no-untyped-def]
+    pdf = pdfgen.groff_ms_pdf(pdfgen.LISTINGS)
+    result = service.run("summarize", pdf, "application/pdf").result
+    assert result["summary"] == "" and result["sources"] == [] and result["source"]["left_out"]
+    assert result["note"].startswith("no prose to summarise")
 
 
 def test_json_text_body(service) -> None:  # type: ignore[no-untyped-def]

@@ -7,11 +7,13 @@ import io
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_raw
 import pytest
 
 from docfn.adapters.wiring import build_service
+from docfn.core import hyphens
 from docfn.core.documents import DecodeLimits, Document
-from docfn.core.errors import BadOptions
+from docfn.core.errors import BadOptions, EncryptedPdf
 from docfn.core.geometry import intersection
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer
@@ -160,3 +162,81 @@ def test_parse_uses_the_text_layer(service: DocService, mixed_document: bytes) -
     text = "\n".join(b.get("text", "") for b in first)
     for line in pdfgen.BORN_DIGITAL_LINES:
         assert line in text
+
+
+def test_pdfium_marks_both_kinds_of_line_end_hyphen_alike() -> None:
+    """Why the layer decides from the page's words: pdfium reports a compound's own hyphen at a line
+    end ("well-") and groff's word breaks ("estab-") as the same U+0002 (groff draws one glyph)."""
+    document = pdfium.PdfDocument(pdfgen.groff_ms_pdf(pdfgen.HYPHENS_SOURCE))
+    try:
+        textpage = document[0].get_textpage()
+        codes = [pdfium_raw.FPDFText_GetUnicode(textpage, i) for i in range(textpage.count_chars())]
+        textpage.close()
+    finally:
+        document.close()
+    text = "".join(map(chr, codes))
+    assert "well\x02known" in text and "estab\x02lishment" in text
+
+
+def test_line_end_hyphens_as_printed(service: DocService) -> None:
+    """Soft breaks are marked U+00AD in the layer's lines and dropped at the join; the printed hyphen
+    of "well-known" at a line end stays, in the ocr task's lines and parse's paragraphs alike."""
+    pdf = pdfgen.groff_ms_pdf(pdfgen.HYPHENS_SOURCE)
+    lines = [line["text"] for line in _ocr(service, pdf, mode="txt")["pages"][0]["lines"]]
+    assert lines[:6] == [
+        "Paragraphs",
+        "about a well-",
+        "known method.",
+        "The estab\u00ad",
+        "lishment of inter\u00ad",
+        "nationalization.",
+    ]
+    for mode in ("txt", "auto"):
+        result = service.run("parse", pdf, "application/pdf", {"mode": mode}).result
+        assert result["pages"][0]["text_source"] == "txt"
+        # The layout model may box the narrow paragraphs as one region: compare the words in order.
+        text = " ".join(b.get("text", "") for b in result["content_list"])
+        assert text == " ".join(pdfgen.HYPHENS_PARAGRAPHS), mode
+
+
+def test_a_layer_of_replacement_characters_is_ocrd_and_says_so(
+    service: DocService, born_digital: bytes
+) -> None:
+    """A text layer that decodes to nothing but U+FFFD: auto reads the page by OCR and says why in
+    text_source_reason, for ocr and parse alike; mode=txt still returns the layer as it is."""
+    garbage = pdfgen.with_tounicode(born_digital, pdfgen.replacement_characters())
+    page = _ocr(service, garbage)["pages"][0]
+    assert page["text_source"] == "ocr" and "replacement (U+FFFD)" in page["text_source_reason"]
+    assert cer("\n".join(TRUTH), "\n".join(line["text"] for line in page["lines"])) < 0.1
+    assert all(
+        set(line["text"]) <= {"\ufffd", " "}
+        for line in _ocr(service, garbage, mode="txt")["pages"][0]["lines"]
+    )
+    parsed = service.run("parse", garbage, "application/pdf").result
+    assert parsed["pages"][0]["text_source"] == "ocr"
+    assert "U+FFFD" in parsed["pages"][0]["text_source_reason"] and "\ufffd" not in parsed["markdown"]
+
+
+@pytest.mark.parametrize("task", ["ocr", "parse"])
+def test_an_encrypted_pdf_is_a_400_that_names_the_reason(
+    service: DocService, born_digital: bytes, task: str
+) -> None:
+    with pytest.raises(EncryptedPdf) as raised:
+        service.run(task, pdfgen.encrypted(born_digital), "application/pdf")
+    assert (raised.value.status, raised.value.code) == (400, "encrypted_pdf")
+    assert "password" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("lines", "resolved"),
+    [
+        (["infra\x02", "structure"], ["infra\u00ad", "structure"]),  # a break: soft
+        (["a well\x02", "known rule, well-known"], ["a well-", "known rule, well-known"]),  # spelt so
+        (["state-of\x02", "the-art"], ["state-of-", "the-art"]),  # already a compound
+        (["COVID\x02", "19 cases"], ["COVID-", "19 cases"]),  # no break before a digit
+        (["last\x02"], ["last-"]),  # nothing follows to join
+        (["soft\u00adly mid-line"], ["softly mid-line"]),  # a soft hyphen inside a line: not printed
+    ],
+)
+def test_line_end_hyphens_are_resolved_from_the_page(lines: list[str], resolved: list[str]) -> None:
+    assert hyphens.resolved(lines) == resolved

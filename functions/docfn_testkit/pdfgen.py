@@ -77,6 +77,62 @@ SET, SET OF and CHOICE.
 .PP
 Elements of structured types unnamed by the respective definition receive the names ?1, ?2, and so on.
 """
+# Hyphens at line ends, both kinds (a 1-inch measure with groff's hyphenation on): "well-" +
+# "known" breaks at a compound's own hyphen, "estab-" + "lishment" and "inter-" + "nationalization"
+# are groff's word breaks. The last paragraph, on a wider measure, prints "well-known" on one line.
+HYPHENS_SOURCE = r"""
+.nr LL 1.0i
+.hy 1
+.PP
+Paragraphs about a well-known method.
+.PP
+The establishment of internationalization.
+.nr LL 3i
+.PP
+A well-known rival, a state-of-the-art one.
+"""
+HYPHENS_PARAGRAPHS = [
+    "Paragraphs about a well-known method.",
+    "The establishment of internationalization.",
+    "A well-known rival, a state-of-the-art one.",
+]
+
+
+# A page of listings with two prose sentences: a C program, LaTeX source (an equation, a fraction)
+# and a loop in constant-width displays, between a sentence above and one below.
+PROSE_SENTENCES = [
+    "Compilers translate source programs into machine code before they run.",
+    "An interpreter instead executes each statement directly as it reads the program.",
+]
+LISTINGS = r"""
+.DS L
+.ft CW
+int main(void) {
+    printf("hello, world\en");
+    return 0;
+}
+.ft
+.DE
+.DS L
+.ft CW
+\ebegin{equation}
+  E = mc^2 \elabel{eq:energy}
+\eend{equation}
+\efrac{a}{b} + \esqrt{x^2 + y^2}
+.ft
+.DE
+.DS L
+.ft CW
+for (i = 0; i < n; i++) {
+    total += values[i];
+}
+x := y -> z; // update
+.ft
+.DE
+"""
+LISTINGS_AND_PROSE_SOURCE = f".PP\n{PROSE_SENTENCES[0]}\n{LISTINGS}.PP\n{PROSE_SENTENCES[1]}\n"
+
+
 MANUAL_CODE = [
     "Example { 1 2 3 4 } DEFINITIONS ::= BEGIN",
     "Group ::= SEQUENCE { id OBJECT IDENTIFIER, value Value }",
@@ -121,6 +177,20 @@ def shifted_letters() -> dict[int, int]:
         for code in range(first, last + 1):
             pairs[code] = first + (code - first + 1) % (last - first + 1)
     return pairs
+
+
+def replacement_characters() -> dict[int, int]:
+    """Every character code to U+FFFD: a text layer that decodes to nothing but garbage."""
+    return dict.fromkeys(range(256), 0xFFFD)
+
+
+def encrypted(pdf: bytes, password: str = "secret") -> bytes:
+    """The PDF encrypted (AES-256) with a user password: it opens only with that password."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def private_use() -> dict[int, int]:

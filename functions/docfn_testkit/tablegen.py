@@ -70,12 +70,20 @@ def _tbl_source(rows: list[list[TableCell]], style: Style) -> str:
     return "\n".join([".TS", f"{options}tab(|);", *formats[:-1], formats[-1] + ".", *lines, ".TE", ""])
 
 
+def table_pdf(rows: list[list[TableCell]], style: Style, *, around: tuple[str, str] = ("", "")) -> bytes:
+    """A born-digital page: the table typeset by groff (Times, 11 pt), with the paragraphs
+    ``around`` it (before, after) when given; its text layer holds every cell's text exactly."""
+    before, after = (f".PP\n{text}\n" if text else "" for text in around)
+    source = ".ps 11\n.vs 15\n" + before + _tbl_source(rows, style) + after
+    macros = ["-ms"] if any(around) else []
+    return subprocess.run(
+        ["groff", *macros, "-t", "-Tpdf"], input=source.encode(), capture_output=True, check=True
+    ).stdout
+
+
 def render_table(rows: list[list[TableCell]], style: Style, dpi: int = 150, margin: int = 24) -> Image.Image:
     """The table typeset by groff (Times, 11 pt) and rendered at ``dpi``, cropped to its ink."""
-    source = ".ps 11\n.vs 15\n" + _tbl_source(rows, style)
-    pdf = subprocess.run(
-        ["groff", "-t", "-Tpdf"], input=source.encode(), capture_output=True, check=True
-    ).stdout
+    pdf = table_pdf(rows, style)
     document = pypdfium2.PdfDocument(pdf)
     try:
         page = document[0].render(scale=dpi / 72).to_pil().convert("RGB")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import BadInput, BadOptions, PayloadTooLarge, UnsupportedMediaType
+from .errors import BadInput, BadOptions, EncryptedPdf, PayloadTooLarge, UnsupportedMediaType
 from .image_headers import canvas_size
 from .text_layer import TextLayer, read_text_layer
 
@@ -162,10 +162,17 @@ class Document:
     def _count_pages(self) -> int:
         if self.format == "pdf":
             import pypdfium2 as pdfium
+            import pypdfium2.raw as pdfium_raw
 
             try:
                 self._pdf = pdfium.PdfDocument(self.data)
             except pdfium.PdfiumError as exc:
+                if exc.err_code == pdfium_raw.FPDF_ERR_PASSWORD:
+                    raise EncryptedPdf(
+                        "the PDF is encrypted and opens only with a password, which docfn does not"
+                        " take: decrypt it (e.g. qpdf --decrypt --password=... in.pdf out.pdf) and send"
+                        " that"
+                    ) from exc
                 raise BadInput(f"the PDF cannot be opened: {exc}") from exc
             return len(self._pdf)
         # Before Pillow opens it: opening a WebP allocates its whole canvas.

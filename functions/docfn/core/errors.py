@@ -19,6 +19,13 @@ class BadInput(DocfnError):
     status, code = 400, "bad_input"
 
 
+class EncryptedPdf(BadInput):
+    """A PDF that opens only with a password: bad input of its own kind, so a client can tell it
+    apart from a broken file (docfn takes no passwords; the file must be decrypted first)."""
+
+    code = "encrypted_pdf"
+
+
 class Unauthorized(DocfnError):
     status, code = 401, "unauthorized"
 

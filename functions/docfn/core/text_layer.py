@@ -1,10 +1,12 @@
 """A PDF page's own text layer (characters and boxes from pdfium), in the rendered page's pixels.
 
 What is read here is data, not a verdict: the characters grouped into lines (pdfium's own line
-breaks, split again at wide horizontal gaps such as table columns), how many characters are suspect
-(unmapped glyphs, replacement or private-use code points, control characters: what a missing or
-broken ToUnicode map leaves) and how much of the page image objects cover (text drawn as pictures,
-scans). Whether to trust it is decided above, where the page image can be read to check it.
+breaks, split again at wide horizontal gaps such as table columns) with each line's words and their
+boxes (table cells are filled from them), line-end hyphens told apart (``hyphens``: printed, or a
+word break ending the line in U+00AD), how many characters are suspect (unmapped glyphs,
+replacement or private-use code points, control characters: what a missing or broken ToUnicode map
+leaves) and how much of the page image objects cover (text drawn as pictures, scans). Whether to
+trust it is decided above, where the page image can be read to check it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .hyphens import resolved
+
 Box = tuple[float, float, float, float]
 
 # A gap wider than this many font sizes between two characters of one pdfium line splits it:
@@ -25,17 +29,28 @@ _JOIN_LOOKBACK = 8
 _SUSPECT_CATEGORIES = frozenset({"Co", "Cs", "Cn", "Cc"})
 _UNMAPPED = frozenset({0, 0xFFFD, 0xFFFE, 0xFFFF})
 _WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
-# pdfium reports a hyphen that breaks a word at a line's end as U+0002 (fpdf_text.h).
+# pdfium reports a hyphen at a line's end before the rest of a word as U+0002 (fpdf_text.h): kept
+# as that mark until ``hyphens.resolved`` decides whether it is printed or a break.
 _PDFIUM_LINE_END_HYPHEN = 0x02
 _HYPHEN = ord("-")
 
 
 @dataclass(frozen=True)
-class TextLayerLine:
-    """One line of the text layer: its text and its box (x0, y0, x1, y1) in page pixels."""
+class TextLayerWord:
+    """One word of a line (characters between spaces) and its box in page pixels: what a table
+    cell's text is gathered from."""
 
     text: str
     bbox: Box
+
+
+@dataclass(frozen=True)
+class TextLayerLine:
+    """One line of the text layer: its text, its box (x0, y0, x1, y1) in page pixels, its words."""
+
+    text: str
+    bbox: Box
+    words: tuple[TextLayerWord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,8 +195,8 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
 
     for index in range(textpage.count_chars()):
         code = raw_module.FPDFText_GetUnicode(textpage, index)
-        code = _HYPHEN if code == _PDFIUM_LINE_END_HYPHEN else code
         char = chr(code) if code <= 0x10FFFF else "\ufffd"
+        code = _HYPHEN if code == _PDFIUM_LINE_END_HYPHEN else code  # a hyphen, not a control
         if char in "\r\n":
             cut()
             continue
@@ -229,16 +244,36 @@ def _lines(
     rotation), each line's box then mapped to pixels; lines drawn off the page are left out."""
     width, height = size
     runs, chars, suspect = _runs(raw_module, textpage)
+    joined = _joined(runs)
+    texts = resolved([" ".join("".join(c for c, _ in run.chars).split()) for run in joined])
     lines = []
-    for run in _joined(runs):
-        text = " ".join("".join(c for c, _ in run.chars).split())
-        glyphs = run.glyphs
-        box = to_pixels.box(
-            min(b[0] for b in glyphs),
-            min(b[1] for b in glyphs),
-            max(b[2] for b in glyphs),
-            max(b[3] for b in glyphs),
-        )
+    for run, text in zip(joined, texts, strict=True):
+        box = to_pixels.box(*_enclosing(run.glyphs))
         if box[2] > 0 and box[3] > 0 and box[0] < width and box[1] < height:
-            lines.append(TextLayerLine(text=text, bbox=box))
+            lines.append(TextLayerLine(text=text, bbox=box, words=_words(run, text, to_pixels)))
     return lines, chars, suspect
+
+
+def _enclosing(boxes: list[Box]) -> Box:
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _words(run: _Run, text: str, to_pixels: _PageToPixels) -> tuple[TextLayerWord, ...]:
+    """The line's words with their boxes: glyph boxes grouped at the run's spaces, each group named
+    by the matching word of the line's final ``text`` (hyphens resolved, soft hyphens dropped)."""
+    groups: list[list[Box]] = [[]]
+    for char, box in run.chars:
+        if char.isspace():
+            groups.append([])
+        else:
+            groups[-1].append(box)
+    boxes = [to_pixels.box(*_enclosing(group)) for group in groups if group]
+    names = text.split()
+    if len(names) != len(boxes):  # a word that was only a dropped soft hyphen: no boxes to trust
+        return ()
+    return tuple(TextLayerWord(name, box) for name, box in zip(names, boxes, strict=True))

@@ -24,6 +24,9 @@ class TextLine:
     text: str
     confidence: float
     polygon: list[list[float]]
+    # The characters are a PDF text layer's own: a "-" ending the line is printed (a word break
+    # there is a soft hyphen, U+00AD, see core.hyphens); from OCR a line-end "-" may be either.
+    exact: bool = False
 
     @property
     def bbox(self) -> list[float]:

@@ -67,7 +67,9 @@ def layer_lines(layer: TextLayer) -> list[TextLine]:
 
 def _as_text_line(line: TextLayerLine) -> TextLine:
     x0, y0, x1, y1 = line.bbox
-    return TextLine(text=line.text, confidence=1.0, polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    return TextLine(
+        text=line.text, confidence=1.0, polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], exact=True
+    )
 
 
 def _letters(text: str) -> str:
@@ -169,8 +171,8 @@ def _checked(
         return PageText(
             read_pixels(),
             "ocr",
-            f"{layer.suspect_share:.0%} of the text layer's characters are unmapped, private-use or"
-            " control characters (a missing or broken ToUnicode map)",
+            f"{layer.suspect_share:.0%} of the text layer's characters are unmapped, replacement"
+            " (U+FFFD), private-use or control characters (a missing or broken ToUnicode map)",
         )
     image_bgr = imaging.rgb_to_bgr(page.image)
     disagreement = sample_cer(engine, image_bgr, layer)

@@ -27,8 +27,8 @@ FURNITURE = frozenset({"header", "footer", "page_number", "aside_text", "page_fo
 ImageLink = Callable[[str], str | None]
 
 
-def _image(link: ImageLink, img_path: str, alt: str) -> str:
-    target = link(img_path)
+def _image(link: ImageLink, img_path: str | None, alt: str) -> str:
+    target = link(img_path) if img_path else None
     return f"![{alt}]({target})" if target else ""
 
 
@@ -63,7 +63,7 @@ def block_markdown(block: dict[str, Any], link: ImageLink = lambda path: path) -
         return "\n\n".join(
             p
             for p in (
-                _image(link, block["img_path"], "figure"),
+                _image(link, block.get("img_path"), "figure"),
                 *block["image_caption"],
                 *described,
                 analysis.get("content", ""),
@@ -78,7 +78,7 @@ def block_markdown(block: dict[str, Any], link: ImageLink = lambda path: path) -
             return f"$$\n{block['latex']}\n$$"
         # No formula recogniser: the image, and what OCR could read of it so the text is searchable.
         return "\n\n".join(
-            p for p in (_image(link, block["img_path"], "equation"), block.get("text", "")) if p
+            p for p in (_image(link, block.get("img_path"), "equation"), block.get("text", "")) if p
         )
     return block.get("text", "")
 

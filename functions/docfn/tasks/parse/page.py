@@ -12,12 +12,15 @@ import numpy as np
 from ...core import imaging
 from ...core.documents import PageImage
 from ...core.geometry import enclosing, intersection, normalised_bbox
+from ...core.hyphens import SOFT_HYPHEN
 from ..layout.analyzer import LayoutAnalyzer, order_regions
 from ..layout.detector import Region
 from ..layout.regions import dedupe
 from ..ocr.engine import OcrEngine, TextLine, crop_quad, order_lines, region_canvas
 from ..ocr.text_source import TextMode, read_page_text
+from ..table.layer_cells import layer_pieces
 from ..table.table_recognizers import TableRecognizer
+from ..table.words import Piece
 from ..vlm.image_analysis import ImageAnalysis
 from .formula_recognizers import FormulaRecognizer
 from .text import (
@@ -80,11 +83,29 @@ class ParsedPage:
     text_reason: str = ""
 
 
-def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN) -> np.ndarray:
+def _crop_box(
+    image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN
+) -> tuple[int, int, int, int]:
+    """The pixel box a region's crop takes: its bbox grown by ``margin``, clipped to the page."""
     height, width = image.shape[:2]
     x0, y0 = max(0, int(bbox[0]) - margin), max(0, int(bbox[1]) - margin)
     x1, y1 = min(width, int(np.ceil(bbox[2])) + margin), min(height, int(np.ceil(bbox[3])) + margin)
+    return x0, y0, x1, y1
+
+
+def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: int = _MARGIN) -> np.ndarray:
+    x0, y0, x1, y1 = _crop_box(image, bbox, margin)
     return image[y0:y1, x0:x1]
+
+
+def _table_words(page: PageImage, region: Region, text_source: str) -> list[Piece] | None:
+    """The text layer's words inside a table region's crop (crop pixels) when the page's layer is
+    trusted (``txt``, or ``txt+ocr`` where OCR only added text drawn as images); None: OCR the cells."""
+    if page.text_layer is None or text_source not in {"txt", "txt+ocr"}:
+        return None
+    x0, y0, x1, y1 = _crop_box(page.image, region.bbox)
+    words = (word for line in page.text_layer.lines for word in line.words)
+    return layer_pieces(words, (float(x0), float(y0), float(x1), float(y1)))
 
 
 def _png(image_rgb: np.ndarray) -> bytes:
@@ -199,7 +220,8 @@ def _code_block(lines: list[TextLine], captions: list[str]) -> dict[str, Any]:
     return {
         "type": "code",
         "sub_type": "code",
-        "code_body": "\n".join(ln.text for ln in lines),
+        # A code line never breaks a word: a line-end hyphen is printed (see core.hyphens).
+        "code_body": "\n".join(ln.text.replace(SOFT_HYPHEN, "-") for ln in lines),
         "code_caption": captions,
     }
 
@@ -234,10 +256,13 @@ class PageParser:
         formula: FormulaRecognizer | None = None,
         table: TableRecognizer | None = None,
         chart: ChartReader | None = None,
+        crops: bool = True,
     ) -> ParsedPage:
         """One page's blocks; ``formula`` recognises formula crops (None: they keep their OCR text),
         ``table`` table crops (None: the parser's own), ``chart`` analyses figures (None: a figure is
-        its crop, caption and the words OCR finds in it)."""
+        its crop, caption and the words OCR finds in it). ``crops``: figure, table and formula crops
+        are PNG-encoded and referenced by ``img_path``; False (``images=none``) skips both, since
+        nothing would carry the PNGs and a path to no file only misleads."""
         recognizers = _Recognizers(formula, table or self.table, chart)
         image = page.image
         height, width = image.shape[:2]
@@ -282,7 +307,7 @@ class PageParser:
                     )
                 continue
             block = self._block(
-                page, region, n, region_lines, body_height, captions, lines_of, parsed, recognizers
+                page, region, n, region_lines, body_height, captions, lines_of, parsed, recognizers, crops
             )
             if block is not None:
                 block["bbox"] = normalised_bbox(region.bbox, width, height)
@@ -322,6 +347,7 @@ class PageParser:
         lines_of: dict[int, list[TextLine]],
         parsed: ParsedPage,
         recognizers: _Recognizers,
+        crops: bool,
     ) -> dict[str, Any] | None:
         kind = region.type
         text = join_lines(lines)
@@ -347,11 +373,15 @@ class PageParser:
         if kind == "footer":
             return {"type": "page_number" if text.strip().isdigit() else "footer", "text": text}
         crop = _crop(page.image, region.bbox)
-        parsed.images[img_path] = _png(crop)
+        # The crop's PNG and its path exist only when the result carries crops.
+        image_ref: dict[str, str] = {}
+        if crops:
+            parsed.images[img_path] = _png(crop)
+            image_ref["img_path"] = img_path
         if kind == "figure":
             figure = {
                 "type": "image",
-                "img_path": img_path,
+                **image_ref,
                 "image_caption": caption_texts,
                 "image_footnote": [],
                 # Words drawn in the picture (a diagram's labels): kept for search, not in Markdown.
@@ -363,10 +393,10 @@ class PageParser:
                 figure["image_analysis"] = analysis.to_dict()
             return figure
         if kind == "table":
-            table = recognizers.table(crop)
+            table = recognizers.table(crop, words=_table_words(page, region, parsed.text_source))
             return {
                 "type": "table",
-                "img_path": img_path,
+                **image_ref,
                 "table_caption": caption_texts,
                 "table_footnote": [],
                 "table_body": table.to_html(),
@@ -377,7 +407,7 @@ class PageParser:
             latex = recognizers.formula(crop) if recognizers.formula is not None else None
             return {
                 "type": "equation",
-                "img_path": img_path,
+                **image_ref,
                 "latex": latex,
                 "text": latex if latex else text,
                 "text_format": "latex" if latex else "ocr",

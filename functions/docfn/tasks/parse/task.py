@@ -6,8 +6,9 @@ pack (``DOCFN_OCR_MODEL_URI``, default the ``ocr`` task's) and SLANet-plus for t
 feeds the cache key. Pages are parsed one at a time: memory stays bounded by one page plus the (small) blocks
 gathered so far.
 
-Crops are always referenced by ``img_path`` in the content list; their PNG bytes travel in the
-result only with ``images=base64`` (the CLI asks for that and writes files or data URIs; HTTP
+Crops are PNG-encoded and referenced by ``img_path`` in the content list only when the result
+carries them: with ``images=none`` no crop is encoded and no block has an ``img_path``. Their PNG
+bytes travel in the result with ``images=base64`` (the CLI asks for that and writes files or data URIs; HTTP
 clients usually do not want megabytes of base64 in their JSON, and the cache need not hold them) or
 inside the Markdown with ``images=embed``. The Markdown links only to crops that travel with it.
 
@@ -122,7 +123,7 @@ class ParseTask(Task):
     def predict_page(self, page: PageImage, options: ParseOptions) -> dict[str, Any]:
         if options.engine == "vlm":
             assert self.vlm is not None  # the service loads the optional pack first
-            parsed = VlmPageParser(self.vlm)(page)
+            parsed = VlmPageParser(self.vlm, crops=options.images != "none")(page)
         else:
             parsed = self._pipeline(page, options)
         width, height = page.size
@@ -162,6 +163,7 @@ class ParseTask(Task):
             formula=formula,
             table=table,
             chart=chart,
+            crops=options.images != "none",
         )
 
     def combine(self, pages: list[dict[str, Any]], options: ParseOptions) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import statistics
 import unicodedata
 from typing import Any
 
+from ...core.hyphens import SOFT_HYPHEN
 from ..ocr.engine import TextLine
 
 _SECTION_NUMBER = re.compile(r"^\s*((?:\d+|[A-Z])(?:\.\d+)*)\.?\s+\S")
@@ -32,22 +33,32 @@ def _is_wide(char: str) -> bool:
 def join_lines(lines: list[TextLine]) -> str:
     """Lines of one block in reading order -> one paragraph.
 
-    CJK lines join without a space; a Latin line ending in a hyphen joins the next word whole.
+    CJK lines join without a space. Hyphens as printed: a soft hyphen (U+00AD, a word broken at the
+    line end) is dropped and the word joined whole; a text layer's "-" ending a line after a letter is
+    printed ("well-" + "known" -> "well-known"); an OCR'd line's "-" before a lowercase word, which
+    may be either, is read as a break (the commoner case).
     """
     out = ""
+    exact = False  # whether the line joined last came from a text layer
     for line in lines:
         text = line.text.strip()
         if not text:
             continue
         if not out:
             out = text
+        elif out.endswith(SOFT_HYPHEN):
+            out = out[:-1] + text
+        elif out.endswith("-") and exact and out[-2:-1].isalnum():  # a dash set off by spaces is no hyphen
+            out += text
         elif out.endswith("-") and text[:1].islower():
             out = out[:-1] + text
         elif _is_wide(out[-1]) or _is_wide(text[0]):
             out += text
         else:
             out += " " + text
-    return out
+        exact = line.exact
+    # A break at the block's end joins nothing: the hyphen stays, as printed.
+    return out[:-1] + "-" if out.endswith(SOFT_HYPHEN) else out
 
 
 def is_heading(text: str, lines: int) -> bool:

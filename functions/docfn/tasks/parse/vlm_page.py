@@ -86,8 +86,9 @@ def _same_line(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 class VlmPageParser:
-    def __init__(self, reader: BlockReader) -> None:
+    def __init__(self, reader: BlockReader, *, crops: bool = True) -> None:
         self.reader = reader
+        self.crops = crops  # PNG-encode crops and reference them by img_path (False: images=none)
 
     def __call__(self, page: PageImage) -> ParsedPage:
         image = Image.fromarray(page.image)
@@ -118,14 +119,17 @@ class VlmPageParser:
     ) -> dict[str, Any]:
         kind = block.type
         if kind in {"table", "equation", "image", "chart"}:
-            img_path = f"images/page{page.index + 1}-{n}-{kind}.png"
-            x0, y0, x1, y1 = pixel_box(block, image.width, image.height)
-            parsed.images[img_path] = imaging.encode_png(np.ascontiguousarray(page.image[y0:y1, x0:x1]))
+            image_ref: dict[str, str] = {}
+            if self.crops:  # no PNG and no path when the result carries no crops (images=none)
+                img_path = f"images/page{page.index + 1}-{n}-{kind}.png"
+                x0, y0, x1, y1 = pixel_box(block, image.width, image.height)
+                parsed.images[img_path] = imaging.encode_png(np.ascontiguousarray(page.image[y0:y1, x0:x1]))
+                image_ref["img_path"] = img_path
             if kind == "table":
                 table = table_of(answer)
                 return {
                     "type": "table",
-                    "img_path": img_path,
+                    **image_ref,
                     "table_caption": [],
                     "table_footnote": [],
                     "table_body": table.to_html() if table.cells else "",
@@ -136,7 +140,7 @@ class VlmPageParser:
                 latex = formula_of(answer).latex
                 return {
                     "type": "equation",
-                    "img_path": img_path,
+                    **image_ref,
                     "latex": latex or None,
                     "text": latex,
                     "text_format": "latex",
@@ -145,7 +149,7 @@ class VlmPageParser:
             return {
                 "type": "image",
                 "sub_type": analysis.kind or kind,
-                "img_path": img_path,
+                **image_ref,
                 "image_caption": [],
                 "image_footnote": [],
                 "image_analysis": analysis.to_dict(),

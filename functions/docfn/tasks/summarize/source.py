@@ -14,12 +14,16 @@ from typing import Any
 
 from ...core.sentences import sentence_spans
 from ...core.text_input import TextInput
+from .prose import prose_parts
 
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 # Markdown that is no prose: fenced code, table rows, HTML comments. Sentences are not looked for there.
 _MD_NOT_PROSE = re.compile(r"^```.*?^```[^\n]*$|^[ \t]*\|.*$|<!--.*?-->", re.MULTILINE | re.DOTALL)
-# Parse's blocks whose text is prose worth summarising (furniture, code and formulas are not).
+# Parse's blocks whose text is prose worth summarising (furniture, code and formulas are not); of
+# those, each sentence must still read as prose (``prose.is_prose``).
 _PROSE = frozenset({"text", "list", "ref_text"})
+# Blocks with content that is not prose, counted in what was left out (furniture is not content).
+_NOT_PROSE = frozenset({"code", "equation", "table"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,12 @@ class Source:
 
     sentences: list[Sentence] = field(default_factory=list)
     sections: list[list[str]] = field(default_factory=lambda: [[]])  # heading path per section
+    # Documents: what was not summarised, by kind: blocks of code, formulas, tables (by their type)
+    # and "sentences" of prose blocks that read as code, formulas or table rows (prose.is_prose).
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def leave_out(self, kind: str) -> None:
+        self.left_out[kind] = self.left_out.get(kind, 0) + 1
 
     def _section(self, level: int, title: str) -> int:
         path = self.sections[-1]
@@ -86,7 +96,8 @@ def _add_spans(source: Source, text: str, begin: int, end: int, section: int) ->
 
 
 def from_parse(result: dict[str, Any]) -> Source:
-    """Parse's content list as sentences: headings open sections, prose blocks give sentences."""
+    """Parse's content list as sentences: headings open sections, prose blocks give sentences, and
+    of those only the ones that read as prose (code and formulas are not sentences)."""
     source = Source()
     section = 0
     for index, block in enumerate(result.get("content_list", [])):
@@ -95,18 +106,25 @@ def from_parse(result: dict[str, Any]) -> Source:
             section = source._section(int(block["text_level"]), block["text"])
             continue
         if kind not in _PROSE:
+            if kind in _NOT_PROSE:
+                source.leave_out(kind)
             continue
         for text in _block_texts(block):
             for span in sentence_spans(text):
-                source.sentences.append(
-                    Sentence(
-                        span.text,
-                        section,
-                        block=index,
-                        page=int(block["page_idx"]) + 1,
-                        bbox=list(block["bbox"]),
+                # A listing or formula the layout boxed as text, or run on after a paragraph.
+                kept, dropped = prose_parts(span.text)
+                for _ in range(dropped):
+                    source.leave_out("sentences")
+                for part in kept:
+                    source.sentences.append(
+                        Sentence(
+                            part,
+                            section,
+                            block=index,
+                            page=int(block["page_idx"]) + 1,
+                            bbox=list(block["bbox"]),
+                        )
                     )
-                )
     return source
 
 

@@ -131,8 +131,10 @@ class SummarizeTask(TextTask):
             "sentences": len(source.sentences),
             "sections": len(source.sections),
         }
+        if not isinstance(given, TextInput):
+            about["left_out"] = dict(source.left_out)
         if not source.sentences:
-            return {
+            empty: dict[str, Any] = {
                 "summary": "",
                 "sources": [],
                 "language": language,
@@ -141,6 +143,9 @@ class SummarizeTask(TextTask):
                 "parts": 0,
                 "source": about,
             }
+            if source.left_out:
+                empty["note"] = no_prose_note(source.left_out)
+            return empty
         engine, fallback = self.engine(options), None
         if engine != "extractive":
             write, write_many, name = self._writer(engine)
@@ -224,6 +229,15 @@ class SummarizeTask(TextTask):
             "parts": parts,
             "source": about,
         }
+
+
+def no_prose_note(left_out: Mapping[str, int]) -> str:
+    """Why a document with content got an empty summary: none of it is prose."""
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(left_out.items()))
+    return (
+        "no prose to summarise: the document holds only code, formulas or tables"
+        f" (left out: {kinds}); a summary is made of prose sentences"
+    )
 
 
 def readable(texts: Iterable[str]) -> str:

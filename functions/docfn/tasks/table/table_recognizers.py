@@ -16,16 +16,21 @@ import numpy as np
 from ...core.errors import BadOptions
 from ...core.geometry import area, enclosing, intersection, rows_by_vertical_overlap
 from ..ocr.engine import OcrEngine
+from .layer_cells import phrases, read_empty_cells
 from .rulings import Rulings, find_rulings, grid_spans, rule_present
 from .slanet import GridCell, SlanetStructure
 from .structure import Cell, Table
-from .words import Piece, read_pieces
+from .words import Piece, join_pieces, read_pieces
 
 
 class TableRecognizer(Protocol):
+    """Reads a table image. ``words``: the PDF text layer's words inside it (crop pixels), given
+    where the page's layer is trusted: a recogniser that reads cells takes their text from these,
+    and OCR only for cells where they have nothing; None: OCR everything."""
+
     name: str
 
-    def __call__(self, image_rgb: np.ndarray) -> Table: ...
+    def __call__(self, image_rgb: np.ndarray, words: list[Piece] | None = None) -> Table: ...
 
 
 _REGISTRY: dict[str, Callable[..., TableRecognizer]] = {}
@@ -41,12 +46,6 @@ def table_recognizer(name: str, **resources: object) -> TableRecognizer:
     if factory is None:
         raise BadOptions(f"unknown table recogniser {name!r}; known: {sorted(_REGISTRY)}")
     return factory(**resources)
-
-
-def _join(pieces: list[Piece]) -> str:
-    # Top-down lines, left-right within a line (a wrapped cell reads in order).
-    ordered = sorted(pieces, key=lambda p: (round(p.cy / 12), p.bbox[0]))
-    return " ".join(p.text for p in ordered)
 
 
 def _rows_by_alignment(pieces: list[Piece]) -> list[list[Piece]]:
@@ -76,28 +75,37 @@ class ClassicTableRecognizer:
     def __init__(self, ocr: OcrEngine) -> None:
         self.ocr = ocr
 
-    def __call__(self, image_rgb: np.ndarray) -> Table:
-        return self.with_rulings(image_rgb, find_rulings(image_rgb))
+    def __call__(self, image_rgb: np.ndarray, words: list[Piece] | None = None) -> Table:
+        return self.with_rulings(image_rgb, find_rulings(image_rgb), words)
 
-    def with_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
+    def with_rulings(
+        self, image_rgb: np.ndarray, rulings: Rulings, words: list[Piece] | None = None
+    ) -> Table:
         if rulings.is_grid:
-            return self._from_rulings(image_rgb, rulings)
-        pieces = read_pieces(self.ocr, image_rgb, erase=rulings.mask())
+            return self._from_rulings(image_rgb, rulings, words)
+        # Rows and columns from how the words line up: the layer's words when it has any here.
+        pieces = words or read_pieces(self.ocr, image_rgb, erase=rulings.mask())
         return self._from_alignment(pieces)
 
-    def _from_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
+    def _from_rulings(self, image_rgb: np.ndarray, rulings: Rulings, words: list[Piece] | None) -> Table:
         ys, xs = rulings.ys, rulings.xs
 
         def cuts_for(top: float, bottom: float) -> list[float]:
             # Only rules really drawn beside this line cut it: a spanning cell's text stays whole.
             return [x for x in xs[1:-1] if rule_present(rulings.vertical, x, top, bottom, horizontal=False)]
 
-        pieces = read_pieces(self.ocr, image_rgb, erase=rulings.mask(), cuts_for=cuts_for)
+        pieces = (
+            words
+            if words is not None
+            else read_pieces(self.ocr, image_rgb, erase=rulings.mask(), cuts_for=cuts_for)
+        )
         table = Table(rows=len(ys) - 1, cols=len(xs) - 1, method="rulings")
         for row, col, rowspan, colspan in grid_spans(rulings):
             box = (xs[col], ys[row], xs[col + colspan], ys[row + rowspan])
             inside = [p for p in pieces if box[0] <= p.cx < box[2] and box[1] <= p.cy < box[3]]
-            table.cells.append(Cell(row, col, rowspan, colspan, _join(inside), box))
+            table.cells.append(Cell(row, col, rowspan, colspan, join_pieces(inside), box))
+        if words is not None:
+            read_empty_cells(self.ocr, image_rgb, table, words, rulings.mask())
         return table
 
     def _from_alignment(self, pieces: list[Piece]) -> Table:
@@ -120,12 +128,12 @@ class ClassicTableRecognizer:
             owner: dict[int, Cell] = {}  # column -> the cell of this row covering it
             for first in sorted(slots):
                 if first in owner:  # inside a span started to its left: same cell
-                    owner[first].text = f"{owner[first].text} {_join(slots[first])}"
+                    owner[first].text = f"{owner[first].text} {join_pieces(slots[first])}"
                     continue
                 last = extent[first]
                 group = slots[first]
                 box = enclosing(p.bbox for p in group)
-                cell = Cell(r, first, 1, last - first + 1, _join(group), box)
+                cell = Cell(r, first, 1, last - first + 1, join_pieces(group), box)
                 table.cells.append(cell)
                 owner.update(dict.fromkeys(range(first, last + 1), cell))
         return table
@@ -152,25 +160,35 @@ class SlanetTableRecognizer:
         self.ocr = ocr
         self.structure = structure
 
-    def __call__(self, image_rgb: np.ndarray) -> Table:
-        return self.with_rulings(image_rgb, find_rulings(image_rgb))
+    def __call__(self, image_rgb: np.ndarray, words: list[Piece] | None = None) -> Table:
+        return self.with_rulings(image_rgb, find_rulings(image_rgb), words)
 
-    def with_rulings(self, image_rgb: np.ndarray, rulings: Rulings) -> Table:
+    def with_rulings(
+        self, image_rgb: np.ndarray, rulings: Rulings, words: list[Piece] | None = None
+    ) -> Table:
         rows, cols, grid = self.structure(image_rgb)
         table = Table(rows=rows, cols=cols, method="slanet")
         if not grid:
             return table
         # Rules erased before OCR, as for the classic method: they neither join nor garble lines.
         # Lines are cut between the model's cells too: tight columns read as one line otherwise.
-        pieces = read_pieces(
-            self.ocr, image_rgb, erase=rulings.mask(), cuts_for=_cell_edges(grid), snap_cuts=True
+        # The layer's words as phrases: the model's cell boxes are loose, so a word alone may land
+        # in the cell beside its own; a phrase is placed like an OCR piece, by most overlap.
+        pieces = (
+            phrases(words)
+            if words is not None
+            else read_pieces(
+                self.ocr, image_rgb, erase=rulings.mask(), cuts_for=_cell_edges(grid), snap_cuts=True
+            )
         )
         members: dict[int, list[Piece]] = {}
         for piece in pieces:
             members.setdefault(_cell_of(piece, grid), []).append(piece)
         for index, cell in enumerate(grid):
-            text = _join(members.get(index, []))
+            text = join_pieces(members.get(index, []))
             table.cells.append(Cell(cell.row, cell.col, cell.rowspan, cell.colspan, text, cell.bbox))
+        if words is not None:
+            read_empty_cells(self.ocr, image_rgb, table, words, rulings.mask())
         return _without_empty_rows(table)
 
 
@@ -212,10 +230,10 @@ class AutoTableRecognizer:
         self.classic = ClassicTableRecognizer(ocr)
         self.slanet = SlanetTableRecognizer(ocr, structure)
 
-    def __call__(self, image_rgb: np.ndarray) -> Table:
+    def __call__(self, image_rgb: np.ndarray, words: list[Piece] | None = None) -> Table:
         rulings = find_rulings(image_rgb)
         chosen = self.classic if rulings.is_grid else self.slanet
-        return chosen.with_rulings(image_rgb, rulings)
+        return chosen.with_rulings(image_rgb, rulings, words)
 
 
 register_table_recognizer("classic", ClassicTableRecognizer)

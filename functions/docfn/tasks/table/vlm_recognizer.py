@@ -11,10 +11,11 @@ from PIL import Image
 
 from ..vlm.reader import BlockReader, table_of
 from .structure import Table
+from .table_recognizers import register_table_recognizer
+from .words import Piece
 
 if TYPE_CHECKING:
     from ..vlm.generation import Generation
-from .table_recognizers import register_table_recognizer
 
 
 class VlmTableRecognizer:
@@ -23,7 +24,8 @@ class VlmTableRecognizer:
     def __init__(self, reader: BlockReader) -> None:
         self.reader = reader
 
-    def __call__(self, image_rgb: np.ndarray) -> Table:
+    def __call__(self, image_rgb: np.ndarray, words: list[Piece] | None = None) -> Table:
+        # The VLM reads structure and text together from the pixels; the layer's words go unused.
         return self.read_all([image_rgb])[0]
 
     def read_all(self, crops: list[np.ndarray]) -> list[Table]:

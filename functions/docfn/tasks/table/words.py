@@ -10,6 +10,7 @@ import numpy as np
 
 from ...core import imaging
 from ...core.geometry import area, intersection
+from ...core.hyphens import SOFT_HYPHEN
 from ..ocr.engine import OcrEngine
 
 
@@ -26,6 +27,18 @@ class Piece:
     @property
     def cy(self) -> float:
         return (self.bbox[1] + self.bbox[3]) / 2
+
+
+def join_pieces(pieces: list[Piece]) -> str:
+    """A cell's pieces as its text: top-down lines, left-right within a line (a wrapped cell reads in
+    order); a piece ending in a soft hyphen (a text layer's word break) joins the next one whole."""
+    out = ""
+    for piece in sorted(pieces, key=lambda p: (round(p.cy / 12), p.bbox[0])):
+        if out.endswith(SOFT_HYPHEN):
+            out = out[:-1] + piece.text
+        else:
+            out = f"{out} {piece.text}" if out else piece.text
+    return out[:-1] + "-" if out.endswith(SOFT_HYPHEN) else out
 
 
 def _gap_splits(ink: np.ndarray, min_gap: int) -> list[int]:
