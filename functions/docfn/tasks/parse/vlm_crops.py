@@ -9,7 +9,7 @@ at once, so they decode in one batch of the engine, and each later call takes it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -47,7 +47,9 @@ class VlmCrops(Generic[T]):
         for crop, answer in zip(crops, answers, strict=True):
             self._ahead[_key(crop)] = answer
 
-    def __call__(self, crop: np.ndarray) -> T:
+    def __call__(self, crop: np.ndarray, words: Sequence[object] | None = None) -> T:
+        # As a table recogniser it is offered the text layer's words: the VLM reads text from the
+        # pixels together with the structure, so they go unused.
         answer = self._ahead.pop(_key(crop), None)
         if answer is None:
             (answer,) = self.reader.submit([(Image.fromarray(crop), self.block_type)])
