@@ -43,6 +43,14 @@ def test_ten_crops_in_one_invocation_answer_in_order(vlm_function: LambdaFunctio
     assert response["statusCode"] == 200, response["body"]
     data = json.loads(response["body"])
     assert data["crops"] == 10 and data["request_id"] == invocation.request_id
+    # The crops shared the engine's batches (Lambda's 50 ms window gathers one request's crops).
+    metrics = vlm_function.invoke(function_url_event("GET", "/metrics")).json()["body"]
+    sizes = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("docfn_vlm_batch_size_")
+    }
+    assert sizes["docfn_vlm_batch_size_sum"] == 10 and sizes["docfn_vlm_batch_size_count"] < 10, sizes
     for n in (0, 3, 9):  # each crop's own request: the shared Redis cache's entry, the same answer
         alone = function_url_event(
             "POST",
