@@ -83,3 +83,23 @@ def test_prompts_that_do_not_match_the_crops_and_a_bad_crop_are_refused(client: 
     answer = client.post("/v1/vlm?max_tokens=2", content=body, headers={"content-type": content_type})
     assert answer.status_code in (400, 415), answer.text
     assert answer.json()["error"]["message"].startswith("crop 1 (crop1.png):")
+
+
+def test_docfn_client_sends_a_page_of_crops_in_one_request(client: httpx.Client) -> None:
+    from docfn.client import Client
+
+    caller = Client("http://testserver")
+    caller.http = client  # the in-process app (Starlette's TestClient is an httpx.Client)
+    crops = crop_pngs(4)
+    answers = caller.run_crops("vlm", crops, prompts=PROMPTS[0], options={"max_tokens": 3})
+    assert [a.task for a in answers] == ["vlm"] * 4 and len({a.request_id for a in answers}) == 1
+    for crop, answer in zip(crops, answers, strict=True):
+        alone = client.post(
+            "/v1/vlm",
+            params={"max_tokens": 3, "prompt": PROMPTS[0]},
+            content=crop,
+            headers={"content-type": "image/png"},
+        )
+        assert alone.json()["result"] == answer.result
+    (single,) = caller.run_crops("vlm", crops[:1], prompts=[PROMPTS[0]], options={"max_tokens": 3})
+    assert single.result == answers[0].result
