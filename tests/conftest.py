@@ -139,10 +139,8 @@ def vlm_tiny_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random pack of MinerU2.5's architecture, made once per session by the documented
     command ``docfn models export-vlm --random-tiny OUT``. Its answers are noise and it may never
     emit a stop token: tests rely on max tokens. fp32 graphs, language model and vision tower:
-    batched answers equal answers alone exactly there (int8's dynamic quantisation scales
-    activations per batch tensor, so a batch, or crops sharing a vision pass, moves them slightly),
-    and it is the fp32 reference tests/test_vlm_export_parity.py holds transformers and the int8
-    packs to. Read-only.
+    the reference tests/test_vlm_export_parity.py holds transformers and the int8 packs to (int8
+    answers are batch-invariant too, there tested on the default int8 export). Read-only.
 
     The command runs in this process: a full run imports torch here anyway (the tests that write a
     checkpoint or run transformers), and a process of its own spent about 10 s importing torch again

@@ -30,6 +30,7 @@ SECTIONS = (
     "table",
     "vlm",
     "vlm_batching",
+    "vlm_int8",
 )
 
 

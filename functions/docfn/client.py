@@ -21,7 +21,7 @@ from __future__ import annotations
 import email.utils
 import mimetypes
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -198,6 +198,31 @@ class Client:
         )
         return self.wait(job.job_id, timeout_seconds=job_timeout_seconds)
 
+    def run_crops(
+        self,
+        task: str,
+        crops: Sequence[bytes],
+        *,
+        prompts: str | Sequence[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[TaskResult]:
+        """Runs a VLM task (``vlm``, ``formula``, ``chart``) on a page's block crops (PNG or JPEG
+        bytes, at most 32) in one request, and returns their answers in order: on Lambda, where an
+        instance serves one request at a time, this is how the crops share the VLM's batches
+        (docs/vlm.md, "On Lambda"). ``prompts``: one for every crop or one per crop (``vlm``)."""
+        given = [prompts] if isinstance(prompts, str) else list(prompts or [])
+        files = [("files", (f"crop{n}", data, _image_type(data))) for n, data in enumerate(crops)]
+        form = {"prompt": given} if given else None
+        response = self.request("POST", f"/v1/{task}", files=files, data=form, params=_options(options))
+        raise_for_error(response)
+        body = response.json()
+        if "results" not in body:  # one crop: the ordinary single-input answer
+            return [TaskResult.from_body(body)]
+        return [
+            TaskResult.from_body({**entry, "task": body["task"], "request_id": body["request_id"]})
+            for entry in body["results"]
+        ]
+
     def run_url(self, task: str, url: str, *, options: Mapping[str, Any] | None = None) -> TaskResult:
         """Runs ``task`` on a document the function fetches itself (``https://`` or its ``s3://``)."""
         response = self.request("POST", f"/v1/{task}", json={"url": url}, params=_options(options))
@@ -287,6 +312,11 @@ class Client:
     def _backoff(self, attempt: int, retry_after: int | None) -> float:
         wait = retry_after if retry_after is not None else self.backoff_seconds * 2**attempt
         return float(min(wait, self.max_wait_seconds))
+
+
+def _image_type(data: bytes) -> str:
+    """A crop's content type from its first bytes (the server checks it again)."""
+    return "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
 
 
 def _options(options: Mapping[str, Any] | None) -> dict[str, str]:

@@ -18,14 +18,15 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def app_client(**settings: Any) -> Iterator[httpx.Client]:
-    """The app serving ``vlm`` in this process (no batching window), as a client; ``yield from``."""
+    """The app serving ``vlm`` in this process (no batching window unless ``settings`` give one), as a
+    client; ``yield from``."""
     from fastapi.testclient import TestClient
 
     from docfn.adapters.http.app import create_app
     from docfn.adapters.wiring import build_service
     from docfn.core.settings import Settings
 
-    config = Settings(tasks=["vlm"], vlm_batch_window_ms=0, build_packs=True, **settings)
+    config = Settings(**{"tasks": ["vlm"], "vlm_batch_window_ms": 0, "build_packs": True, **settings})
     app = create_app(config, build_service(config))
     # Starlette's TestClient runs the ASGI app in a thread: the engine's worker thread answers it.
     with TestClient(app) as client:

@@ -81,27 +81,44 @@ variable "tasks" {
       model_pack        = "layout-cdla/1"
       role_packs        = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
     }
-    # MinerU2.5 as export-vlm makes it by default (int8 language model, int8 vision tower): a ~1.7 GB
-    # pack, ~2.3 GB peak RSS on a formula crop (docs/benchmarks/vlm.md); 8 GB buys ~4.6 vCPUs on Lambda.
+    # The VLM functions (docs/vlm.md, "On Lambda"): an instance serves one request at a time, so a
+    # page's blocks come as one request carrying many crops (at most 32), single crops as one each;
+    # MinerU's client traffic (up to 100 requests at once) belongs on Knative. Figures: MinerU2.5 as
+    # export-vlm makes it (int8 decoder + int8 vision tower; docs/benchmarks/vlm.md, 2 vCPUs): a ~1.7 GB
+    # pack, 8.2 s to load, ~2.3 GB peak RSS on one crop, block encode 1.7 s + prefill 0.5 s, decode
+    # ~20 tokens/s (per-row int8: 11-20 % more, docs/benchmarks/vlm_int8.md).
+    # formula, chart: 8192 MB for ~4.6 vCPUs (the VLM is CPU-bound; RSS needs ~3 GB with a full batch's
+    # KV cache). A 32-crop request takes ~95 s at 2 vCPUs (32 x 2.6 s encode + prefill, two batches of
+    # 50-token answers), so its deadline is 120 s (DOCFN_VLM_TIMEOUT_SECONDS) and the function's 180 s
+    # (+ ~30 s cold start: the pack's S3 fetch and load; 504 with advice, never Lambda's bare timeout).
+    # reserved 4: a new instance's ~30 s cold start is six single crops' answers (~5 s each), so a
+    # burst beyond 4 warm instances gets 429 and docfn.client's retry, not another cold start; 4 x 8 GB.
     formula = {
-      memory_size       = 8192
-      timeout           = 120
-      ephemeral_storage = 8192
-      role_packs        = { vlm = "vlm-mineru25-int8/1" }
+      memory_size          = 8192
+      timeout              = 180
+      ephemeral_storage    = 8192
+      reserved_concurrency = 4
+      role_packs           = { vlm = "vlm-mineru25-int8/1" }
+      environment          = { DOCFN_VLM_TIMEOUT_SECONDS = "120" }
     }
     chart = {
-      memory_size       = 8192
-      timeout           = 120
-      ephemeral_storage = 8192
-      role_packs        = { vlm = "vlm-mineru25-int8/1" }
+      memory_size          = 8192
+      timeout              = 180
+      ephemeral_storage    = 8192
+      reserved_concurrency = 4
+      role_packs           = { vlm = "vlm-mineru25-int8/1" }
+      environment          = { DOCFN_VLM_TIMEOUT_SECONDS = "120" }
     }
-    # MinerU2.5 on CPU: the most memory (and so vCPUs: 6) Lambda gives, a 15-minute deadline for a
-    # page's layout answer, and /tmp room for its ~1.7 GB pack.
+    # vlm: the most memory (and vCPUs: 6) Lambda gives; 900 s because its S3-triggered jobs run the
+    # two-step page (page encode ~90 s, then the layout answer at ~20 tokens/s) and its many-crop and
+    # chat requests have DOCFN_VLM_TIMEOUT_SECONDS (600) as deadline. reserved 10: one instance per
+    # page in flight (a page's blocks are one request), as many as parse's default 10 instances send.
     vlm = {
-      memory_size       = 10240
-      timeout           = 900
-      ephemeral_storage = 10240
-      model_pack        = "vlm-mineru25-int8/1"
+      memory_size          = 10240
+      timeout              = 900
+      ephemeral_storage    = 10240
+      reserved_concurrency = 10
+      model_pack           = "vlm-mineru25-int8/1"
     }
     # No pack of its own (extractive, no weights); documents are parsed in-process with parse's packs.
     summarize = {

@@ -23,4 +23,5 @@ SECTIONS: dict[str, str] = {
     "table": "table recognisers side by side on tables with known cells (table)",
     "vlm": "MinerU2.5-1.2B at its real size, random weights: ONNX packs vs transformers fp32 (vlm, vlm_tiny)",
     "vlm_batching": "the VLM's batching queue: throughput batched vs not (vlm_batching)",
+    "vlm_int8": "the VLM's int8 MatMuls at real size: per-tensor vs per-row activation scales (vlm_int8)",
 }

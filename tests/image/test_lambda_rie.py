@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from docfn.packs.catalog import DEFAULT_PACKS
 from docfn_testkit import events
 from docfn_testkit.containers import (
     LAMBDA_USER,
@@ -112,5 +113,54 @@ def test_health_and_unknown_route_under_the_real_rie(
         missing = function.invoke(events.function_url_event("GET", "/v1/nope"))
         assert missing["statusCode"] in (404, 405)
         assert "error" in json.loads(missing["body"])
+    finally:
+        function.stop()
+
+
+def test_vlm_answers_a_page_of_crops_in_one_invocation_under_the_real_rie(
+    image_for: Callable[[str], ImageConfig],
+    moto: S3Server,
+    publish: Callable[[str, str], str],
+    rie: Path,
+) -> None:
+    """How a page's blocks reach the VLM on Lambda, one request per instance: one function URL event
+    with a multipart body of 9 crops (docs/vlm.md, "Many crops in one request") answered as a list
+    in order; the tiny stand-in pack under the default pack's name, exported with the default int8
+    precisions, so each answer equals that crop's own request (a cache hit of its entry)."""
+    from docfn_testkit.multipart import crop_pngs, multipart
+
+    image = image_for("vlm")
+    env = {
+        **AWS_TEST_CREDENTIALS,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "DOCFN_S3_ENDPOINT_URL": moto.endpoint_url,
+        "DOCFN_MODEL_URI": publish(BUCKET, f"{DEFAULT_PACKS['vlm']}/1"),
+    }
+    function = RieFunction(image, env, rie, user=LAMBDA_USER).start()
+    try:
+        crops = crop_pngs(9)
+        body, content_type = multipart(crops, [("prompt", "\nFormula Recognition:")])
+        event = events.function_url_event(
+            "POST", "/v1/vlm", body, content_type=content_type, base64_body=True, query="max_tokens=4"
+        )
+        answer = function.invoke(event)
+        assert answer["statusCode"] == 200, f"{answer.get('body')}\n{function.container.logs()}"
+        data = json.loads(answer["body"])
+        assert data["crops"] == 9 and data["cold"] is True and len(data["results"]) == 9
+        for n in (0, 4, 8):
+            alone = function.invoke(
+                events.function_url_event(
+                    "POST",
+                    "/v1/vlm",
+                    crops[n],
+                    content_type="image/png",
+                    base64_body=True,
+                    query="max_tokens=4&prompt=%0AFormula+Recognition%3A",
+                )
+            )
+            assert alone["statusCode"] == 200, alone.get("body")
+            single = json.loads(alone["body"])
+            assert single["cached"] is True and single["result"] == data["results"][n]["result"]
     finally:
         function.stop()

@@ -213,13 +213,17 @@ class Settings(BaseSettings):
     )
 
     # The VLM (task vlm, and tasks that send blocks to it): its batching queue and its chat API.
-    # Lambda gives each execution environment one request at a time: nothing to wait for there.
+    # Lambda gives each execution environment one request at a time: what shares a batch there is the
+    # crops of one many-crop request (adapters/http/vlm_crops.py), which reach the queue from their
+    # threads within milliseconds of each other; 50 ms gathers them, and costs a lone crop (~5 s of
+    # encode and decode, docs/benchmarks/vlm.md) 1 %. Elsewhere separate requests are worth waiting for.
     vlm_batch_window_ms: float = Field(
-        default_factory=lambda: 0.0 if on_lambda() else 200.0,
+        default_factory=lambda: 50.0 if on_lambda() else 200.0,
         ge=0,
         description="A request reaching the idle VLM waits this long for others to share its prefill"
         " (requests arriving while others decode join them at the next step, without waiting; 0: no"
-        " wait, the default on Lambda, which sends an instance one request at a time).",
+        " wait; 50 on Lambda, which sends an instance one request at a time: the crops of a"
+        " many-crop request arrive together).",
     )
     vlm_max_batch: int = Field(default=16, ge=1, description="At most this many sequences decode together.")
     # MinerU's client sends up to 100 requests at once (max_concurrency=100): they must all find a
@@ -239,7 +243,8 @@ class Settings(BaseSettings):
     vlm_timeout_seconds: float = Field(
         default=600.0,
         gt=0,
-        description="Deadline of one POST /v1/chat/completions (504 beyond); MinerU's client waits 600 s.",
+        description="Deadline of one POST /v1/chat/completions, and of a request with several crops to"
+        " the vlm, formula or chart task (504 beyond); MinerU's client waits 600 s.",
     )
     api_key: str | None = Field(
         default=None, description="Bearer token the OpenAI-compatible routes require; none by default."

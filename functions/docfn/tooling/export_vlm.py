@@ -3,9 +3,10 @@
 The checkpoint is loaded with transformers (the ``export`` extra; never in a function image), its
 three graphs (``vlm_graphs``: vision tower + merger, token embedding, decoder with explicit KV
 cache) are exported with torch's TorchScript-based ONNX exporter (static control flow, dynamic axes),
-and the language model is optionally weight-quantised with ONNX Runtime's own tooling: dynamic int8
-MatMul (``int8``) or 4-bit block-wise ``MatMulNBits`` (``int4``); the vision tower with dynamic int8
-MatMul and Gemm (``vision_precision`` ``int8``, the default). The pack carries the tokenizer and
+and the language model is optionally quantised: dynamic int8 MatMul with one activation scale per
+row (``int8``, ``vlm_int8``: a sequence's tokens do not depend on its batch) or 4-bit block-wise
+``MatMulNBits`` (``int4``); the vision tower with the same per-row int8 on every MatMul and Gemm
+(``vision_precision`` ``int8``, the default). The pack carries the tokenizer and
 the processor settings, and its manifest records parity against transformers' greedy ``generate()``
 (``vlm_parity``) of the fp32 graphs, the quantised vision tower and the graphs as packed.
 
@@ -242,7 +243,7 @@ def quantize_decoder(
 def quantize_vision(source: Path, target: Path, precision: str, work: Path) -> None:
     """The vision tower's weights at ``precision``: ``int8`` is dynamic int8 on every MatMul and Gemm
     (its nn.Linear layers run on 2-D patches and export as Gemm, which a MatMul-only quantisation
-    skips; the merger's too), activations quantised per pass at run time."""
+    skips; the merger's too), activations quantised per patch row at run time (``vlm_int8``)."""
     if precision == "int8":
         _quantize_int8(source, target, work, ["MatMul", "Gemm"])
         return
@@ -250,17 +251,14 @@ def quantize_vision(source: Path, target: Path, precision: str, work: Path) -> N
 
 
 def _quantize_int8(source: Path, target: Path, work: Path, op_types: list[str]) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    """Dynamic int8 with one activation scale per row (``vlm_int8``), not ONNX Runtime's
+    ``quantize_dynamic``, whose one scale per tensor made a crop's tokens depend on its batch."""
+    from .vlm_int8 import quantize_rowwise
 
-    # In ``work``: the quantiser writes its intermediate files into the current directory.
-    with contextlib.chdir(work):
-        quantize_dynamic(
-            str(source.resolve()),
-            str(target.resolve()),
-            op_types_to_quantize=op_types,
-            weight_type=QuantType.QInt8,
-            use_external_data_format=_initializer_bytes(source) > PROTOBUF_SAFE_BYTES,
-        )
+    del work  # the rewrite writes no intermediate files
+    quantize_rowwise(
+        source.resolve(), target.resolve(), tuple(op_types), _initializer_bytes(source) > PROTOBUF_SAFE_BYTES
+    )
 
 
 def _initializer_bytes(path: Path) -> int:

@@ -14,7 +14,7 @@ import asyncio  # noqa: E402
 import logging  # noqa: E402
 import threading  # noqa: E402
 import uuid  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
+from collections.abc import Awaitable, Callable, Mapping  # noqa: E402
 from concurrent.futures import Executor, ThreadPoolExecutor  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 from functools import partial  # noqa: E402
@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 
 from ... import __version__  # noqa: E402
 from ...core import logs, metrics  # noqa: E402
-from ...core.errors import ClientClosedRequest, DocfnError  # noqa: E402
+from ...core.errors import ClientClosedRequest, DeadlineExceeded, DocfnError  # noqa: E402
 from ...core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
 from ...service.admission import Admission  # noqa: E402
 from ...service.outcome import Outcome  # noqa: E402
@@ -39,7 +39,8 @@ from ...service.upload_jobs import UploadProcessor  # noqa: E402
 from ...service.upload_watch import UploadWatcher  # noqa: E402
 from ...tasks.contract import TextTask  # noqa: E402
 from ..wiring import api_key, build_service, task_groups, upload_processor  # noqa: E402
-from .body import TaskInput, http_error_code, read_body  # noqa: E402
+from . import vlm_crops  # noqa: E402
+from .body import TaskInput, http_error_code, is_multipart, read_body  # noqa: E402
 from .cors import add_cors  # noqa: E402
 from .mineru_api import add_mineru_routes  # noqa: E402
 from .mineru_tasks import add_task_routes  # noqa: E402
@@ -207,8 +208,16 @@ def create_app(
         request_id = _rid(request)
         status, outcome, error_code = 500, None, None
         try:
-            given = await url_inputs.read(request) or await read_body(request, settings.max_body_bytes)
             options = {k: v for k, v in request.query_params.items() if k != URL_FIELD}
+            given = await url_inputs.read(request)
+            if given is None and _takes_crops(task) and is_multipart(request):
+                read = await vlm_crops.read_inputs(request, settings.max_body_bytes)
+                if isinstance(read, list):  # several crops: a list of answers (vlm_crops)
+                    outcomes = await run_crops(task, read, options)
+                    status = 200
+                    return JSONResponse(vlm_crops.body(task, outcomes, request_id), headers=_ids(request_id))
+                given, options = read[0], {**options, **read[1]}
+            given = given or await read_body(request, settings.max_body_bytes)
             outcome = await execute(task, given, options)
             status = 200
             return _ok(outcome, request_id)
@@ -225,6 +234,32 @@ def create_app(
             raise
         finally:
             _observe(task, request, status, outcome, error_code)
+
+    def _takes_crops(task: str) -> bool:
+        hosted = service.tasks.get(task)
+        return hosted is not None and hosted.task.vlm_queued
+
+    async def run_crops(task: str, crops: list[vlm_crops.Crop], options: dict[str, str]) -> list[Outcome]:
+        """A many-crop request: admitted once to the VLM's queue, its crops run side by side, within
+        the VLM's own deadline (a page of crops outlasts the 25 s a single input gets; it is sent to
+        the function itself, as chat completions are, not through a 30 s front door)."""
+        timeout = settings.vlm_timeout_seconds
+
+        def one(data: bytes, content_type: str | None, given: Mapping[str, str], deadline: float) -> Outcome:
+            return service.run(task, data, content_type, given, deadline=deadline)
+
+        work = partial(vlm_crops.run_crops, one, crops, options, timeout)
+        future = service.admission_for(task).submit(vlm_workers, work)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the {len(crops)} crops were not all answered within {timeout:g} s"
+                " (DOCFN_VLM_TIMEOUT_SECONDS); send fewer crops per request"
+            ) from None
+
+    def _ids(request_id: str) -> dict[str, str]:
+        return {"X-Request-Id": request_id}
 
     def _ok(outcome: Outcome, request_id: str) -> JSONResponse:
         headers = {
