@@ -4,10 +4,10 @@ piece as it is decoded (a streamed answer), its deadline and its caller.
 The turn waits for the engine in a worker thread holding a place in the VLM's batching queue
 (``DOCFN_VLM_MAX_QUEUE``; 429 beyond). The engine, not the service's inference slot, serialises the
 forward passes: requests waiting here together are what it batches, so they wait until their
-deadline rather than being refused behind the page tasks' queue. While it waits, the loop listens
-to the caller's connection: one that has gone (HTTP disconnect) cancels its sequence, which leaves
-the running batch at the next decoder step, as one past its deadline does (the engine checks both
-between steps).
+deadline rather than being refused behind the page tasks' queue. While it waits, and while its
+answer streams, the loop listens to the caller's connection: one that has gone (HTTP disconnect)
+cancels its sequence, which leaves the running batch at the next decoder step, as one past its
+deadline does (the engine checks both between steps).
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ class ChatDecoding:
         self.cancelled.set()
 
     def stop_watching(self) -> None:
-        """The response is under way: the server's own response (a stream's disconnect listener)
-        takes over the connection's messages."""
+        """The response is done (a whole answer: once sent; a stream: once it ended): nothing more
+        to watch the connection for."""
         self._watch.cancel()
 
     async def _watch_caller(self) -> None:

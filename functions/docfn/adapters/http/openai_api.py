@@ -23,7 +23,7 @@ import asyncio
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from ...core import metrics
 from ...core.errors import DocfnError, NotFound, Unauthorized
@@ -111,9 +112,9 @@ def add_openai_routes(
                 first = await decoding.next_piece()
                 headers["Cache-Control"] = "no-cache"
                 streaming = True
-                return StreamingResponse(
+                return DecodingStream(
+                    decoding,
                     stream(decoding, first, Chunks(model_id(), turn.include_usage), turn, request, started),
-                    media_type="text/event-stream",
                     headers=headers,
                 )
             generation = await decoding.result()
@@ -131,9 +132,9 @@ def add_openai_routes(
             metrics.count_error(TASK, error)
             raise
         finally:
-            if decoding is not None:
-                decoding.stop_watching()
-            if not streaming:  # a stream is logged when it ends
+            if not streaming:  # a stream keeps watching its caller, and is logged, until it ends
+                if decoding is not None:
+                    decoding.stop_watching()
                 done(request, started, status, error, turn, answer)
 
     def done(
@@ -166,7 +167,7 @@ def add_openai_routes(
         turn: ChatTurn,
         request: Request,
         started: float,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """The answer's events as the engine decodes it. A failure once the stream began (the
         deadline, the engine) ends it with an error event; a caller leaving cancels its sequence."""
         status, error, answer = 200, None, None
@@ -188,6 +189,34 @@ def add_openai_routes(
         finally:
             decoding.cancel()  # no-op once answered; otherwise the caller left mid-stream
             done(request, started, status, error, turn, answer)
+
+
+class DecodingStream(StreamingResponse):
+    """A streamed answer that cancels its sequence as soon as its caller leaves.
+
+    Two things make that prompt. The decoding's caller watch stays on for the whole stream: on the
+    connection's ``http.disconnect`` it cancels the sequence itself, whatever the stream is doing
+    (a stretch of tokens with no text sends nothing, and uvicorn's send to a gone client returns
+    quietly, so the writes never tell). And when the response ends, however it ends, the sequence is
+    cancelled and the events' generator closed here: Starlette's disconnect listener cancels the
+    body's task, and when that lands in a send rather than inside the generator, the generator is
+    left suspended at its ``yield``, its ``finally`` run only whenever it is garbage-collected.
+    """
+
+    def __init__(
+        self, decoding: ChatDecoding, events: AsyncGenerator[bytes, None], headers: dict[str, str]
+    ) -> None:
+        super().__init__(events, media_type="text/event-stream", headers=headers)
+        self._decoding = decoding
+        self._events = events
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._decoding.cancel()  # no-op once answered
+            self._decoding.stop_watching()
+            await self._events.aclose()  # runs the stream's finally (its log) now, not at GC
 
 
 def _answer(generation: Generation, model: str, turn: ChatTurn) -> ChatAnswer:

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 
 from PIL import Image
 
+from ...core import metrics
 from ...core.errors import BadOptions, ClientGone, DeadlineExceeded, DocfnError
 from .batching import DEFAULT_MAX_BATCH, DEFAULT_WINDOW_SECONDS
 from .blocks import VlmCall
@@ -205,6 +206,9 @@ class VlmEngine:
                     reason = pending.sequence.gone(now)  # waited out its time in the queue
                     if reason is not None:
                         pending.sequence.finish_reason = reason
+                        # Counted as one leaving the running batch is: a caller gone (or late) while
+                        # its request still waited for a place is as cancelled (or late).
+                        metrics.VLM_FINISHED.labels(reason).inc()
                         self._answers[pending.sequence] = pending.answer
                         self._answer([pending.sequence])
                     else:
