@@ -1,9 +1,11 @@
 """Job leases: a claim renewed on a timer by conditional writes, so a slow healthy job keeps its job
 and a run that lost its claim writes nothing.
 
-The lease here is 1.5 s and one OCR page of the sample takes longer than that on 2 cores: a claim
-renewed only as pages end (as it once was) lapses mid-page, the status reads ``interrupted`` and the
-second instance runs the job again. Renewed every lease/3 in the background, it never lapses.
+The lease here is 1 s and one page of the job (two copies of the sample page side by side: 120 lines)
+takes 1.3-1.7 s of OCR on 2 cores, quiet or loaded: a claim renewed only as pages end (as it once
+was) lapses mid-page, the status reads ``interrupted`` and the second instance runs the job again.
+Renewed every lease/3 in the background, it never lapses. (A single sample page takes 0.7-0.9 s on
+a quiet machine: shorter than a 1.5 s lease, which made the job end before the duplicate arrived.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from docfn_testkit.load import figure
 from docfn_testkit.paths import SAMPLE_PAGE
 from docfn_testkit.servers import AWS_TEST_ENV, DocfnServer, S3Server, wait_until
 
-LEASE = 1.5
+LEASE = 1.0
 PAGES = 6
 
 
@@ -38,6 +40,15 @@ def _instance(model_store: Path, s3: S3Server) -> DocfnServer:
             "DOCFN_JOB_LEASE_SECONDS": str(LEASE),
         }
     )
+
+
+def _long_page() -> Image.Image:
+    """Two copies of the sample page side by side: twice its lines, so one page outlasts the lease."""
+    page = Image.open(SAMPLE_PAGE).convert("RGB")
+    wide = Image.new("RGB", (page.width * 2, page.height), "white")
+    wide.paste(page, (0, 0))
+    wide.paste(page, (page.width, 0))
+    return wide
 
 
 def _job_runs(log: str, job_id: str) -> int:
@@ -60,7 +71,7 @@ def test_two_processes_given_the_same_event_while_one_is_slow_give_one_result(
     first, second = _instance(model_store, s3_server), _instance(model_store, s3_server)
     first.start()
     second.start()
-    pdf = pdf_from_images([Image.open(SAMPLE_PAGE).convert("RGB")] * PAGES)
+    pdf = pdf_from_images([_long_page()] * PAGES)
     delivered: dict[str, httpx.Response] = {}
     try:
         with first.client() as client:
