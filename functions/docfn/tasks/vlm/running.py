@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -22,8 +22,18 @@ from .kv_batch import KvBatch
 from .sampling import adjust_logits
 from .text_stream import TextStream
 
-if TYPE_CHECKING:
-    from .model import VlmModel
+
+class VlmModel(Protocol):
+    """What the running batch asks of the model (docfn.tasks.vlm.model.VlmModel, which imports this
+    module to decode on it: a protocol here, not an import back)."""
+
+    stop_tokens: frozenset[int]
+
+    def prefill(self, requests: list[GenerationRequest]) -> tuple[np.ndarray, KvBatch, list[int]]: ...
+
+    def step(self, kv: KvBatch, tokens: list[int], positions: list[int]) -> tuple[np.ndarray, KvBatch]: ...
+
+    def decode(self, token_ids: list[int], skip_special_tokens: bool = True) -> str: ...
 
 
 @dataclass(eq=False)
