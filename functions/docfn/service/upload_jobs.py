@@ -380,15 +380,7 @@ class UploadProcessor:
             succeeded = running.moved("succeeded", result_keys=keys)
             store.put(status_key(job_id), succeeded.to_json(), "application/json")
         except ClaimLost as exc:  # the job is another instance's now: its status and result are too
-            log_request(
-                request_id=request_id,
-                task=task,
-                status=exc.status,
-                outcome=outcome,
-                error=exc.code,
-                job_id=job_id,
-                input_key=ref.key,
-            )
+            _log_failed_run(request_id, task, job_id, ref.key, exc, outcome)
             return JobReport(ref.key, "failed", reason=exc.message, input_sha256=sha, error=exc, **base)
         except DocfnError as exc:
             return self._fail(job_id, task, ref.key, running, exc, outcome, request_id)
@@ -457,15 +449,7 @@ class UploadProcessor:
             self._ended(status)
         except DocfnError as write_error:  # the store is down: the retry will write it
             log.warning("could not record the failure of job %s: %s", job_id, write_error.message)
-        log_request(
-            request_id=request_id,
-            task=task,
-            status=exc.status,
-            outcome=outcome,
-            error=exc.code,
-            job_id=job_id,
-            input_key=key,
-        )
+        _log_failed_run(request_id, task, job_id, key, exc, outcome)
         return JobReport(key, "failed", job_id=job_id, task=task, reason=exc.message, error=exc)
 
     def _ended(self, status: JobStatus) -> None:
@@ -488,3 +472,18 @@ def _media_type(content_type: str | None) -> str | None:
             f"unsupported content_type {value!r}; send one of {sorted(MEDIA_TYPES.values())}"
         )
     return value
+
+
+def _log_failed_run(
+    request_id: str | None, task: str, job_id: str, key: str, exc: DocfnError, outcome: Outcome | None
+) -> None:
+    """The request line of a job run that ended in ``exc`` (failed, or its claim lost)."""
+    log_request(
+        request_id=request_id,
+        task=task,
+        status=exc.status,
+        outcome=outcome,
+        error=exc.code,
+        job_id=job_id,
+        input_key=key,
+    )
