@@ -124,6 +124,8 @@ def test_full_queue_sheds_with_429(model_store: Path) -> None:
         "DOCFN_MAX_CONCURRENCY": "1",
         "DOCFN_MAX_QUEUE": "0",
         "DOCFN_RETRY_AFTER_SECONDS": "3",
+        # Not the deadline under test: a loaded machine must not turn the four pages into a 504.
+        "DOCFN_INFERENCE_TIMEOUT_SECONDS": "300",
     }
     server = DocfnServer(env).start()
     responses: list[httpx.Response] = []
