@@ -43,6 +43,8 @@ def test_sigterm_mid_request_finishes_it_and_exits_zero(model_store: Path) -> No
     assert container["command"] == ["docfn", "serve", "--host", "0.0.0.0"]
     env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
     env.update({"DOCFN_MODEL_STORE": str(model_store), "DOCFN_TASKS": "ocr"})
+    # Not the deadline under test: a loaded machine must not turn the four pages into a 504.
+    env["DOCFN_INFERENCE_TIMEOUT_SECONDS"] = "300"
     server = DocfnServer(env, command=container["command"]).start()
     assert server.process is not None
     result: dict[str, httpx.Response] = {}

@@ -143,6 +143,8 @@ def test_the_page_helper_is_admitted_like_the_tasks(model_store: Path) -> None:
             "DOCFN_MAX_CONCURRENCY": "1",
             "DOCFN_MAX_QUEUE": "0",
             "DOCFN_RETRY_AFTER_SECONDS": "2",
+            # Not the deadline under test: a loaded machine must not turn eight pages into a 504.
+            "DOCFN_INFERENCE_TIMEOUT_SECONDS": "300",
         }
     ).start()
     answers: list[httpx.Response] = []
