@@ -42,10 +42,18 @@ TEXT_MODE_DESCRIPTION = (
 
 # Above this share of suspect characters a layer is not text (measured: 0 on born-digital pages).
 MAX_SUSPECT_SHARE = 0.05
-# The recogniser's CER on sampled lines above which the layer disagrees with the image. Clean
-# layers measure 0-0.05 on the devset's PDFs and the libtasn1 manual; a wrong ToUnicode map ~1.
-MAX_SAMPLE_CER = 0.4
-SAMPLE_LINES = 8
+# The recogniser's CER (letters and digits) on a font's sampled lines above which its layer
+# disagrees with the image. Measured with scripts/bench.py text_layer: clean layers 0-0.05 per page
+# (libtasn1 manual, shared-mime-info spec, groff pages); a ToUnicode map wrong in the vowels only
+# 0.3, one naming every letter as the next ~0.75-1.
+MAX_SAMPLE_CER = 0.15
+SAMPLE_LINES = 8  # spread over the page
+FONT_LINES = 2  # at least this many of each font's lines (a ToUnicode map is a font's own)
+# A font sampled on fewer letters is judged with the whole sample, not alone (one short line's
+# misread letter would be a large CER).
+MIN_FONT_LETTERS = 16
+# A layer line over images whose invisible glyphs lie this much inside them is a scanner's OCR.
+SCAN_LAYER_OVERLAP = 0.5
 # Images smaller than this share of the page (bullets, icons, rules) are not searched for text.
 MIN_IMAGE_SHARE = 0.005
 _SAMPLE_MARGIN = 3  # px around a layer line's box: the recogniser reads tight crops badly
@@ -79,35 +87,96 @@ def _letters(text: str) -> str:
     return "".join(c for c in normalise(text) if c.isalnum())
 
 
-def _sampled(lines: tuple[TextLayerLine, ...]) -> list[TextLayerLine]:
-    readable = [ln for ln in lines if len(_letters(ln.text)) >= 4 and ln.bbox[3] - ln.bbox[1] >= 6]
-    if len(readable) <= SAMPLE_LINES:
-        return readable
-    picks = np.linspace(0, len(readable) - 1, SAMPLE_LINES).round().astype(int)
-    return [readable[i] for i in sorted(set(picks.tolist()))]
+def _readable(line: TextLayerLine) -> bool:
+    return len(_letters(line.text)) >= 4 and line.bbox[3] - line.bbox[1] >= 6
+
+
+def _spread(lines: list[TextLayerLine], count: int) -> list[TextLayerLine]:
+    if count <= 0:
+        return []
+    if len(lines) <= count:
+        return lines
+    picks = np.linspace(0, len(lines) - 1, count).round().astype(int)
+    return [lines[i] for i in sorted(set(picks.tolist()))]
+
+
+def _sampled(lines: list[TextLayerLine]) -> list[TextLayerLine]:
+    """Up to SAMPLE_LINES readable lines spread over the page, and at least FONT_LINES of every
+    font's own (a line's font: the one most of its glyphs use), in page order."""
+    readable = [ln for ln in lines if _readable(ln)]
+    picked = {id(ln) for ln in _spread(readable, SAMPLE_LINES)}
+    for name in dict.fromkeys(ln.font for ln in readable):
+        own = [ln for ln in readable if ln.font == name]
+        have = sum(id(ln) in picked for ln in own)
+        picked |= {id(ln) for ln in _spread([ln for ln in own if id(ln) not in picked], FONT_LINES - have)}
+    return [ln for ln in readable if id(ln) in picked]
+
+
+def _line_quad(line: TextLayerLine, width: int, height: int) -> np.ndarray:
+    x0, y0, x1, y1 = line.bbox
+    left, top = max(0.0, x0 - _SAMPLE_MARGIN), max(0.0, y0 - _SAMPLE_MARGIN)
+    right, bottom = min(width - 1.0, x1 + _SAMPLE_MARGIN), min(height - 1.0, y1 + _SAMPLE_MARGIN)
+    return np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float32)
+
+
+def _read_at_boxes(
+    engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayerLine]
+) -> list[tuple[str, float]]:
+    """What the recogniser reads at each layer line's own box (no detector), lines in parallel."""
+    height, width = image_bgr.shape[:2]
+    return engine.pool.map(
+        lambda line: engine.recognizer(crop_quad(image_bgr, _line_quad(line, width, height))), lines
+    )
+
+
+@dataclass(frozen=True)
+class SampleCheck:
+    """The layer's sampled lines against what the recogniser reads at their boxes."""
+
+    lines: int  # lines sampled
+    cer: float | None  # over every sampled letter (None: nothing readable to compare)
+    font_cer: dict[str, float]  # per font sampled on at least MIN_FONT_LETTERS letters
+    reads: dict[int, tuple[str, float]]  # id(layer line) -> the recogniser's reading
+
+    def bad_fonts(self) -> set[str]:
+        """Fonts whose layer disagrees with the image; every font sampled when the whole sample
+        disagrees though no single font was sampled on enough letters to tell."""
+        bad = {name for name, value in self.font_cer.items() if value > MAX_SAMPLE_CER}
+        if not bad and self.cer is not None and self.cer > MAX_SAMPLE_CER:
+            return {"*"}
+        return bad
+
+
+def check_sample(engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayerLine]) -> SampleCheck:
+    """Reads the sampled lines (:func:`_sampled`) and compares them with the layer, per font."""
+    sample = _sampled(lines)
+    reads = _read_at_boxes(engine, image_bgr, sample)
+    per_font: dict[str, list[int]] = {}
+    edits = total = 0
+    for line, (read, _) in zip(sample, reads, strict=True):
+        truth = _letters(line.text)
+        wrong = edit_distance(_letters(read), truth)
+        edits, total = edits + wrong, total + len(truth)
+        counts = per_font.setdefault(line.font, [0, 0])
+        counts[0] += wrong
+        counts[1] += len(truth)
+    return SampleCheck(
+        lines=len(sample),
+        cer=edits / total if total else None,
+        font_cer={name: e / t for name, (e, t) in per_font.items() if t >= MIN_FONT_LETTERS},
+        reads={id(line): read for line, read in zip(sample, reads, strict=True)},
+    )
 
 
 def sample_cer(engine: OcrEngine, image_bgr: np.ndarray, layer: TextLayer) -> float | None:
     """CER of the layer's text against what the recogniser reads at the same boxes (None: nothing
     readable to compare)."""
-    height, width = image_bgr.shape[:2]
-    edits = total = 0
-    for line in _sampled(layer.lines):
-        x0, y0, x1, y1 = line.bbox
-        quad = np.array(
-            [
-                [max(0.0, x0 - _SAMPLE_MARGIN), max(0.0, y0 - _SAMPLE_MARGIN)],
-                [min(width - 1.0, x1 + _SAMPLE_MARGIN), max(0.0, y0 - _SAMPLE_MARGIN)],
-                [min(width - 1.0, x1 + _SAMPLE_MARGIN), min(height - 1.0, y1 + _SAMPLE_MARGIN)],
-                [max(0.0, x0 - _SAMPLE_MARGIN), min(height - 1.0, y1 + _SAMPLE_MARGIN)],
-            ],
-            dtype=np.float32,
-        )
-        read, _ = engine.recognizer(crop_quad(image_bgr, quad))
-        truth = _letters(line.text)
-        edits += edit_distance(_letters(read), truth)
-        total += len(truth)
-    return edits / total if total else None
+    return check_sample(engine, image_bgr, list(layer.lines)).cer
+
+
+def _inside_images(line: TextLayerLine, image_boxes: tuple[tuple[float, float, float, float], ...]) -> bool:
+    area = max(1.0, (line.bbox[2] - line.bbox[0]) * (line.bbox[3] - line.bbox[1]))
+    return sum(intersection(line.bbox, box) for box in image_boxes) / area >= SCAN_LAYER_OVERLAP
 
 
 def _drawn_lines(
@@ -151,16 +220,14 @@ def read_page_text(
                 "mode=txt reads a PDF's text layer; this input is an image: use mode=auto or ocr"
             )
         return PageText(read_pixels(), "ocr", "an image has no text layer")
-    own = order_lines(layer_lines(layer))
     if mode == "txt":
-        return PageText(own, "txt", "mode=txt")
-    return _checked(page, layer, own, engine, read_pixels, min_confidence)
+        return PageText(order_lines(layer_lines(layer)), "txt", "mode=txt")
+    return _checked(page, layer, engine, read_pixels, min_confidence)
 
 
 def _checked(
     page: PageImage,
     layer: TextLayer,
-    own: list[TextLine],
     engine: OcrEngine,
     read_pixels: Callable[[], list[TextLine]],
     min_confidence: float,
@@ -174,21 +241,88 @@ def _checked(
             f"{layer.suspect_share:.0%} of the text layer's characters are unmapped, replacement"
             " (U+FFFD), private-use or control characters (a missing or broken ToUnicode map)",
         )
-    image_bgr = imaging.rgb_to_bgr(page.image)
-    disagreement = sample_cer(engine, image_bgr, layer)
-    if disagreement is not None and disagreement > MAX_SAMPLE_CER:
+    # A scanner's OCR layer: invisible glyphs (render mode 3) over the scanned image. It is another
+    # engine's reading of these pixels, with that engine's errors; the pixels are read here instead.
+    scan_layer = [ln for ln in layer.lines if ln.invisible and _inside_images(ln, layer.image_boxes)]
+    candidates = [ln for ln in layer.lines if not (ln.invisible and _inside_images(ln, layer.image_boxes))]
+    if not candidates:
         return PageText(
             read_pixels(),
             "ocr",
-            f"the text layer disagrees with the page image (CER {disagreement:.2f} on sampled lines;"
-            " a wrong ToUnicode map or hidden text)",
+            f"a searchable scan: the text layer is invisible text (render mode 3) over images covering"
+            f" {layer.image_coverage:.0%} of the page, a scanner's OCR and not the document's own"
+            " text, so the page image is read by OCR",
         )
-    drawn = _drawn_lines(engine, image_bgr, layer, own, min_confidence)
-    if drawn:
+    image_bgr = imaging.rgb_to_bgr(page.image)
+    check = check_sample(engine, image_bgr, candidates)
+    bad = check.bad_fonts()
+    wrong = [ln for ln in candidates if "*" in bad or bad & set(ln.fonts)]
+    if wrong and sum(len(_letters(ln.text)) for ln in wrong) >= 0.5 * sum(
+        len(_letters(ln.text)) for ln in candidates
+    ):
         return PageText(
-            order_lines(own + drawn),
-            "txt+ocr",
-            f"text layer, and {len(drawn)} line(s) drawn as images ({layer.image_coverage:.0%} of"
-            " the page is images) read by OCR",
+            read_pixels(),
+            "ocr",
+            f"the text layer disagrees with the page image (CER {check.cer or 0:.2f} on {check.lines}"
+            f" sampled lines{_fonts_said(check, bad)}; a wrong ToUnicode map or hidden text)",
         )
-    return PageText(own, "txt", "the text layer checks out against the page image")
+    trusted = [ln for ln in candidates if not any(ln is w for w in wrong)]
+    reread = _reread(engine, image_bgr, wrong, check, min_confidence)
+    kept = order_lines([_as_text_line(ln) for ln in trusted] + reread)
+    drawn = _drawn_lines(engine, image_bgr, layer, kept, min_confidence)
+    notes = [f"CER {check.cer or 0:.2f} on {check.lines} sampled lines"] if check.cer is not None else []
+    if scan_layer:
+        notes.append(
+            f"{len(scan_layer)} invisible line(s) over images (a scanner's OCR layer) set aside for"
+            " the image's own pixels"
+        )
+    if wrong:
+        notes.append(
+            f"{len(wrong)} line(s) in {', '.join(sorted(bad))} read by OCR at their boxes (that font's"
+            f" layer disagrees with the page image{_fonts_said(check, bad)})"
+        )
+    if drawn:
+        notes.append(
+            f"{len(drawn)} line(s) drawn as images ({layer.image_coverage:.0%} of the page is images)"
+            " read by OCR"
+        )
+    if reread or drawn:
+        return PageText(
+            order_lines(kept + drawn),
+            "txt+ocr",
+            "text layer checked against the page image; " + "; ".join(notes),
+        )
+    return PageText(
+        kept,
+        "txt",
+        "the text layer checks out against the page image" + (f" ({'; '.join(notes)})" if notes else ""),
+    )
+
+
+def _fonts_said(check: SampleCheck, bad: set[str]) -> str:
+    named = [f"{name} {check.font_cer[name]:.2f}" for name in sorted(bad) if name in check.font_cer]
+    return f"; per font: {', '.join(named)}" if named else ""
+
+
+def _reread(
+    engine: OcrEngine,
+    image_bgr: np.ndarray,
+    lines: list[TextLayerLine],
+    check: SampleCheck,
+    min_confidence: float,
+) -> list[TextLine]:
+    """Lines whose font's layer is wrong, read by the recogniser at the layer's own boxes (the
+    layer's geometry is right, only its characters are not)."""
+    unread = [ln for ln in lines if id(ln) not in check.reads]
+    reads = dict(check.reads) | {
+        id(ln): read for ln, read in zip(unread, _read_at_boxes(engine, image_bgr, unread), strict=True)
+    }
+    height, width = image_bgr.shape[:2]
+    out = []
+    for line in lines:
+        text, confidence = reads[id(line)]
+        if text.strip() and confidence >= min_confidence:
+            out.append(
+                TextLine(text=text, confidence=confidence, polygon=_line_quad(line, width, height).tolist())
+            )
+    return out
