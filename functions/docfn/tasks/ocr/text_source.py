@@ -48,6 +48,10 @@ MAX_SUSPECT_SHARE = 0.05
 # 0.3, one naming every letter as the next ~0.75-1.
 MAX_SAMPLE_CER = 0.15
 SAMPLE_LINES = 8  # spread over the page
+# Of each sampled line only a run of words from its middle with about this many letters is read:
+# the recogniser's cost grows with the crop's width, and a run of words tells a wrong map as well
+# as the whole line does (a full-width line is ~90 letters; two words are ~12).
+SPAN_LETTERS = 12
 FONT_LINES = 2  # at least this many of each font's lines (a ToUnicode map is a font's own)
 # A font sampled on fewer letters is judged with the whole sample, not alone (one short line's
 # misread letter would be a large CER).
@@ -112,20 +116,45 @@ def _sampled(lines: list[TextLayerLine]) -> list[TextLayerLine]:
     return [ln for ln in readable if id(ln) in picked]
 
 
-def _line_quad(line: TextLayerLine, width: int, height: int) -> np.ndarray:
-    x0, y0, x1, y1 = line.bbox
+def _span(line: TextLayerLine) -> tuple[str, tuple[float, float, float, float]]:
+    """A run of the line's words from its middle, about SPAN_LETTERS letters, and its box (the
+    whole line when its words have no boxes)."""
+    words = line.words
+    if not words:
+        return line.text, line.bbox
+    first = last = len(words) // 2
+    letters = len(_letters(words[first].text))
+    while letters < SPAN_LETTERS and (first > 0 or last < len(words) - 1):
+        if last < len(words) - 1:
+            last += 1
+            letters += len(_letters(words[last].text))
+        if letters < SPAN_LETTERS and first > 0:
+            first -= 1
+            letters += len(_letters(words[first].text))
+    chosen = words[first : last + 1]
+    box = (
+        min(w.bbox[0] for w in chosen),
+        min(w.bbox[1] for w in chosen),
+        max(w.bbox[2] for w in chosen),
+        max(w.bbox[3] for w in chosen),
+    )
+    return " ".join(w.text for w in chosen), box
+
+
+def _quad(box: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:
+    x0, y0, x1, y1 = box
     left, top = max(0.0, x0 - _SAMPLE_MARGIN), max(0.0, y0 - _SAMPLE_MARGIN)
     right, bottom = min(width - 1.0, x1 + _SAMPLE_MARGIN), min(height - 1.0, y1 + _SAMPLE_MARGIN)
     return np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float32)
 
 
 def _read_at_boxes(
-    engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayerLine]
+    engine: OcrEngine, image_bgr: np.ndarray, boxes: list[tuple[float, float, float, float]]
 ) -> list[tuple[str, float]]:
-    """What the recogniser reads at each layer line's own box (no detector), lines in parallel."""
+    """What the recogniser reads at each of the layer's own boxes (no detector), in parallel."""
     height, width = image_bgr.shape[:2]
     return engine.pool.map(
-        lambda line: engine.recognizer(crop_quad(image_bgr, _line_quad(line, width, height))), lines
+        lambda box: engine.recognizer(crop_quad(image_bgr, _quad(box, width, height))), boxes
     )
 
 
@@ -136,7 +165,6 @@ class SampleCheck:
     lines: int  # lines sampled
     cer: float | None  # over every sampled letter (None: nothing readable to compare)
     font_cer: dict[str, float]  # per font sampled on at least MIN_FONT_LETTERS letters
-    reads: dict[int, tuple[str, float]]  # id(layer line) -> the recogniser's reading
 
     def bad_fonts(self) -> set[str]:
         """Fonts whose layer disagrees with the image; every font sampled when the whole sample
@@ -148,13 +176,15 @@ class SampleCheck:
 
 
 def check_sample(engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayerLine]) -> SampleCheck:
-    """Reads the sampled lines (:func:`_sampled`) and compares them with the layer, per font."""
+    """Reads a span of each sampled line (:func:`_sampled`, :func:`_span`) and compares it with the
+    layer, per font."""
     sample = _sampled(lines)
-    reads = _read_at_boxes(engine, image_bgr, sample)
+    spans = [_span(line) for line in sample]
+    reads = _read_at_boxes(engine, image_bgr, [box for _, box in spans])
     per_font: dict[str, list[int]] = {}
     edits = total = 0
-    for line, (read, _) in zip(sample, reads, strict=True):
-        truth = _letters(line.text)
+    for line, (text, _), (read, _) in zip(sample, spans, reads, strict=True):
+        truth = _letters(text)
         wrong = edit_distance(_letters(read), truth)
         edits, total = edits + wrong, total + len(truth)
         counts = per_font.setdefault(line.font, [0, 0])
@@ -164,7 +194,6 @@ def check_sample(engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayer
         lines=len(sample),
         cer=edits / total if total else None,
         font_cer={name: e / t for name, (e, t) in per_font.items() if t >= MIN_FONT_LETTERS},
-        reads={id(line): read for line, read in zip(sample, reads, strict=True)},
     )
 
 
@@ -267,7 +296,7 @@ def _checked(
             f" sampled lines{_fonts_said(check, bad)}; a wrong ToUnicode map or hidden text)",
         )
     trusted = [ln for ln in candidates if not any(ln is w for w in wrong)]
-    reread = _reread(engine, image_bgr, wrong, check, min_confidence)
+    reread = _reread(engine, image_bgr, wrong, min_confidence)
     kept = order_lines([_as_text_line(ln) for ln in trusted] + reread)
     drawn = _drawn_lines(engine, image_bgr, layer, kept, min_confidence)
     notes = [f"CER {check.cer or 0:.2f} on {check.lines} sampled lines"] if check.cer is not None else []
@@ -305,24 +334,14 @@ def _fonts_said(check: SampleCheck, bad: set[str]) -> str:
 
 
 def _reread(
-    engine: OcrEngine,
-    image_bgr: np.ndarray,
-    lines: list[TextLayerLine],
-    check: SampleCheck,
-    min_confidence: float,
+    engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayerLine], min_confidence: float
 ) -> list[TextLine]:
     """Lines whose font's layer is wrong, read by the recogniser at the layer's own boxes (the
     layer's geometry is right, only its characters are not)."""
-    unread = [ln for ln in lines if id(ln) not in check.reads]
-    reads = dict(check.reads) | {
-        id(ln): read for ln, read in zip(unread, _read_at_boxes(engine, image_bgr, unread), strict=True)
-    }
     height, width = image_bgr.shape[:2]
-    out = []
-    for line in lines:
-        text, confidence = reads[id(line)]
-        if text.strip() and confidence >= min_confidence:
-            out.append(
-                TextLine(text=text, confidence=confidence, polygon=_line_quad(line, width, height).tolist())
-            )
-    return out
+    reads = _read_at_boxes(engine, image_bgr, [line.bbox for line in lines])
+    return [
+        TextLine(text=text, confidence=confidence, polygon=_quad(line.bbox, width, height).tolist())
+        for line, (text, confidence) in zip(lines, reads, strict=True)
+        if text.strip() and confidence >= min_confidence
+    ]
