@@ -179,9 +179,14 @@ class _Run:
     def glyphs(self) -> list[Box]:
         return [b for c, b in self.chars if not c.isspace()]
 
+    @property
+    def last_glyph(self) -> Box | None:
+        return next((b for c, b in reversed(self.chars) if not c.isspace()), None)
+
     def continues(self, other: _Run) -> bool:
         """Whether ``other`` goes on where this run stops."""
-        return _follows(self.glyphs[-1], other.glyphs[0], self.font)
+        last, first = self.last_glyph, other.glyphs[0]
+        return last is not None and _follows(last, first, self.font)
 
 
 def _follows(last: Box, first: Box, font: float) -> bool:
@@ -205,7 +210,7 @@ class _Styles:
 
     def font(self, index: int) -> str:
         size = self.raw.FPDFText_GetFontInfo(self.textpage, index, self.buffer, len(self.buffer), self.flags)
-        return self.buffer.value.decode("utf-8", "replace") if 0 < size <= len(self.buffer) else ""
+        return self.buffer.raw[: size - 1].decode("utf-8", "replace") if 0 < size <= len(self.buffer) else ""
 
     def invisible(self, index: int) -> bool:
         obj = self.raw.FPDFText_GetTextObject(self.textpage, index)
@@ -229,7 +234,7 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
 
     def cut() -> None:
         nonlocal current
-        if current.glyphs:
+        if current.last_glyph is not None:
             runs.append(current)
         current = _Run([], 0.0)
 
@@ -251,10 +256,9 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
         suspect += is_suspect(code)
         font = raw_module.FPDFText_GetFontSize(textpage, index) or (box[3] - box[1])
         invisible = styles.invisible(index)
-        glyphs = current.glyphs
-        if glyphs and (
-            invisible != current.invisible
-            or not _Run([("x", glyphs[-1])], max(font, current.font)).continues(_Run([(char, box)], font))
+        last = current.last_glyph
+        if last is not None and (
+            invisible != current.invisible or not _follows(last, box, max(font, current.font))
         ):
             cut()
         current.chars.append((char, box))

@@ -105,14 +105,14 @@ def _spread(lines: list[TextLayerLine], count: int) -> list[TextLayerLine]:
 
 
 def _sampled(lines: list[TextLayerLine]) -> list[TextLayerLine]:
-    """Up to SAMPLE_LINES readable lines spread over the page, and at least FONT_LINES of every
-    font's own (a line's font: the one most of its glyphs use), in page order."""
+    """FONT_LINES readable lines of every font (a line's font: the one most of its glyphs use),
+    then more spread over the page up to SAMPLE_LINES in all, in page order."""
     readable = [ln for ln in lines if _readable(ln)]
-    picked = {id(ln) for ln in _spread(readable, SAMPLE_LINES)}
+    picked: set[int] = set()
     for name in dict.fromkeys(ln.font for ln in readable):
-        own = [ln for ln in readable if ln.font == name]
-        have = sum(id(ln) in picked for ln in own)
-        picked |= {id(ln) for ln in _spread([ln for ln in own if id(ln) not in picked], FONT_LINES - have)}
+        picked |= {id(ln) for ln in _spread([ln for ln in readable if ln.font == name], FONT_LINES)}
+    rest = [ln for ln in readable if id(ln) not in picked]
+    picked |= {id(ln) for ln in _spread(rest, SAMPLE_LINES - len(picked))}
     return [ln for ln in readable if id(ln) in picked]
 
 
