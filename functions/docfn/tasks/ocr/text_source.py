@@ -149,13 +149,20 @@ def _quad(box: tuple[float, float, float, float], width: int, height: int) -> np
 
 
 def _read_at_boxes(
-    engine: OcrEngine, image_bgr: np.ndarray, boxes: list[tuple[float, float, float, float]]
+    engine: OcrEngine, image_rgb: np.ndarray, boxes: list[tuple[float, float, float, float]]
 ) -> list[tuple[str, float]]:
-    """What the recogniser reads at each of the layer's own boxes (no detector), in parallel."""
-    height, width = image_bgr.shape[:2]
-    return engine.pool.map(
-        lambda box: engine.recognizer(crop_quad(image_bgr, _quad(box, width, height))), boxes
-    )
+    """What the recogniser reads at each of the layer's own boxes (no detector), in parallel; only
+    the crops are converted to BGR, not the page."""
+    height, width = image_rgb.shape[:2]
+
+    def read(box: tuple[float, float, float, float]) -> tuple[str, float]:
+        quad = _quad(box, width, height)
+        x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(quad.max(axis=0)).astype(int) + 1
+        part = imaging.rgb_to_bgr(np.ascontiguousarray(image_rgb[y0:y1, x0:x1]))
+        return engine.recognizer(crop_quad(part, quad - np.array([x0, y0], dtype=np.float32)))
+
+    return engine.pool.map(read, boxes)
 
 
 @dataclass(frozen=True)
@@ -175,12 +182,12 @@ class SampleCheck:
         return bad
 
 
-def check_sample(engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayerLine]) -> SampleCheck:
+def check_sample(engine: OcrEngine, image_rgb: np.ndarray, lines: list[TextLayerLine]) -> SampleCheck:
     """Reads a span of each sampled line (:func:`_sampled`, :func:`_span`) and compares it with the
     layer, per font."""
     sample = _sampled(lines)
     spans = [_span(line) for line in sample]
-    reads = _read_at_boxes(engine, image_bgr, [box for _, box in spans])
+    reads = _read_at_boxes(engine, image_rgb, [box for _, box in spans])
     per_font: dict[str, list[int]] = {}
     edits = total = 0
     for line, (text, _), (read, _) in zip(sample, spans, reads, strict=True):
@@ -197,10 +204,10 @@ def check_sample(engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayer
     )
 
 
-def sample_cer(engine: OcrEngine, image_bgr: np.ndarray, layer: TextLayer) -> float | None:
+def sample_cer(engine: OcrEngine, image_rgb: np.ndarray, layer: TextLayer) -> float | None:
     """CER of the layer's text against what the recogniser reads at the same boxes (None: nothing
     readable to compare)."""
-    return check_sample(engine, image_bgr, list(layer.lines)).cer
+    return check_sample(engine, image_rgb, list(layer.lines)).cer
 
 
 def _inside_images(line: TextLayerLine, image_boxes: tuple[tuple[float, float, float, float], ...]) -> bool:
@@ -209,17 +216,18 @@ def _inside_images(line: TextLayerLine, image_boxes: tuple[tuple[float, float, f
 
 
 def _drawn_lines(
-    engine: OcrEngine, image_bgr: np.ndarray, layer: TextLayer, own: list[TextLine], min_confidence: float
+    engine: OcrEngine, image_rgb: np.ndarray, layer: TextLayer, own: list[TextLine], min_confidence: float
 ) -> list[TextLine]:
     """Lines the detector finds inside the page's images that no layer line covers (text drawn as
     pixels), recognised. Each image is read at native scale, on its own."""
-    page_area = image_bgr.shape[0] * image_bgr.shape[1]
+    page_area = image_rgb.shape[0] * image_rgb.shape[1]
     side = engine.detector.config.limit_side_len
     found: list[TextLine] = []
     for image_box in layer.image_boxes:
         if (image_box[2] - image_box[0]) * (image_box[3] - image_box[1]) < MIN_IMAGE_SHARE * page_area:
             continue
-        canvas, (dx, dy) = region_canvas(image_bgr, image_box, _SAMPLE_MARGIN, side)
+        canvas, (dx, dy) = region_canvas(image_rgb, image_box, _SAMPLE_MARGIN, side)
+        canvas = imaging.rgb_to_bgr(canvas)
         for quad in engine.detector(canvas):
             page_quad = quad + np.array([dx, dy], dtype=np.float32)
             box = (*page_quad.min(axis=0).tolist(), *page_quad.max(axis=0).tolist())
@@ -282,8 +290,7 @@ def _checked(
             f" {layer.image_coverage:.0%} of the page, a scanner's OCR and not the document's own"
             " text, so the page image is read by OCR",
         )
-    image_bgr = imaging.rgb_to_bgr(page.image)
-    check = check_sample(engine, image_bgr, candidates)
+    check = check_sample(engine, page.image, candidates)
     bad = check.bad_fonts()
     wrong = [ln for ln in candidates if "*" in bad or bad & set(ln.fonts)]
     if wrong and sum(len(_letters(ln.text)) for ln in wrong) >= 0.5 * sum(
@@ -296,9 +303,9 @@ def _checked(
             f" sampled lines{_fonts_said(check, bad)}; a wrong ToUnicode map or hidden text)",
         )
     trusted = [ln for ln in candidates if not any(ln is w for w in wrong)]
-    reread = _reread(engine, image_bgr, wrong, min_confidence)
+    reread = _reread(engine, page.image, wrong, min_confidence)
     kept = order_lines([_as_text_line(ln) for ln in trusted] + reread)
-    drawn = _drawn_lines(engine, image_bgr, layer, kept, min_confidence)
+    drawn = _drawn_lines(engine, page.image, layer, kept, min_confidence)
     notes = [f"CER {check.cer or 0:.2f} on {check.lines} sampled lines"] if check.cer is not None else []
     if scan_layer:
         notes.append(
@@ -334,12 +341,12 @@ def _fonts_said(check: SampleCheck, bad: set[str]) -> str:
 
 
 def _reread(
-    engine: OcrEngine, image_bgr: np.ndarray, lines: list[TextLayerLine], min_confidence: float
+    engine: OcrEngine, image_rgb: np.ndarray, lines: list[TextLayerLine], min_confidence: float
 ) -> list[TextLine]:
     """Lines whose font's layer is wrong, read by the recogniser at the layer's own boxes (the
     layer's geometry is right, only its characters are not)."""
-    height, width = image_bgr.shape[:2]
-    reads = _read_at_boxes(engine, image_bgr, [line.bbox for line in lines])
+    height, width = image_rgb.shape[:2]
+    reads = _read_at_boxes(engine, image_rgb, [line.bbox for line in lines])
     return [
         TextLine(text=text, confidence=confidence, polygon=_quad(line.bbox, width, height).tolist())
         for line, (text, confidence) in zip(lines, reads, strict=True)
