@@ -302,7 +302,8 @@ def _checked(
             f"the text layer disagrees with the page image (CER {check.cer or 0:.2f} on {check.lines}"
             f" sampled lines{_fonts_said(check, bad)}; a wrong ToUnicode map or hidden text)",
         )
-    trusted = [ln for ln in candidates if not any(ln is w for w in wrong)]
+    wrong_ids = {id(ln) for ln in wrong}
+    trusted = [ln for ln in candidates if id(ln) not in wrong_ids]
     reread = _reread(engine, page.image, wrong, min_confidence)
     kept = order_lines([_as_text_line(ln) for ln in trusted] + reread)
     drawn = _drawn_lines(engine, page.image, layer, kept, min_confidence)
