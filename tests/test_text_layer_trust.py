@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
 
 from docfn.adapters.wiring import build_service
+from docfn.core.documents import DecodeLimits, Document
 from docfn.core.settings import Settings
 from docfn.core.text_layer import TextLayer, read_text_layer
 from docfn.core.textmetrics import cer
@@ -137,3 +139,42 @@ def test_parse_decides_and_says_why_alike(service: DocService) -> None:
     assert [p["text_source"] for p in pages] == ["txt", "ocr", "txt+ocr"]
     assert "searchable scan" in pages[1]["text_source_reason"]
     assert "personal preferences" in result["markdown"] and "IXTEX" not in result["markdown"]
+
+
+class _Counted:
+    """A model stage that counts its calls and the widths of what it was given."""
+
+    def __init__(self, stage: Any) -> None:
+        self.stage = stage
+        self.widths: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stage, name)
+
+    def __call__(self, image: Any, *args: Any, **kwargs: Any) -> Any:
+        self.widths.append(int(image.shape[1]))
+        return self.stage(image, *args, **kwargs)
+
+
+def test_a_born_digital_page_costs_no_detector_run_and_a_few_short_crops(
+    service: DocService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads only sampled runs of words at the layer's own boxes: a page without images
+    runs no text detector, and the recogniser sees at most 8 crops, each narrower than its line."""
+    task = service.loaded("ocr")[0]
+    engine = task.engine  # type: ignore[attr-defined]
+    detector, recognizer = _Counted(engine.detector), _Counted(engine.recognizer)
+    monkeypatch.setattr(engine, "detector", detector)
+    monkeypatch.setattr(engine, "recognizer", recognizer)
+    document = Document((TEXT_LAYERS / "born_digital.pdf").read_bytes(), "pdf", DecodeLimits(10_000_000, 1))
+    try:  # the task itself: the service's result cache would answer an earlier test's run
+        rendered = document.render(0, text_layer=True)
+    finally:
+        document.close()
+    page = task.predict_page(rendered, service.validate_options("ocr", {"mode": "auto"}))
+    assert page["text_source"] == "txt"
+    assert detector.widths == []
+    assert 6 <= len(recognizer.widths) <= 8  # two lines of each of its three fonts, then spread
+    assert max(recognizer.widths) < 0.5 * max(
+        line.bbox[2] - line.bbox[0] for line in _layer("born_digital.pdf").lines
+    )

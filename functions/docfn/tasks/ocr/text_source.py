@@ -118,17 +118,23 @@ def _sampled(lines: list[TextLayerLine]) -> list[TextLayerLine]:
 
 def _span(line: TextLayerLine) -> tuple[str, tuple[float, float, float, float]]:
     """A run of the line's words from its middle, about SPAN_LETTERS letters, and its box (the
-    whole line when its words have no boxes)."""
+    whole line when its words have no boxes). The run holds only words with letters or digits, so
+    it never stretches over dot leaders (a table of contents' line is mostly dots)."""
     words = line.words
-    if not words:
+    lettered = [n for n, word in enumerate(words) if _letters(word.text)]
+    if not lettered:
         return line.text, line.bbox
-    first = last = len(words) // 2
+    first = last = lettered[len(lettered) // 2]
     letters = len(_letters(words[first].text))
-    while letters < SPAN_LETTERS and (first > 0 or last < len(words) - 1):
-        if last < len(words) - 1:
+
+    def has_letters(n: int) -> bool:
+        return 0 <= n < len(words) and bool(_letters(words[n].text))
+
+    while letters < SPAN_LETTERS and (has_letters(last + 1) or has_letters(first - 1)):
+        if has_letters(last + 1):
             last += 1
             letters += len(_letters(words[last].text))
-        if letters < SPAN_LETTERS and first > 0:
+        if letters < SPAN_LETTERS and has_letters(first - 1):
             first -= 1
             letters += len(_letters(words[first].text))
     chosen = words[first : last + 1]
