@@ -1,16 +1,19 @@
 """Per page, where its text comes from: the PDF's own text layer, OCR of the pixels, or both.
 
-``mode=auto`` trusts a text layer only after checking it against the page (MinerU's ``parse_method``
-decides per document; this decides per page and says why):
+``mode=auto`` trusts a text layer only when it earns it, checked against the page (MinerU's
+``parse_method`` decides per document; this decides per page, per font and per line, and says why):
 
 1. no text layer (scans, image-only pages) -> OCR;
 2. many characters no correct ToUnicode map produces (unmapped glyphs, U+FFFD, private use,
    control characters) -> OCR;
-3. a sample of its lines read by the recogniser from the page image: when what the image shows
-   disagrees with what the layer says (a broken ToUnicode map yields plausible but wrong letters)
-   -> OCR;
-4. the page's image objects are searched with the text detector: text drawn as pictures
-   (screenshots of code, scanned inserts) that no layer line covers is OCR'd beside the layer's
+3. invisible text (render mode 3) over images is a scanner's OCR layer, not the document's text:
+   set aside (a searchable scan whose layer is nothing else -> OCR);
+4. two sampled lines of every font and more spread over the page, a short run of words of each
+   read by the recogniser at the layer's own boxes (no detector): a font whose layer disagrees
+   with what the image shows (a wrong ToUnicode map yields plausible but wrong letters) has its
+   lines re-read at their boxes ("txt+ocr"), or the page is OCR'd when those are most of it;
+5. the page's image objects are searched with the text detector: text drawn as pictures
+   (screenshots of code, scanned inserts) that no kept line covers is OCR'd beside the layer's
    lines ("txt+ocr").
 
 ``mode=txt`` takes the layer unchecked (a page without one comes back empty); ``mode=ocr`` never
@@ -36,8 +39,9 @@ from .engine import OcrEngine, TextLine, crop_quad, order_lines, region_canvas
 TextMode = Literal["auto", "txt", "ocr"]
 TEXT_MODE_DESCRIPTION = (
     "PDF pages: auto uses a page's own text layer where it checks out against the page image and"
-    " OCR where it does not (scans, garbage or broken text layers, text drawn as images); txt always"
-    " uses the text layer (PDF only); ocr always reads the pixels."
+    " OCR where it does not (scans, searchable scans' invisible OCR layers, garbage or wrong text"
+    " layers, text drawn as images); txt always uses the text layer (PDF only); ocr always reads the"
+    " pixels."
 )
 
 # Above this share of suspect characters a layer is not text (measured: 0 on born-digital pages).
@@ -47,7 +51,7 @@ MAX_SUSPECT_SHARE = 0.05
 # (libtasn1 manual, shared-mime-info spec, groff pages); a ToUnicode map wrong in the vowels only
 # 0.3, one naming every letter as the next ~0.75-1.
 MAX_SAMPLE_CER = 0.15
-SAMPLE_LINES = 8  # spread over the page
+SAMPLE_LINES = 6  # in all, spread over the page (more when a page has more than 3 fonts)
 # Of each sampled line only a run of words from its middle with about this many letters is read:
 # the recogniser's cost grows with the crop's width, and a run of words tells a wrong map as well
 # as the whole line does (a full-width line is ~90 letters; two words are ~12).
