@@ -20,6 +20,7 @@ from docfn.core.settings import Settings
 from docfn.core.text_layer import TextLayer, read_text_layer
 from docfn.core.textmetrics import cer
 from docfn.service.service import DocService
+from docfn.tasks.ocr.text_source import read_page_text
 from docfn_testkit.paths import DEVSET, TEXT_LAYERS
 
 CODE_LINES = ["Example { 1 2 3 4 } DEFINITIONS ::= BEGIN", "END"]
@@ -178,3 +179,26 @@ def test_a_born_digital_page_costs_no_detector_run_and_a_few_short_crops(
     assert max(recognizer.widths) < 0.5 * max(
         line.bbox[2] - line.bbox[0] for line in _layer("born_digital.pdf").lines
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "left_out"),
+    [("wrong_tounicode_code_font.pdf", 0, "DIFONOTOUNS"), ("mixed.pdf", 2, "IXTEX,")],
+)
+def test_tables_take_words_only_from_the_lines_kept(
+    service: DocService, name: str, index: int, left_out: str
+) -> None:
+    """A table's cells take the layer's words (parse); only those of the lines the check kept: not a
+    font whose map is wrong, not a scanner's invisible layer."""
+    engine = service.loaded("ocr")[0].engine  # type: ignore[attr-defined]
+    document = Document((TEXT_LAYERS / name).read_bytes(), "pdf", DecodeLimits(10_000_000, 3))
+    try:
+        page = document.render(index, text_layer=True)
+    finally:
+        document.close()
+    assert page.text_layer is not None
+    assert left_out in {word.text for line in page.text_layer.lines for word in line.words}
+    text = read_page_text(page, "auto", engine, lambda: [])
+    assert text.source == "txt+ocr" and text.layer_words
+    assert left_out not in {word.text for word in text.layer_words}
+    assert read_page_text(page, "ocr", engine, lambda: []).layer_words is None

@@ -22,7 +22,7 @@ reads it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,7 +32,7 @@ from ...core import imaging
 from ...core.documents import PageImage
 from ...core.errors import BadOptions
 from ...core.geometry import intersection
-from ...core.text_layer import TextLayer, TextLayerLine
+from ...core.text_layer import TextLayer, TextLayerLine, TextLayerWord
 from ...core.textmetrics import edit_distance, normalise
 from .engine import OcrEngine, TextLine, crop_quad, order_lines, region_canvas
 
@@ -74,6 +74,9 @@ class PageText:
     lines: list[TextLine]
     source: Literal["txt", "ocr", "txt+ocr"]
     reason: str
+    # The words of the layer lines kept (what a table's cells may take their text from): none of a
+    # scanner's invisible layer or of a font whose map disagrees with the page; None: no layer used.
+    layer_words: tuple[TextLayerWord, ...] | None = None
 
 
 def layer_lines(layer: TextLayer) -> list[TextLine]:
@@ -268,7 +271,7 @@ def read_page_text(
             )
         return PageText(read_pixels(), "ocr", "an image has no text layer")
     if mode == "txt":
-        return PageText(order_lines(layer_lines(layer)), "txt", "mode=txt")
+        return PageText(order_lines(layer_lines(layer)), "txt", "mode=txt", _words(layer.lines))
     return _checked(page, layer, engine, read_pixels, min_confidence)
 
 
@@ -338,12 +341,18 @@ def _checked(
             order_lines(kept + drawn),
             "txt+ocr",
             "text layer checked against the page image; " + "; ".join(notes),
+            _words(trusted),
         )
     return PageText(
         kept,
         "txt",
         "the text layer checks out against the page image" + (f" ({'; '.join(notes)})" if notes else ""),
+        _words(trusted),
     )
+
+
+def _words(lines: Iterable[TextLayerLine]) -> tuple[TextLayerWord, ...]:
+    return tuple(word for line in lines for word in line.words)
 
 
 def _fonts_said(check: SampleCheck, bad: set[str]) -> str:
