@@ -217,12 +217,6 @@ def check_sample(engine: OcrEngine, image_rgb: np.ndarray, lines: list[TextLayer
     )
 
 
-def sample_cer(engine: OcrEngine, image_rgb: np.ndarray, layer: TextLayer) -> float | None:
-    """CER of the layer's text against what the recogniser reads at the same boxes (None: nothing
-    readable to compare)."""
-    return check_sample(engine, image_rgb, list(layer.lines)).cer
-
-
 def _inside_images(line: TextLayerLine, image_boxes: tuple[tuple[float, float, float, float], ...]) -> bool:
     area = max(1.0, (line.bbox[2] - line.bbox[0]) * (line.bbox[3] - line.bbox[1]))
     return sum(intersection(line.bbox, box) for box in image_boxes) / area >= SCAN_LAYER_OVERLAP
