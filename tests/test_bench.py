@@ -27,6 +27,7 @@ SECTIONS = (
     "onnx_spinning",
     "parse",
     "parse_fidelity",
+    "text_layer",
     "table",
     "vlm",
     "vlm_batching",

@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 # Ten real typeset pages (PNG, 150 dpi) with their PDF text layers and a manifest.
 DEVSET = DATA / "devset"
+# PDFs whose text layers mode=auto must judge: born-digital (groff), a searchable scan (tesseract),
+# wrong ToUnicode maps and a mixed PDF (made by scripts/make_text_layer_fixtures).
+TEXT_LAYERS = DATA / "text_layers"
 # Real AWS Lambda event payloads (function URL, S3 direct, via SQS, via EventBridge).
 EVENTS = DATA / "events"
 # Knative Serving's Service CRD, to validate manifests offline.

@@ -5,15 +5,18 @@ breaks, split again at wide horizontal gaps such as table columns) with each lin
 boxes (table cells are filled from them), line-end hyphens told apart (``hyphens``: printed, or a
 word break ending the line in U+00AD), how many characters are suspect (unmapped glyphs,
 replacement or private-use code points, control characters: what a missing or broken ToUnicode map
-leaves) and how much of the page image objects cover (text drawn as pictures, scans). Whether to
-trust it is decided above, where the page image can be read to check it.
+leaves), each line's fonts (a ToUnicode map belongs to a font) and whether it is drawn invisibly
+(render mode 3: a scanner's OCR layer over its image), and how much of the page image objects cover
+(text drawn as pictures, scans). Whether to trust it is decided above, where the page image can be
+read to check it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import unicodedata
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,7 @@ _WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
 # as that mark until ``hyphens.resolved`` decides whether it is printed or a break.
 _PDFIUM_LINE_END_HYPHEN = 0x02
 _HYPHEN = ord("-")
+_INVISIBLE = 3  # FPDF_TEXTRENDERMODE_INVISIBLE: neither filled nor stroked (searchable scans' OCR)
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,19 @@ class TextLayerWord:
 
 @dataclass(frozen=True)
 class TextLayerLine:
-    """One line of the text layer: its text, its box (x0, y0, x1, y1) in page pixels, its words."""
+    """One line of the text layer: its text, its box (x0, y0, x1, y1) in page pixels, its words,
+    the fonts its glyphs are drawn in (most glyphs first) and whether it is drawn invisibly."""
 
     text: str
     bbox: Box
     words: tuple[TextLayerWord, ...] = ()
+    fonts: tuple[str, ...] = ()
+    invisible: bool = False
+
+    @property
+    def font(self) -> str:
+        """The font most of the line's glyphs are drawn in."""
+        return self.fonts[0] if self.fonts else ""
 
 
 @dataclass(frozen=True)
@@ -160,14 +172,21 @@ class _Run:
 
     chars: list[tuple[str, Box]]
     font: float  # the last glyph's font size, points
+    invisible: bool = False
+    fonts: Counter[str] = field(default_factory=Counter)  # glyphs per font name
 
     @property
     def glyphs(self) -> list[Box]:
         return [b for c, b in self.chars if not c.isspace()]
 
+    @property
+    def last_glyph(self) -> Box | None:
+        return next((b for c, b in reversed(self.chars) if not c.isspace()), None)
+
     def continues(self, other: _Run) -> bool:
         """Whether ``other`` goes on where this run stops."""
-        return _follows(self.glyphs[-1], other.glyphs[0], self.font)
+        last, first = self.last_glyph, other.glyphs[0]
+        return last is not None and _follows(last, first, self.font)
 
 
 def _follows(last: Box, first: Box, font: float) -> bool:
@@ -179,17 +198,43 @@ def _follows(last: Box, first: Box, font: float) -> bool:
     return same_row and forward and first[0] - last[2] <= _GAP_IN_FONT_SIZES * font
 
 
+class _Styles:
+    """Per character: its font's name and whether it is drawn invisibly (cached per text object)."""
+
+    def __init__(self, raw_module: Any, textpage: Any) -> None:
+        self.raw = raw_module
+        self.textpage = textpage
+        self.buffer = ctypes.create_string_buffer(128)
+        self.flags = ctypes.c_int()
+        self.invisible_of: dict[int, bool] = {}
+
+    def font(self, index: int) -> str:
+        size = self.raw.FPDFText_GetFontInfo(self.textpage, index, self.buffer, len(self.buffer), self.flags)
+        return self.buffer.raw[: size - 1].decode("utf-8", "replace") if 0 < size <= len(self.buffer) else ""
+
+    def invisible(self, index: int) -> bool:
+        obj = self.raw.FPDFText_GetTextObject(self.textpage, index)
+        if not obj:
+            return False
+        key = ctypes.cast(obj, ctypes.c_void_p).value or 0
+        if key not in self.invisible_of:
+            self.invisible_of[key] = self.raw.FPDFTextObj_GetTextRenderMode(obj) == _INVISIBLE
+        return self.invisible_of[key]
+
+
 def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
-    """pdfium's characters cut into runs at its line breaks, row changes and wide gaps."""
+    """pdfium's characters cut into runs at its line breaks, row changes, wide gaps and where the
+    text turns visible or invisible."""
     import pypdfium2 as pdfium
 
     runs: list[_Run] = []
     chars = suspect = 0
     current = _Run([], 0.0)
+    styles = _Styles(raw_module, textpage)
 
     def cut() -> None:
         nonlocal current
-        if current.glyphs:
+        if current.last_glyph is not None:
             runs.append(current)
         current = _Run([], 0.0)
 
@@ -210,13 +255,16 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
         chars += 1
         suspect += is_suspect(code)
         font = raw_module.FPDFText_GetFontSize(textpage, index) or (box[3] - box[1])
-        glyphs = current.glyphs
-        if glyphs and not _Run([("x", glyphs[-1])], max(font, current.font)).continues(
-            _Run([(char, box)], font)
+        invisible = styles.invisible(index)
+        last = current.last_glyph
+        if last is not None and (
+            invisible != current.invisible or not _follows(last, box, max(font, current.font))
         ):
             cut()
         current.chars.append((char, box))
         current.font = font
+        current.invisible = invisible
+        current.fonts[styles.font(index)] += 1
     cut()
     return runs, chars, suspect
 
@@ -226,7 +274,14 @@ def _joined(runs: list[_Run]) -> list[_Run]:
     joined: list[_Run] = []
     for run in runs:
         # The run it continues is among the last few (a page of table cells stays linear).
-        host = next((j for j in reversed(joined[-_JOIN_LOOKBACK:]) if j.continues(run)), None)
+        host = next(
+            (
+                j
+                for j in reversed(joined[-_JOIN_LOOKBACK:])
+                if j.invisible == run.invisible and j.continues(run)
+            ),
+            None,
+        )
         if host is None:
             joined.append(run)
             continue
@@ -234,6 +289,7 @@ def _joined(runs: list[_Run]) -> list[_Run]:
             host.chars.append((" ", host.glyphs[-1]))
         host.chars.extend(run.chars)
         host.font = run.font
+        host.fonts.update(run.fonts)
     return joined
 
 
@@ -250,7 +306,15 @@ def _lines(
     for run, text in zip(joined, texts, strict=True):
         box = to_pixels.box(*_enclosing(run.glyphs))
         if box[2] > 0 and box[3] > 0 and box[0] < width and box[1] < height:
-            lines.append(TextLayerLine(text=text, bbox=box, words=_words(run, text, to_pixels)))
+            lines.append(
+                TextLayerLine(
+                    text=text,
+                    bbox=box,
+                    words=_words(run, text, to_pixels),
+                    fonts=tuple(name for name, _ in run.fonts.most_common()),
+                    invisible=run.invisible,
+                )
+            )
     return lines, chars, suspect
 
 

@@ -13,6 +13,7 @@ from ...core import imaging
 from ...core.documents import PageImage
 from ...core.geometry import enclosing, intersection, normalised_bbox
 from ...core.hyphens import SOFT_HYPHEN
+from ...core.text_layer import TextLayerWord
 from ..layout.analyzer import LayoutAnalyzer, order_regions
 from ..layout.detector import Region
 from ..layout.regions import dedupe
@@ -81,6 +82,7 @@ class ParsedPage:
     regions: int = 0
     text_source: str = "ocr"  # where the words came from: txt, ocr or txt+ocr (see ocr.text_source)
     text_reason: str = ""
+    layer_words: tuple[TextLayerWord, ...] | None = None  # the trusted layer's words (tables' cells)
 
 
 def _crop_box(
@@ -98,14 +100,16 @@ def _crop(image: np.ndarray, bbox: tuple[float, float, float, float], margin: in
     return image[y0:y1, x0:x1]
 
 
-def _table_words(page: PageImage, region: Region, text_source: str) -> list[Piece] | None:
-    """The text layer's words inside a table region's crop (crop pixels) when the page's layer is
-    trusted (``txt``, or ``txt+ocr`` where OCR only added text drawn as images); None: OCR the cells."""
-    if page.text_layer is None or text_source not in {"txt", "txt+ocr"}:
+def _table_words(
+    page: PageImage, region: Region, layer_words: tuple[TextLayerWord, ...] | None
+) -> list[Piece] | None:
+    """The trusted text layer's words inside a table region's crop (crop pixels): the words of the
+    lines ``read_page_text`` kept (``txt``, or ``txt+ocr``: never a scanner's invisible layer or a
+    font whose map is wrong); None: no layer was trusted, OCR the cells."""
+    if layer_words is None:
         return None
     x0, y0, x1, y1 = _crop_box(page.image, region.bbox)
-    words = (word for line in page.text_layer.lines for word in line.words)
-    return layer_pieces(words, (float(x0), float(y0), float(x1), float(y1)))
+    return layer_pieces(layer_words, (float(x0), float(y0), float(x1), float(y1)))
 
 
 def _png(image_rgb: np.ndarray) -> bytes:
@@ -289,7 +293,13 @@ class PageParser:
         body_height = statistics.median(body_heights) if body_heights else 0.0
         captions = self._attach_captions(ordered)
 
-        parsed = ParsedPage(blocks=[], regions=len(regions), text_source=text.source, text_reason=text.reason)
+        parsed = ParsedPage(
+            blocks=[],
+            regions=len(regions),
+            text_source=text.source,
+            text_reason=text.reason,
+            layer_words=text.layer_words,
+        )
         _prefetch(page.image, [r for r in ordered if id(r) not in captions["attached"]], recognizers)
         for n, region in enumerate(ordered):
             if id(region) in captions["attached"]:
@@ -393,7 +403,7 @@ class PageParser:
                 figure["image_analysis"] = analysis.to_dict()
             return figure
         if kind == "table":
-            table = recognizers.table(crop, words=_table_words(page, region, parsed.text_source))
+            table = recognizers.table(crop, words=_table_words(page, region, parsed.layer_words))
             return {
                 "type": "table",
                 **image_ref,
