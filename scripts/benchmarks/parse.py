@@ -35,7 +35,8 @@ def plain_text(markdown: str) -> str:
     # Table HTML (only its tags: "<type definitions>" in a manual's text is text).
     text = re.sub(r"</?(?:table|thead|tbody|tr|td|th)\b[^>]*>", " ", text)
     text = re.sub(r"^#+\s", "", text, flags=re.MULTILINE)
-    text = re.sub(r"^- ", "", text, flags=re.MULTILINE)
+    # A bullet item shows as a bullet: "- " is how Markdown writes the "•" a reader sees.
+    text = re.sub(r"^- ", "• ", text, flags=re.MULTILINE)
     text = re.sub(r"^```$", "", text, flags=re.MULTILINE)  # code fences
     # Comments (page furniture, a figure's words): their words are the Markdown's, the markup is not.
     text = re.sub(r"<!-- [a-z ]+: (.*?) -->", r"\1", text, flags=re.DOTALL)
