@@ -47,6 +47,8 @@ SLOW_GROUPS: dict[str, tuple[str, ...]] = {
         "test_packs_s3.py::test_quantize_makes_a_pack_that_verifies_publishes_and_runs",
         "test_fresh_clone.py::test_a_copy_with_nothing_beside_it_collects_and_reads_its_own_data",
     ),
+    # Every devset and generated page (and every format x block kind) parsed with real models.
+    "coverage": ("test_parse_coverage.py",),
 }
 VLM_EXPORT_FIXTURES = frozenset({"vlm_tiny_pack", "vlm_tiny_checkpoint"})
 TESTS = Path(__file__).resolve().parent

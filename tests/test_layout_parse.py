@@ -22,6 +22,7 @@ from docfn.service.service import DocService
 from docfn.tasks.ocr.recognize import TextRecognizer
 from docfn.tasks.parse import page as page_module
 from docfn_testkit import docgen
+from docfn_testkit.markdown import rendered
 from docfn_testkit.tablegen import SAMPLE_TABLES, Style, slots, table_pdf
 
 LEFT = [
@@ -93,7 +94,8 @@ def test_layout_devset_two_column_section(service: DocService, devset: Path) -> 
 
 def test_parse_two_column_markdown_and_content_list(parsed_two_column: dict[str, Any]) -> None:
     md = parsed_two_column["markdown"]
-    assert md.startswith("# Renewable Energy Overview\n")
+    # The running head first, as a comment (furniture is never rendered), then the title.
+    assert md.startswith("<!-- header: Journal of Examples 2024 -->\n\n# Renewable Energy Overview\n")
     for paragraph in LEFT + RIGHT:  # every paragraph whole, each one block
         assert normalise(paragraph) in {
             normalise(b.get("text", "")) for b in parsed_two_column["content_list"]
@@ -105,9 +107,10 @@ def test_parse_two_column_markdown_and_content_list(parsed_two_column: dict[str,
         assert len(block["bbox"]) == 4 and all(0 <= v <= 1000 for v in block["bbox"])
     heading = next(b for b in blocks if b.get("text_level"))
     assert heading == {**heading, "type": "text", "text": "Renewable Energy Overview", "text_level": 1}
-    # Page furniture: in the content list, not in the Markdown.
+    # Page furniture: in the content list, and in the Markdown only as a comment (never rendered).
     header = next(b for b in blocks if b["type"] == "header")
-    assert "Journal of Examples" in header["text"] and "Journal of Examples" not in md
+    assert "Journal of Examples" in header["text"] and "Journal of Examples" not in rendered(md)
+    assert f"<!-- header: {header['text']} -->" in md
     assert any(b["type"] == "page_number" and b["text"] == "7" for b in blocks)
     assert "images" not in parsed_two_column  # crops travel only with images=base64
 
@@ -170,7 +173,8 @@ def test_parse_chinese_page(service: DocService, devset: Path) -> None:
     headings = [b for b in result["content_list"] if b.get("text_level")]
     assert len(headings) >= 3 and all(line.startswith("#") for line in md.splitlines() if "如何升级" in line)
     furniture = [b for b in result["content_list"] if b["type"] in {"header", "footer", "page_number"}]
-    assert furniture and all(b["text"] not in md for b in furniture if len(b["text"]) > 3)
+    assert furniture and all(b["text"] not in rendered(md) for b in furniture if len(b["text"]) > 3)
+    assert all(b["text"] in md for b in furniture)  # kept, in comments
 
 
 def test_parse_multi_page_pdf_with_page_selection(service: DocService, three_page_pdf: bytes) -> None:

@@ -13,6 +13,7 @@ from docfn.core.settings import Settings
 from docfn.core.textmetrics import char_f1, dehyphenated
 from docfn.service.service import DocService
 from docfn_testkit import pdfgen
+from docfn_testkit.markdown import rendered
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +75,10 @@ def test_boxed_code_listings_are_code_blocks(service: DocService, devset: Path) 
         assert line in code.replace("+endgroup", "\\endgroup")
 
 
-def test_figure_keeps_its_words_out_of_the_markdown(service: DocService, devset: Path) -> None:
+def test_figure_keeps_its_words_in_a_markdown_comment(service: DocService, devset: Path) -> None:
     result = service.run("parse", (devset / "010.png").read_bytes(), "image/png").result
     figure = next(b for b in result["content_list"] if b["type"] == "image")
     assert "Exponent" in figure["image_text"]
-    assert "Exponent" not in result["markdown"]
+    # In the Markdown's source (search, chunks, language models read it), not in its rendering.
+    assert f"<!-- figure text: {' '.join(figure['image_text'].split())} -->" in result["markdown"]
+    assert "Exponent" not in rendered(result["markdown"])

@@ -91,6 +91,8 @@ Macros by kind
 
 - \\mathllap puts its argument in a zero-width box
 - \\mathclap centres it
+
+<!-- page number: 4 -->
 """
 
 

@@ -19,7 +19,7 @@ SECTIONS: dict[str, str] = {
     "memory": "where a function's memory goes: RSS by stage, VmHWM under load (memory, --name)",
     "onnx_spinning": "ONNX Runtime intra-op spin-waiting on or off (onnx_spinning)",
     "parse": "parse's Markdown fidelity, headings, tables and speed (parse)",
-    "parse_fidelity": "parse vs OCR vs the text layer per page type, devset and real PDFs (parse_fidelity)",
+    "parse_fidelity": "parse vs OCR vs text layer per page kind, truths parse never reads (parse_fidelity)",
     "text_layer": "mode=auto's text-layer trust check per PDF kind, and its cost beside mode=ocr"
     " (text_layer)",
     "table": "table recognisers side by side on tables with known cells (table)",

@@ -12,6 +12,7 @@ order-insensitive character F1. Writes parse.{json,md}; ``--quick``: one page.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import re
 import statistics
@@ -34,8 +35,13 @@ def plain_text(markdown: str) -> str:
     # Table HTML (only its tags: "<type definitions>" in a manual's text is text).
     text = re.sub(r"</?(?:table|thead|tbody|tr|td|th)\b[^>]*>", " ", text)
     text = re.sub(r"^#+\s", "", text, flags=re.MULTILINE)
-    text = re.sub(r"^- ", "", text, flags=re.MULTILINE)
+    # A bullet item shows as a bullet: "- " is how Markdown writes the "•" a reader sees.
+    text = re.sub(r"^- ", "• ", text, flags=re.MULTILINE)
     text = re.sub(r"^```$", "", text, flags=re.MULTILINE)  # code fences
+    # Comments (page furniture, a figure's words): their words are the Markdown's, the markup is not.
+    text = re.sub(r"<!-- [a-z ]+: (.*?) -->", r"\1", text, flags=re.DOTALL)
+    # Table cells are HTML-escaped ("&lt;" shows as "<").
+    text = re.sub(r"&(?:lt|gt|amp|quot|#x27|#39);", lambda m: html.unescape(m.group(0)), text)
     return text.replace("$$", " ")
 
 

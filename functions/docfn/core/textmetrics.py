@@ -54,3 +54,12 @@ def char_f1(hypothesis: str, reference: str) -> float:
     precision = overlap / sum(hyp.values())
     recall = overlap / sum(ref.values())
     return 2 * precision * recall / (precision + recall)
+
+
+def missing_share(reference: str, text: str) -> float:
+    """The share of ``reference``'s letters and digits (NFKC, counted as a bag) that ``text`` lacks:
+    how much of what one reader read another's output lost, blind to order and layout."""
+    ref = Counter(c for c in unicodedata.normalize("NFKC", reference) if c.isalnum())
+    got = Counter(c for c in unicodedata.normalize("NFKC", text) if c.isalnum())
+    total = sum(ref.values())
+    return sum((ref - got).values()) / total if total else 0.0

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ...tasks.parse.blocks import to_text
+
 # The CLI's output formats and the file suffix each is written with.
 OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "md": ".md", "text": ".txt", "chunks": ".jsonl"}
 # Formats only some tasks have, and the options that make the task produce what they show.
@@ -64,7 +66,7 @@ def _table(result: dict[str, Any], fmt: str) -> str:
 def _parse(result: dict[str, Any], fmt: str) -> str:
     if fmt == "md":
         return result["markdown"]
-    return "\n\n".join(b.get("text", "") for b in result["content_list"] if b.get("text")) + "\n"
+    return to_text(result["content_list"])  # every block's words, lists, code and tables included
 
 
 def _formula(result: dict[str, Any], fmt: str) -> str:
