@@ -84,3 +84,65 @@ def test_deadline_keeps_the_slot_until_the_work_stops(model_store: Path) -> None
     assert after.headers["x-docfn-cache"] == "hit"
     # The abandoned four-page request stopped at its deadline after its first page.
     assert predicts.calls == 1
+
+
+def test_the_next_request_decodes_while_another_computes_one_at_a_time() -> None:
+    """``slot_after``: while one request holds the slot, the first waiting request prepares (decodes
+    its page) at once, the others wait for their turn to prepare (one decoded page waits, not the
+    whole queue's), and each takes the slot with what it prepared, in turn."""
+    from docfn.service.admission import Admission
+
+    admission = Admission(concurrency=1, queue=8, retry_after=1)
+    prepared: list[int] = []
+    inside: list[int] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def prepare(n: int) -> int:
+        with lock:
+            prepared.append(n)
+        return n
+
+    def request(n: int) -> None:
+        with admission.slot_after(lambda: prepare(n)) as value:
+            assert value == n
+            with lock:
+                inside.append(n)
+            if n == 0:
+                release.wait(30)
+
+    first = threading.Thread(target=request, args=(0,))
+    first.start()
+    deadline = time.monotonic() + 30
+    while not inside:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    waiting = [threading.Thread(target=request, args=(n,)) for n in (1, 2, 3)]
+    for thread in waiting:
+        thread.start()
+    while len(prepared) < 2:  # one of them prepares while request 0 still computes
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert len(prepared) == 2 and inside == [0], "only one waiting request may prepare ahead"
+    release.set()
+    for thread in [first, *waiting]:
+        thread.join(30)
+    assert sorted(prepared) == [0, 1, 2, 3] and sorted(inside) == [0, 1, 2, 3]
+
+
+def test_a_page_that_cannot_be_decoded_takes_no_slot() -> None:
+    from docfn.service.admission import Admission
+
+    admission = Admission(concurrency=1, queue=0, retry_after=1)
+
+    def broken() -> None:
+        raise ValueError("corrupt")
+
+    try:
+        with admission.slot_after(broken):
+            raise AssertionError("the slot was taken")
+    except ValueError:
+        pass
+    with admission.slot_after(lambda: 1) as value:  # the slot and the turn to prepare are free
+        assert value == 1
