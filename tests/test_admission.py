@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from docfn_testkit import docgen
 from docfn_testkit.concurrency import Concurrency
 from docfn_testkit.docgen import pdf_from_images
 from docfn_testkit.paths import SAMPLE_PAGE
@@ -146,3 +147,52 @@ def test_a_page_that_cannot_be_decoded_takes_no_slot() -> None:
         pass
     with admission.slot_after(lambda: 1) as value:  # the slot and the turn to prepare are free
         assert value == 1
+
+
+def test_bad_input_answers_at_once_while_a_page_computes(model_store: Path) -> None:
+    """With the one slot held by a running page and another request's page decoded and waiting,
+    an oversized body (413), a type docfn does not read (415) and a corrupt image (400) are answered
+    at once, not after the pages ahead of them; the good requests then finish."""
+    from docfn.adapters.http.app import create_app
+    from docfn.adapters.wiring import build_service
+    from docfn.core.settings import Settings
+
+    settings = Settings(model_store=model_store, tasks=["ocr"], max_body_bytes=2_000_000)
+    service = build_service(settings)
+    hosted = service.task("ocr")
+    release = threading.Event()
+    predicts = Concurrency()
+    hosted.task.predict_page = predicts.wrap(  # type: ignore[method-assign]
+        hosted.task.predict_page, before=lambda: release.wait(60)
+    )
+    app = create_app(settings, service)
+    page = Image.open(SAMPLE_PAGE).convert("RGB")
+
+    def png(seed: int) -> bytes:
+        copy = page.copy()
+        copy.putpixel((seed, 0), (seed, 0, 0))
+        return docgen.png_bytes(copy)
+
+    async def post(client: httpx.AsyncClient, body: bytes, content_type: str) -> httpx.Response:
+        return await client.post("/v1/ocr", content=body, headers={"content-type": content_type})
+
+    async def scenario() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docfn", timeout=120) as client:
+            good = [asyncio.create_task(post(client, png(seed), "image/png")) for seed in (1, 2)]
+            deadline = time.monotonic() + 60
+            while predicts.running == 0:  # the first page holds the slot
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            bad = await asyncio.gather(
+                post(client, b"\0" * 2_000_001, "image/png"),
+                post(client, b"hello", "text/plain"),
+                post(client, b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png"),
+            )
+            assert predicts.calls == 1  # answered while the first page still computes
+            release.set()
+            return bad, list(await asyncio.gather(*good))
+
+    bad, good = asyncio.run(scenario())
+    assert [r.status_code for r in bad] == [413, 415, 400], [r.text for r in bad]
+    assert [r.status_code for r in good] == [200, 200]
