@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from docfn_testkit import docgen
 from docfn_testkit.concurrency import Concurrency
 from docfn_testkit.docgen import pdf_from_images
 from docfn_testkit.paths import SAMPLE_PAGE
@@ -84,3 +85,114 @@ def test_deadline_keeps_the_slot_until_the_work_stops(model_store: Path) -> None
     assert after.headers["x-docfn-cache"] == "hit"
     # The abandoned four-page request stopped at its deadline after its first page.
     assert predicts.calls == 1
+
+
+def test_the_next_request_decodes_while_another_computes_one_at_a_time() -> None:
+    """``slot_after``: while one request holds the slot, the first waiting request prepares (decodes
+    its page) at once, the others wait for their turn to prepare (one decoded page waits, not the
+    whole queue's), and each takes the slot with what it prepared, in turn."""
+    from docfn.service.admission import Admission
+
+    admission = Admission(concurrency=1, queue=8, retry_after=1)
+    prepared: list[int] = []
+    inside: list[int] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def prepare(n: int) -> int:
+        with lock:
+            prepared.append(n)
+        return n
+
+    def request(n: int) -> None:
+        with admission.slot_after(lambda: prepare(n)) as value:
+            assert value == n
+            with lock:
+                inside.append(n)
+            if n == 0:
+                release.wait(30)
+
+    first = threading.Thread(target=request, args=(0,))
+    first.start()
+    deadline = time.monotonic() + 30
+    while not inside:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    waiting = [threading.Thread(target=request, args=(n,)) for n in (1, 2, 3)]
+    for thread in waiting:
+        thread.start()
+    while len(prepared) < 2:  # one of them prepares while request 0 still computes
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert len(prepared) == 2 and inside == [0], "only one waiting request may prepare ahead"
+    release.set()
+    for thread in [first, *waiting]:
+        thread.join(30)
+    assert sorted(prepared) == [0, 1, 2, 3] and sorted(inside) == [0, 1, 2, 3]
+
+
+def test_a_page_that_cannot_be_decoded_takes_no_slot() -> None:
+    from docfn.service.admission import Admission
+
+    admission = Admission(concurrency=1, queue=0, retry_after=1)
+
+    def broken() -> None:
+        raise ValueError("corrupt")
+
+    try:
+        with admission.slot_after(broken):
+            raise AssertionError("the slot was taken")
+    except ValueError:
+        pass
+    with admission.slot_after(lambda: 1) as value:  # the slot and the turn to prepare are free
+        assert value == 1
+
+
+def test_bad_input_answers_at_once_while_a_page_computes(model_store: Path) -> None:
+    """With the one slot held by a running page and another request's page decoded and waiting,
+    an oversized body (413), a type docfn does not read (415) and a corrupt image (400) are answered
+    at once, not after the pages ahead of them; the good requests then finish."""
+    from docfn.adapters.http.app import create_app
+    from docfn.adapters.wiring import build_service
+    from docfn.core.settings import Settings
+
+    settings = Settings(model_store=model_store, tasks=["ocr"], max_body_bytes=2_000_000)
+    service = build_service(settings)
+    hosted = service.task("ocr")
+    release = threading.Event()
+    predicts = Concurrency()
+    hosted.task.predict_page = predicts.wrap(  # type: ignore[method-assign]
+        hosted.task.predict_page, before=lambda: release.wait(60)
+    )
+    app = create_app(settings, service)
+    page = Image.open(SAMPLE_PAGE).convert("RGB")
+
+    def png(seed: int) -> bytes:
+        copy = page.copy()
+        copy.putpixel((seed, 0), (seed, 0, 0))
+        return docgen.png_bytes(copy)
+
+    async def post(client: httpx.AsyncClient, body: bytes, content_type: str) -> httpx.Response:
+        return await client.post("/v1/ocr", content=body, headers={"content-type": content_type})
+
+    async def scenario() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docfn", timeout=120) as client:
+            good = [asyncio.create_task(post(client, png(seed), "image/png")) for seed in (1, 2)]
+            deadline = time.monotonic() + 60
+            while predicts.running == 0:  # the first page holds the slot
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            bad = await asyncio.gather(
+                post(client, b"\0" * 2_000_001, "image/png"),
+                post(client, b"hello", "text/plain"),
+                post(client, b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png"),
+            )
+            assert predicts.calls == 1  # answered while the first page still computes
+            release.set()
+            return bad, list(await asyncio.gather(*good))
+
+    bad, good = asyncio.run(scenario())
+    assert [r.status_code for r in bad] == [413, 415, 400], [r.text for r in bad]
+    assert [r.status_code for r in good] == [200, 200]

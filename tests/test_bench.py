@@ -19,6 +19,7 @@ BENCH = ROOT / "scripts" / "bench.py"
 SECTIONS = (
     "suite",
     "ocr",
+    "ocr_general",
     "cold_start",
     "det_size",
     "image",
@@ -92,6 +93,8 @@ def test_bench_quick_mode_writes_every_section(model_store: Path, redis_binary: 
         assert report["http"][task]["peak_rss_mb"] > 0
     assert [r["clients"] for r in report["http"]["ocr"]["throughput"]] == [1, 2]
     assert all(report["http"][task]["load"]["clients"] == 2 for task in ("layout", "parse"))
+    assert [r["clients"] for r in report["throughput"]["rows"]] == [1, 2]
+    assert all(r["ideal_before"]["ideal_pages_per_s"] > 0 for r in report["throughput"]["rows"])
     assert report["cache"]["hit"]["n"] == 3
     assert report["cold"]["median_seconds"]["fp32"]["phase_fetch"] > 0
     assert report["pdf"]["rows"], "no real PDF measured"

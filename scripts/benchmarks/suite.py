@@ -12,6 +12,10 @@ Parts (``--parts``, all by default), each on the same devset pages:
   under load (VmHWM), for ``ocr`` after throughput at 1, 2, 4, 8 concurrent clients (p99 latency
   beside it), for ``layout`` and ``parse`` after 8 concurrent clients posted every page (the
   ``memory`` section breaks the OCR function's memory down by stage).
+- ``throughput``: the OCR function alone (one ``docfn serve``, one request admitted, the default),
+  1, 2, 4 and 8 closed-loop clients, each beside the ideal measured right before it (and once after
+  the last): the machine is shared, so each row's share is of the ideal of its own minute as well as
+  of the run's first ideal.
 - ``cache``: cache-hit latency over HTTP with a real redis-server as the result cache.
 - ``cold``: cold start by phase (fresh process, pack fetched from a moto S3 server on loopback),
   the ``cold_start`` section's protocol.
@@ -53,7 +57,7 @@ from docfn.tooling.evaluate import EvalPage, load_pages
 from docfn_testkit.paths import SAMPLE_PAGE
 from docfn_testkit.servers import RedisServer
 
-PARTS = ("peers", "inprocess", "http", "cache", "cold", "pdf")
+PARTS = ("peers", "inprocess", "http", "throughput", "cache", "cold", "pdf")
 TASKS = ("ocr", "layout", "parse")
 CLIENTS = (1, 2, 4, 8)
 
@@ -204,6 +208,35 @@ def bench_http(pages: list[EvalPage], store: Path, clients: tuple[int, ...], req
     return rows
 
 
+def bench_throughput(
+    pages: list[EvalPage], store: Path, clients: tuple[int, ...], requests: int
+) -> dict[str, Any]:
+    """OCR throughput of one server (one request admitted) per client count, each row with the ideal
+    (``single_thread_compute``) measured just before it; the run's first ideal is the yardstick the
+    ``http`` part uses."""
+    documents = [png_bytes(p) for p in pages]
+    server = harness.docfn_server(
+        {"DOCFN_TASKS": "ocr", "DOCFN_MODEL_STORE": str(store), "DOCFN_MEMORY_CACHE_ENTRIES": "0"}
+    )
+    rows = []
+    try:
+        with server.client(timeout=600) as client:
+            post(client, "ocr", documents[0])  # load + warm-up
+        for n in clients:
+            ideal = single_thread_compute(pages, store)
+            load = harness.load_average()[0]
+            row = throughput(server.url, documents, n, max(requests, n))
+            rows.append({**row, "ideal_before": ideal, "load_average": load})
+        after = single_thread_compute(pages, store)
+    finally:
+        server.stop()
+    first = rows[0]["ideal_before"]["ideal_pages_per_s"]
+    for row in rows:
+        row["vs_first_ideal"] = round(row["pages_per_s"] / first, 3)
+        row["vs_ideal_before"] = round(row["pages_per_s"] / row["ideal_before"]["ideal_pages_per_s"], 3)
+    return {"rows": rows, "ideal_after": after}
+
+
 def bench_cache(store: Path, repeats: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="docfn-bench-redis-") as workdir:
         redis = RedisServer(None, Path(workdir)).start()
@@ -350,6 +383,28 @@ def markdown(report: dict[str, Any]) -> str:
                 f"Peak RSS with as many admitted as cores: {http['ocr_admit_cores']['peak_rss_mb']} MB.",
             ]
         out.append("")
+    if "throughput" in report:
+        t = report["throughput"]
+        out += [
+            "### OCR throughput, each client count beside the ideal measured just before it",
+            "",
+            "| clients | pages/s | ideal before (pages/s) | vs that ideal | vs the run's first ideal"
+            " | median s | p99 s | load average |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in t["rows"]:
+            out.append(
+                f"| {r['clients']} | {r['pages_per_s']} | {r['ideal_before']['ideal_pages_per_s']}"
+                f" | {r['vs_ideal_before']:.0%} | {r['vs_first_ideal']:.0%} | {r['median_s']}"
+                f" | {r['p99_s']} | {r['load_average']} |"
+            )
+        out += [
+            "",
+            "Ideal: cores / mean single-thread compute per page (the function in-process on a pool of"
+            " one worker, decoding and reading the same PNGs, no HTTP);"
+            f" after the last row: {t['ideal_after']['ideal_pages_per_s']} pages/s.",
+            "",
+        ]
     if "cache" in report:
         c = report["cache"]
         out += [
@@ -393,6 +448,7 @@ def run(args: argparse.Namespace) -> int:
         "peers": lambda: bench_peers(pages, store, args.quick, not args.no_int8, args.devset),
         "inprocess": lambda: bench_inprocess(pages, store),
         "http": lambda: bench_http(pages, store, clients, 2 if args.quick else 2 * len(pages)),
+        "throughput": lambda: bench_throughput(pages, store, clients, 2 if args.quick else 2 * len(pages)),
         "cache": lambda: bench_cache(store, 3 if args.quick else 20),
         "cold": lambda: bench_cold(store, 1 if args.quick else 3),
         "pdf": lambda: bench_pdf(store, 1 if args.quick else 4),

@@ -3,6 +3,10 @@
 ``admit()`` / ``submit()`` are taken by an adapter before it dispatches work (so waiting requests
 are counted) and refuse with 429 past capacity, instead of piling up until the instance runs out of
 memory; ``slot()`` is taken by the service around model load + inference only (cache hits skip it).
+``slot_after(prepare)`` is the same slot with ``prepare()`` (decoding the first page) run while
+waiting for it: the page is decoded while another request computes instead of on the slot's own
+time, when the cores would idle for it. One caller at a time prepares ahead, so at most one decoded
+page waits (memory stays bounded whatever the queue's length).
 
 A place is held until the *work* has stopped, not until the caller stops waiting: a request that
 hits its deadline answers 504 at once, but its worker thread keeps its place until it returns, so
@@ -46,6 +50,7 @@ class Admission:
         self.concurrency = max(1, concurrency)
         self.capacity = self.concurrency + max(0, queue)
         self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._staging = threading.Lock()
         self._admitted = 0
         self._lock = threading.Lock()
         self.retry_after = retry_after
@@ -97,3 +102,16 @@ class Admission:
     def slot(self) -> Iterator[None]:
         with self._slots:
             yield
+
+    @contextmanager
+    def slot_after(self, prepare: Callable[[], T]) -> Iterator[T]:
+        """The inference slot, ``prepare()`` run first while waiting for it (its value is yielded).
+        Callers waiting here prepare one at a time: the next waits until this one holds the slot. A
+        ``prepare()`` that raises gives up its turn and takes no slot."""
+        with self._staging:
+            value = prepare()
+            self._slots.acquire()
+        try:
+            yield value
+        finally:
+            self._slots.release()

@@ -21,7 +21,7 @@ from .. import __version__
 from ..core import metrics
 from ..core.cpus import available_cpus
 from ..core.deadline import working_until
-from ..core.documents import DecodeLimits, Document, check_body_size, open_document
+from ..core.documents import DecodeLimits, Document, PageImage, check_body_size, open_document
 from ..core.errors import DeadlineExceeded, NotFound
 from ..core.settings import ALL_TASKS, Settings
 from ..core.text_input import is_text_input, read_text_input
@@ -133,10 +133,6 @@ class DocService:
         inference is that queue (:attr:`Task.vlm_queued`), the page tasks' queue for the others."""
         hosted = self.tasks.get(task)
         return self.vlm_admission if hosted is not None and hosted.task.vlm_queued else self.admission
-
-    def _inference_slot(self, hosted: HostedTask) -> AbstractContextManager[object]:
-        """The single inference slot, except around the VLM's queue, which serialises its own passes."""
-        return nullcontext() if hosted.task.vlm_queued else self.admission.slot()
 
     def validate_options(self, task: str, raw: Mapping[str, Any]) -> TaskOptions:
         """A task's options, validated the same way on every entry point, served here or not."""
@@ -339,7 +335,17 @@ class DocService:
             if cached is not None:
                 return Outcome(task_name, cached, input_sha, key, True, False, len(pages), len(data), timings)
 
-            with self._inference_slot(hosted):
+            text_layer = hosted.task.needs_text_layer(options)
+
+            def first_page() -> PageImage | None:
+                # Decoded while waiting for the slot (Admission.slot_after), not on its time.
+                return document.render(pages[0], text_layer=text_layer) if pages else None
+
+            # The single inference slot, except around the VLM's queue (it serialises its own passes).
+            slot: AbstractContextManager[PageImage | None] = (
+                nullcontext(first_page()) if hosted.task.vlm_queued else self.admission.slot_after(first_page)
+            )
+            with slot as staged:
                 with self.tracer.subsegment("model_load", pack=hosted.version_id):
                     report = hosted.load()
                     extra = hosted.load_optional(optional)
@@ -349,7 +355,7 @@ class DocService:
                     timings[phase] = timings.get(phase, 0.0) + seconds
                 infer = time.perf_counter()
                 with self.tracer.subsegment("inference", pages=str(len(pages))):
-                    result = self._predict(hosted, document, pages, options, on_page, deadline)
+                    result = self._predict(hosted, document, pages, options, on_page, deadline, staged)
                 timings["first_inference" if report.performed or extra.performed else "inference"] = (
                     time.perf_counter() - infer
                 )
@@ -375,14 +381,17 @@ class DocService:
         options: TaskOptions,
         on_page: ProgressHook | None,
         deadline: float | None,
+        first: PageImage | None = None,
     ) -> dict[str, Any]:
-        """The page loop: one page decoded at a time (bounded memory), progress after each."""
+        """The page loop: one page decoded at a time (bounded memory), progress after each;
+        ``first``: the first page, already decoded."""
         results = []
         text_layer = hosted.task.needs_text_layer(options)
         for done, index in enumerate(pages, start=1):
             if deadline is not None and time.monotonic() >= deadline:
                 raise self.deadline_exceeded()  # nobody waits for the rest: stop and free the slot
-            page = document.render(index, text_layer=text_layer)
+            page = first if done == 1 and first is not None else document.render(index, text_layer=text_layer)
+            first = None
             with working_until(deadline):  # the VLM's block reads stop decoding at it too
                 results.append(hosted.task.predict_page(page, options))
             del page
