@@ -1,0 +1,106 @@
+"""The pack fetch in a process of its own, started first thing in the Lambda entry point, so that it
+runs on the second core while the function's own process imports (``DOCFN_PACK_PREFETCH``).
+
+Everything a cold start does before its first inference is Python holding the GIL (the handler's
+imports, the HTTP app's, boto3's import and client, the download's bookkeeping): a thread started
+early moves nothing (tried: 3.23 vs 3.22 s, docs/image.md), a process does. :func:`start` reads
+only ``os.environ`` (the settings module alone costs a third of the handler's import), so it runs
+before any heavy import; the child, ``python -m docfn.cloud.prefetch``, fetches and verifies every
+``s3://`` pack the task needs into the local store through :func:`fetch_pack_from_s3`, the same code
+the function's own load then runs: that load takes the pack's file lock after the child, finds the
+verified copy and uses it (or, if the child failed, fetches itself and reports the error as ever).
+Nothing here decides what is loaded or whether the function is ready.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+
+FALSE = ("", "0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    return default if value is None else value.strip().lower() not in FALSE
+
+
+def wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Prefetch when the function loads eagerly (Terraform sets that), prefetching is not switched
+    off, and some pack is named by an ``s3://`` URI."""
+    env = os.environ if environ is None else environ
+    if not _flag(env, "DOCFN_EAGER_LOAD", False) or not _flag(env, "DOCFN_PACK_PREFETCH", True):
+        return False
+    return any(
+        k.endswith("MODEL_URI") and v.startswith("s3://") for k, v in env.items() if k.startswith("DOCFN_")
+    )
+
+
+_child: subprocess.Popen[bytes] | None = None
+
+
+def start() -> bool:
+    """Start the prefetch process if :func:`wanted`; True if one was started. Never raises."""
+    global _child
+    if _child is not None or not wanted():
+        return False
+    try:
+        _child = subprocess.Popen([sys.executable, "-m", "docfn.cloud.prefetch"], stdin=subprocess.DEVNULL)
+    except OSError:
+        return False  # the function's own load fetches, as without prefetching
+    # Reap it when it ends (waitpid releases the GIL), so no zombie outlives it.
+    threading.Thread(target=_child.wait, name="docfn-prefetch-reaper", daemon=True).start()
+    return True
+
+
+def prefetch() -> int:
+    """The child: fetch and verify the task's ``s3://`` packs (in parallel); 0 when all arrived."""
+    import logging
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..core import logs
+    from ..core.settings import get_settings
+    from ..packs.refs import parse_pack_uri
+    from ..tasks.registry import default_pack_settings
+    from .s3_packs import fetch_pack_from_s3
+
+    started = time.perf_counter()
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    log = logging.getLogger("docfn.prefetch")
+    needed = {name for task in settings.tasks for name in default_pack_settings(task)}
+    refs = [
+        parse_pack_uri(uri, name)
+        for name in sorted(needed)
+        if (uri := os.environ.get(name, "")).startswith("s3://")
+    ]
+
+    def fetch(ref: object) -> bool:
+        try:
+            fetch_pack_from_s3(ref, settings.model_store, endpoint_url=settings.s3_endpoint_url)  # type: ignore[arg-type]
+            return True
+        except Exception as exc:  # the function's own load meets it again and reports it
+            log.warning("prefetch of %s failed: %s", getattr(ref, "uri", ref), exc)
+            return False
+
+    with ThreadPoolExecutor(max_workers=max(1, len(refs))) as pool:
+        done = list(pool.map(fetch, refs))
+    log.info(
+        "prefetch",
+        extra={
+            "fields": {
+                "packs": len(refs),
+                "ok": sum(done),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        },
+    )
+    return 0 if all(done) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(prefetch())
