@@ -30,13 +30,19 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 def wanted(environ: Mapping[str, str] | None = None) -> bool:
     """Prefetch when the function loads eagerly (Terraform sets that), prefetching is not switched
-    off, and some pack is named by an ``s3://`` URI."""
+    off, and some pack is named by an ``s3://`` URI and not baked into the image."""
     env = os.environ if environ is None else environ
     if not _flag(env, "DOCFN_EAGER_LOAD", False) or not _flag(env, "DOCFN_PACK_PREFETCH", True):
         return False
-    return any(
-        k.endswith("MODEL_URI") and v.startswith("s3://") for k, v in env.items() if k.startswith("DOCFN_")
-    )
+    baked = env.get("DOCFN_BAKED_PACKS")
+    for name, uri in env.items():
+        if not (name.startswith("DOCFN_") and name.endswith("MODEL_URI") and uri.startswith("s3://")):
+            continue
+        # s3://BUCKET/models/NAME/VERSION: a pack baked into the image is not fetched at all.
+        where = os.path.join(baked or "", *uri.rstrip("/").split("/")[-2:], "manifest.json")
+        if not (baked and os.path.isfile(where)):
+            return True
+    return False
 
 
 _child: subprocess.Popen[bytes] | None = None
