@@ -5,22 +5,27 @@ Everything a cold start does before its first inference is Python holding the GI
 imports, the HTTP app's, boto3's import and client, the download's bookkeeping): a thread started
 early moves nothing (tried: 3.23 vs 3.22 s, docs/image.md), a process does. :func:`start` reads
 only ``os.environ`` (the settings module alone costs a third of the handler's import), so it runs
-before any heavy import; the child, ``python -m docfn.cloud.prefetch``, fetches and verifies every
-``s3://`` pack the task needs into the local store through :func:`fetch_pack_from_s3`, the same code
-the function's own load then runs: that load takes the pack's file lock after the child, finds the
+before any heavy import; the child, ``python -m docfn.cloud.prefetch_child``, fetches and verifies
+every ``s3://`` pack the task needs into the local store through ``fetch_pack_from_s3``, the same
+code the function's own load then runs: that load first waits for the child (:func:`wait`), finds the
 verified copy and uses it (or, if the child failed, fetches itself and reports the error as ever).
 Nothing here decides what is loaded or whether the function is ready.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 
 FALSE = ("", "0", "false", "no", "off")
+# The longest a load waits for the prefetch process before fetching itself (boto3's own timeouts
+# and retries end a stuck download well before).
+WAIT_SECONDS = 300.0
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -54,7 +59,9 @@ def start() -> bool:
     if _child is not None or not wanted():
         return False
     try:
-        _child = subprocess.Popen([sys.executable, "-m", "docfn.cloud.prefetch"], stdin=subprocess.DEVNULL)
+        _child = subprocess.Popen(
+            [sys.executable, "-m", "docfn.cloud.prefetch_child"], stdin=subprocess.DEVNULL
+        )
     except OSError:
         return False  # the function's own load fetches, as without prefetching
     # Reap it when it ends (waitpid releases the GIL), so no zombie outlives it.
@@ -62,51 +69,12 @@ def start() -> bool:
     return True
 
 
-def prefetch() -> int:
-    """The child: fetch and verify the task's ``s3://`` packs (in parallel); 0 when all arrived."""
-    import logging
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ..core import logs
-    from ..core.settings import get_settings
-    from ..packs.refs import parse_pack_uri
-    from ..tasks.registry import default_pack_settings
-    from .s3_packs import fetch_pack_from_s3
-
+def wait(timeout: float = WAIT_SECONDS) -> float:
+    """Wait for the prefetch process, if one was started and still runs (at most ``timeout`` s:
+    past that the caller fetches itself); the seconds waited."""
+    if _child is None or _child.poll() is not None:
+        return 0.0
     started = time.perf_counter()
-    settings = get_settings()
-    logs.configure(settings.log_level)
-    log = logging.getLogger("docfn.prefetch")
-    needed = {name for task in settings.tasks for name in default_pack_settings(task)}
-    refs = [
-        parse_pack_uri(uri, name)
-        for name in sorted(needed)
-        if (uri := os.environ.get(name, "")).startswith("s3://")
-    ]
-
-    def fetch(ref: object) -> bool:
-        try:
-            fetch_pack_from_s3(ref, settings.model_store, endpoint_url=settings.s3_endpoint_url)  # type: ignore[arg-type]
-            return True
-        except Exception as exc:  # the function's own load meets it again and reports it
-            log.warning("prefetch of %s failed: %s", getattr(ref, "uri", ref), exc)
-            return False
-
-    with ThreadPoolExecutor(max_workers=max(1, len(refs))) as pool:
-        done = list(pool.map(fetch, refs))
-    log.info(
-        "prefetch",
-        extra={
-            "fields": {
-                "packs": len(refs),
-                "ok": sum(done),
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        },
-    )
-    return 0 if all(done) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(prefetch())
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        _child.wait(timeout)
+    return time.perf_counter() - started

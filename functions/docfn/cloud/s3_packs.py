@@ -6,22 +6,18 @@ manifest, and only then is the directory promoted to ``store/NAME/VERSION``: a p
 download never becomes a usable pack, and a refused one leaves nothing behind. A warm container (or
 a second task sharing the pack) reuses the verified copy (``docfn.packs.store.reusable_pack``).
 
-One fetch per pack and store at a time, across processes too (a file lock beside the pack): the
-function's load waits for a prefetch process already fetching it (``docfn.cloud.prefetch``), then
-reuses its verified copy; the wait counts as the load's fetch time.
+A function whose pack fetch runs in a prefetch process (``docfn.cloud.prefetch``) waits for that
+process first, then reuses its verified copy; the wait counts as the load's fetch time.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +26,7 @@ from ..packs.catalog import build_command
 from ..packs.manifest import MANIFEST_NAME, Manifest, PackVerificationError, verify_pack
 from ..packs.refs import PackRef
 from ..packs.store import LocalPack, mark_verified, pack_dir, promote, reusable_pack, scratch_dir
+from . import prefetch
 from .aws_clients import error_code, is_not_found, is_transient, s3_client
 
 log = logging.getLogger("docfn.packs")
@@ -144,32 +141,17 @@ class S3PackSource:
         return fetch_pack_from_s3(ref, self.store, endpoint_url=self.endpoint_url)
 
 
-@contextmanager
-def _process_lock(store: Path, ref: PackRef) -> Iterator[None]:
-    """Held while one process checks for, or fetches, the pack (flock: released if it dies)."""
-    store.mkdir(parents=True, exist_ok=True)
-    fd = os.open(store / f".{ref.name}-{ref.version}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def fetch_pack_from_s3(ref: PackRef, store: Path, *, endpoint_url: str | None) -> LocalPack:
     """A local, verified copy of the pack at ``ref.uri`` (``s3://…``), fetched on first use only."""
     assert ref.uri is not None and ref.uri.startswith("s3://")
     target = pack_dir(store, ref.name, ref.version)
-    waiting = time.perf_counter()
-    with _target_lock(target), _process_lock(store, ref):
+    waited = prefetch.wait()  # a prefetch process fetching it: its copy, not a second download
+    with _target_lock(target):
         start = time.perf_counter()
         reused = reusable_pack(target)
         if reused is not None:
             log.info("model pack %s reused from %s (verified when fetched)", ref.pack_id, target)
-            # Waiting for another process's fetch of it is this load's fetch time.
-            return LocalPack(
-                target, reused, fetch_seconds=start - waiting, verify_seconds=time.perf_counter() - start
-            )
+            return LocalPack(target, reused, fetch_seconds=waited, verify_seconds=time.perf_counter() - start)
         return _fetch(ref, store, target, endpoint_url)
 
 
