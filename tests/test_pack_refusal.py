@@ -144,8 +144,9 @@ def test_a_baked_pack_is_verified_used_without_a_fetch_or_refused(model_store: P
 
 def test_the_prefetch_process_starts_only_for_packs_it_would_fetch(model_store: Path, tmp_path: Path) -> None:
     uri = "s3://bucket/models/ocr-ppocrv6-tiny/2"
-    eager = {"DOCFN_EAGER_LOAD": "1", "DOCFN_MODEL_URI": uri}
+    eager = {"DOCFN_EAGER_LOAD": "1", "DOCFN_MODEL_URI": uri, "DOCFN_PACK_PREFETCH": "1"}
     assert prefetch.wanted(eager)
+    assert not prefetch.wanted({k: v for k, v in eager.items() if k != "DOCFN_PACK_PREFETCH"})  # opt-in
     assert not prefetch.wanted({**eager, "DOCFN_EAGER_LOAD": "0"})  # packs load on first use
     assert not prefetch.wanted({**eager, "DOCFN_PACK_PREFETCH": "false"})
     assert not prefetch.wanted({**eager, "DOCFN_MODEL_URI": str(tmp_path)})  # a local pack

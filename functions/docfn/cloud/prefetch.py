@@ -1,15 +1,19 @@
 """The pack fetch in a process of its own, started first thing in the Lambda entry point, so that it
-runs on the second core while the function's own process imports (``DOCFN_PACK_PREFETCH``).
+can run on a second core while the function's own process imports (``DOCFN_PACK_PREFETCH=1``).
 
 Everything a cold start does before its first inference is Python holding the GIL (the handler's
 imports, the HTTP app's, boto3's import and client, the download's bookkeeping): a thread started
-early moves nothing (tried: 3.23 vs 3.22 s, docs/image.md), a process does. :func:`start` reads
-only ``os.environ`` (the settings module alone costs a third of the handler's import), so it runs
-before any heavy import; the child, ``python -m docfn.cloud.prefetch_child``, fetches and verifies
-every ``s3://`` pack the task needs into the local store through ``fetch_pack_from_s3``, the same
-code the function's own load then runs: that load first waits for the child (:func:`wait`), finds the
+early moves nothing (tried: 3.23 vs 3.22 s, docs/image.md), a process can. :func:`start` reads only
+``os.environ`` (the settings module alone costs a third of the handler's import), so it runs before
+any heavy import; the child, ``python -m docfn.cloud.prefetch_child``, fetches and verifies every
+``s3://`` pack the task needs into the local store through ``fetch_pack_from_s3``, the same code the
+function's own load then runs: that load first waits for the child (:func:`wait`), finds the
 verified copy and uses it (or, if the child failed, fetches itself and reports the error as ever).
 Nothing here decides what is loaded or whether the function is ready.
+
+Off by default: measured side by side (``scripts/bench.py image --compare``, docs/image.md), it
+needs a second core the function's process is not using; on this shared machine, where no core is
+idle, the extra process lengthened the cold start instead.
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def wanted(environ: Mapping[str, str] | None = None) -> bool:
-    """Prefetch when the function loads eagerly (Terraform sets that), prefetching is not switched
-    off, and some pack is named by an ``s3://`` URI and not baked into the image."""
+    """Prefetch when it is switched on, the function loads eagerly (Terraform sets that), and some
+    pack is named by an ``s3://`` URI and not baked into the image."""
     env = os.environ if environ is None else environ
-    if not _flag(env, "DOCFN_EAGER_LOAD", False) or not _flag(env, "DOCFN_PACK_PREFETCH", True):
+    if not _flag(env, "DOCFN_EAGER_LOAD", False) or not _flag(env, "DOCFN_PACK_PREFETCH", False):
         return False
     baked = env.get("DOCFN_BAKED_PACKS")
     for name, uri in env.items():

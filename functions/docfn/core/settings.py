@@ -121,9 +121,10 @@ class Settings(BaseSettings):
     )
     eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")
     pack_prefetch: bool = Field(
-        default=True,
+        default=False,
         description="On Lambda with DOCFN_EAGER_LOAD: fetch s3:// packs in a separate process started"
-        " first thing in the entry point, overlapping the imports (docfn.cloud.prefetch).",
+        " first thing in the entry point, overlapping the imports (docfn.cloud.prefetch). Off by default:"
+        " it needs an idle second core, and on this shared machine it lengthened the cold start.",
     )
     build_packs: bool = Field(
         default_factory=lambda: not in_cloud_function(),
