@@ -27,6 +27,7 @@ NOT_SETTINGS: frozenset[str] = frozenset(
         "DOCFN_BUILD_NO_CACHE",
         "DOCFN_DEBIAN_MIRROR",
         "DOCFN_IMAGE_TAG",
+        "DOCFN_IMAGE_PACK_STORE",
         "DOCFN_REBUILD_BASE",
         "DOCFN_FIND_LINKS",
         "DOCFN_TEST_WHEEL_CACHE",
