@@ -23,8 +23,8 @@ import time
 
 _IMPORT_START = time.perf_counter()
 
-# First, before the imports below: the pack fetch in a process of its own, on the second core
-# (DOCFN_PACK_PREFETCH; docfn.cloud.prefetch reads only the environment).
+# First, before the imports below: with DOCFN_PACK_PREFETCH=1 (off by default) the pack fetch in a
+# process of its own beside them (docfn.cloud.prefetch reads only the environment).
 from ...cloud import prefetch  # noqa: E402
 
 prefetch.start()
