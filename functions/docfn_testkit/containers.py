@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .caches import IMAGE_TESTS, WHEELS, exclusive, pack_store
 from .docgen import pdf_from_images
 from .paths import DEVSET, ROOT
 from .runtime_api import RuntimeApiEmulator
@@ -27,8 +28,10 @@ from .servers import AWS_TEST_CREDENTIALS, AWS_TEST_ENV, RedisServer, free_port,
 
 BUILD_IMAGE = ROOT / "scripts" / "build_image"
 CONTAINER_HOST = ROOT / "scripts" / "container_host"
-# Wheels, packs and the emulator binary persist across sessions here (.docfn/ is git-ignored).
-CACHE = Path(os.environ.get("DOCFN_IMAGE_TEST_CACHE", ROOT / ".docfn" / "image-tests"))
+# Packs and the emulator binary persist across sessions and clones here (docfn_testkit.caches).
+CACHE = IMAGE_TESTS
+# The release of aws-sam-cli whose wheel carries the emulator (pinned: its binary is what we test on).
+AWS_SAM_CLI_VERSION = "1.170.0"
 PODMAN = ["podman"] if os.geteuid() == 0 else ["sudo", "-n", "podman"]
 # What Lambda's Python runtimes and RIE use when nothing else is configured.
 REGION = "us-east-1"
@@ -68,9 +71,9 @@ def ensure_container_host() -> None:
 
 def build_image(task: str, timeout: float = 1800, *, with_packs: bool = False) -> str:
     """scripts/build_image TASK [--with-packs]: the image tag (it prints it on stdout). With packs,
-    they are built into this cache's pack store (DOCFN_IMAGE_PACK_STORE), which the tests share."""
+    they are built into the image tests' pack store (DOCFN_IMAGE_PACK_STORE), which they share."""
     args = [str(BUILD_IMAGE), task, *(["--with-packs"] if with_packs else [])]
-    env = {**os.environ, "DOCFN_IMAGE_PACK_STORE": str(CACHE / "models")} if with_packs else None
+    env = {**os.environ, "DOCFN_IMAGE_PACK_STORE": str(pack_store())} if with_packs else None
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     if done.returncode != 0:
         raise BuildFailed(f"{' '.join(args[-2:])} failed ({done.returncode}):\n{done.stderr[-6000:]}")
@@ -242,9 +245,15 @@ def known_packs() -> set[str]:
 
 
 def build_packs(names: Iterable[str], store: Path) -> Path:
-    """`docfn models build NAMES --store STORE` (it reuses what the store already holds)."""
+    """`docfn models build NAMES --store STORE` (it reuses what the store already holds); the wheels
+    come from the shared wheel cache, and one run on the machine builds into a store at a time."""
     store.mkdir(parents=True, exist_ok=True)
-    docfn_cli("models", "build", *sorted(set(names)), "--store", str(store), timeout=900)
+    wheels = store / "_wheels"
+    if not wheels.exists():
+        WHEELS.mkdir(parents=True, exist_ok=True)
+        wheels.symlink_to(WHEELS)
+    with exclusive(store):
+        docfn_cli("models", "build", *sorted(set(names)), "--store", str(store), timeout=900)
     return store
 
 
@@ -284,20 +293,21 @@ class Redis(RedisServer):
 
 def rie_binary(cache: Path = CACHE) -> Path:
     """The real AWS Lambda Runtime Interface Emulator, from the aws-sam-cli wheel on PyPI."""
-    target = cache / "rie" / "aws-lambda-rie-x86_64"
+    target = cache / "rie" / AWS_SAM_CLI_VERSION / "aws-lambda-rie-x86_64"
     if target.is_file():
         return target
     wheels = cache / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    found = sorted(wheels.glob("aws_sam_cli-*.whl"))
+    found = sorted(wheels.glob(f"aws_sam_cli-{AWS_SAM_CLI_VERSION}-*.whl"))
     if not found:
         pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        subprocess.run([*pip, "aws-sam-cli", "-d", str(wheels)], check=True, capture_output=True, timeout=600)
-        found = sorted(wheels.glob("aws_sam_cli-*.whl"))
+        wanted = f"aws-sam-cli=={AWS_SAM_CLI_VERSION}"
+        subprocess.run([*pip, wanted, "-d", str(wheels)], check=True, capture_output=True, timeout=600)
+        found = sorted(wheels.glob(f"aws_sam_cli-{AWS_SAM_CLI_VERSION}-*.whl"))
     with zipfile.ZipFile(found[-1]) as wheel:
         data = wheel.read("samcli/local/rapid/aws-lambda-rie-x86_64")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
+    partial = target.with_suffix(f".{os.getpid()}.part")
     partial.write_bytes(data)
     partial.chmod(0o755)
     partial.rename(target)

@@ -29,7 +29,7 @@ import httpx
 import numpy as np
 
 from docfn.core.cpus import available_cpus
-from docfn_testkit import paths
+from docfn_testkit import caches, paths
 from docfn_testkit.servers import DocfnServer
 
 ROOT = paths.ROOT
@@ -108,11 +108,10 @@ def devset_ids(args: argparse.Namespace, quick_pages: int = 1) -> list[str]:
 
 
 def temp_store(prefix: str) -> Path:
-    """An empty model store that still finds the wheels packs are built from (``.docfn/wheels``)."""
+    """An empty model store that still finds the wheels packs are built from (the machine's cache)."""
     store = Path(tempfile.mkdtemp(prefix=prefix))
-    wheels = ROOT / ".docfn" / "wheels"
-    if wheels.is_dir():
-        (store / "_wheels").symlink_to(wheels)
+    caches.WHEELS.mkdir(parents=True, exist_ok=True)
+    (store / "_wheels").symlink_to(caches.WHEELS)
     return store
 
 

@@ -58,8 +58,8 @@ from typing import Any
 import httpx
 
 from benchmarks import harness
+from docfn_testkit.caches import pack_store
 from docfn_testkit.containers import (
-    CACHE,
     REGION,
     Container,
     RieFunction,
@@ -345,7 +345,7 @@ def cold_starts(tasks: list[str], runs: int, build: bool, compare: str | None = 
     kinds = variants(tasks, build, compare)
     configured = {task: terraform_settings(task) for task in tasks}
     refs = {ref for packs, _ in configured.values() for ref in packs.values()}
-    store = build_packs({ref.split("/")[0] for ref in refs}, CACHE / "models")
+    store = build_packs({ref.split("/")[0] for ref in refs}, pack_store())
     optimised = {ref: optimised_pack(store, ref) for ref in refs} if compare else {}
     rie = rie_binary()
     moto = S3Server().start()
@@ -791,6 +791,6 @@ def run(args: argparse.Namespace) -> int:
     data = cold_starts(tasks, 1 if args.quick else args.runs, build=not args.no_build, compare=args.compare)
     if args.graphs:
         refs = {ref for task in tasks for ref in terraform_settings(task)[0].values()}
-        data["graphs"] = graphs(CACHE / "models", refs)
+        data["graphs"] = graphs(pack_store(), refs)
     print(harness.write_report(args.out, "image_cold_start", data, cold_start_markdown(data)))
     return 0

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from docfn.packs.catalog import DEFAULT_PACKS as CATALOG_DEFAULTS
+from docfn_testkit.caches import exclusive
+from docfn_testkit.caches import pack_store as shared_pack_store
 from docfn_testkit.containers import (
-    CACHE,
     BuildFailed,
     ImageConfig,
     PodmanUnavailable,
@@ -79,8 +80,9 @@ def image_for(container_host: None) -> Callable[[str], ImageConfig]:
 
 @pytest.fixture(scope="session")
 def pack_store() -> Path:
-    """A local store holding the default packs, built with `docfn models build` (kept across sessions)."""
-    return build_packs(DEFAULT_PACKS, CACHE / "models")
+    """A local store holding the default packs, built with `docfn models build` (kept across sessions
+    and clones in the machine's cache, in a folder named by the code that makes packs)."""
+    return build_packs(DEFAULT_PACKS, shared_pack_store())
 
 
 @pytest.fixture(scope="session")
@@ -90,14 +92,16 @@ def require_pack(pack_store: Path) -> Callable[[str], Path]:
 
     def get(ref: str) -> Path:
         name = ref.split("/")[0]
-        if name == VLM_PACK_NAME and not (pack_store / ref).is_dir():
+        if name == VLM_PACK_NAME:
             # MinerU2.5's weights are not reachable here: a tiny random model of its architecture,
             # exported by the same command under the default pack's name, stands in for it, so the
             # VLM images run their real loading and serving code.
-            docfn_cli(
-                "models", "export-vlm", "--random-tiny", str(pack_store / ref),
-                "--name", name, "--version", ref.split("/")[1], timeout=900,
-            )  # fmt: skip
+            with exclusive(pack_store, ".vlm-export.lock"):
+                if not (pack_store / ref).is_dir():
+                    docfn_cli(
+                        "models", "export-vlm", "--random-tiny", str(pack_store / ref),
+                        "--name", name, "--version", ref.split("/")[1], timeout=900,
+                    )  # fmt: skip
         if not (pack_store / ref).is_dir():
             if not known:
                 known.update(known_packs())

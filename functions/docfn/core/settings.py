@@ -31,6 +31,7 @@ NOT_SETTINGS: frozenset[str] = frozenset(
         "DOCFN_REBUILD_BASE",
         "DOCFN_FIND_LINKS",
         "DOCFN_TEST_WHEEL_CACHE",
+        "DOCFN_TEST_WORKERS",
         "DOCFN_IMAGE_TEST_CACHE",
     }
 )

