@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .caches import IMAGE_TESTS, WHEELS, exclusive
+from .caches import IMAGE_TESTS, WHEELS, exclusive, pack_store
 from .docgen import pdf_from_images
 from .paths import DEVSET, ROOT
 from .runtime_api import RuntimeApiEmulator
@@ -69,13 +69,14 @@ def ensure_container_host() -> None:
         raise PodmanUnavailable(f"`podman info` fails here:\n{info.stderr[-3000:]}")
 
 
-def build_image(task: str, timeout: float = 1800) -> str:
-    """scripts/build_image TASK: the image tag (it prints it on stdout)."""
-    done = subprocess.run(
-        [str(BUILD_IMAGE), task], capture_output=True, text=True, timeout=timeout, check=False
-    )
+def build_image(task: str, timeout: float = 1800, *, with_packs: bool = False) -> str:
+    """scripts/build_image TASK [--with-packs]: the image tag (it prints it on stdout). With packs,
+    they are built into the image tests' pack store (DOCFN_IMAGE_PACK_STORE), which they share."""
+    args = [str(BUILD_IMAGE), task, *(["--with-packs"] if with_packs else [])]
+    env = {**os.environ, "DOCFN_IMAGE_PACK_STORE": str(pack_store())} if with_packs else None
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     if done.returncode != 0:
-        raise BuildFailed(f"scripts/build_image {task} failed ({done.returncode}):\n{done.stderr[-6000:]}")
+        raise BuildFailed(f"{' '.join(args[-2:])} failed ({done.returncode}):\n{done.stderr[-6000:]}")
     return done.stdout.strip().splitlines()[-1]
 
 

@@ -39,16 +39,19 @@ def wait_for_port(
     """Wait until something listens on loopback ``port``; fail early when ``process`` exits (or
     ``alive()`` says the server, e.g. a container, is gone)."""
     deadline = time.monotonic() + timeout
+    checked = 0.0  # alive() may be slow (a container's: `podman inspect`): once a second at most
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        if alive is not None and not alive():
-            raise RuntimeError(f"gave up waiting for port {port}: the server is gone")
+        if alive is not None and time.monotonic() - checked >= 1.0:
+            if not alive():
+                raise RuntimeError(f"gave up waiting for port {port}: the server is gone")
+            checked = time.monotonic()
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.02)
     raise TimeoutError(f"nothing listening on {port} after {timeout}s")
 
 

@@ -51,7 +51,9 @@ def pack_resolver(settings: Settings) -> PackResolver:
 
         builder = build_default_pack
     s3 = S3PackSource(settings.model_store, endpoint_url=settings.s3_endpoint_url)
-    return PackResolver(settings.model_store, remote={s3.scheme: s3}, builder=builder)
+    return PackResolver(
+        settings.model_store, remote={s3.scheme: s3}, builder=builder, baked=settings.baked_packs
+    )
 
 
 def result_cache(settings: Settings) -> ResultCache:

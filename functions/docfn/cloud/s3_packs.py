@@ -5,6 +5,9 @@ are downloaded into a scratch directory inside the local store, every byte is ch
 manifest, and only then is the directory promoted to ``store/NAME/VERSION``: a partial or corrupt
 download never becomes a usable pack, and a refused one leaves nothing behind. A warm container (or
 a second task sharing the pack) reuses the verified copy (``docfn.packs.store.reusable_pack``).
+
+A function whose pack fetch runs in a prefetch process (``docfn.cloud.prefetch``) waits for that
+process first, then reuses its verified copy; the wait counts as the load's fetch time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..packs.catalog import build_command
 from ..packs.manifest import MANIFEST_NAME, Manifest, PackVerificationError, verify_pack
 from ..packs.refs import PackRef
 from ..packs.store import LocalPack, mark_verified, pack_dir, promote, reusable_pack, scratch_dir
+from . import prefetch
 from .aws_clients import error_code, is_not_found, is_transient, s3_client
 
 log = logging.getLogger("docfn.packs")
@@ -141,12 +145,13 @@ def fetch_pack_from_s3(ref: PackRef, store: Path, *, endpoint_url: str | None) -
     """A local, verified copy of the pack at ``ref.uri`` (``s3://…``), fetched on first use only."""
     assert ref.uri is not None and ref.uri.startswith("s3://")
     target = pack_dir(store, ref.name, ref.version)
+    waited = prefetch.wait()  # a prefetch process fetching it: its copy, not a second download
     with _target_lock(target):
         start = time.perf_counter()
         reused = reusable_pack(target)
         if reused is not None:
             log.info("model pack %s reused from %s (verified when fetched)", ref.pack_id, target)
-            return LocalPack(target, reused, verify_seconds=time.perf_counter() - start)
+            return LocalPack(target, reused, fetch_seconds=waited, verify_seconds=time.perf_counter() - start)
         return _fetch(ref, store, target, endpoint_url)
 
 

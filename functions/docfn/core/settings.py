@@ -27,6 +27,7 @@ NOT_SETTINGS: frozenset[str] = frozenset(
         "DOCFN_BUILD_NO_CACHE",
         "DOCFN_DEBIAN_MIRROR",
         "DOCFN_IMAGE_TAG",
+        "DOCFN_IMAGE_PACK_STORE",
         "DOCFN_REBUILD_BASE",
         "DOCFN_FIND_LINKS",
         "DOCFN_TEST_WHEEL_CACHE",
@@ -115,7 +116,18 @@ class Settings(BaseSettings):
         " (map-reduce): the memory and the prompt of one step stay bounded.",
     )
     model_store: Path = Field(default_factory=_default_model_store, description="Local pack store / cache.")
+    baked_packs: Path | None = Field(
+        default=None,
+        description="A directory of packs (NAME/VERSION) baked into the image (`scripts/build_image TASK"
+        " --with-packs`): a pack found there is verified by sha256 and used instead of being fetched.",
+    )
     eager_load: bool = Field(default=False, description="Load models at start-up; readiness waits for it.")
+    pack_prefetch: bool = Field(
+        default=False,
+        description="On Lambda with DOCFN_EAGER_LOAD: fetch s3:// packs in a separate process started"
+        " first thing in the entry point, overlapping the imports (docfn.cloud.prefetch). Off by default:"
+        " it needs an idle second core, and on this shared machine it lengthened the cold start.",
+    )
     build_packs: bool = Field(
         default_factory=lambda: not in_cloud_function(),
         description="Build a missing default pack from its wheel (laptops). Never in a deployed function:"

@@ -1,6 +1,10 @@
 """The result cache: content-addressed keys, Redis when configured, a bounded LRU otherwise.
 
 A cache failure never fails a request: reads miss and writes are dropped, and both are counted.
+
+Redis's client and the circuit breaker (pybreaker, which imports redis, which imports OpenTelemetry's
+metrics SDK: a quarter of the Lambda handler's import time, ``python -X importtime`` in the image) are
+imported only when a Redis cache is built: a function without Redis never pays for them.
 """
 
 from __future__ import annotations
@@ -11,9 +15,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from functools import cache
 from typing import Any, Protocol
-
-import pybreaker
 
 from ..core import metrics
 
@@ -78,12 +81,17 @@ class MemoryCache:
                 self._entries.popitem(last=False)
 
 
-class _BreakerGauge(pybreaker.CircuitBreakerListener):
-    """Says in the metrics (and the log) when the breaker opens and closes."""
+@cache
+def _breaker_gauge() -> Any:
+    """A listener that says in the metrics (and the log) when the breaker opens and closes."""
+    import pybreaker
 
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        metrics.CACHE_CIRCUIT_OPEN.set(1 if new_state.name == pybreaker.STATE_OPEN else 0)
-        log.warning("cache circuit breaker %s -> %s", old_state.name, new_state.name)
+    class BreakerGauge(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+        def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+            metrics.CACHE_CIRCUIT_OPEN.set(1 if new_state.name == pybreaker.STATE_OPEN else 0)
+            log.warning("cache circuit breaker %s -> %s", old_state.name, new_state.name)
+
+    return BreakerGauge()
 
 
 class RedisCache:
@@ -106,6 +114,7 @@ class RedisCache:
         breaker_failures: int = 5,
         breaker_reset_seconds: float = 10.0,
     ) -> None:
+        import pybreaker
         import redis
 
         self._client = redis.Redis.from_url(
@@ -119,7 +128,7 @@ class RedisCache:
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=breaker_failures,
             reset_timeout=breaker_reset_seconds,
-            listeners=[_BreakerGauge()],
+            listeners=[_breaker_gauge()],
             name="redis-cache",
             throw_new_error_on_trip=False,
         )
@@ -153,6 +162,7 @@ class RedisCache:
 
     def _call(self, op: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         """``function(...)`` through the breaker; a failure or an open circuit is None, counted."""
+        import pybreaker
         import redis
 
         try:

@@ -1,6 +1,11 @@
 """Getting a task's packs onto local disk, verified: from a remote source by URI scheme (``s3``, bound
 in ``docfn.cloud``), from a local directory, or from the local store's default packs.
 
+Packs baked into the image (``DOCFN_BAKED_PACKS``, ``scripts/build_image TASK --with-packs``) come
+first: a pack named ``NAME/VERSION`` found there is verified by sha256 like a fetched one and used
+without any fetch (a version is immutable once published, so the copy is the published pack). A
+baked pack that fails verification is refused with the reason; it never falls back to a fetch.
+
 A default pack missing from the store is built from its wheel only where a builder was given (the
 laptop: ``docfn run``/``serve`` outside a container). A deployed function is never given one: it
 fetches published packs or fails at once, naming the variable to set.
@@ -15,7 +20,7 @@ from typing import Protocol
 
 from ..core.errors import ConfigurationError, PackNotConfigured
 from ..packs.catalog import RECIPES, build_command
-from ..packs.manifest import MANIFEST_NAME, verify_pack
+from ..packs.manifest import MANIFEST_NAME, PackVerificationError, verify_pack
 from ..packs.refs import PackRef
 from ..packs.store import LocalPack, pack_dir
 
@@ -38,14 +43,20 @@ class PackResolver:
         *,
         remote: Mapping[str, PackSource] | None = None,
         builder: PackBuilder | None = None,
+        baked: Path | None = None,
     ) -> None:
         self.store = store
         self.remote = dict(remote or {})
         self.builder = builder
+        self.baked = baked
 
     def materialise(self, ref: PackRef) -> LocalPack:
         """A local, verified copy of the pack ``ref`` names (fetched or built on first use only)."""
         scheme = ref.scheme
+        if scheme is not None or not ref.uri:  # a URI's pack or a default one: baked into the image?
+            baked = self._baked(ref)
+            if baked is not None:
+                return baked
         if scheme is not None:
             source = self.remote.get(scheme)
             if source is None:
@@ -56,6 +67,25 @@ class PackResolver:
             manifest = verify_pack(Path(ref.uri))
             return LocalPack(Path(ref.uri), manifest, verify_seconds=time.perf_counter() - start)
         return self._default(ref)
+
+    def _baked(self, ref: PackRef) -> LocalPack | None:
+        """The copy of ``ref``'s pack baked into the image, verified; None when there is none."""
+        if self.baked is None:
+            return None
+        target = pack_dir(self.baked, ref.name, ref.version)
+        if not (target / MANIFEST_NAME).is_file():
+            return None
+        start = time.perf_counter()
+        try:
+            manifest = verify_pack(target)
+        except PackVerificationError as exc:
+            refused = f"model pack {ref.pack_id} baked into {target} refused: {exc.message}"
+            raise PackVerificationError(refused) from exc
+        if (manifest.name, manifest.version) != (ref.name, ref.version):
+            raise PackVerificationError(
+                f"model pack baked into {target} describes {manifest.pack_id}, not {ref.pack_id}"
+            )
+        return LocalPack(target, manifest, verify_seconds=time.perf_counter() - start)
 
     def _default(self, ref: PackRef) -> LocalPack:
         target = pack_dir(self.store, ref.name, ref.version)

@@ -178,7 +178,8 @@ class DocService:
             except Exception as exc:  # readiness reports it; liveness stays up so the pod can retry
                 self._eager["error"] = str(exc)
                 self._eager["retry_at"] = time.monotonic() + self.settings.retry_after_seconds
-                log.exception("eager model load failed")
+                # The reason in the line itself (a refused pack names the file and the check).
+                log.exception("eager model load failed: %s", exc, extra={"fields": {"error": str(exc)}})
             finally:
                 self._eager["done"] = True
                 self._eager["running"] = False

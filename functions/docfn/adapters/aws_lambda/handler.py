@@ -23,6 +23,12 @@ import time
 
 _IMPORT_START = time.perf_counter()
 
+# First, before the imports below: with DOCFN_PACK_PREFETCH=1 (off by default) the pack fetch in a
+# process of its own beside them (docfn.cloud.prefetch reads only the environment).
+from ...cloud import prefetch  # noqa: E402
+
+prefetch.start()
+
 import logging  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Mapping  # noqa: E402

@@ -65,17 +65,33 @@ def before_snapshot(service: Any, eager_load_timeout: float = 600.0) -> None:
     if service is not None and not service.wait_eager_load(eager_load_timeout):
         log.warning("eager model load still running at snapshot time; restored containers finish it")
     drop_connections(service)
-    log.info(
-        "snapstart",
-        extra={"fields": {"hook": "before_snapshot", "ready": bool(getattr(service, "ready", False))}},
-    )
+    _log_state("before_snapshot", service)
 
 
 def after_restore(service: Any) -> None:
-    """First thing in each restored container: its own connections, credentials and random state."""
+    """First thing in each restored container: its own connections, credentials and random state.
+    A snapshot taken unready (a pack refused or unreachable during init) loads again here, in the
+    background, with the restored container's own connections; until then ``/readyz`` says why."""
     reseed_randomness()
     drop_connections(service)
-    log.info("snapstart", extra={"fields": {"hook": "after_restore"}})
+    if service is not None and not service.ready:
+        service.start_eager_load()  # a no-op while one runs
+    _log_state("after_restore", service)
+
+
+def _log_state(hook: str, service: Any) -> None:
+    """The hook's log line: ready or not, and if not, the reason ``/readyz`` gives (a warning)."""
+    if service is None:
+        log.info("snapstart", extra={"fields": {"hook": hook, "ready": False}})
+        return
+    readiness = service.readiness()
+    fields: dict[str, Any] = {"hook": hook, "ready": bool(service.ready)}
+    errors = {name: task["error"] for name, task in readiness["tasks"].items() if task["error"]}
+    if readiness.get("error") or errors:
+        fields["error"] = readiness.get("error") or "; ".join(errors.values())
+        log.warning("snapstart", extra={"fields": fields})
+        return
+    log.info("snapstart", extra={"fields": fields})
 
 
 def register(before: Callable[[], None], after: Callable[[], None]) -> bool:
