@@ -36,6 +36,7 @@ SLOW_GROUPS: dict[str, tuple[str, ...]] = {
         "test_vlm_docs.py",
     ),
     "vlm_export": ("test_vlm_export_parity.py", "test_vlm_checkpoint.py"),
+    "browser_ocr": ("test_browser_ocr.py",),
 }
 VLM_EXPORT_FIXTURES = frozenset({"vlm_tiny_pack", "vlm_tiny_checkpoint"})
 TESTS = Path(__file__).resolve().parent

@@ -74,7 +74,7 @@ def test_the_quick_suite_leaves_out_the_slow_groups() -> None:
         int(re.search(r"(\d+)(?:/\d+)? tests? collected", out.stdout).group(1)) for out in (quick, every)
     ]
     assert 0 < counts[0] < counts[1]
-    groups = "image or vlm_export or faults or bench or walkthrough"
+    groups = "image or vlm_export or faults or bench or walkthrough or browser_ocr"
     slow = run(f".venv/bin/python -m pytest --collect-only -q -m '{groups}'", ROOT, timeout=600)
     assert collected(slow.stdout) == counts[1] - counts[0]
 
