@@ -20,6 +20,7 @@ SECTIONS = (
     "suite",
     "ocr",
     "cold_start",
+    "browser_ocr",
     "det_size",
     "image",
     "imaging",

@@ -185,3 +185,9 @@ def test_the_static_export_reads_a_page_from_a_plain_static_host(
     fresh.goto(url + "/")
     tampered = read_in_browser(fresh, SAMPLE_PAGE)
     assert tampered.state == "error" and "rec_dict.txt failed verification" in tampered.status
+
+
+def test_without_an_ocr_pack_the_page_is_told_so(model_store: Path) -> None:
+    for instance in running_server(model_store, "layout"):
+        answer = httpx.get(instance.url + "/try/ocr-pack/manifest.json", timeout=30)
+        assert answer.status_code == 404 and "serves no OCR pack" in answer.json()["error"]["message"]

@@ -1,0 +1,150 @@
+"""OCR in the browser: per-page time in headless Chromium (the page at ``/``, "read in this browser",
+the OCR pack on onnxruntime-web's WASM) beside the server's time for the same pages, and the bytes a
+first visit downloads (budget: <= 20 MB compressed, pack included).
+
+One docfn server (ocr) and one Chromium page; per devset page, the browser reads it and then the
+server reads it (POST /v1/ocr), interleaved, so both see the same machine load. The browser's first
+read also fetches and verifies the pack and creates the sessions: reported apart, as is the
+server's first request. "read" is the page's own measure of the pipeline (decode excluded); "wall"
+is click to result. The bytes are every response the first visit got, as served (the function
+does not compress) and gzip-compressed (level 6, what a static host or CDN with compression would
+send). Writes browser_ocr.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import statistics
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks import harness
+from docfn.core.textmetrics import cer
+from docfn.packs.catalog import DEFAULT_PACKS
+from docfn.tooling.build import build_packs
+from docfn_testkit.browser import chromium, read_in_browser
+
+BUDGET_BYTES = 20_000_000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    harness.add_devset_arguments(parser)
+    harness.add_store_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = harness.model_store(args)
+    build_packs([DEFAULT_PACKS["ocr"]], store)
+    ids = harness.devset_ids(args)
+    pages = [args.devset / f"{page_id}.png" for page_id in ids]
+    load_before = harness.load_average()[0]
+    server = harness.docfn_server({"DOCFN_MODEL_STORE": str(store), "DOCFN_TASKS": "ocr"})
+    rows: list[dict[str, Any]] = []
+    try:
+        with chromium() as browser, httpx.Client(base_url=server.url, timeout=600) as client:
+            page = browser.new_page()
+            bodies: dict[str, int] = {}
+            compressed: dict[str, int] = {}
+
+            def note(response: Any) -> None:
+                if response.url.startswith(("blob:", "data:")):
+                    return
+                body = response.body()
+                bodies[response.url] = len(body)
+                compressed[response.url] = len(gzip.compress(body, compresslevel=6))
+
+            page.on("response", note)
+            page.goto(server.url + "/")
+            first = read_in_browser(page, pages[0])
+            page.remove_listener("response", note)
+            if first.state != "done":
+                raise RuntimeError(f"the browser could not read {pages[0].name}: {first.status}")
+            _, server_first = harness.timed(lambda: _server_read(client, pages[0]))
+            for path in pages:
+                read = read_in_browser(page, path)
+                if read.result is None:
+                    raise RuntimeError(f"the browser could not read {path.name}: {read.status}")
+                served, server_seconds = harness.timed(lambda path=path: _server_read(client, path))
+                truth = path.with_suffix(".txt").read_text(encoding="utf-8")
+                browser_text = read.result["result"]["text"]
+                rows.append(
+                    {
+                        "page": path.stem,
+                        "browser_read_s": round(read.result["read_ms"] / 1000, 3),
+                        "browser_wall_s": round(read.seconds, 3),
+                        "server_s": round(server_seconds, 3),
+                        "ratio": round(read.result["read_ms"] / 1000 / server_seconds, 2),
+                        "browser_cer": round(cer(browser_text, truth), 4),
+                        "server_cer": round(cer(served["result"]["pages"][0]["text"], truth), 4),
+                        "threads": read.result["threads"],
+                    }
+                )
+    finally:
+        server.stop()
+    first_visit = {
+        "files": {url.replace(server.url, ""): size for url, size in sorted(bodies.items())},
+        "bytes": sum(bodies.values()),
+        "gzip_bytes": sum(compressed.values()),
+        "budget_bytes": BUDGET_BYTES,
+    }
+    first_visit["within_budget"] = first_visit["gzip_bytes"] <= BUDGET_BYTES
+    summary = {
+        key: round(statistics.median(row[key] for row in rows), 3)
+        for key in ("browser_read_s", "browser_wall_s", "server_s", "ratio")
+    }
+    report = {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "machine": harness.machine(),
+        "pages": len(rows),
+        "load_average_before": load_before,
+        "load_average_after": harness.load_average()[0],
+        "first_read": {"browser_wall_s": round(first.seconds, 3), "server_s": round(server_first, 3)},
+        "median": summary,
+        "rows": rows,
+        "first_visit": first_visit,
+    }
+    print(harness.write_report(args.out, "browser_ocr", report, _markdown(report)))
+    return 0
+
+
+def _server_read(client: httpx.Client, path: Path) -> dict[str, Any]:
+    response = client.post("/v1/ocr", content=path.read_bytes(), headers={"content-type": "image/png"})
+    response.raise_for_status()
+    return response.json()
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    visit, median = report["first_visit"], report["median"]
+    lines = [
+        "# OCR in the browser (onnxruntime-web, WASM) beside the server\n",
+        f"{report['pages']} devset pages, headless Chromium ({report['rows'][0]['threads']} WASM thread:"
+        " the page is not cross-origin isolated) and `docfn serve` (ocr) on the same machine, interleaved"
+        f" page by page; load average {report['load_average_before']} before,"
+        f" {report['load_average_after']} after (2 cores shared with other work: compare the ratio,"
+        " not the seconds).\n",
+        f"Median per page: browser {median['browser_read_s']} s (read; {median['browser_wall_s']} s"
+        f" click to result), server {median['server_s']} s (HTTP round trip), browser/server"
+        f" x{median['ratio']}. First read: browser {report['first_read']['browser_wall_s']} s (pack"
+        f" fetched, sha256-checked, sessions created), server {report['first_read']['server_s']} s.\n",
+        "| page | browser read s | browser wall s | server s | browser/server | browser CER | server CER |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in report["rows"]:
+        lines.append(
+            f"| {row['page']} | {row['browser_read_s']} | {row['browser_wall_s']} | {row['server_s']} |"
+            f" x{row['ratio']} | {100 * row['browser_cer']:.2f}% | {100 * row['server_cer']:.2f}% |"
+        )
+    verdict = "within" if visit["within_budget"] else "OVER"
+    lines += [
+        "\n## First visit\n",
+        f"{visit['bytes']:,} bytes as served, {visit['gzip_bytes']:,} gzip-compressed: {verdict} the"
+        f" {visit['budget_bytes']:,}-byte budget (pack included).\n",
+        "| file | bytes |",
+        "|---|---|",
+        *(f"| `{name}` | {size:,} |" for name, size in visit["files"].items()),
+    ]
+    return "\n".join(lines)
