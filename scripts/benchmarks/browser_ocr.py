@@ -5,10 +5,11 @@ first visit downloads (budget: <= 20 MB compressed, pack included).
 One docfn server (ocr) and one Chromium page; per devset page, the browser reads it and then the
 server reads it (POST /v1/ocr), interleaved, so both see the same machine load. The browser's first
 read also fetches and verifies the pack and creates the sessions: reported apart, as is the
-server's first request (on the sample page, so no devset page hits the server's result cache). "read" is the page's own measure of the pipeline (decode excluded); "wall"
-is click to result. The bytes are every response the first visit got, as served (the function
-does not compress) and gzip-compressed (level 6, what a static host or CDN with compression would
-send). Writes browser_ocr.{json,md}.
+server's first request (on the sample page, so no devset page hits the server's result cache).
+"read" is the page's own measure of the pipeline (decode excluded); "wall" is click to result. The
+bytes are every response the first visit got, as served (the function does not compress) and
+gzip-compressed (level 6, what a static host or CDN with compression would send).
+Writes browser_ocr.{json,md}.
 """
 
 from __future__ import annotations
