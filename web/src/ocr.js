@@ -82,9 +82,10 @@ export class BrowserOcr {
       throw new Error("this browser has no WebAssembly SIMD, which onnxruntime-web needs: it cannot read pages itself (use the server)");
     }
     if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
-    // Threads only where the page is cross-origin isolated (SharedArrayBuffer); one thread elsewhere.
-    const isolated = globalThis.crossOriginIsolated === true;
-    ort.env.wasm.numThreads = isolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+    // One thread. WASM threads need a cross-origin isolated page (SharedArrayBuffer); tried with the
+    // page at / isolated (COOP/COEP), session creation hung in Chromium with this bundle (issue 29,
+    // left open), so no page runs multi-threaded until that is solved and tested.
+    ort.env.wasm.numThreads = 1;
     ort.env.wasm.simd = true;
     const {manifest, files} = await fetchPack(packBase, onProgress);
     onProgress("creating the ONNX Runtime sessions");
@@ -112,13 +113,16 @@ export class BrowserOcr {
     if (image.width * image.height > MAX_PAGE_PIXELS) {
       throw new Error(pageTooLarge(image.width, image.height));
     }
+    const started = performance.now();
     const bgr = toBgr(image);
     const quads = await this.detect(bgr);
+    const detected = performance.now();
     const lines = [];
     for (const quad of quads) {
       const [text, confidence] = await this.recognise(cropQuad(bgr, quad));
       if (text.trim() && confidence >= minConfidence) lines.push({text, confidence, polygon: quad});
     }
+    const timings = {detect: detected - started, recognise: performance.now() - detected};
     const ordered = orderLines(lines);
     return {
       width: image.width,
@@ -131,6 +135,7 @@ export class BrowserOcr {
         bbox: bboxOf(line.polygon).map((v) => round(v, 1)),
       })),
       text: pageText(ordered),
+      timings_ms: {detect: round(timings.detect, 1), recognise: round(timings.recognise, 1)},
     };
   }
 
