@@ -37,8 +37,8 @@ SLOW_GROUPS: dict[str, tuple[str, ...]] = {
         "test_vlm_mineru_client.py::test_the_docs_try_it_commands_run",
     ),
     "vlm_export": ("test_vlm_export_parity.py", "test_vlm_checkpoint.py"),
-    # A real Chromium driven by Playwright.
-    "browser": ("test_try_page.py", "test_browser_callers.py"),
+    # A real Chromium driven by Playwright (the page at /, OCR in the browser).
+    "browser": ("test_try_page.py", "test_browser_callers.py", "test_browser_ocr.py"),
     # Whole tools run for real: checkov over the Terraform, ONNX Runtime's quantizer over a pack,
     # a copy of the repository collected and run with nothing beside it.
     "tools": (

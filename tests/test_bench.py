@@ -21,6 +21,7 @@ SECTIONS = (
     "ocr",
     "ocr_general",
     "cold_start",
+    "browser_ocr",
     "det_size",
     "image",
     "imaging",

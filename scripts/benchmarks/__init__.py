@@ -14,6 +14,8 @@ SECTIONS: dict[str, str] = {
     " pipeline, per category (ocr_general_SET)",
     "cold_start": "cold start by phase, pack fetched from a local S3 server; int8 vs fp32"
     " (cold_start, quantization)",
+    "browser_ocr": "OCR in headless Chromium (onnxruntime-web) beside the server; first-visit bytes"
+    " (browser_ocr)",
     "det_size": "the OCR detector's input size: CER and s/page per longest side (det_size)",
     "image": "the function images: cold start by phase in the container, or --sizes"
     " (image_cold_start; image_size + docs/image.md)",

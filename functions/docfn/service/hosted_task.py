@@ -65,6 +65,10 @@ class HostedTask:
             return f"{self.name}-builtin@1"
         return "+".join(ref.pack_id for ref in self.refs.values())
 
+    def local_pack(self, role: str) -> LocalPack:
+        """A verified local copy of the pack bound to ``role`` (what the page's browser OCR fetches)."""
+        return self._packs.materialise(self.refs[role])
+
     def version_for(self, optional_roles: tuple[str, ...]) -> str:
         """:attr:`version_id` plus the optional packs a request uses (they shape its result too)."""
         return "+".join([self.version_id, *(self.optional[role].pack_id for role in optional_roles)])

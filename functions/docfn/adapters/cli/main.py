@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from ...core.errors import DocfnError
 from ...core.malloc_arenas import limit_malloc_arenas
 from ...core.settings import ALL_TASKS
-from . import models, run, serve
+from . import export_web, models, run, serve
 from .render import OUTPUT_SUFFIXES
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub, ALL_TASKS, tuple(OUTPUT_SUFFIXES))
     serve.add_parser(sub)
     models.add_parser(sub)
+    export_web.add_parser(sub)
     return parser
 
 

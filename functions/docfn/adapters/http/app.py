@@ -31,6 +31,7 @@ from ... import __version__  # noqa: E402
 from ...core import logs, metrics  # noqa: E402
 from ...core.errors import ClientClosedRequest, DeadlineExceeded, DocfnError  # noqa: E402
 from ...core.settings import ALL_TASKS, Settings, get_settings  # noqa: E402
+from ...packs.store import LocalPack  # noqa: E402
 from ...service.admission import Admission  # noqa: E402
 from ...service.outcome import Outcome  # noqa: E402
 from ...service.request_log import log_request  # noqa: E402
@@ -295,7 +296,7 @@ def create_app(
         add_task_routes(app, service, task_groups(jobs), settings, url_inputs.fetch, _observe)
     if "vlm" in service.tasks:  # what MinerU's http-client backend calls (a vLLM server's API)
         add_openai_routes(app, service, settings, vlm_workers, api_key(settings), url_inputs.fetch)
-    add_try_page(app, service.limits, settings.max_body_bytes, admitted)
+    add_try_page(app, service.limits, settings.max_body_bytes, admitted, _ocr_pack(service))
 
     for name, hosted in service.tasks.items():  # documented with the task's options
         app.add_api_route(
@@ -342,3 +343,13 @@ def _bound(
 
 def _rid(request: Request) -> str:
     return getattr(request.state, "request_id", None) or uuid.uuid4().hex
+
+
+def _ocr_pack(service: DocService) -> Callable[[], LocalPack] | None:
+    """The OCR pack of the first served task that has one (ocr, else table/parse's): what the page's
+    "read in this browser" mode fetches. None when no served task reads text with an OCR pack."""
+    for hosted in service.tasks.values():
+        for role, ref in hosted.refs.items():
+            if ref.name.startswith("ocr-"):
+                return partial(hosted.local_pack, role)
+    return None

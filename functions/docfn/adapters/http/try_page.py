@@ -1,32 +1,57 @@
 """The page at ``/`` to try docfn in a browser: plain HTML, JavaScript and CSS shipped as package data
-(``web/``), no build step and nothing from another host. ``POST /try/page?page=N`` renders a page
-of the dropped document as PNG, exactly as the tasks see it (same DPI), so the boxes of a result
-line up with it. Rendering is page work (decoding, up to the pixel limit): it runs under the page
-tasks' admission, so the helper route cannot bypass the bounded queue (429 past capacity).
+(``web/``), nothing from another host.
+
+"Read in this browser" runs the OCR pack in the page itself (onnxruntime-web, WASM): its assets are
+built from ``web/`` (npm, locked) into ``web/ocr/`` by ``scripts/setup`` and the image build, served
+at ``/try/ocr/NAME``; the pack's manifest and files at ``/try/ocr-pack/NAME`` (the page checks their
+sha256 against the manifest). Nothing the page reads that way is uploaded.
+
+``POST /try/page?page=N`` renders a page of the dropped document as PNG, exactly as the tasks see
+it (same DPI), so the boxes of a result line up with it. Rendering is page work (decoding, up to the
+pixel limit): it runs under the page tasks' admission, so the helper route cannot bypass the
+bounded queue (429 past capacity).
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from PIL import Image
 
 from ...core.documents import DecodeLimits, open_document
 from ...core.errors import BadOptions, NotFound
+from ...packs.manifest import MANIFEST_NAME
+from ...packs.store import LocalPack
 from .body import read_body
 
 WEB = Path(__file__).with_name("web")
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+# The browser OCR's build output (web/build.mjs) and the media types its files are served with.
+OCR_ASSETS = WEB / "ocr"
+OCR_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+}
+# The OCR pack the page reads with (None: this function serves no OCR pack).
+OcrPack = Callable[[], LocalPack] | None
 # Runs work under the page tasks' admission and deadline (the app's ``admitted``).
 Admitted = Callable[[Callable[[], bytes]], Awaitable[bytes]]
 
 
-def add_try_page(app: FastAPI, limits: DecodeLimits, max_bytes: int, admitted: Admitted) -> None:
+def add_try_page(
+    app: FastAPI, limits: DecodeLimits, max_bytes: int, admitted: Admitted, ocr_pack: OcrPack = None
+) -> None:
+    pack_once = _Once(ocr_pack)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(WEB / "index.html", media_type="text/html")
@@ -37,6 +62,29 @@ def add_try_page(app: FastAPI, limits: DecodeLimits, max_bytes: int, admitted: A
         if media_type is None:
             raise NotFound(f"no page asset {name!r}")
         return FileResponse(WEB / name, media_type=media_type)
+
+    @app.get("/try/ocr/{name}", include_in_schema=False)
+    async def ocr_asset(name: str) -> FileResponse:
+        path = OCR_ASSETS / name
+        media_type = OCR_TYPES.get(path.suffix)
+        if media_type is None or "/" in name or name.startswith("."):
+            raise NotFound(f"no browser OCR asset {name!r}")
+        if not path.is_file():
+            raise NotFound(
+                f"browser OCR asset {name!r} is not built: run scripts/setup (it runs `npm ci` and"
+                " `npm run build` in web/)"
+            )
+        return FileResponse(path, media_type=media_type)
+
+    @app.get("/try/ocr-pack/{name}", include_in_schema=False)
+    async def ocr_pack_file(name: str) -> FileResponse:
+        pack = await run_in_threadpool(pack_once.get)
+        if name == MANIFEST_NAME:
+            return FileResponse(pack.pack_dir / MANIFEST_NAME, media_type="application/json")
+        listed = {entry.path for entry in pack.manifest.files}
+        if name not in listed:
+            raise NotFound(f"{name!r} is not a file of the pack {pack.manifest.pack_id}")
+        return FileResponse(pack.pack_dir / name, media_type="application/octet-stream")
 
     @app.post("/try/page", include_in_schema=False)
     async def page_image(request: Request) -> Response:
@@ -62,3 +110,20 @@ def _render_png(
     buffer = io.BytesIO()
     Image.fromarray(page.image).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+class _Once:
+    """The OCR pack, materialised (fetched and verified) on first use and kept for the process."""
+
+    def __init__(self, source: OcrPack) -> None:
+        self._source = source
+        self._pack: LocalPack | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> LocalPack:
+        if self._source is None:
+            raise NotFound("this function serves no OCR pack, so the page cannot read in the browser")
+        with self._lock:
+            if self._pack is None:
+                self._pack = self._source()
+            return self._pack

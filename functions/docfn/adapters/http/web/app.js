@@ -1,6 +1,10 @@
 // docfn's try-it page: a document in, a task run on this server, the page with the detected regions
 // drawn over it beside the result as Markdown, the Server-Timing phases, and the JSON to download.
 // Plain DOM, no dependencies: every result string reaches the page as text, never as markup.
+// "Read in this browser" loads docfn's browser OCR (web/ in the repository, built into /try/ocr/):
+// the OCR pack runs here on onnxruntime-web and the image is never sent anywhere. The page's
+// <body> names where those assets and the pack are (`docfn export-web` writes a static copy with
+// data-static, where only that mode exists).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -172,9 +176,55 @@ function offerDownload(body, name) {
   link.hidden = false;
 }
 
+// -- reading in this browser -----------------------------------------------------------------------
+
+let browserOcr = null;
+
+async function runInBrowser(file) {
+  const where = document.body.dataset;
+  const assets = new URL(where.ocrAssets, document.baseURI).href;
+  const ocr = await import(`${assets}docfn-ocr.js`);
+  status(`decoding ${file.name} in this browser…`);
+  const image = await ocr.decodeImage(file); // refuses a page past the memory budget, naming it
+  if (!browserOcr) {
+    const pack = new URL(where.ocrPack, document.baseURI).href;
+    browserOcr = await ocr.BrowserOcr.create(pack, {wasmPaths: assets, onProgress: (text) => status(text)});
+  }
+  status(`reading ${file.name} in this browser…`);
+  const started = performance.now();
+  const read = await browserOcr.read(image);
+  const elapsed = performance.now() - started;
+  const shown = $("page-image");
+  const loaded = new Promise((resolve) => { shown.onload = resolve; });
+  if (shown.src.startsWith("blob:")) URL.revokeObjectURL(shown.src);
+  shown.src = URL.createObjectURL(file);
+  await loaded;
+  drawRegions([read.width, read.height], read.lines.map((line) => ({bbox: line.bbox, label: "text"})));
+  renderMarkdown(read.text, {});
+  showTimings(`browser_read;dur=${elapsed.toFixed(1)}`);
+  const body = {task: "ocr", where: "browser", pack: browserOcr.packId, threads: browserOcr.threads,
+    read_ms: elapsed, result: {pages: [{page: 1, ...read}], text: read.text}};
+  window.docfnBrowserResult = body;
+  offerDownload(body, file.name);
+  status(`ocr in this browser: ${read.lines.length} lines (${browserOcr.packId}, ${browserOcr.threads} thread${browserOcr.threads > 1 ? "s" : ""}, ${Math.round(elapsed)} ms)`);
+}
+
 async function run(event) {
   event.preventDefault();
   if (!chosen) return;
+  if ($("local").checked) {
+    $("go").disabled = true;
+    try {
+      await runInBrowser(chosen);
+      document.body.dataset.state = "done";
+    } catch (error) {
+      status(error.message, true);
+      document.body.dataset.state = "error";
+    } finally {
+      $("go").disabled = false;
+    }
+    return;
+  }
   const task = $("task").value;
   const page = Math.max(1, parseInt($("page").value, 10) || 1);
   const query = new URLSearchParams({pages: String(page)});
@@ -211,4 +261,9 @@ drop.addEventListener("drop", (e) => {
   choose(e.dataTransfer.files[0]);
 });
 $("run").addEventListener("submit", run);
-loadTasks().catch((error) => status(`cannot list tasks: ${error.message}`, true));
+if (document.body.dataset.static !== undefined) { // a static copy: no server, only this browser reads
+  $("local").checked = $("local").disabled = true;
+  for (const node of document.querySelectorAll(".server-only")) node.hidden = true;
+} else {
+  loadTasks().catch((error) => status(`cannot list tasks: ${error.message}`, true));
+}
