@@ -40,7 +40,10 @@ def share_kv_heads(path: Path, heads: int, kv_heads: int) -> int:
     constants: list[Any] = []
 
     def shape(tag: str, dims: list[int]) -> str:
-        constants.append(numpy_helper.from_array(np.asarray(dims, dtype=np.int64), f"{tag}_shape"))
+        # A Constant node, not an initializer: a pack whose weights all go to external data
+        # (save_graph) keeps it inline, where shape inference reads a Reshape's target shape.
+        value = numpy_helper.from_array(np.asarray(dims, dtype=np.int64), f"{tag}_shape")
+        constants.append(helper.make_node("Constant", [], [f"{tag}_shape"], name=f"{tag}_shape", value=value))
         return f"{tag}_shape"
 
     def node(op: str, inputs: list[str], output: str, **attributes: Any) -> Any:
@@ -82,10 +85,9 @@ def share_kv_heads(path: Path, heads: int, kv_heads: int) -> int:
                 ]
     if not count:
         return 0
-    nodes = []
+    nodes = list(constants)
     for node in graph.node:
         nodes.extend(replaced.get(id(node), [node]))
-    graph.initializer.extend(constants)
     del graph.node[:]
     graph.node.extend(_live(nodes, {output.name for output in graph.output}))
     onnx.save_model(model, str(path))
