@@ -24,7 +24,8 @@ the first ones, over the wall time from the first tokens to the last, aggregate 
 (tokens/s), and the decoder step's time at each batch size. Concurrencies alternate within a round;
 the median round counts. ``--real-cache DIR``: the graphs ``scripts/bench.py vlm`` caches (MinerU2.5
 at its real dimensions, random weights; the default pack's int8 decoder and int8 vision tower).
-Writes vlm_batching_decode.{json,md}; with ``--quick``, the tiny pack, 1 and 4 concurrent, 4 tokens.
+Writes vlm_batching_decode.{json,md} (another ``--concurrency``: its values joined to the
+name, e.g. vlm_batching_decode_1_8); with ``--quick``, the tiny pack, 1 and 4 concurrent, 4 tokens.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        default="1,4,8,16",
+        default=DEFAULT_CONCURRENCY,
         help="with --decode: concurrent crops per round, comma-separated (default 1,4,8,16)",
     )
     parser.add_argument(
@@ -224,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
 # --- --decode: the engine's decode rate by concurrency -------------------------------------------
 
 
+DEFAULT_CONCURRENCY = "1,4,8,16"
 NOW = "export-vlm now"
 BEFORE = "repeat_kv, as exported before"
 
@@ -392,6 +394,10 @@ def run_decode(args: argparse.Namespace) -> int:
         lines.append(
             f"\nTarget (8 concurrent >= 3x single-stream decode tokens/s, {NOW}): {verdict}, {target}x."
         )
-    print(harness.write_report(args.out, "vlm_batching_decode", report, "\n".join(lines)))
+    # Another set of concurrencies than the default writes a report of its own.
+    stem = "vlm_batching_decode"
+    if args.concurrency != DEFAULT_CONCURRENCY:
+        stem += "_" + "_".join(str(n) for n in concurrency)
+    print(harness.write_report(args.out, stem, report, "\n".join(lines)))
     scratch.cleanup()
     return 0
