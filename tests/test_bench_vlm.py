@@ -43,3 +43,24 @@ def test_bench_vlm_tiny_reports_every_engine(tmp_path: Path) -> None:
     report = (out / "vlm_tiny.md").read_text()
     assert "| formula crop: encode + 3 tokens (s) |" in report
     assert "transformers-fp32" in report
+
+
+def test_bench_vlm_batching_decode_reports_decode_and_prefill_by_concurrency(tmp_path: Path) -> None:
+    """``vlm_batching --decode --quick``: the engine's decode tokens/s and prefill at 1 and 4
+    concurrent crops of the tiny pack, in one run, in the report's shape (never a timing)."""
+    command = [sys.executable, str(ROOT / "scripts" / "bench.py"), "vlm_batching", "--decode", "--quick"]
+    command += ["--out", str(tmp_path)]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+
+    report = json.loads((tmp_path / "vlm_batching_decode.json").read_text())
+    assert report["command"] == f"scripts/bench.py vlm_batching --decode --quick --out {tmp_path}"
+    assert report["tokens_per_request"] == 4 and len(report["load_average_before"]) == 3
+    (rows,) = report["decoders"].values()
+    assert list(rows) == ["1", "4"]
+    for clients, row in rows.items():
+        assert row["decode_tokens_per_s"] > 0 and row["prefill_s"] > 0, clients
+        # Every request decoded exactly its tokens: the first from the prefill, the rest decoding.
+        assert [r["decode_tokens"] for r in row["rounds"]] == [int(clients) * 3], clients
+    assert rows["1"]["vs_single_stream"] == 1.0
+    markdown = (tmp_path / "vlm_batching_decode.md").read_text()
+    assert "| concurrent crops | decode tokens/s |" in markdown

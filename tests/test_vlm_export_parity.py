@@ -246,6 +246,26 @@ def test_int8_decoder_agrees_with_the_fp32_decoder_it_was_quantised_from(
     assert rate >= INT8_MIN_AGREEMENT, f"{rate:.3f} of {len(agreement_contexts)} next tokens agree"
 
 
+def test_query_heads_read_their_kv_head_without_a_copy_of_the_cache(packs: dict[str, Path]) -> None:
+    """The exported decoders attend through their KV heads (vlm_gqa): no repeat of the cache per
+    query head is left in any of them; that the answers are unchanged is the parity tests' part."""
+    import onnx
+
+    for name, pack in packs.items():
+        graph = onnx.load(str(pack / "decoder.onnx"), load_external_data=False).graph
+        config = verify_pack(pack).config["text"]
+        assert config["heads"] > config["kv_heads"], name  # the tiny model groups its query heads
+        assert not [node for node in graph.node if node.op_type in ("Tile", "Expand")], name
+        # Two MatMuls per layer (scores, then values) read the KV heads' cache tensors themselves.
+        caches = {output.name for output in graph.output if output.name.startswith("present_")}
+        readers = [
+            node
+            for node in graph.node
+            if node.op_type in ("MatMul", "Transpose") and any(i in caches for i in node.input)
+        ]
+        assert len(readers) == 2 * config["layers"], name
+
+
 def test_int8_vision_tower_pack_loads_runs_and_records_its_parity(
     packs: dict[str, Path],
     crops: list[Image.Image],

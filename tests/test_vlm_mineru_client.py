@@ -16,30 +16,20 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from docfn_testkit.mineru_client import (
+    BLOCK_TOKENS,
+    FULL_PAGE_BLOCKS,
+    LAYOUT_TOKENS,
+    block_types,
+    chat_completions,
+    crops,
+    grid_blocks,
+    sampling,
+)
 from docfn_testkit.paths import DEVSET, ROOT
 from docfn_testkit.servers import DocfnServer, free_port, scrape_metric, shell_session
 
 API_KEY = "test-key"
-# MinerU's defaults per block type, each with a small max_new_tokens (a random model may never stop)
-# and values that differ between types, so a request's parameters show which block sent them.
-LAYOUT_TOKENS = 40
-BLOCK_TOKENS = 8
-
-
-def _sampling() -> dict[str, Any]:
-    from mineru_vl_utils.mineru_client import MinerUSamplingParams as P
-
-    return {
-        "[layout]": P(max_new_tokens=LAYOUT_TOKENS),
-        "[default]": P(presence_penalty=1.0, frequency_penalty=0.05, max_new_tokens=BLOCK_TOKENS),
-        "table": P(presence_penalty=1.0, frequency_penalty=0.005, max_new_tokens=BLOCK_TOKENS + 1),
-        "equation": P(
-            presence_penalty=0.5,
-            repetition_penalty=1.05,
-            no_repeat_ngram_size=20,
-            max_new_tokens=BLOCK_TOKENS + 2,
-        ),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +49,7 @@ def server(vlm_tiny_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def _received(server: DocfnServer) -> list[dict[str, Any]]:
     """Each chat completion's parameters as the server's request log line records them."""
-    lines = [json.loads(line) for line in server.stderr_text().splitlines() if line.startswith("{")]
-    return [line for line in lines if line.get("route") == "chat.completions"]
+    return chat_completions(line for line in server.stderr_text().splitlines() if line.startswith("{"))
 
 
 def _sent(client: Any, params: Any) -> dict[str, Any]:
@@ -78,9 +67,9 @@ def test_two_step_extract_and_block_extraction_through_docfn(
     from mineru_vl_utils import MinerUClient
 
     monkeypatch.setenv("MINERU_VL_API_KEY", API_KEY)  # the client sends it as a Bearer token
-    sampling = _sampling()
+    by_type = sampling()
     client = MinerUClient(
-        backend="http-client", server_url=server.url, sampling_params=sampling, use_tqdm=False, max_retries=0
+        backend="http-client", server_url=server.url, sampling_params=by_type, use_tqdm=False, max_retries=0
     )
     page = Image.open(DEVSET / "001.png")
     model = client.client.model_name
@@ -102,10 +91,9 @@ def test_two_step_extract_and_block_extraction_through_docfn(
 
     received = _received(server)
     assert [line["status"] for line in received] == [200] * (1 + len(blocks))
-    assert received[0]["params"] == {**_sent(client, sampling["[layout]"]), "model": model}
+    assert received[0]["params"] == {**_sent(client, by_type["[layout]"]), "model": model}
     expected = [
-        sampling[t] if t in sampling else sampling["[default]"]
-        for t in ("text", "table", "equation", "title")
+        by_type[t] if t in by_type else by_type["[default]"] for t in ("text", "table", "equation", "title")
     ]
     block_params = sorted(json.dumps(line["params"], sort_keys=True) for line in received[1:])
     assert block_params == sorted(
@@ -114,39 +102,6 @@ def test_two_step_extract_and_block_extraction_through_docfn(
     assert received[0]["completion_tokens"] <= LAYOUT_TOKENS
     assert all(line["completion_tokens"] <= BLOCK_TOKENS + 2 for line in received[1:])
     assert all(line["finish_reason"] in ("stop", "length") for line in received)
-
-
-# A page's worth of blocks, more than the page tasks' queue (1 + 8) ever admitted: MinerU's client
-# sends them all at once (max_concurrency=100) and the VLM's batching queue must take every one.
-FULL_PAGE_BLOCKS = 48
-BLOCK_TYPES = ("text", "title", "table", "equation")
-
-
-def _grid_blocks(count: int) -> list[dict[str, Any]]:
-    """``count`` layout blocks tiling a page (8 rows of 6), none overlapping, in reading order."""
-    columns = 6
-    rows = -(-count // columns)
-    blocks = []
-    for index in range(count):
-        row, column = divmod(index, columns)
-        x0, y0 = column / columns, row / rows
-        bbox = [round(x0 + 0.01, 3), round(y0 + 0.01, 3), round(x0 + 1 / columns - 0.01, 3)]
-        bbox.append(round(y0 + 1 / rows - 0.01, 3))
-        blocks.append({"type": BLOCK_TYPES[index % len(BLOCK_TYPES)], "bbox": bbox, "angle": 0})
-    return blocks
-
-
-def _crops(count: int) -> list[Image.Image]:
-    """``count`` distinct block crops from the devset's pages (lines, paragraphs, wide and small)."""
-    pages = [Image.open(DEVSET / f"{n:03d}.png").convert("RGB") for n in range(1, 6)]
-    crops = []
-    for index in range(count):
-        page = pages[index % len(pages)]
-        top = 60 + (index * 37) % (page.height - 260)
-        height = 40 + (index * 29) % 200
-        left = 40 + (index * 13) % 120
-        crops.append(page.crop((left, top, page.width - left, top + height)))
-    return crops
 
 
 def test_a_full_page_of_blocks_at_the_clients_default_concurrency(
@@ -161,7 +116,7 @@ def test_a_full_page_of_blocks_at_the_clients_default_concurrency(
     client = MinerUClient(
         backend="http-client",
         server_url=server.url,
-        sampling_params=_sampling(),
+        sampling_params=sampling(),
         use_tqdm=False,
         max_retries=0,
     )
@@ -169,14 +124,14 @@ def test_a_full_page_of_blocks_at_the_clients_default_concurrency(
     before = len(_received(server))
     batches_before = _batches(server)
 
-    crops = _crops(FULL_PAGE_BLOCKS)
-    types = [BLOCK_TYPES[i % len(BLOCK_TYPES)] for i in range(FULL_PAGE_BLOCKS)]
-    extracted = client.batch_content_extract(crops, types)
+    blocks = crops(FULL_PAGE_BLOCKS)
+    types = block_types(FULL_PAGE_BLOCKS)
+    extracted = client.batch_content_extract(blocks, types)
     assert len(extracted) == FULL_PAGE_BLOCKS
     assert all(block is not None for block in extracted)
 
     page = Image.open(DEVSET / "002.png")
-    result = client.extract_with_layout(page, _grid_blocks(FULL_PAGE_BLOCKS))
+    result = client.extract_with_layout(page, grid_blocks(FULL_PAGE_BLOCKS))
     assert [block.type for block in result] == types
     assert all(block.content is not None for block in result)
 
@@ -200,7 +155,7 @@ def test_the_clients_streaming_call_and_text_first_order(
 
     monkeypatch.setenv("MINERU_VL_API_KEY", API_KEY)
     params = MinerUSamplingParams(presence_penalty=1.0, frequency_penalty=0.05, max_new_tokens=BLOCK_TOKENS)
-    crop = _crops(1)[0]
+    crop = crops(1)[0]
     client = HttpVlmClient(server_url=server.url, max_retries=0, allow_truncated_content=True, use_tqdm=False)
     whole = client.predict(crop, "\nText Recognition:", params)
     streamed = list(client.stream_predict(crop, "\nText Recognition:", params))

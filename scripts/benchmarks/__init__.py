@@ -28,6 +28,6 @@ SECTIONS: dict[str, str] = {
     " (text_layer)",
     "table": "table recognisers side by side on tables with known cells (table)",
     "vlm": "MinerU2.5-1.2B at its real size, random weights: ONNX packs vs transformers fp32 (vlm, vlm_tiny)",
-    "vlm_batching": "the VLM's batching queue: throughput batched vs not (vlm_batching)",
+    "vlm_batching": "VLM batching: batched vs not; --decode: tokens/s by concurrency (vlm_batching[_decode])",
     "vlm_int8": "the VLM's int8 MatMuls at real size: per-tensor vs per-row activation scales (vlm_int8)",
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,14 +23,17 @@ from docfn_testkit.containers import (
     BuildFailed,
     ImageConfig,
     PodmanUnavailable,
+    Redis,
     build_image,
     build_packs,
     docfn_cli,
     ensure_container_host,
     inspect_image,
     known_packs,
+    pack_ref,
     publish_pack,
 )
+from docfn_testkit.knative_run import IN_CLUSTER, KnativeContainer, resolve_env, retarget, services, task_of
 from docfn_testkit.servers import S3Server
 
 HERE = Path(__file__).parent
@@ -135,3 +139,59 @@ def publish(moto: S3Server, require_pack: Callable[[str], Path]) -> Callable[[st
         return done[(bucket, ref)]
 
     return put
+
+
+@pytest.fixture(scope="module")
+def redis_for_overlay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Redis]]:
+    """One redis-server per password the overlay's Redis URLs carry."""
+    servers: dict[str | None, Redis] = {}
+
+    def get(url: str) -> Redis:
+        password = urlsplit(url).password
+        if password not in servers:
+            servers[password] = Redis(tmp_path_factory.mktemp("redis"), password=password).start()
+        return servers[password]
+
+    yield get
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def knative_container(
+    image_for: Callable[[str], ImageConfig],
+    moto: S3Server,
+    publish: Callable[[str, str], str],
+    redis_for_overlay: Callable[[str], Redis],
+) -> Iterator[Callable[[str], KnativeContainer]]:
+    """Knative Service name -> its container started as the rendered dev overlay says
+    (docfn_testkit.knative_run), stopped after the test."""
+    started: list[KnativeContainer] = []
+
+    def start(name: str) -> KnativeContainer:
+        ksvc = services()[name]
+        env = resolve_env(ksvc)
+        # Test-only overrides: the overlay's in-cluster S3 store and Redis become this test's
+        # moto and redis-server (same scheme, credentials and database).
+        if "DOCFN_S3_ENDPOINT_URL" in env:
+            env["DOCFN_S3_ENDPOINT_URL"] = retarget(env["DOCFN_S3_ENDPOINT_URL"], moto.port)
+        if "DOCFN_REDIS_URL" in env:
+            env["DOCFN_REDIS_URL"] = retarget(
+                env["DOCFN_REDIS_URL"], redis_for_overlay(env["DOCFN_REDIS_URL"]).port
+            )
+        unknown = {k: v for k, v in env.items() if IN_CLUSTER.search(v)}
+        assert not unknown, f"in-cluster endpoints this test does not stand up: {unknown}"
+        # The packs and bucket the manifest names, published exactly there.
+        for value in env.values():
+            ref = pack_ref(value)
+            if ref is not None:
+                publish(*ref)
+        if "DOCFN_BUCKET" in env:
+            moto.bucket(env["DOCFN_BUCKET"])
+        container = KnativeContainer(ksvc, image_for(task_of(ksvc)), env)
+        started.append(container)
+        return container.start()
+
+    yield start
+    for container in started:
+        container.stop()

@@ -135,6 +135,7 @@ def export_graphs(model: Any, work: Path) -> dict[str, Path]:
 
     from .vlm_attention import DOMAIN as ATTENTION_DOMAIN
     from .vlm_attention import fuse_vision_attention
+    from .vlm_gqa import share_kv_heads
     from .vlm_graphs import DecoderGraph, EmbedGraph, VisionGraph
 
     vision_config = model.config.vision_config
@@ -209,6 +210,8 @@ def export_graphs(model: Any, work: Path) -> dict[str, Path]:
             opset_version=OPSET,
             dynamo=False,
         )
+    # The query heads of a group read their KV head in place, not a copy of the cache per head.
+    share_kv_heads(paths["decoder"], text.num_attention_heads, text.num_key_value_heads)
     return paths
 
 
