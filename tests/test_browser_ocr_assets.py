@@ -4,6 +4,7 @@ exactly as the manifest lists them (issue 29). The reading itself: tests/test_br
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -65,3 +66,12 @@ def test_the_function_serves_its_ocr_pack_as_the_manifest_lists_it(server: Docfn
         assert (hashlib.sha256(body).hexdigest(), len(body)) == (entry["sha256"], entry["size"])
     missing = httpx.get(server.url + "/try/ocr-pack/.docfn-verified", timeout=30)
     assert missing.status_code == 404 and "not a file of the pack" in missing.json()["error"]["message"]
+
+
+def test_a_function_without_an_ocr_pack_does_not_offer_the_browser_mode(model_store: Path) -> None:
+    """layout reads no text: its page hides "read in this browser" (and its image ships no WASM)."""
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(contextlib.contextmanager(running_server)(model_store, "layout"))
+        page = httpx.get(server.url + "/", timeout=30).text
+    assert 'data-ocr-assets="" data-no-browser-ocr' in page
+    assert 'data-ocr-assets="/try/ocr/"' not in page

@@ -52,9 +52,16 @@ def add_try_page(
 ) -> None:
     pack_once = _Once(ocr_pack)
 
+    # "Read in this browser" is offered only where it works: an OCR pack to fetch and the built assets
+    # (the ocr function's image ships them; the other images leave the 12 MB of WASM out).
+    browser_ocr = ocr_pack is not None and (OCR_ASSETS / "docfn-ocr.js").is_file()
+
     @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(WEB / "index.html", media_type="text/html")
+    async def index() -> Response:
+        page = (WEB / "index.html").read_text(encoding="utf-8")
+        if not browser_ocr:
+            page = page.replace('data-ocr-assets="/try/ocr/"', 'data-ocr-assets="" data-no-browser-ocr', 1)
+        return Response(page, media_type="text/html")
 
     @app.get("/try/{name}", include_in_schema=False)
     async def asset(name: str) -> FileResponse:
@@ -71,8 +78,8 @@ def add_try_page(
             raise NotFound(f"no browser OCR asset {name!r}")
         if not path.is_file():
             raise NotFound(
-                f"browser OCR asset {name!r} is not built: run scripts/setup (it runs `npm ci` and"
-                " `npm run build` in web/)"
+                f"browser OCR asset {name!r} is not here: the ocr function's image serves the browser"
+                " OCR; from a checkout, run scripts/setup (it runs `npm ci` and `npm run build` in web/)"
             )
         return FileResponse(path, media_type=media_type)
 

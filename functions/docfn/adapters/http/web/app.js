@@ -261,6 +261,9 @@ drop.addEventListener("drop", (e) => {
   choose(e.dataTransfer.files[0]);
 });
 $("run").addEventListener("submit", run);
+if (document.body.dataset.noBrowserOcr !== undefined) { // this function serves no browser OCR
+  $("local").closest("label").hidden = true;
+}
 if (document.body.dataset.static !== undefined) { // a static copy: no server, only this browser reads
   $("local").checked = $("local").disabled = true;
   for (const node of document.querySelectorAll(".server-only")) node.hidden = true;
