@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from docfn.adapters.http.try_page import OCR_ASSETS
+from docfn.adapters.http.web_assets import OCR_ASSETS
 from docfn_testkit.paths import ROOT
 from docfn_testkit.servers import DocfnServer, running_server
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ...core.errors import ConfigurationError
 from ...packs.manifest import MANIFEST_NAME, Manifest, verify_pack
-from ..http.try_page import OCR_ASSETS, WEB
+from ..http.web_assets import OCR_ASSETS, WEB
 
 PAGE_FILES = ("app.js", "style.css")
 

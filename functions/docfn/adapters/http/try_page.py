@@ -18,7 +18,6 @@ import io
 import threading
 from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,11 +29,10 @@ from ...core.errors import BadOptions, NotFound
 from ...packs.manifest import MANIFEST_NAME
 from ...packs.store import LocalPack
 from .body import read_body
+from .web_assets import OCR_ASSETS, WEB
 
-WEB = Path(__file__).with_name("web")
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
-# The browser OCR's build output (web/build.mjs) and the media types its files are served with.
-OCR_ASSETS = WEB / "ocr"
+# The media types the browser OCR's files (web_assets.OCR_ASSETS) are served with.
 OCR_TYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",
