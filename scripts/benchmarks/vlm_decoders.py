@@ -10,6 +10,8 @@ seconds are what a caller waits on this machine at the load average the report g
 - ``docfn-int8``: the default pack's decoder (``export-vlm``: per-row int8 ``MatMulInteger``) in
   docfn's loop (``VlmModel.generate``: M-RoPE positions, KV cache as ONNX Runtime values);
 - ``docfn-int4a8``: the int4 ``MatMulNBits`` decoder with int8 compute (``accuracy_level`` 4);
+- ``docfn-int8-prefill-int4a8-steps``: docfn's loop with the int8 decoder for the prefill and the
+  int4 one for the steps (the same inputs, outputs and cache layout: the cache passes over as is);
 - ``genai-int4``, ``genai-int8``: onnxruntime-genai 0.18's builder (the text model as a Qwen2 LM,
   ``accuracy_level`` 4, last position's logits only) and its generator (``og.Generator``);
 - ``genai-graph-int4``, ``genai-graph-int8``: the builder's graphs in a minimal ONNX Runtime loop
@@ -38,6 +40,7 @@ PROMPT_TOKENS = 108
 CANDIDATES = (
     "docfn-int8",
     "docfn-int4a8",
+    "docfn-int8-prefill-int4a8-steps",
     "genai-int4",
     "genai-int8",
     "genai-graph-int4",
@@ -53,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "docfn-bench" / "vlm-real")
 
 
-def _docfn(cache: Path, decoder: str, threads: int) -> Callable[[np.ndarray, int], list[int]]:
+def _docfn(
+    cache: Path, decoder: str, threads: int, steps: str | None = None
+) -> Callable[[np.ndarray, int], list[int]]:
+    from docfn.core.onnx_sessions import get_session
     from docfn.tasks.vlm.model import VlmModel
 
     config = json.loads((cache / "pack_config.json").read_text())
@@ -64,6 +70,18 @@ def _docfn(cache: Path, decoder: str, threads: int) -> Callable[[np.ndarray, int
         "tokenizer": cache / "checkpoint" / "tokenizer.json",
     }
     model = VlmModel(files, config, threads=threads)
+    if steps is not None:  # the prefill on ``decoder``, every step on ``steps``
+        prefill_session, step_session = model._decoder, get_session(cache / steps, threads)
+        prefill = model.prefill
+
+        def prefill_then_steps(requests: Any) -> Any:
+            model._decoder = prefill_session
+            try:
+                return prefill(requests)
+            finally:
+                model._decoder = step_session
+
+        model.prefill = prefill_then_steps  # type: ignore[method-assign]
     return lambda prompt, n: model.generate(prompt, [], max_new_tokens=n, stop_tokens=frozenset()).token_ids
 
 
@@ -124,6 +142,8 @@ def _load(name: str, cache: Path, threads: int) -> Callable[[np.ndarray, int], l
         return _docfn(cache, "int8/decoder.onnx", threads)
     if name == "docfn-int4a8":
         return _docfn(cache, "int4-a8/decoder.onnx", threads)
+    if name == "docfn-int8-prefill-int4a8-steps":
+        return _docfn(cache, "int8/decoder.onnx", threads, steps="int4-a8/decoder.onnx")
     precision = name.rsplit("-", 1)[1]
     if name.startswith("genai-graph-"):
         return _genai_graph(cache / f"genai-{precision}", threads)
