@@ -34,6 +34,7 @@ SECTIONS = (
     "vlm",
     "vlm_batching",
     "vlm_int8",
+    "vlm_decoders",
 )
 
 

@@ -84,7 +84,7 @@ variable "tasks" {
     # The VLM functions (docs/vlm.md, "On Lambda"): an instance serves one request at a time, so a
     # page's blocks come as one request carrying many crops (at most 32), single crops as one each;
     # MinerU's client traffic (up to 100 requests at once) belongs on Knative. Figures: MinerU2.5 as
-    # export-vlm makes it (int8 decoder + int8 vision tower; docs/benchmarks/vlm.md, 2 vCPUs): a ~1.7 GB
+    # export-vlm makes it (int8 decoder + int8 vision tower; docs/benchmarks/vlm_2026-11-26.md, 2 vCPUs): a ~1.7 GB
     # pack, 8.2 s to load, ~2.3 GB peak RSS on one crop, block encode 1.7 s + prefill 0.5 s, decode
     # ~20 tokens/s (per-row int8: 11-20 % more, docs/benchmarks/vlm_int8.md).
     # formula, chart: 8192 MB for ~4.6 vCPUs (the VLM is CPU-bound; RSS needs ~3 GB with a full batch's

@@ -30,4 +30,6 @@ SECTIONS: dict[str, str] = {
     "vlm": "MinerU2.5-1.2B at its real size, random weights: ONNX packs vs transformers fp32 (vlm, vlm_tiny)",
     "vlm_batching": "VLM batching: batched vs not; --decode: tokens/s by concurrency (vlm_batching[_decode])",
     "vlm_int8": "the VLM's int8 MatMuls at real size: per-tensor vs per-row activation scales (vlm_int8)",
+    "vlm_decoders": "the VLM's language model at real size: docfn's decoder loop vs onnxruntime-genai's"
+    " (vlm_decoders)",
 }

@@ -10,9 +10,10 @@ from docfn.core.settings import Settings
 from docfn.tasks.vlm.batching import DEFAULT_MAX_BATCH
 from docfn_testkit.hcl import attr, module
 
-# Measured (docs/benchmarks/vlm.md, 2 vCPUs, int8 decoder + int8 vision): block encode and prefill,
-# decode tokens/s, pack load; per-row int8's worst extra cost (docs/benchmarks/vlm_int8.md); and a
-# cold start's pack fetch of ~1.7 GB from S3 (an allowance, not a measurement here).
+# Measured (docs/benchmarks/vlm_2026-11-26.md, a quiet machine, 2 vCPUs, int8 decoder + int8
+# vision): block encode and prefill, decode tokens/s, pack load; per-row int8's worst extra cost
+# (docs/benchmarks/vlm_int8.md); and a cold start's pack fetch of ~1.7 GB from S3 (an allowance, not a
+# measurement here).
 ENCODE_S, PREFILL_S, DECODE_TOKENS_S, LOAD_S = 1.700, 0.475, 19.56, 8.2
 PER_ROW_COST = 1.2
 FETCH_S = 20

@@ -229,7 +229,8 @@ class Settings(BaseSettings):
     # Lambda gives each execution environment one request at a time: what shares a batch there is the
     # crops of one many-crop request (adapters/http/vlm_crops.py), which reach the queue from their
     # threads within milliseconds of each other; 50 ms gathers them, and costs a lone crop (~5 s of
-    # encode and decode, docs/benchmarks/vlm.md) 1 %. Elsewhere separate requests are worth waiting for.
+    # encode and decode, docs/benchmarks/vlm_2026-11-26.md) 1 %. Elsewhere separate requests are
+    # worth waiting for.
     vlm_batch_window_ms: float = Field(
         default_factory=lambda: 50.0 if on_lambda() else 200.0,
         ge=0,

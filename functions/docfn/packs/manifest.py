@@ -15,8 +15,8 @@ MANIFEST_NAME = "manifest.json"
 # decoder precision against transformers' generate() on the same weights.
 VLM_PARITY_METRIC = "greedy_token_agreement_vs_transformers"
 # A VLM pack's vision tower (``export-vlm --vision-precision``): int8 encodes ~2.3x faster than fp32
-# at MinerU2.5's size (docs/benchmarks/vlm.md), its block features at cosine 0.9994 with fp32's; the
-# manifest records the figures per pack.
+# at MinerU2.5's size (docs/benchmarks/vlm_2026-11-26.md), its block features at cosine 0.9994 with
+# fp32's; the manifest records the figures per pack.
 VISION_PRECISIONS = ("fp32", "int8")
 DEFAULT_VISION_PRECISION = "int8"
 SCHEMA = "docfn.pack/v1"

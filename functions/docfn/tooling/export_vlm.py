@@ -10,9 +10,11 @@ row (``int8``, ``vlm_int8``: a sequence's tokens do not depend on its batch) or 
 the processor settings, and its manifest records parity against transformers' greedy ``generate()``
 (``vlm_parity``) of the fp32 graphs, the quantised vision tower and the graphs as packed.
 
-Why not onnxruntime-genai's model builder: 0.18 builds Qwen2.5-VL's text model only (architecture
-``Qwen2_5_VLForConditionalGeneration``; Qwen2-VL's vision tower differs from 2.5's), and its generator
-has no presence/frequency penalties, which MinerU's client sends.
+Why not onnxruntime-genai: 0.18's builder does take the language model as a Qwen2 LM, and it was
+measured beside this export (``scripts/bench.py vlm_decoders`` and ``vlm``, docs/model-packs.md), but
+that graph takes token ids with text-only positions, not the image's features and M-RoPE positions;
+its Qwen2.5-VL text path runs only inside genai's own Qwen2.5-VL pipeline (Qwen2-VL's vision tower
+differs), and its generator has no presence/frequency penalties, which MinerU's client sends.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from ...service.outcome import Outcome
 from .body import FILE_FIELDS, INSTRUCTION_FIELD, TaskInput, client_present, refuse_declared_oversize
 
 # Crops one request may carry: two engine batches. At the measured int8 figures on 2 vCPUs
-# (docs/benchmarks/vlm.md: block encode 1.7 s + prefill 0.5 s, decode ~20 tokens/s; per-row int8
+# (docs/benchmarks/vlm_2026-11-26.md: block encode 1.7 s + prefill 0.5 s, decode ~20 tokens/s; per-row int8
 # adds 11-20 %, docs/benchmarks/vlm_int8.md) 32 formula crops of 50 tokens take ~85 s to encode and
 # ~10 s to decode in two batches: inside the 120 s deadline Terraform gives formula and chart
 # (DOCFN_VLM_TIMEOUT_SECONDS), with a Lambda's 4.6-6 vCPUs to spare. Bodies stay within 6 MB anyway.
