@@ -76,7 +76,8 @@ def test_dockerfile_runtime_contract() -> None:
         "--from=system / /",
         "--from=builder /opt/venv /opt/venv",
         "--from=task_dependencies /opt/task/ /opt/venv/",
-    ], "only the system, the assembled venv and the task's extra are copied in"
+        "--from=task_web /opt/task-web/ /",
+    ], "only the system, the assembled venv, the task's extra and the ocr image's browser assets"
 
     # Runtime deps only: no torch/transformers, no export/dev extras, no model files anywhere.
     everything = " ".join(value for stage in stages for _, value in stage.instructions)
