@@ -4,7 +4,6 @@ timings and the JSON download are there, and a screenshot of it is checked."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,20 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from docfn_testkit.browser import chromium
 from docfn_testkit.paths import SAMPLE_PAGE
 from docfn_testkit.servers import DocfnServer, running_server
 
-CHROMIUM = "/usr/bin/chromium"
-# Playwright's own browser download is not reachable: Debian's chromium, kept off the network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1280, "height": 900}
 
 
@@ -36,14 +25,11 @@ def server(model_store: Path) -> Iterator[DocfnServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:  # type: ignore[type-arg]
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail("chromium is not installed; scripts/test installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+    try:
+        with chromium() as instance:
+            yield instance
+    except RuntimeError as exc:  # chromium missing: a failure, with how to install it
+        pytest.fail(str(exc))
 
 
 def _nonblank(path: Path, size: tuple[int, int]) -> np.ndarray:

@@ -25,9 +25,10 @@ from docfn_testkit.mineru_client import (
     crops,
     grid_blocks,
     sampling,
+    vlm_batches,
 )
 from docfn_testkit.paths import DEVSET, ROOT
-from docfn_testkit.servers import DocfnServer, free_port, scrape_metric, shell_session
+from docfn_testkit.servers import DocfnServer, free_port, shell_session
 
 API_KEY = "test-key"
 
@@ -122,7 +123,7 @@ def test_a_full_page_of_blocks_at_the_clients_default_concurrency(
     )
     assert client.max_concurrency == 100  # the client's default, not lowered for docfn
     before = len(_received(server))
-    batches_before = _batches(server)
+    batches_before = vlm_batches(server.url)
 
     blocks = crops(FULL_PAGE_BLOCKS)
     types = block_types(FULL_PAGE_BLOCKS)
@@ -139,7 +140,7 @@ def test_a_full_page_of_blocks_at_the_clients_default_concurrency(
     assert len(received) == 2 * FULL_PAGE_BLOCKS
     assert [line["status"] for line in received] == [200] * (2 * FULL_PAGE_BLOCKS)
     # They waited together: far fewer batches than requests.
-    after = _batches(server)
+    after = vlm_batches(server.url)
     batches, sequences = after[0] - batches_before[0], after[1] - batches_before[1]
     assert sequences == 2 * FULL_PAGE_BLOCKS
     assert batches <= sequences / 2
@@ -171,17 +172,6 @@ def test_the_clients_streaming_call_and_text_first_order(
     received = _received(server)[-3:]
     assert [line["status"] for line in received] == [200] * 3
     assert [line["params"].get("stream", False) for line in received] == [False, True, False]
-
-
-def _batches(server: DocfnServer) -> tuple[float, float]:
-    """The engine's batches so far and the sequences they decoded (``docfn_vlm_batch_size``)."""
-    import httpx
-
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
-    return (
-        scrape_metric(text, "docfn_vlm_batch_size_count") or 0.0,
-        scrape_metric(text, "docfn_vlm_batch_size_sum") or 0.0,
-    )
 
 
 def test_a_wrong_api_key_is_refused_before_anything_runs(

@@ -24,7 +24,14 @@ from .caches import IMAGE_TESTS, WHEELS, exclusive, pack_store
 from .docgen import pdf_from_images
 from .paths import DEVSET, ROOT
 from .runtime_api import RuntimeApiEmulator
-from .servers import AWS_TEST_CREDENTIALS, AWS_TEST_ENV, RedisServer, free_port, wait_for_port
+from .servers import (
+    AWS_TEST_CREDENTIALS,
+    AWS_TEST_ENV,
+    RedisServer,
+    free_port,
+    json_log_records,
+    wait_for_port,
+)
 
 BUILD_IMAGE = ROOT / "scripts" / "build_image"
 CONTAINER_HOST = ROOT / "scripts" / "container_host"
@@ -187,18 +194,7 @@ class Container:
         return done.stdout + done.stderr
 
     def log_records(self) -> list[dict[str, Any]]:
-        records = []
-        for line in self.logs().splitlines():
-            start = line.find("{")
-            if start < 0:
-                continue
-            try:
-                record = json.loads(line[start:])
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        return json_log_records(self.logs().splitlines())
 
     def signal(self, name: str) -> None:
         podman("kill", "--signal", name, self.name)

@@ -17,8 +17,8 @@ import pypdfium2 as pdfium
 from PIL import Image
 
 from .docgen import png_bytes
-from .pdfgen import LISTINGS_AND_PROSE_SOURCE, MANUAL_SOURCE
-from .tablegen import SAMPLE_TABLES, Style, TableCell, slots
+from .pdfgen import LISTINGS_AND_PROSE_SOURCE, MANUAL_SOURCE, groff_ms_pdf
+from .tablegen import SAMPLE_TABLES, Style, TableCell, tbl_source
 
 # Displayed formulas between sentences (eqn): what a page of mathematics in a manual looks like.
 FORMULA_SOURCE = r"""
@@ -64,56 +64,24 @@ class GeneratedPage:
     tables: list[list[list[TableCell]]] = field(default_factory=list)  # each table's rows, in order
 
 
-def _groff(source: str, *preprocessors: str) -> bytes:
-    groff = shutil.which("groff")
-    if groff is None:
-        raise RuntimeError("groff is not installed: scripts/test installs it (apt-get install groff)")
-    command = [groff, *preprocessors, "-ms", "-Tpdf", "-P-pa4"]
-    return subprocess.run(command, input=source.encode(), capture_output=True, check=True).stdout
-
-
-def _tbl(rows: list[list[TableCell]], style: Style) -> str:
-    anchors = slots(rows)
-    n_cols = max(c + cell.colspan for (_, c), cell in anchors.items())
-    owner = {
-        (r + i, c + j): (r, c)
-        for (r, c), cell in anchors.items()
-        for i in range(cell.rowspan)
-        for j in range(cell.colspan)
-    }
-    formats, lines = [], []
-    for r in range(len(rows)):
-        keys, fields = [], []
-        for c in range(n_cols):
-            anchor = owner[(r, c)]
-            if anchor == (r, c):
-                keys.append("l")
-                fields.append(anchors[anchor].text)
-            elif anchor[0] == r:
-                keys.append("s")
-            else:
-                keys.append("^")
-                fields.append("")
-        formats.append(" ".join(keys))
-        lines.append("|".join(fields))
-        if style == "framed" and r == 0:
-            lines.append("_")
-    options = {"ruled": "center allbox ", "borderless": "center ", "framed": "center box "}[style]
-    return "\n".join([".TS", f"{options}tab(|);", *formats[:-1], formats[-1] + ".", *lines, ".TE", ""])
+# Centred, and a plain box where tablegen's framed style has a double one.
+_TBL_OPTIONS: dict[Style, str] = {"ruled": "center allbox ", "borderless": "center ", "framed": "center box "}
 
 
 def table_page(name: str, style: Style) -> GeneratedPage:
     rows = SAMPLE_TABLES[name]
-    source = f"{FURNITURE}.PP\n{TABLE_TEXT[0]}\n.sp\n{_tbl(rows, style)}.PP\n{TABLE_TEXT[1]}\n"
-    return GeneratedPage("table", f"{name} ({style})", _groff(source, "-t"), [rows])
+    source = (
+        f"{FURNITURE}.PP\n{TABLE_TEXT[0]}\n.sp\n{tbl_source(rows, style, _TBL_OPTIONS)}.PP\n{TABLE_TEXT[1]}\n"
+    )
+    return GeneratedPage("table", f"{name} ({style})", groff_ms_pdf(source, "-t"), [rows])
 
 
 def pages() -> list[GeneratedPage]:
     """Every generated page, in a fixed order."""
     return [
-        GeneratedPage("manual", "manual", _groff(FURNITURE + MANUAL_SOURCE)),
-        GeneratedPage("listings", "listings", _groff(FURNITURE + LISTINGS_AND_PROSE_SOURCE)),
-        GeneratedPage("formula", "formula", _groff(FURNITURE + FORMULA_SOURCE, "-e")),
+        GeneratedPage("manual", "manual", groff_ms_pdf(FURNITURE + MANUAL_SOURCE)),
+        GeneratedPage("listings", "listings", groff_ms_pdf(FURNITURE + LISTINGS_AND_PROSE_SOURCE)),
+        GeneratedPage("formula", "formula", groff_ms_pdf(FURNITURE + FORMULA_SOURCE, "-e")),
         table_page("prices", "ruled"),
         table_page("spanning", "ruled"),
         table_page("schedule", "framed"),

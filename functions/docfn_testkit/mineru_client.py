@@ -5,13 +5,14 @@ server's request log says it received. Shared by the tests that run the client a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
+import httpx
 from PIL import Image
 
 from .paths import DEVSET
+from .servers import json_log_records, scrape_metric
 
 # MinerU's defaults per block type, each with a small max_new_tokens (a random model may never stop)
 # and values that differ between types, so a request's parameters show which block sent them.
@@ -73,15 +74,14 @@ def crops(count: int) -> list[Image.Image]:
 
 def chat_completions(log_lines: Iterable[str]) -> list[dict[str, Any]]:
     """Each chat completion's request log line (JSON, ``route: chat.completions``), in order."""
-    records = []
-    for line in log_lines:
-        start = line.find("{")
-        if start < 0:
-            continue
-        try:
-            record = json.loads(line[start:])
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("route") == "chat.completions":
-            records.append(record)
-    return records
+    return [record for record in json_log_records(log_lines) if record.get("route") == "chat.completions"]
+
+
+def vlm_batches(url: str) -> tuple[float, float]:
+    """The engine's batches so far and the sequences they took (``docfn_vlm_batch_size`` on the
+    server's ``/metrics``)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return (
+        scrape_metric(text, "docfn_vlm_batch_size_count") or 0.0,
+        scrape_metric(text, "docfn_vlm_batch_size_sum") or 0.0,
+    )

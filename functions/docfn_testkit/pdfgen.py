@@ -29,15 +29,14 @@ BORN_DIGITAL_LINES = [
 ]
 
 
-def groff_ms_pdf(source: str) -> bytes:
-    """A PDF typeset by groff's PDF device from ``ms`` macro ``source``."""
+def groff_ms_pdf(source: str, *preprocessors: str) -> bytes:
+    """A PDF typeset by groff's PDF device from ``ms`` macro ``source`` (``preprocessors``: groff's
+    options for them, such as ``-t`` for tbl and ``-e`` for eqn)."""
     groff = shutil.which("groff")
     if groff is None:
         raise RuntimeError("groff is not installed: scripts/test installs it (apt-get install groff)")
-    result = subprocess.run(
-        [groff, "-ms", "-Tpdf", "-P-pa4"], input=source.encode(), capture_output=True, check=True
-    )
-    return result.stdout
+    command = [groff, *preprocessors, "-ms", "-Tpdf", "-P-pa4"]
+    return subprocess.run(command, input=source.encode(), capture_output=True, check=True).stdout
 
 
 def groff_pdf(lines: list[str], *, title: str | None = None) -> bytes:

@@ -5,6 +5,7 @@ credentials boto3 uses against them (never real AWS)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -321,3 +322,20 @@ class SwitchableS3(S3Server):
         assert self.process is not None and self.process.stdout is not None
         line = self.process.stdout.readline().strip()
         assert line == word, f"s3_switch said {line!r}, expected {word!r}"
+
+
+def json_log_records(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The JSON objects among log lines (a line's JSON starts at its first ``{``; other lines and
+    lines that do not parse are skipped), in order."""
+    records = []
+    for line in lines:
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            record = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

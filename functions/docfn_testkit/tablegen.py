@@ -40,7 +40,12 @@ def slots(rows: list[list[TableCell]]) -> dict[tuple[int, int], TableCell]:
     return anchors
 
 
-def _tbl_source(rows: list[list[TableCell]], style: Style) -> str:
+# tbl's table options for each style (before ``tab(|);``).
+TBL_OPTIONS: dict[Style, str] = {"ruled": "allbox ", "borderless": "", "framed": "doublebox "}
+
+
+def tbl_source(rows: list[list[TableCell]], style: Style, options: dict[Style, str] = TBL_OPTIONS) -> str:
+    """``rows`` as a tbl table (spans as ``s`` and ``^``), under ``options[style]``."""
     anchors = slots(rows)
     n_rows = len(rows)
     n_cols = max(c + cell.colspan for (_, c), cell in anchors.items())
@@ -66,15 +71,14 @@ def _tbl_source(rows: list[list[TableCell]], style: Style) -> str:
         lines.append("|".join(fields))
         if style == "framed" and r == 0:
             lines.append("_")
-    options = {"ruled": "allbox ", "borderless": "", "framed": "doublebox "}[style]
-    return "\n".join([".TS", f"{options}tab(|);", *formats[:-1], formats[-1] + ".", *lines, ".TE", ""])
+    return "\n".join([".TS", f"{options[style]}tab(|);", *formats[:-1], formats[-1] + ".", *lines, ".TE", ""])
 
 
 def table_pdf(rows: list[list[TableCell]], style: Style, *, around: tuple[str, str] = ("", "")) -> bytes:
     """A born-digital page: the table typeset by groff (Times, 11 pt), with the paragraphs
     ``around`` it (before, after) when given; its text layer holds every cell's text exactly."""
     before, after = (f".PP\n{text}\n" if text else "" for text in around)
-    source = ".ps 11\n.vs 15\n" + before + _tbl_source(rows, style) + after
+    source = ".ps 11\n.vs 15\n" + before + tbl_source(rows, style) + after
     macros = ["-ms"] if any(around) else []
     return subprocess.run(
         ["groff", *macros, "-t", "-Tpdf"], input=source.encode(), capture_output=True, check=True

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -28,25 +27,16 @@ from docfn_testkit.mineru_client import (
     crops,
     grid_blocks,
     sampling,
+    vlm_batches,
 )
 from docfn_testkit.paths import DEVSET
 from docfn_testkit.queue_proxy import QueueProxy
-from docfn_testkit.servers import scrape_metric
 
 
 def _vlm_service() -> str:
     found = [name for name, ksvc in services().items() if task_of(ksvc) == "vlm"]
     assert len(found) == 1, f"the dev overlay deploys {len(found)} vlm Services"
     return found[0]
-
-
-def _batches(url: str) -> tuple[float, float]:
-    """The engine's batches so far and the sequences they took (``docfn_vlm_batch_size``)."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    return (
-        scrape_metric(text, "docfn_vlm_batch_size_count") or 0.0,
-        scrape_metric(text, "docfn_vlm_batch_size_sum") or 0.0,
-    )
 
 
 def test_mineru_client_on_a_full_page_against_the_knative_vlm_service(
@@ -66,7 +56,7 @@ def test_mineru_client_on_a_full_page_against_the_knative_vlm_service(
         monkeypatch.setenv("MINERU_VL_API_KEY", env["DOCFN_API_KEY"])
     else:
         monkeypatch.delenv("MINERU_VL_API_KEY", raising=False)
-    before = _batches(function.url)
+    before = vlm_batches(function.url)
 
     with QueueProxy(function.url, concurrency) as proxy:
         client = MinerUClient(
@@ -94,7 +84,7 @@ def test_mineru_client_on_a_full_page_against_the_knative_vlm_service(
     assert proxy.waited > 0 and proxy.overflowed == 0
     assert proxy.most_in_flight == concurrency
     # The blocks waited together in the engine's queue: far fewer batches than requests.
-    after = _batches(function.url)
+    after = vlm_batches(function.url)
     batches, sequences = after[0] - before[0], after[1] - before[1]
     assert sequences == 2 * FULL_PAGE_BLOCKS
     assert batches <= sequences / 2

@@ -54,12 +54,15 @@ def add_try_page(
     # (the ocr function's image ships them; the other images leave the 12 MB of WASM out).
     browser_ocr = ocr_pack is not None and (OCR_ASSETS / "docfn-ocr.js").is_file()
 
+    index_html = (WEB / "index.html").read_text(encoding="utf-8")  # once, not per request
+    if not browser_ocr:
+        index_html = index_html.replace(
+            'data-ocr-assets="/try/ocr/"', 'data-ocr-assets="" data-no-browser-ocr', 1
+        )
+
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
-        page = (WEB / "index.html").read_text(encoding="utf-8")
-        if not browser_ocr:
-            page = page.replace('data-ocr-assets="/try/ocr/"', 'data-ocr-assets="" data-no-browser-ocr', 1)
-        return Response(page, media_type="text/html")
+        return Response(index_html, media_type="text/html")
 
     @app.get("/try/{name}", include_in_schema=False)
     async def asset(name: str) -> FileResponse:
