@@ -43,6 +43,8 @@ SLOW_GROUPS: dict[str, tuple[str, ...]] = {
     # a copy of the repository collected and run with nothing beside it.
     "tools": (
         "infra/test_terraform.py::test_checkov_has_no_failed_checks",
+        # terraform plan of the web bundle with the real AWS provider (fake credentials, offline).
+        "infra/test_web_bundle.py::test_plan",
         "test_quantize_cli.py::test_quantize_prints_progress_and_the_pack",
         "test_packs_s3.py::test_quantize_makes_a_pack_that_verifies_publishes_and_runs",
         "test_fresh_clone.py::test_a_copy_with_nothing_beside_it_collects_and_reads_its_own_data",

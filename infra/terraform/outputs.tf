@@ -134,3 +134,18 @@ output "invoke_arns" {
   description = "What each task's triggers call: the \"live\" alias ARN for tasks with SnapStart or provisioned concurrency, else the function ARN."
   value       = local.invoke_arns
 }
+
+output "web_bundle_url" {
+  description = "HTTPS URL of the static in-browser OCR page on CloudFront (null unless web_bundle.enabled)."
+  value       = one(module.web_bundle[*].url)
+}
+
+output "web_bundle_distribution_id" {
+  description = "CloudFront distribution ID of the web bundle, for invalidations (null unless web_bundle.enabled)."
+  value       = one(module.web_bundle[*].distribution_id)
+}
+
+output "web_bundle_bucket_name" {
+  description = "Bucket holding the web bundle (null unless web_bundle.enabled)."
+  value       = one(module.web_bundle[*].bucket_name)
+}

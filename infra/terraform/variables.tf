@@ -421,7 +421,7 @@ variable "noncurrent_version_expiration_days" {
 }
 
 variable "access_log_bucket" {
-  description = "Existing bucket that receives S3 server access logs of the TTL bucket (null: no access logs)."
+  description = "Existing bucket that receives S3 server access logs of the TTL bucket and of the web bundle bucket (null: no access logs)."
   type        = string
   default     = null
 }
@@ -845,5 +845,39 @@ variable "log_subscription_role_arn" {
   validation {
     condition     = var.log_subscription_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.log_subscription_role_arn))
     error_message = "log_subscription_role_arn must be an IAM role ARN, or null."
+  }
+}
+
+################################################################################
+# Optional: the static web bundle (web.tf, modules/web_bundle)
+################################################################################
+
+variable "web_bundle" {
+  description = <<-EOT
+    The in-browser OCR page as a static site: the folder `docfn export-web DIR` wrote, uploaded to a
+    private S3 bucket behind CloudFront (origin access control, HTTPS only, cross-origin isolation
+    headers). Off by default (enabled = false creates nothing). source_dir: that folder (needed when
+    enabled); bucket_name: null for a unique "<name>-web-..." name; max_age_seconds: Cache-Control
+    max-age of every file but index.html (no-cache); content_types: extra Content-Type per file
+    extension; price_class, aliases + acm_certificate_arn (us-east-1) and web_acl_id: the
+    distribution's.
+  EOT
+  type = object({
+    enabled             = optional(bool, false)
+    source_dir          = optional(string)
+    bucket_name         = optional(string)
+    max_age_seconds     = optional(number, 300)
+    content_types       = optional(map(string), {})
+    price_class         = optional(string, "PriceClass_100")
+    aliases             = optional(list(string), [])
+    acm_certificate_arn = optional(string)
+    web_acl_id          = optional(string)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = !var.web_bundle.enabled || var.web_bundle.source_dir != null
+    error_message = "web_bundle.source_dir is required when web_bundle.enabled is true: the folder `docfn export-web DIR` wrote."
   }
 }

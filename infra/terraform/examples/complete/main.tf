@@ -71,6 +71,13 @@ module "docfn" {
 
   alarm_sns_topic_arn = aws_sns_topic.alarms.arn
 
+  # The in-browser OCR page as a static site on CloudFront, from the folder `docfn export-web DIR`
+  # wrote: on when web_bundle_dir is set (-var web_bundle_dir=$PWD/web-bundle), off otherwise.
+  web_bundle = {
+    enabled    = var.web_bundle_dir != null
+    source_dir = var.web_bundle_dir
+  }
+
   tags = {
     owner = "platform"
   }

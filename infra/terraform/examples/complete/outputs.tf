@@ -37,3 +37,8 @@ output "invoke_policy_arn" {
   description = "Attach to the callers of the API and function URLs."
   value       = module.docfn.invoke_policy_arn
 }
+
+output "web_bundle_url" {
+  description = "HTTPS URL of the static in-browser OCR page (null without web_bundle_dir)."
+  value       = module.docfn.web_bundle_url
+}

@@ -38,3 +38,9 @@ variable "route53_zone_id" {
   type        = string
   default     = null
 }
+
+variable "web_bundle_dir" {
+  description = "Folder written by `docfn export-web DIR`, served from S3 behind CloudFront (null: no web bundle)."
+  type        = string
+  default     = null
+}
