@@ -18,6 +18,9 @@ from .paths import ROOT
 TF_DIR = ROOT / "infra" / "terraform"
 EXAMPLES_DIR = TF_DIR / "examples"
 EXAMPLE_DIRS = sorted(p for p in EXAMPLES_DIR.iterdir() if p.is_dir()) if EXAMPLES_DIR.is_dir() else []
+# Submodules the module calls (modules/web_bundle: the optional static web bundle).
+SUBMODULES_DIR = TF_DIR / "modules"
+SUBMODULE_DIRS = sorted(p for p in SUBMODULES_DIR.iterdir() if p.is_dir()) if SUBMODULES_DIR.is_dir() else []
 
 
 # --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from docfn.tasks.registry import default_pack_settings, implemented_tasks
 from docfn_testkit.hcl import (
     EXAMPLE_DIRS,
     EXAMPLES_DIR,
+    SUBMODULE_DIRS,
     TF_DIR,
     Config,
     attr,
@@ -40,7 +41,7 @@ from docfn_testkit.paths import ROOT
 from docfn_testkit.terraform_env import Evaluated
 
 CONFIG_DIRS = [TF_DIR, *EXAMPLE_DIRS]
-TF_FILES = sorted(f for d in CONFIG_DIRS for f in d.glob("*.tf"))
+TF_FILES = sorted(f for d in [*CONFIG_DIRS, *SUBMODULE_DIRS] for f in d.glob("*.tf"))
 
 # Task names the module accepts (the app's), and the implemented ones: the only ones deployed by
 # default (issue 11).
@@ -173,7 +174,7 @@ def test_outputs_have_descriptions_and_cover_the_contract() -> None:
 def test_references_resolve() -> None:
     """A stand-in for `terraform validate`: every var., local., resource and data reference
     names something that is declared, and examples only read outputs the module has."""
-    for config in [module(), *examples().values()]:
+    for config in [module(), *examples().values(), *(Config(d) for d in SUBMODULE_DIRS)]:
         code = "\n".join(line for line in config.text.splitlines() if not line.lstrip().startswith("#"))
         for name in set(re.findall(r"\bvar\.([a-z0-9_]+)", code)):
             assert name in config.variables, f"var.{name} undeclared in {config.directory}"

@@ -237,6 +237,7 @@ resource "aws_cloudfront_origin_access_control" "this" {
 }
 
 resource "aws_cloudfront_response_headers_policy" "this" {
+  #checkov:skip=CKV_AWS_259:HSTS is sent for a year with includeSubDomains; preload (a request to hard-code HTTPS for the whole registrable domain in browsers) is the domain owner's decision, not this module's.
   name    = "${var.name}-web-bundle-isolation"
   comment = "Cross-origin isolation (COOP, COEP, CORP) and security headers for the docfn web bundle."
 
