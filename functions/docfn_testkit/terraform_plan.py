@@ -31,9 +31,10 @@ from .terraform_env import local_definitions, needed_locals, placeholder_referen
 WEB_BUNDLE_DIR = TF_DIR / "modules" / "web_bundle"
 
 # Where a provider plugin directory (registry.terraform.io/hashicorp/aws/<version>/<os_arch>/)
-# may be: $DOCFN_TF_PLUGIN_DIR, the machine's /opt/tf-plugins, the user's plugin folder.
+# may be: terraform's own plugin cache ($TF_PLUGIN_CACHE_DIR, same layout), the machine's
+# /opt/tf-plugins, the user's plugin folder.
 PLUGIN_DIR_CANDIDATES = (
-    os.environ.get("DOCFN_TF_PLUGIN_DIR", ""),
+    os.environ.get("TF_PLUGIN_CACHE_DIR", ""),
     "/opt/tf-plugins",
     str(Path.home() / ".terraform.d" / "plugins"),
 )

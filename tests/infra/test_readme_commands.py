@@ -52,6 +52,7 @@ from docfn_testkit.kustomize import kustomize_build
 from docfn_testkit.paths import ROOT, SAMPLE_PAGE, load_event
 from docfn_testkit.servers import AWS_TEST_ENV, S3Server, free_port, wait_for_port
 from docfn_testkit.terraform_env import Evaluated
+from docfn_testkit.terraform_plan import web_bundle_locals
 
 # The session runs both READMEs, each exporting a VLM pack from a checkpoint (torch, ONNX export,
 # parity, int8) as they show, and every deployed function then loads its packs: minutes, not seconds.
@@ -140,7 +141,8 @@ def test_every_block_is_known() -> None:
                 check_overlay_components_block(block)
             else:
                 pytest.fail(f"{block.id}: unknown {block.lang or 'plain'} block; classify it in this test")
-    assert len(shell_blocks(TF_README)) == 4
+    # apply, build and push, publish, call, and the web bundle (export-web, apply, its URL).
+    assert len(shell_blocks(TF_README)) == 5
     assert len(shell_blocks(KNATIVE_README)) == 4
 
 
@@ -473,11 +475,27 @@ def check_terraform(call: Call, session: Session) -> str:
         assert m.group(2) == "aws_ecr_repository", "step 1 creates the repositories the images go to"
         return f"stand-in: {target} exists in the module"
     if command == "apply":
-        name, value = call.args[call.args.index("-var") + 1].split("=", 1)
-        assert name in config.variables, f"{call}: the example has no variable {name}"
-        assert name == "image_tag" and value == example_default("image_tag")
-        session.evaluated.apply(image_tag=value)
-        return f"stand-in: var {name}={value} declared and valid (evaluated)"
+        given = dict(call.args[i + 1].split("=", 1) for i, arg in enumerate(call.args) if arg == "-var")
+        checked = []
+        for name, value in given.items():
+            assert name in config.variables, f"{call}: the example has no variable {name}"
+            if name == "image_tag":
+                assert value == example_default("image_tag")
+                session.evaluated.apply(image_tag=value)
+                checked.append(f"var {name}={value} declared and valid (evaluated)")
+            elif name == "web_bundle_dir":
+                # The folder `docfn export-web` wrote, read by the web bundle's own locals.
+                folder = (call.cwd / value).resolve()
+                scratch = session.workdir.parent / "web-bundle-eval"
+                shutil.rmtree(scratch, ignore_errors=True)
+                values = web_bundle_locals(folder, scratch)
+                assert values["files"] and "index.html" in values["files"], f"{call}: {folder} is empty"
+                unmapped = [f for f, ext in values["files"].items() if ext not in values["content_types"]]
+                assert not unmapped, f"{call}: no Content-Type for {unmapped}"
+                checked.append(f"var {name}: {len(values['files'])} exported files, each with a type")
+            else:
+                raise AssertionError(f"{call}: no check for -var {name}")
+        return "stand-in: " + "; ".join(checked)
     if command == "output":
         (output_name,) = positional[1:]
         assert output_name in config.outputs, f"{call}: the example has no output {output_name}"
