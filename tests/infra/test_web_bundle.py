@@ -183,6 +183,7 @@ def test_distribution_uses_origin_access_control_https_compression_and_index_htm
     assert not blocks(origin, "s3_origin_config"), "legacy origin access identity"
     (behavior,) = blocks(distribution, "default_cache_behavior")
     assert attr(behavior, "viewer_protocol_policy") == "redirect-to-https"
+    assert sorted(attr(behavior, "allowed_methods")) == ["GET", "HEAD"], "the bundle is read-only"
     assert attr(behavior, "compress") is True
     assert attr(behavior, "response_headers_policy_id") == "${aws_cloudfront_response_headers_policy.this.id}"
 
