@@ -216,7 +216,7 @@ def test_the_static_export_reads_a_page_from_a_plain_static_host(
     assert tampered.state == "error" and "rec_dict.txt failed verification" in tampered.status
 
 
-@pytest.mark.parametrize("isolated", ["every file", "the page only"])
+@pytest.mark.parametrize("isolated", ["every file", "every file, credentialless", "the page only"])
 def test_the_static_export_uses_threads_where_the_host_isolates_it(
     exported: Path, browser: Any, isolated: str
 ) -> None:
@@ -224,8 +224,12 @@ def test_the_static_export_uses_threads_where_the_host_isolates_it(
     page alone, the runtime's worker script is refused (COEP) and the page reads on one thread."""
     assert "Cross-Origin-Embedder-Policy: require-corp" in (exported / "README.md").read_text()
 
+    sent = dict(ISOLATION_HEADERS)
+    if isolated.endswith("credentialless"):
+        sent["Cross-Origin-Embedder-Policy"] = "credentialless"
+
     def headers(path: str) -> dict[str, str]:
-        return ISOLATION_HEADERS if isolated == "every file" or path in ("/", "/index.html") else {}
+        return sent if isolated.startswith("every file") or path in ("/", "/index.html") else {}
 
     with static_host(exported, headers) as url:
         page = browser.new_page()
@@ -236,7 +240,7 @@ def test_the_static_export_uses_threads_where_the_host_isolates_it(
     assert read.state == "done", read.status
     assert read.result is not None and "Knuth" in read.result["result"]["text"]
     assert read.result["cross_origin_isolated"] is True
-    if isolated == "every file":
+    if isolated.startswith("every file"):
         assert read.result["threads"] == min(cores, 4) > 1, (read.result["threads"], cores)
     else:
         assert read.result["threads"] == 1
