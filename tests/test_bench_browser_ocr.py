@@ -27,6 +27,8 @@ def test_bench_browser_ocr_quick_writes_its_report(model_store: Path, tmp_path: 
     report = json.loads((tmp_path / "browser_ocr.json").read_text())
     assert report["command"] == f"scripts/bench.py browser_ocr --quick --out {tmp_path}"
     assert report["pages"] == 1 and report["rows"][0]["server_lines"] > 0
+    row = report["rows"][0]  # the page at / isolated (threads) beside the same page without headers
+    assert row["cross_origin_isolated"] is True and row["threads"] > 1 and row["one_thread_threads"] == 1
     assert set(report["parity"]) == {"browser_cer", "server_cer", "lines_iou_0_9_share"}
     visit = report["first_visit"]
     assert {"/try/ocr-pack/rec.onnx", "/try/ocr/ort-wasm-simd-threaded.wasm"} <= set(visit["files"])

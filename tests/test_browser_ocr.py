@@ -2,8 +2,10 @@
 reads devset pages with the OCR pack on onnxruntime-web while the server sees no task request, and
 its answer matches the server's on the same pack; a page past the memory budget and a browser
 without WebAssembly are refused in the page; `docfn export-web` works from a plain static server
-and its pack files are checked in the browser. Slow (a page takes seconds in WASM): the
-``browser_ocr`` group."""
+and its pack files are checked in the browser. The page at ``/`` is cross-origin isolated, so it reads on
+several WASM threads; a static host without the isolation headers gets one thread, and one that
+isolates the page but not the runtime's worker script gets one thread rather than a hang. Slow (a
+page takes seconds in WASM): the ``browser`` group."""
 
 from __future__ import annotations
 
@@ -21,7 +23,15 @@ from PIL import Image
 from docfn.core.textmetrics import cer
 from docfn.packs.catalog import DEFAULT_PACKS
 from docfn.packs.store import pack_dir
-from docfn_testkit.browser import CHROMIUM, CHROMIUM_ARGS, chromium, matched_lines, read_in_browser
+from docfn_testkit.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ISOLATION_HEADERS,
+    chromium,
+    matched_lines,
+    read_in_browser,
+    static_host,
+)
 from docfn_testkit.paths import SAMPLE_PAGE
 from docfn_testkit.servers import DocfnServer, free_port, running_server, wait_for_port
 
@@ -55,10 +65,21 @@ def test_the_browser_reads_the_devset_like_the_server_and_uploads_nothing(
 ) -> None:
     pages = sorted(devset.glob("*.png"))
     page = browser.new_page()
+    workers: list[str] = []
+    page.on("worker", lambda worker: workers.append(worker.url))
     page.goto(server.url + "/")
+    assert page.evaluate("crossOriginIsolated") is True  # the headers on / (COOP/COEP)
+    cores = page.evaluate("navigator.hardwareConcurrency")
     before = _task_requests(server)
     reads = {path.name: read_in_browser(page, path) for path in pages}
     assert _task_requests(server) == before, "the server saw a task request while the browser read"
+    # Several WASM threads: onnxruntime-web's pthread workers were started from the runtime's script.
+    threads = {read.result["threads"] for read in reads.values() if read.result}
+    assert threads == {min(cores, 4)} and min(cores, 4) > 1, (threads, cores)
+    assert all(read.result and read.result["cross_origin_isolated"] is True for read in reads.values())
+    assert page.evaluate("document.body.dataset.ocrThreads") == str(min(cores, 4))
+    pthreads = [url for url in workers if url.endswith("/try/ocr/ort-wasm-simd-threaded.mjs")]
+    assert len(pthreads) >= min(cores, 4) - 1, workers
     for name, read in reads.items():
         assert read.state == "done", f"{name}: {read.status}"
         stray = [(method, url) for method, url in read.requests if method != "GET" or not ALLOWED.match(url)]
@@ -137,7 +158,7 @@ def test_a_browser_without_wasm_simd_says_it_cannot_read(server: DocfnServer, br
 
 
 @pytest.fixture
-def static_site(model_store: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def exported(model_store: Path, tmp_path: Path) -> Path:
     site = tmp_path / "site"
     pack = pack_dir(model_store, DEFAULT_PACKS["ocr"], "2")
     done = subprocess.run(
@@ -147,6 +168,12 @@ def static_site(model_store: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    return site
+
+
+@pytest.fixture
+def static_site(exported: Path) -> Iterator[tuple[str, Path]]:
+    site = exported
     port = free_port()
     host = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
@@ -173,6 +200,8 @@ def test_the_static_export_reads_a_page_from_a_plain_static_host(
     assert read.state == "done", read.status
     assert read.result is not None and len(read.result["result"]["pages"][0]["lines"]) > 20
     assert "Knuth" in read.result["result"]["text"]
+    # No isolation headers on a plain host: one WASM thread.
+    assert read.result["cross_origin_isolated"] is False and read.result["threads"] == 1
     assert {url.rsplit("/", 2)[-2] for _, url in read.requests if not url.startswith("blob:")} <= {
         "ocr",
         "pack",
@@ -185,6 +214,36 @@ def test_the_static_export_reads_a_page_from_a_plain_static_host(
     fresh.goto(url + "/")
     tampered = read_in_browser(fresh, SAMPLE_PAGE)
     assert tampered.state == "error" and "rec_dict.txt failed verification" in tampered.status
+
+
+@pytest.mark.parametrize("isolated", ["every file", "every file, credentialless", "the page only"])
+def test_the_static_export_uses_threads_where_the_host_isolates_it(
+    exported: Path, browser: Any, isolated: str
+) -> None:
+    """The headers the export's README names, sent on every file, give the page threads; sent on the
+    page alone, the runtime's worker script is refused (COEP) and the page reads on one thread."""
+    assert "Cross-Origin-Embedder-Policy: require-corp" in (exported / "README.md").read_text()
+
+    sent = dict(ISOLATION_HEADERS)
+    if isolated.endswith("credentialless"):
+        sent["Cross-Origin-Embedder-Policy"] = "credentialless"
+
+    def headers(path: str) -> dict[str, str]:
+        return sent if isolated.startswith("every file") or path in ("/", "/index.html") else {}
+
+    with static_host(exported, headers) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        assert page.evaluate("crossOriginIsolated") is True
+        cores = page.evaluate("navigator.hardwareConcurrency")
+        read = read_in_browser(page, SAMPLE_PAGE)
+    assert read.state == "done", read.status
+    assert read.result is not None and "Knuth" in read.result["result"]["text"]
+    assert read.result["cross_origin_isolated"] is True
+    if isolated.startswith("every file"):
+        assert read.result["threads"] == min(cores, 4) > 1, (read.result["threads"], cores)
+    else:
+        assert read.result["threads"] == 1
 
 
 def test_without_an_ocr_pack_the_page_is_told_so(model_store: Path) -> None:

@@ -52,6 +52,14 @@ def test_the_function_serves_the_assets(server: DocfnServer) -> None:
     assert wasm.headers["content-type"] == "application/wasm" and wasm.content[:4] == b"\0asm"
     page = httpx.get(server.url + "/", timeout=30).text
     assert 'data-ocr-assets="/try/ocr/"' in page and 'id="local"' in page
+    # Cross-origin isolated (WASM threads): the page, and the runtime's worker script, which the
+    # browser refuses on an isolated page without a COEP header of its own.
+    isolated = {"cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp"}
+    for path in ("/", "/try/app.js", "/try/ocr/docfn-ocr.js", "/try/ocr/ort-wasm-simd-threaded.mjs"):
+        headers = httpx.get(server.url + path, timeout=30).headers
+        assert {name: headers.get(name) for name in isolated} == isolated, path
+    mjs = httpx.get(server.url + "/try/ocr/ort-wasm-simd-threaded.mjs", timeout=30)
+    assert mjs.headers["content-type"].startswith("text/javascript")
     for name in ("app.js.map", "..%2Fapp.js", "BUILD.txt"):
         assert httpx.get(server.url + f"/try/ocr/{name}", timeout=30).status_code == 404
 

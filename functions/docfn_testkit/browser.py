@@ -3,13 +3,16 @@ from Python: shared by the browser OCR tests and the ``browser_ocr`` benchmark."
 
 from __future__ import annotations
 
+import functools
 import shutil
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 CHROMIUM = "/usr/bin/chromium"
 # Playwright's own browser download is not reachable: Debian's chromium, kept off the network.
@@ -37,6 +40,46 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+# What a host sends for a cross-origin isolated page (the README `docfn export-web` writes).
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+}
+
+
+class _StaticHandler(SimpleHTTPRequestHandler):
+    extensions_map: ClassVar[dict[str, str]] = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".wasm": "application/wasm",
+    }
+    headers_for: Callable[[str], dict[str, str]] = staticmethod(lambda path: {})
+
+    def end_headers(self) -> None:
+        for name, value in self.headers_for(self.path.split("?", 1)[0]).items():
+            self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # http.server's name
+        pass
+
+
+@contextmanager
+def static_host(directory: Path, headers_for: Callable[[str], dict[str, str]]) -> Iterator[str]:
+    """A static host for ``directory`` (Python's http.server, on loopback in a thread) that adds
+    ``headers_for(url_path)`` to each response; yields its base URL."""
+    handler = type("Handler", (_StaticHandler,), {"headers_for": staticmethod(headers_for)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass

@@ -34,6 +34,27 @@ export function wasmSupport() {
   return {wasm: true, simd: WebAssembly.validate(SIMD_PROBE)};
 }
 
+// WASM threads need SharedArrayBuffer, which a browser gives only a cross-origin isolated page
+// (served with COOP/COEP): there up to 4 threads, elsewhere one.
+export function wasmThreads() {
+  if (!globalThis.crossOriginIsolated) return 1;
+  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4));
+}
+
+// onnxruntime-web's threads are module workers loading its glue script (ort-wasm-simd-threaded.mjs).
+// On an isolated page the browser refuses that script unless it carries a COEP header of its own
+// (net::ERR_BLOCKED_BY_RESPONSE in Chromium), and the runtime then waits for its workers forever:
+// session creation hangs with no error. So threads only when the script says it may be embedded.
+export async function workerScriptAllowed(scriptUrl) {
+  try {
+    const response = await fetch(scriptUrl, {credentials: "same-origin"});
+    const policy = (response.headers.get("cross-origin-embedder-policy") || "").trim().toLowerCase();
+    return response.ok && (policy === "require-corp" || policy === "credentialless");
+  } catch {
+    return false;
+  }
+}
+
 // -- pack ------------------------------------------------------------------------------------------------
 
 async function sha256Hex(buffer) {
@@ -82,10 +103,12 @@ export class BrowserOcr {
       throw new Error("this browser has no WebAssembly SIMD, which onnxruntime-web needs: it cannot read pages itself (use the server)");
     }
     if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
-    // One thread. WASM threads need a cross-origin isolated page (SharedArrayBuffer); tried with the
-    // page at / isolated (COOP/COEP), session creation hung in Chromium with this bundle (issue 29,
-    // left open), so no page runs multi-threaded until that is solved and tested.
-    ort.env.wasm.numThreads = 1;
+    let threads = wasmThreads();
+    if (threads > 1 && wasmPaths && !(await workerScriptAllowed(`${wasmPaths}ort-wasm-simd-threaded.mjs`))) {
+      onProgress("this host sends cross-origin isolation for the page but not for ort-wasm-simd-threaded.mjs: reading on one thread");
+      threads = 1;
+    }
+    ort.env.wasm.numThreads = threads;
     ort.env.wasm.simd = true;
     const {manifest, files} = await fetchPack(packBase, onProgress);
     onProgress("creating the ONNX Runtime sessions");
@@ -94,7 +117,7 @@ export class BrowserOcr {
     const rec = await ort.InferenceSession.create(new Uint8Array(files.rec), options);
     const text = new TextDecoder("utf-8").decode(files.rec_dict);
     const characters = ["<blank>", ...splitLines(text), " "];
-    return new BrowserOcr(manifest, det, rec, characters, ort.env.wasm.numThreads);
+    return new BrowserOcr(manifest, det, rec, characters, threads);
   }
 
   constructor(manifest, det, rec, characters, threads) {
@@ -104,6 +127,7 @@ export class BrowserOcr {
     this.rec = rec;
     this.characters = characters;
     this.threads = threads;
+    this.crossOriginIsolated = globalThis.crossOriginIsolated === true;
     this.detConfig = {...DET_DEFAULTS, ...((manifest.config || {}).det || {})};
     this.recHeight = ((manifest.config || {}).rec || {}).height || 48;
   }

@@ -2,8 +2,10 @@
 WASM and the OCR pack) that any static host serves: no function behind it, nothing uploaded.
 
 The page is the one at ``/`` with its asset paths made relative and ``data-static`` set (only the
-browser mode exists there); the pack is the one the ``ocr`` task would load (``DOCFN_MODEL_URI``, or
-the default pack from the local store, built if missing), or ``--pack DIR``, verified first.
+browser mode exists there), with a README naming the headers a host sends for WASM threads
+(cross-origin isolation; without them the page reads on one thread). The pack is the one the
+``ocr`` task would load (``DOCFN_MODEL_URI``, or the default pack from the local store, built if
+missing), or ``--pack DIR``, verified first.
 """
 
 from __future__ import annotations
@@ -18,6 +20,25 @@ from ...packs.manifest import MANIFEST_NAME, Manifest, verify_pack
 from ..http.web_assets import OCR_ASSETS, WEB
 
 PAGE_FILES = ("app.js", "style.css")
+# Written beside the page: what a host must send for the page to read on several threads.
+README = """# docfn: OCR in this browser (a static copy)
+
+Written by `docfn export-web`. Serve this folder from any static host and open `index.html`: the
+page reads an image with the OCR pack ({pack}) in the browser (onnxruntime-web, WebAssembly);
+nothing is uploaded. Serve `.mjs` and `.js` as `text/javascript` and `.wasm` as `application/wasm`.
+
+From a host that sends no special headers the page reads on one WebAssembly thread. For up to
+4 threads (`min(navigator.hardwareConcurrency, 4)`) the page must be cross-origin isolated: send
+
+    Cross-Origin-Opener-Policy: same-origin
+    Cross-Origin-Embedder-Policy: require-corp
+
+(or `Cross-Origin-Embedder-Policy: credentialless`) on `index.html` **and on every file under
+`ocr/`** - onnxruntime-web's threads are workers loading `ocr/ort-wasm-simd-threaded.mjs`, which the
+browser refuses on an isolated page unless that file carries the COEP header too. Everything the page
+loads is from this folder, so nothing else needs `Cross-Origin-Resource-Policy`. If only the page
+is isolated, it sees that the worker script lacks the header and reads on one thread.
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,6 +86,8 @@ def export_web(target: Path, pack_dir: Path, manifest: Manifest) -> list[Path]:
         raise RuntimeError("index.html changed shape: export-web cannot make its paths relative")
     (target / "index.html").write_text(page, encoding="utf-8")
     written.append(target / "index.html")
+    (target / "README.md").write_text(README.format(pack=manifest.pack_id), encoding="utf-8")
+    written.append(target / "README.md")
     for name in PAGE_FILES:
         put(WEB / name, name)
     for asset in assets:

@@ -6,6 +6,12 @@ built from ``web/`` (npm, locked) into ``web/ocr/`` by ``scripts/setup`` and the
 at ``/try/ocr/NAME``; the pack's manifest and files at ``/try/ocr-pack/NAME`` (the page checks their
 sha256 against the manifest). Nothing the page reads that way is uploaded.
 
+The page and everything it loads are served cross-origin isolated (``ISOLATION``: COOP
+``same-origin``, COEP ``require-corp``, CORP ``same-origin``), so the browser gives the page
+SharedArrayBuffer and onnxruntime-web runs its WASM on several threads (its pthread workers load
+``/try/ocr/ort-wasm-simd-threaded.mjs``, same origin, with the same headers). Everything the page
+fetches is same-origin, ``blob:`` or ``data:``, so the isolation blocks nothing it uses.
+
 ``POST /try/page?page=N`` renders a page of the dropped document as PNG, exactly as the tasks see
 it (same DPI), so the boxes of a result line up with it. Rendering is page work (decoding, up to the
 pixel limit): it runs under the page tasks' admission, so the helper route cannot bypass the
@@ -39,6 +45,12 @@ OCR_TYPES = {
     ".wasm": "application/wasm",
     ".json": "application/json",
 }
+# Cross-origin isolation for the page at / and every file it or its workers load (see above).
+ISOLATION = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 # The OCR pack the page reads with (None: this function serves no OCR pack).
 OcrPack = Callable[[], LocalPack] | None
 # Runs work under the page tasks' admission and deadline (the app's ``admitted``).
@@ -62,14 +74,14 @@ def add_try_page(
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
-        return Response(index_html, media_type="text/html")
+        return Response(index_html, media_type="text/html", headers=ISOLATION)
 
     @app.get("/try/{name}", include_in_schema=False)
     async def asset(name: str) -> FileResponse:
         media_type = ASSETS.get(name)
         if media_type is None:
             raise NotFound(f"no page asset {name!r}")
-        return FileResponse(WEB / name, media_type=media_type)
+        return FileResponse(WEB / name, media_type=media_type, headers=ISOLATION)
 
     @app.get("/try/ocr/{name}", include_in_schema=False)
     async def ocr_asset(name: str) -> FileResponse:
@@ -82,17 +94,19 @@ def add_try_page(
                 f"browser OCR asset {name!r} is not here: the ocr function's image serves the browser"
                 " OCR; from a checkout, run scripts/setup (it runs `npm ci` and `npm run build` in web/)"
             )
-        return FileResponse(path, media_type=media_type)
+        return FileResponse(path, media_type=media_type, headers=ISOLATION)
 
     @app.get("/try/ocr-pack/{name}", include_in_schema=False)
     async def ocr_pack_file(name: str) -> FileResponse:
         pack = await run_in_threadpool(pack_once.get)
         if name == MANIFEST_NAME:
-            return FileResponse(pack.pack_dir / MANIFEST_NAME, media_type="application/json")
+            return FileResponse(
+                pack.pack_dir / MANIFEST_NAME, media_type="application/json", headers=ISOLATION
+            )
         listed = {entry.path for entry in pack.manifest.files}
         if name not in listed:
             raise NotFound(f"{name!r} is not a file of the pack {pack.manifest.pack_id}")
-        return FileResponse(pack.pack_dir / name, media_type="application/octet-stream")
+        return FileResponse(pack.pack_dir / name, media_type="application/octet-stream", headers=ISOLATION)
 
     @app.post("/try/page", include_in_schema=False)
     async def page_image(request: Request) -> Response:

@@ -24,6 +24,7 @@ locals {
     wasm = "application/wasm"
     onnx = "application/octet-stream"
     txt  = "text/plain; charset=utf-8"
+    md   = "text/markdown; charset=utf-8"
   }
   content_types = merge(local.builtin_content_types, var.content_types)
 

@@ -203,8 +203,9 @@ async function runInBrowser(file) {
   renderMarkdown(read.text, {});
   showTimings(`browser_read;dur=${elapsed.toFixed(1)}`);
   const body = {task: "ocr", where: "browser", pack: browserOcr.packId, threads: browserOcr.threads,
-    read_ms: elapsed, result: {pages: [{page: 1, ...read}], text: read.text}};
+    cross_origin_isolated: browserOcr.crossOriginIsolated, read_ms: elapsed, result: {pages: [{page: 1, ...read}], text: read.text}};
   window.docfnBrowserResult = body;
+  document.body.dataset.ocrThreads = String(browserOcr.threads);
   offerDownload(body, file.name);
   status(`ocr in this browser: ${read.lines.length} lines (${browserOcr.packId}, ${browserOcr.threads} thread${browserOcr.threads > 1 ? "s" : ""}, ${Math.round(elapsed)} ms)`);
 }
