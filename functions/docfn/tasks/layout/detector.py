@@ -108,9 +108,16 @@ class LayoutDetector:
         return np.concatenate(boxes), np.concatenate(scores)
 
     def __call__(self, image_rgb: np.ndarray, score_threshold: float | None = None) -> list[Region]:
-        threshold = self.config.score_threshold if score_threshold is None else score_threshold
-        page_h, page_w = image_rgb.shape[:2]
         outputs = self.session.run(None, {self.input_name: self.preprocess(image_rgb)})
+        page_h, page_w = image_rgb.shape[:2]
+        return self.regions(outputs, (page_w, page_h), score_threshold)
+
+    def regions(
+        self, outputs: list[np.ndarray], page_size: tuple[int, int], score_threshold: float | None = None
+    ) -> list[Region]:
+        """The graph's raw outputs -> regions in the pixels of a page of ``page_size`` (width, height)."""
+        threshold = self.config.score_threshold if score_threshold is None else score_threshold
+        page_w, page_h = page_size
         boxes, scores = self.decode(outputs)
         classes = scores.argmax(axis=1)
         best = scores[np.arange(len(scores)), classes]
