@@ -85,7 +85,7 @@ def test_deployed_function_never_builds_a_pack(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(PackNotConfigured) as caught:
         service.run("parse", SAMPLE_PAGE.read_bytes(), "image/png")
     assert caught.value.status == 503  # SPEC: an unconfigured pack answers 503 saying how to publish one
-    assert "DOCFN_MODEL_URI=s3://BUCKET/models/layout-cdla/1" in caught.value.message
+    assert "DOCFN_MODEL_URI=s3://BUCKET/models/layout-cdla/2" in caught.value.message
     assert "docfn models publish" in caught.value.message
     assert not (tmp_path / "empty-store" / "_wheels").exists()  # nothing was downloaded
     # It stays in rotation (a 503 with the message reaches callers) and readiness says why.
@@ -95,7 +95,7 @@ def test_deployed_function_never_builds_a_pack(tmp_path: Path, monkeypatch: pyte
 
 def test_parse_names_its_ocr_pack_variable(model_store: Path, tmp_path: Path) -> None:
     """The layout pack is configured, the OCR pack is not: the error names DOCFN_OCR_MODEL_URI."""
-    layout = model_store / "layout-cdla" / "1"
+    layout = model_store / "layout-cdla" / "2"
     settings = Settings(tasks=["parse"], model_store=tmp_path, model_uri=str(layout), build_packs=False)
     with pytest.raises(
         PackNotConfigured, match="set DOCFN_OCR_MODEL_URI=s3://BUCKET/models/ocr-ppocrv6-tiny/2"
@@ -109,10 +109,10 @@ def test_table_names_each_secondary_pack_variable(model_store: Path, tmp_path: P
     ocr = str(model_store / "ocr-ppocrv6-tiny" / "2")
     base = {"tasks": ["table"], "model_store": tmp_path, "model_uri": ocr, "build_packs": False}
     with pytest.raises(
-        PackNotConfigured, match="set DOCFN_LAYOUT_MODEL_URI=s3://BUCKET/models/layout-cdla/1"
+        PackNotConfigured, match="set DOCFN_LAYOUT_MODEL_URI=s3://BUCKET/models/layout-cdla/2"
     ):
         build_service(Settings(**base)).run("table", SAMPLE_PAGE.read_bytes(), "image/png")
-    layout = str(model_store / "layout-cdla" / "1")
+    layout = str(model_store / "layout-cdla" / "2")
     with pytest.raises(
         PackNotConfigured, match="set DOCFN_TABLE_STRUCTURE_MODEL_URI=s3://BUCKET/models/table-slanet-plus/1"
     ):

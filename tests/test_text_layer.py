@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_raw
 import pytest
@@ -153,6 +154,22 @@ def test_text_layer_is_read_only_when_asked(born_digital: bytes) -> None:
         document.close()
     assert layer is not None and layer.suspect_chars == 0 and layer.image_coverage == 0.0
     assert [line.text for line in layer.lines] == TRUTH
+
+
+def test_pdf_pages_render_to_pdfiums_own_pixels(mixed_document: bytes) -> None:
+    """A page comes straight from pdfium's RGB bitmap: the same pixels as pdfium's render through
+    Pillow's conversion (scans, text and drawn images alike), as an array of its own."""
+    limits = DecodeLimits(max_pixels=60_000_000, max_pages=10)
+    document, pdf = Document(mixed_document, "pdf", limits), pdfium.PdfDocument(mixed_document)
+    try:
+        for index in range(len(pdf)):
+            page = document.render(index)
+            expected = np.asarray(pdf[index].render(scale=limits.pdf_dpi / 72).to_pil().convert("RGB"))
+            assert page.image.dtype == np.uint8 and page.image.flags.c_contiguous and page.image.flags.owndata
+            assert np.array_equal(page.image, expected)
+    finally:
+        document.close()
+        pdf.close()
 
 
 def test_parse_uses_the_text_layer(service: DocService, mixed_document: bytes) -> None:

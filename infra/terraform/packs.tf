@@ -20,18 +20,18 @@ locals {
   # `docfn models export-vlm --checkpoint` makes from MinerU2.5's weights.
   default_model_packs = {
     ocr    = "ocr-ppocrv6-tiny/2"
-    layout = "layout-cdla/1"
+    layout = "layout-cdla/2"
     table  = "ocr-ppocrv6-tiny/2"
-    parse  = "layout-cdla/1"
+    parse  = "layout-cdla/2"
     vlm    = "vlm-mineru25-int8/1"
   }
   default_role_packs = {
-    table   = { layout = "layout-cdla/1", table_structure = "table-slanet-plus/1" }
+    table   = { layout = "layout-cdla/2", table_structure = "table-slanet-plus/1" }
     parse   = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
     formula = { vlm = "vlm-mineru25-int8/1" }
     chart   = { vlm = "vlm-mineru25-int8/1" }
     # summarize parses documents in-process with parse's packs, the layout pack by its role.
-    summarize = { layout = "layout-cdla/1", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
+    summarize = { layout = "layout-cdla/2", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
   }
 
   # task => { DOCFN_MODEL_URI = "<name>/<version>", DOCFN_<ROLE>_MODEL_URI = ... }; main.tf turns

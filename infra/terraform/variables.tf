@@ -65,20 +65,20 @@ variable "tasks" {
       memory_size       = 2048
       timeout           = 60
       ephemeral_storage = 1024
-      model_pack        = "layout-cdla/1"
+      model_pack        = "layout-cdla/2"
     }
     table = {
       memory_size       = 3008
       timeout           = 120
       ephemeral_storage = 2048
       model_pack        = "ocr-ppocrv6-tiny/2"
-      role_packs        = { layout = "layout-cdla/1", table_structure = "table-slanet-plus/1" }
+      role_packs        = { layout = "layout-cdla/2", table_structure = "table-slanet-plus/1" }
     }
     parse = {
       memory_size       = 3008
       timeout           = 300
       ephemeral_storage = 4096
-      model_pack        = "layout-cdla/1"
+      model_pack        = "layout-cdla/2"
       role_packs        = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
     }
     # The VLM functions (docs/vlm.md, "On Lambda"): an instance serves one request at a time, so a
@@ -125,7 +125,7 @@ variable "tasks" {
       memory_size       = 3008
       timeout           = 300
       ephemeral_storage = 4096
-      role_packs        = { layout = "layout-cdla/1", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
+      role_packs        = { layout = "layout-cdla/2", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" }
     }
   }
 

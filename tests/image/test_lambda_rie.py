@@ -35,7 +35,7 @@ CASES = {
     "ocr": ({"DOCFN_MODEL_URI": "ocr-ppocrv6-tiny/2"}, "003", 0.6),
     "parse": (
         {
-            "DOCFN_MODEL_URI": "layout-cdla/1",
+            "DOCFN_MODEL_URI": "layout-cdla/2",
             "DOCFN_OCR_MODEL_URI": "ocr-ppocrv6-tiny/2",
             "DOCFN_TABLE_STRUCTURE_MODEL_URI": "table-slanet-plus/1",
         },

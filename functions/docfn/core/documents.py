@@ -243,14 +243,17 @@ class Document:
             width_pt, height_pt = page.get_size()
             scale = self.limits.pdf_dpi / 72.0
             self._check_pixels(round(width_pt * scale), round(height_pt * scale), f"PDF page {index + 1}")
-            bitmap = page.render(scale=scale)
-            image = bitmap.to_pil().convert("RGB")
-            layer = read_text_layer(page, image.size) if text_layer else None
+            # RGB straight from pdfium into an array of our own: the same pixels as going through
+            # Pillow's BGR -> RGB conversion, at a third of the cost (two fewer full-page copies).
+            bitmap = page.render(scale=scale, rev_byteorder=True)
+            image = np.array(bitmap.to_numpy()[:, :, :3])
+            bitmap.close()
+            layer = read_text_layer(page, (image.shape[1], image.shape[0])) if text_layer else None
         except pdfium.PdfiumError as exc:
             raise BadInput(f"PDF page {index + 1} cannot be rendered: {exc}") from exc
         finally:
             page.close()
-        return PageImage(index=index, image=np.asarray(image), text_layer=layer)
+        return PageImage(index=index, image=image, text_layer=layer)
 
     def close(self) -> None:
         if self._pdf is not None:

@@ -110,15 +110,25 @@ class _PageToPixels:
             ]
         )
 
+        # The affine's six numbers as floats: a box is four corners, mapped in plain arithmetic (a
+        # numpy product per glyph cost more than the rest of reading the layer).
+        (self._a, self._b, self._c), (self._d, self._e, self._f) = self.matrix.tolist()
+
     def box(self, left: float, bottom: float, right: float, top: float) -> Box:
-        corners = np.array([[left, bottom, 1], [right, top, 1], [left, top, 1], [right, bottom, 1]])
-        points = corners @ self.matrix.T
-        return (
-            float(points[:, 0].min()),
-            float(points[:, 1].min()),
-            float(points[:, 0].max()),
-            float(points[:, 1].max()),
+        a, b, c, d, e, f = self._a, self._b, self._c, self._d, self._e, self._f
+        xs = (
+            a * left + b * bottom + c,
+            a * right + b * top + c,
+            a * left + b * top + c,
+            a * right + b * bottom + c,
         )
+        ys = (
+            d * left + e * bottom + f,
+            d * right + e * top + f,
+            d * left + e * top + f,
+            d * right + e * bottom + f,
+        )
+        return (min(xs), min(ys), max(xs), max(ys))
 
 
 def _image_boxes(raw_module: Any, page: Any, to_pixels: _PageToPixels, size: tuple[int, int]) -> list[Box]:
@@ -206,20 +216,26 @@ class _Styles:
         self.textpage = textpage
         self.buffer = ctypes.create_string_buffer(128)
         self.flags = ctypes.c_int()
-        self.invisible_of: dict[int, bool] = {}
+        self.style_of: dict[int, tuple[str, bool]] = {}
 
     def font(self, index: int) -> str:
         size = self.raw.FPDFText_GetFontInfo(self.textpage, index, self.buffer, len(self.buffer), self.flags)
         return self.buffer.raw[: size - 1].decode("utf-8", "replace") if 0 < size <= len(self.buffer) else ""
 
-    def invisible(self, index: int) -> bool:
+    def style(self, index: int) -> tuple[str, bool]:
+        """The character's font name and whether it is invisible: one text object draws its glyphs
+        in one font and one render mode, so both are read once per object."""
         obj = self.raw.FPDFText_GetTextObject(self.textpage, index)
         if not obj:
-            return False
+            return self.font(index), False
         key = ctypes.cast(obj, ctypes.c_void_p).value or 0
-        if key not in self.invisible_of:
-            self.invisible_of[key] = self.raw.FPDFTextObj_GetTextRenderMode(obj) == _INVISIBLE
-        return self.invisible_of[key]
+        known = self.style_of.get(key)
+        if known is None:
+            known = self.style_of[key] = (
+                self.font(index),
+                self.raw.FPDFTextObj_GetTextRenderMode(obj) == _INVISIBLE,
+            )
+        return known
 
 
 def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
@@ -255,7 +271,7 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
         chars += 1
         suspect += is_suspect(code)
         font = raw_module.FPDFText_GetFontSize(textpage, index) or (box[3] - box[1])
-        invisible = styles.invisible(index)
+        font_name, invisible = styles.style(index)
         last = current.last_glyph
         if last is not None and (
             invisible != current.invisible or not _follows(last, box, max(font, current.font))
@@ -264,7 +280,7 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
         current.chars.append((char, box))
         current.font = font
         current.invisible = invisible
-        current.fonts[styles.font(index)] += 1
+        current.fonts[font_name] += 1
     cut()
     return runs, chars, suspect
 

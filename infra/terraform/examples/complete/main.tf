@@ -42,13 +42,13 @@ module "docfn" {
       maximum_batching_window_in_seconds = 2
       environment                        = { DOCFN_MAX_BODY_BYTES = "20971520" }
     }
-    layout    = { memory_size = 2048, timeout = 60, model_pack = "layout-cdla/1" }
+    layout    = { memory_size = 2048, timeout = 60, model_pack = "layout-cdla/2" }
     table     = { memory_size = 3008, timeout = 120, ephemeral_storage = 2048, model_pack = "ocr-ppocrv6-tiny/2" }
-    parse     = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, model_pack = "layout-cdla/1", role_packs = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" } }
+    parse     = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, model_pack = "layout-cdla/2", role_packs = { ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" } }
     formula   = { memory_size = 8192, timeout = 120, ephemeral_storage = 8192, role_packs = { vlm = "vlm-mineru25-int8/1" } }
     chart     = { memory_size = 8192, timeout = 120, ephemeral_storage = 8192, role_packs = { vlm = "vlm-mineru25-int8/1" } }
     vlm       = { memory_size = 10240, timeout = 900, ephemeral_storage = 10240, model_pack = "vlm-mineru25-int8/1" }
-    summarize = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, role_packs = { layout = "layout-cdla/1", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" } }
+    summarize = { memory_size = 3008, timeout = 300, ephemeral_storage = 4096, role_packs = { layout = "layout-cdla/2", ocr = "ocr-ppocrv6-tiny/2", table_structure = "table-slanet-plus/1" } }
   }
 
   # Uploads and results live one day; model packs forever.
