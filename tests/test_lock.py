@@ -28,7 +28,9 @@ def test_every_requirement_of_pyproject_is_pinned_within_its_range() -> None:
     assert unmet() == [], "run scripts/lock"
 
 
-@pytest.mark.parametrize("lock", ["runtime.txt", *sorted(p.name for p in LOCKS.glob("task-*.txt"))])
+@pytest.mark.parametrize(
+    "lock", ["runtime.txt", "local.txt", *sorted(p.name for p in LOCKS.glob("task-*.txt"))]
+)
 def test_image_locks_pin_what_the_suite_runs_with(lock: str) -> None:
     dev = pins("dev.txt")
     for name, version in pins(lock).items():

@@ -46,7 +46,7 @@ def _commands(title: str) -> list[str]:
 def test_try_it_installs_and_reads_the_sample_page(model_store: Path, tmp_path: Path) -> None:
     """The install command, run as a new user runs it: in a clone with nothing beside it and no venv
     yet (here: a copy of this checkout). Never in this checkout: `scripts/setup` syncs a venv to the
-    runtime lock exactly, which would take the suite's own tools out of it."""
+    laptop lock (requirements/local.txt) exactly, which would take the suite's own tools out of it."""
     install, suite = _commands("Try it (fresh Debian/Ubuntu, Python 3.11)")
     clone = copy_checkout(tmp_path / "docfn")
     assert (
@@ -63,6 +63,9 @@ def test_try_it_installs_and_reads_the_sample_page(model_store: Path, tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert "OUR SOLUTION" in done.stdout  # the sample page's heading, read by OCR
+    # The same install builds the layout pack on a first parse: its graph rewrite's onnx is there.
+    rewrite = [".venv/bin/python", "-c", "from docfn.tooling.graph_rewrites import _onnx; _onnx()"]
+    assert subprocess.run(rewrite, cwd=clone, capture_output=True, text=True).returncode == 0
     # The suite command is what CI runs (.ci/run), so it is exercised by every CI run itself.
     assert suite == "scripts/test"
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text()

@@ -26,8 +26,8 @@ def _onnx() -> Any:
     except ImportError as exc:
         raise ConfigurationError(
             f"this pack's recipe rewrites its model graph with the onnx package ({exc}), build-time"
-            " tooling a runtime-only install lacks: install it (`scripts/setup --dev`, or"
-            " `pip install -e .[export]`), or fetch the built pack from the model store"
+            " tooling a function image leaves out: install it (`scripts/setup` has it, or"
+            " `pip install -e .[packs]`), or fetch the built pack from the model store"
         ) from exc
 
 
