@@ -38,12 +38,17 @@ def run_docfn(
     env: Mapping[str, str] | None = None,
     unset: Sequence[str] = (),
     cwd: Path | None = None,
+    clean: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """``docfn ARGS`` with ``env`` added to this process's environment (``unset`` names removed) and
-    ``cwd`` as the working directory, all restored afterwards: its exit status and what it wrote to
-    stdout and stderr, as ``subprocess.run(..., capture_output=True, text=True)`` returns them.
-    Standard streams are not terminals here, as under ``capture_output``."""
+    """``docfn ARGS`` with ``env`` added to this process's environment (``unset`` names removed, and
+    with ``clean`` every ``DOCFN_*`` variable, as a minimal environment would have none) and ``cwd``
+    as the working directory, all restored afterwards: its exit status and what it wrote to stdout
+    and stderr, as ``subprocess.run(..., capture_output=True, text=True)`` returns them. Standard
+    streams are not terminals here, as under ``capture_output``."""
     from docfn.adapters.cli.main import main
+
+    if clean:
+        unset = [*unset, *(name for name in os.environ if name.upper().startswith("DOCFN_"))]
 
     argv = [str(arg) for arg in args]
     stdout, stderr = io.StringIO(), io.StringIO()
