@@ -119,16 +119,29 @@ def docfn_server_factory(model_store: Path) -> Iterator:
         server.stop()
 
 
-@pytest.fixture
-def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
-    """A fresh S3 server per test, with credentials boto3 accepts and a bucket named ``docfn-test``."""
-    for key, value in AWS_TEST_ENV.items():
-        monkeypatch.setenv(key, value)
+@pytest.fixture(scope="session")
+def _s3_process() -> Iterator[S3Server]:
+    """The moto server behind ``s3_server``: one process per test session (a start is most of a
+    second of CPU), emptied before each test."""
     server = S3Server()
-    server.start()
-    server.client().create_bucket(Bucket=TEST_BUCKET)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def s3_server(_s3_process: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """An empty S3 server for the test, with credentials boto3 accepts and only a bucket named
+    ``docfn-test``. The session's moto process, reset (moto's reset API) rather than started anew;
+    a test may stop and start it (an outage): the next test finds it started again, on its port."""
+    for key, value in AWS_TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    if _s3_process.running:
+        _s3_process.reset()
+    else:
+        _s3_process.stop()  # a process a test stopped, or that died: reaped, then a new one
+        _s3_process.start()
+    _s3_process.client().create_bucket(Bucket=TEST_BUCKET)
+    return _s3_process
 
 
 # --- the tiny random VLM (MinerU2.5's architecture), made once per session and shared -----------

@@ -4,15 +4,14 @@ files that never overwrite each other (the same file name in two folders)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from docfn.adapters.cli.render import output_stems
+from docfn_testkit.cli import run_docfn
 from docfn_testkit.paths import SAMPLE_PAGE
 
 
@@ -31,15 +30,7 @@ def two_folders(tmp_path: Path) -> list[Path]:
 
 
 def _run(args: list[str], model_store: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
-    return subprocess.run(
-        [sys.executable, "-m", "docfn", "run", "ocr", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_docfn("run", "ocr", *args, env={"DOCFN_MODEL_STORE": str(model_store)}, cwd=cwd)
 
 
 def test_json_is_one_line_per_input(model_store: Path, two_folders: list[Path], tmp_path: Path) -> None:

@@ -4,9 +4,7 @@ server for uploads): typed results and errors, retries honouring Retry-After, la
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from PIL import Image
 
 from docfn.client import Client, TaskResult
 from docfn.core.errors import BadOptions, NotFound
+from docfn_testkit.cli import run_docfn
 from docfn_testkit.docgen import pdf_from_images
 from docfn_testkit.paths import SAMPLE_PAGE
 from docfn_testkit.servers import DocfnServer, S3Server, running_server
@@ -109,10 +108,7 @@ def test_large_files_go_through_uploads_and_job_polling(model_store: Path, s3_se
 
 
 def _docfn_run(args: list[str], model_store: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
-    return subprocess.run(
-        [sys.executable, "-m", "docfn", "run", *args], env=env, capture_output=True, text=True, timeout=300
-    )
+    return run_docfn("run", *args, env={"DOCFN_MODEL_STORE": str(model_store)})
 
 
 @pytest.mark.parametrize(("task", "fmt"), [("ocr", "text"), ("parse", "md")])

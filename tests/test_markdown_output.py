@@ -7,7 +7,6 @@ import base64
 import io
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from docfn.adapters.wiring import build_service
 from docfn.core import imaging
 from docfn.core.settings import Settings
 from docfn.service.service import DocService
+from docfn_testkit.cli import run_docfn
 
 LINK = re.compile(r"!\[[^\]]*\]\(([^)]*)\)")
 
@@ -90,14 +90,7 @@ def test_captions_appear_once(service: DocService, figure_page: bytes) -> None:
 
 
 def _cli(model_store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "docfn", "run", *args],
-        env={"DOCFN_MODEL_STORE": str(model_store), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_docfn("run", *args, env={"DOCFN_MODEL_STORE": str(model_store)}, clean=True)
 
 
 def test_cli_markdown_on_stdout_embeds_its_images(model_store: Path, devset: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from docfn.core.errors import ConfigurationError
 from docfn.packs.manifest import PackVerificationError, verify_pack
+from docfn_testkit.cli import run_docfn
 from docfn_testkit.paths import OCR_PACK, OCR_PACK_VERSION
 
 
@@ -57,69 +58,28 @@ def test_path_escape_and_missing_manifest(pack_copy: Path) -> None:
 
 
 def test_cli_run_writes_outputs(model_store: Path, tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
     from docfn_testkit.paths import SAMPLE_PAGE
 
-    env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
+    env = {"DOCFN_MODEL_STORE": str(model_store)}
     out = tmp_path / "out"
     for fmt, suffix in [("text", ".txt"), ("json", ".json"), ("md", ".md")]:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "docfn",
-                "run",
-                "ocr",
-                str(SAMPLE_PAGE),
-                "--format",
-                fmt,
-                "--out",
-                str(out),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = run_docfn("run", "ocr", SAMPLE_PAGE, "--format", fmt, "--out", out, env=env)
         assert result.returncode == 0, result.stderr
         written = out / f"sample-page{suffix}"
         assert "RaggedRight" in written.read_text()
     assert json.loads((out / "sample-page.json").read_text())["result"]["model"] == "ocr-ppocrv6-tiny@2"
-    bad = subprocess.run(
-        [sys.executable, "-m", "docfn", "run", "ocr", str(tmp_path / "out" / "sample-page.txt")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    bad = run_docfn("run", "ocr", tmp_path / "out" / "sample-page.txt", env=env)
     # A text file is recognised as text (summarize reads it), which OCR does not take: a 415's message.
     assert bad.returncode == 1 and "unsupported Content-Type 'text/plain'" in bad.stderr, bad.stderr
 
 
 def test_first_run_builds_missing_pack_with_a_message(tmp_path: Path, model_store: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
     from docfn_testkit.paths import SAMPLE_PAGE
 
     store = tmp_path / "fresh-store"
     store.mkdir()
     (store / "_wheels").symlink_to(model_store / "_wheels")
-    env = {**os.environ, "DOCFN_MODEL_STORE": str(store)}
-    result = subprocess.run(
-        [sys.executable, "-m", "docfn", "run", "ocr", str(SAMPLE_PAGE), "--format", "text"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_docfn("run", "ocr", SAMPLE_PAGE, "--format", "text", env={"DOCFN_MODEL_STORE": str(store)})
     assert result.returncode == 0, result.stderr
     assert "building model pack ocr-ppocrv6-tiny@2" in result.stderr
     assert (store / OCR_PACK / OCR_PACK_VERSION / "manifest.json").is_file()

@@ -5,9 +5,7 @@ English and a Chinese devset page); and the CLI's ``--format chunks`` JSON Lines
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from docfn.adapters.wiring import build_service
 from docfn.core.sentences import token_count
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import normalise
+from docfn_testkit.cli import run_docfn
 from docfn_testkit.pdfgen import joined, scanned_pdf
 
 SIZE, OVERLAP = 80, 20
@@ -86,11 +85,9 @@ def test_options_are_checked(model_store: Path) -> None:
 
 
 def test_cli_format_chunks_is_json_lines(model_store: Path, devset: Path) -> None:
-    env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
-
     def docfn_run(task: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "docfn", "run", task, str(devset / "003.png"), "--format", "chunks"]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+        argv = ["run", task, str(devset / "003.png"), "--format", "chunks"]
+        return run_docfn(*argv, env={"DOCFN_MODEL_STORE": str(model_store)})
 
     done = docfn_run("parse")
     assert done.returncode == 0, done.stderr

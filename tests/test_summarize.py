@@ -6,9 +6,6 @@ failure falling back; map-reduce with progress; the 413 beyond the configured le
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from docfn.core.settings import Settings
 from docfn.packs.manifest import verify_pack
 from docfn.service.cache import MemoryCache
 from docfn_testkit import pdfgen
+from docfn_testkit.cli import run_docfn
 from docfn_testkit.paths import devset_manifest
 from docfn_testkit.servers import DocfnServer, RedisServer
 from docfn_testkit.summarize import ARTICLE, ChatServer
@@ -124,11 +122,11 @@ def test_cli_on_markdown_and_a_page(model_store: Path, devset: Path, tmp_path: P
     article = tmp_path / "article.md"
     article.write_text(ARTICLE)
     page = devset / f"{pages('en')[0]}.png"
-    env = {**os.environ, "DOCFN_MODEL_STORE": str(model_store)}
 
     def docfn_run(*args: str) -> str:
-        argv = [sys.executable, "-m", "docfn", "run", "summarize", *args]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=True).stdout
+        done = run_docfn("run", "summarize", *args, env={"DOCFN_MODEL_STORE": str(model_store)})
+        done.check_returncode()
+        return done.stdout
 
     lines = docfn_run(str(article), str(page), "-o", "sentences=2").splitlines()
     text_body, page_body = (json.loads(line) for line in lines)

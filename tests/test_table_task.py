@@ -4,8 +4,6 @@ found and read alone; a crop that is just a table still reads; over HTTP and the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from docfn.adapters.wiring import build_service
 from docfn.core.settings import Settings
 from docfn.service.service import DocService
 from docfn_testkit import docgen
+from docfn_testkit.cli import run_docfn
 from docfn_testkit.servers import DocfnServer
 from docfn_testkit.tablegen import SAMPLE_TABLES, render_table, slots
 
@@ -114,13 +113,13 @@ def test_table_over_http(model_store: Path, page_png: bytes) -> None:
 def test_table_on_the_cli(model_store: Path, page_png: bytes, tmp_path: Path) -> None:
     source = tmp_path / "page.png"
     source.write_bytes(page_png)
-    env = {"DOCFN_MODEL_STORE": str(model_store), "PATH": "/usr/bin:/bin"}
-    command = [sys.executable, "-m", "docfn", "run", "table", str(source)]
-    markdown = subprocess.run(
-        [*command, "--format", "md"], env=env, capture_output=True, text=True, check=True
-    )
+    env = {"DOCFN_MODEL_STORE": str(model_store)}
+    command = ["run", "table", str(source)]
+    markdown = run_docfn(*command, "--format", "md", env=env, clean=True)
+    markdown.check_returncode()
     assert "| Day | Morning | Afternoon | Room |" in markdown.stdout
     assert "| Wednesday | Excursion to the lake |  | Bus |" in markdown.stdout
     assert "Solar panels" not in markdown.stdout
-    raw = subprocess.run([*command, "--format", "json"], env=env, capture_output=True, text=True, check=True)
+    raw = run_docfn(*command, "--format", "json", env=env, clean=True)
+    raw.check_returncode()
     assert json.loads(raw.stdout)["result"]["tables"] == 1

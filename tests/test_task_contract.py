@@ -3,8 +3,6 @@ validated the same way for HTTP, the CLI and upload jobs; packs resolved where t
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from docfn.adapters.wiring import build_service, upload_processor
 from docfn.core.errors import BadOptions, NotFound, PackNotConfigured
 from docfn.core.settings import Settings
+from docfn_testkit.cli import run_docfn
 from docfn_testkit.paths import SAMPLE_PAGE
 
 
@@ -65,12 +64,14 @@ def test_valid_options_reach_the_task_and_the_cache_key(service) -> None:  # typ
 
 
 def test_cli_refuses_bad_options_the_same_way(model_store: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "docfn", "run", "ocr", str(SAMPLE_PAGE), "-o", "colour=blue"],
-        env={"DOCFN_MODEL_STORE": str(model_store), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_docfn(
+        "run",
+        "ocr",
+        SAMPLE_PAGE,
+        "-o",
+        "colour=blue",
+        env={"DOCFN_MODEL_STORE": str(model_store)},
+        clean=True,
     )
     assert result.returncode == 1
     assert "unknown option(s) ['colour'] for task ocr" in result.stderr and "(bad_options)" in result.stderr

@@ -15,6 +15,7 @@ import pytest
 from docfn.adapters.wiring import build_service
 from docfn.core.errors import PackNotConfigured
 from docfn.core.settings import Settings
+from docfn_testkit.cli import run_docfn
 from docfn_testkit.crops import crop_png
 from docfn_testkit.servers import S3Server, running_server, wait_until
 
@@ -116,9 +117,8 @@ def test_loading_ahead_without_a_vlm_pack_readiness_names_it_for_every_task(mode
 
 def test_cli_without_a_vlm_pack_says_how_to_make_one(tmp_path: Path) -> None:
     (tmp_path / "formula.png").write_bytes(crop_png("formula"))
-    env = {"PATH": "/usr/bin:/bin", "DOCFN_MODEL_STORE": str(tmp_path / "store")}
-    command = [sys.executable, "-m", "docfn", "run", "formula", str(tmp_path / "formula.png")]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    env = {"DOCFN_MODEL_STORE": str(tmp_path / "store")}
+    done = run_docfn("run", "formula", tmp_path / "formula.png", env=env, clean=True)
     assert done.returncode != 0
     assert all(step in done.stderr for step in HOW_TO), done.stderr
 

@@ -18,18 +18,15 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     )
 
 
+@lru_cache(maxsize=4)
 def decompression_bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
-    """A real, valid greyscale PNG of width x height: ~1 MB on the wire, 900 MB when decoded."""
-    compressor = zlib.compressobj(9)
-    row = b"\x00" + b"\xff" * width  # filter byte + white pixels
-    parts = [compressor.compress(row * 256) for _ in range(height // 256)]
-    parts.append(compressor.compress(row * (height % 256)))
-    parts.append(compressor.flush())
+    """A real, valid greyscale PNG of width x height: ~1 MB on the wire, 900 MB when decoded. Made
+    once per process (bytes, immutable)."""
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", b"".join(parts))
+        + png_chunk(b"IDAT", _compressed_rows(b"\x00" + b"\xff" * width, height))
         + png_chunk(b"IEND", b"")
     )
 
@@ -68,12 +65,21 @@ def word_page(number: int) -> bytes:
 
 
 def _compressed_rows(row: bytes, height: int) -> bytes:
-    """``height`` copies of one filtered scanline, deflated without building them all in memory."""
-    compressor = zlib.compressobj(9)
-    parts = [compressor.compress(row * 256) for _ in range(height // 256)]
-    parts.append(compressor.compress(row * (height % 256)))
-    parts.append(compressor.flush())
-    return b"".join(parts)
+    """``height`` copies of one filtered scanline as a zlib stream, deflated without building them
+    all in memory and without deflating the same rows again and again: a block of 256 rows is
+    deflated once, ending in a full flush (byte-aligned, no reference back past it), so every such
+    block deflates to the same bytes, which are repeated; the checksum is over every row."""
+    block = row * 256
+    whole, rest = divmod(height, 256)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: header and checksum added here
+    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH) if whole else b""
+    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
+    last = tail.compress(row * rest) + tail.flush(zlib.Z_FINISH)
+    checksum = 1
+    for _ in range(whole):
+        checksum = zlib.adler32(block, checksum)
+    checksum = zlib.adler32(row * rest, checksum)
+    return b"\x78\xda" + repeated * whole + last + struct.pack(">I", checksum)
 
 
 def _fctl(sequence: int, width: int, height: int) -> bytes:
@@ -82,7 +88,7 @@ def _fctl(sequence: int, width: int, height: int) -> bytes:
 
 
 def apng_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
-    """A valid two-frame APNG on a width x height canvas (1-bit greyscale, ~50 KB on the wire): its
+    """A valid two-frame APNG on a width x height canvas (1-bit greyscale, ~80 KB on the wire): its
     first frame fills the canvas, the second is 1x1. Seeking to frame 2 composites it onto frame 1,
     so a decoder that seeks before checking the canvas decodes width x height pixels first."""
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)

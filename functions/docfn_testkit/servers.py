@@ -269,6 +269,15 @@ class S3Server:
             self.process.wait(timeout=10)
             self.process = None
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def reset(self) -> None:
+        """Forget everything stored (every bucket, object, secret): moto's reset API, so one server
+        process can stand in for a fresh one."""
+        httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=30).raise_for_status()
+
     def client(self, service: str = "s3") -> Any:
         """A boto3 client of this server, signing with the test credentials."""
         import boto3
