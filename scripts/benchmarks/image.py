@@ -312,7 +312,9 @@ def optimised_pack(store: Path, ref: str) -> str:
     return f"{name}/{version}{OPT_SUFFIX}"
 
 
-def variants(tasks: list[str], build: bool, compare: str | None) -> dict[str, dict[str, Any]]:
+def variants(
+    tasks: list[str], build: bool, compare: str | None, prefetch: bool = False
+) -> dict[str, dict[str, Any]]:
     """label -> {task: image} and how the variant differs (env, optimised packs)."""
     tag = os.environ.get("DOCFN_IMAGE_TAG", "dev")  # what scripts/build_image names its images
     ours, baked = {}, {}
@@ -325,7 +327,10 @@ def variants(tasks: list[str], build: bool, compare: str | None) -> dict[str, di
         if compare is not None:
             baked[task] = inspect_image(f"{built}-packs")
     if compare is None:
-        return {"": {"images": ours, "env": {}, "optimised": False}}
+        shipped = {"": {"images": ours, "env": {}, "optimised": False}}
+        if prefetch:  # the pack prefetch process (off by default) beside the shipped default
+            shipped["prefetch"] = {"images": ours, "env": {"DOCFN_PACK_PREFETCH": "1"}, "optimised": False}
+        return shipped
     base = {task: inspect_image(f"localhost/docfn-{task}:{compare}") for task in tasks}
     return {
         "base": {"images": base, "env": {}, "optimised": False},
@@ -340,9 +345,11 @@ def case_name(task: str, variant: str) -> str:
     return f"{task}, {variant}" if variant else f"{task}, sample page"
 
 
-def cold_starts(tasks: list[str], runs: int, build: bool, compare: str | None = None) -> dict[str, Any]:
+def cold_starts(
+    tasks: list[str], runs: int, build: bool, compare: str | None = None, prefetch: bool = False
+) -> dict[str, Any]:
     ensure_container_host()
-    kinds = variants(tasks, build, compare)
+    kinds = variants(tasks, build, compare, prefetch)
     configured = {task: terraform_settings(task) for task in tasks}
     refs = {ref for packs, _ in configured.values() for ref in packs.values()}
     store = build_packs({ref.split("/")[0] for ref in refs}, pack_store())
@@ -773,6 +780,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--graphs", action="store_true", help="add the in-process measurement of saved optimised graphs"
     )
+    parser.add_argument(
+        "--prefetch",
+        action="store_true",
+        help="without --compare: also run this tree's images with DOCFN_PACK_PREFETCH=1, interleaved",
+    )
     parser.add_argument("--sizes", action="store_true", help="measure sizes instead of cold starts")
 
 
@@ -788,7 +800,13 @@ def run(args: argparse.Namespace) -> int:
             (args.out / "image_size.md").write_text(markdown)
         print(markdown)
         return 0
-    data = cold_starts(tasks, 1 if args.quick else args.runs, build=not args.no_build, compare=args.compare)
+    data = cold_starts(
+        tasks,
+        1 if args.quick else args.runs,
+        build=not args.no_build,
+        compare=args.compare,
+        prefetch=args.prefetch,
+    )
     if args.graphs:
         refs = {ref for task in tasks for ref in terraform_settings(task)[0].values()}
         data["graphs"] = graphs(pack_store(), refs)
