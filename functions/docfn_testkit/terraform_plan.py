@@ -26,7 +26,17 @@ from typing import Any
 import pytest
 
 from .hcl import TF_DIR
-from .terraform_env import local_definitions, needed_locals, placeholder_references, top_level_blocks
+from .terraform_env import (
+    apply_outputs,
+    local_definitions,
+    module_locals,
+    needed_locals,
+    placeholder_references,
+    terraform,
+    terraform_cli,
+    top_level_blocks,
+    var_flags,
+)
 
 WEB_BUNDLE_DIR = TF_DIR / "modules" / "web_bundle"
 
@@ -53,7 +63,7 @@ provider "aws" {
 
 
 def terraform_binary() -> str:
-    binary = shutil.which("tofu") or shutil.which("terraform")
+    binary = terraform_cli()
     if binary is None:
         pytest.skip("no terraform/tofu binary on PATH (a plan needs the CLI and a provider)")
     return binary
@@ -71,17 +81,15 @@ def aws_provider_plugin_dir() -> Path:
     )
 
 
+# No user CLI config: the plugin directory is given to init explicitly.
+PLAN_ENV = {"TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+
+
 def run_terraform(directory: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    # No user CLI config: the plugin directory is given to init explicitly.
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    return subprocess.run(
-        [terraform_binary(), f"-chdir={directory}", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    """``terraform ARGS`` in ``directory`` by the CLI (a plan needs it), as a CompletedProcess."""
+    terraform_binary()
+    code, out, err = terraform(directory, *args, timeout=timeout, env=PLAN_ENV)
+    return subprocess.CompletedProcess(["terraform", *args], code, out, err)
 
 
 def web_bundle_root(directory: Path) -> Path:
@@ -90,9 +98,7 @@ def web_bundle_root(directory: Path) -> Path:
     web = (TF_DIR / "web.tf").read_text()
     shutil.copy(TF_DIR / "variables.tf", directory / "variables.tf")
     (directory / "web.tf").write_text(web)
-    definitions: dict[str, str] = {}
-    for path in sorted(TF_DIR.glob("*.tf")):
-        definitions.update(local_definitions(path.read_text()))
+    definitions = module_locals()
     names = needed_locals([web], definitions)
     body = "\n".join(placeholder_references(definitions[name]) for name in names)
     (directory / "locals.tf").write_text("locals {\n" + body + "\n}\n")
@@ -119,11 +125,9 @@ def web_bundle_root(directory: Path) -> Path:
 
 def plan_json(directory: Path, **variables: Any) -> dict[str, Any]:
     """`terraform plan` with -var values (JSON-encoded unless strings), as `terraform show -json`."""
-    flags = [
-        f"-var={name}={value if isinstance(value, str) else json.dumps(value)}"
-        for name, value in variables.items()
-    ]
-    done = run_terraform(directory, "plan", "-input=false", "-no-color", "-out=plan.bin", *flags)
+    done = run_terraform(
+        directory, "plan", "-input=false", "-no-color", "-out=plan.bin", *var_flags(variables)
+    )
     if done.returncode != 0:
         raise AssertionError(f"terraform plan failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     shown = run_terraform(directory, "show", "-json", "-no-color", "plan.bin")
@@ -160,15 +164,4 @@ def web_bundle_locals(source_dir: Path, scratch: Path, **variables: Any) -> dict
     (scratch / "outputs.tf").write_text(
         "\n".join(f'output "{name}" {{ value = local.{name} }}' for name in WEB_LOCALS) + "\n"
     )
-    flags = [
-        f"-var={name}={value if isinstance(value, str) else json.dumps(value)}"
-        for name, value in {"source_dir": str(source_dir), **variables}.items()
-    ]
-    for args in (
-        ("init", "-input=false", "-no-color", "-backend=false"),
-        ("apply", "-auto-approve", "-input=false", "-no-color", *flags),
-        ("output", "-json", "-no-color"),
-    ):
-        done = run_terraform(scratch, *args)
-        assert done.returncode == 0, f"terraform {args[0]} failed:\n{done.stdout}\n{done.stderr}"
-    return {name: value["value"] for name, value in json.loads(done.stdout).items()}
+    return apply_outputs(scratch, *var_flags({"source_dir": str(source_dir), **variables}))
