@@ -24,6 +24,7 @@ from docfn_testkit.mineru_client import (
     chat_completions,
     crops,
     grid_blocks,
+    http_client,
     sampling,
     vlm_batches,
 )
@@ -65,13 +66,9 @@ def _sent(client: Any, params: Any) -> dict[str, Any]:
 def test_two_step_extract_and_block_extraction_through_docfn(
     server: DocfnServer, monkeypatch: pytest.MonkeyPatch, vlm_tiny_pack: Path
 ) -> None:
-    from mineru_vl_utils import MinerUClient
-
     monkeypatch.setenv("MINERU_VL_API_KEY", API_KEY)  # the client sends it as a Bearer token
     by_type = sampling()
-    client = MinerUClient(
-        backend="http-client", server_url=server.url, sampling_params=by_type, use_tqdm=False, max_retries=0
-    )
+    client = http_client(server.url)
     page = Image.open(DEVSET / "001.png")
     model = client.client.model_name
     assert model.endswith("@" + vlm_tiny_pack.name)
@@ -111,16 +108,8 @@ def test_a_full_page_of_blocks_at_the_clients_default_concurrency(
     """``batch_content_extract`` on 48 crops and ``extract_with_layout`` on a 48-block layout, with
     the client's default concurrency (100 requests at once) and no retries: every block is answered
     and none is refused; the waiting requests shared the engine's batches."""
-    from mineru_vl_utils import MinerUClient
-
     monkeypatch.setenv("MINERU_VL_API_KEY", API_KEY)
-    client = MinerUClient(
-        backend="http-client",
-        server_url=server.url,
-        sampling_params=sampling(),
-        use_tqdm=False,
-        max_retries=0,
-    )
+    client = http_client(server.url)
     assert client.max_concurrency == 100  # the client's default, not lowered for docfn
     before = len(_received(server))
     batches_before = vlm_batches(server.url)

@@ -41,6 +41,20 @@ def sampling() -> dict[str, Any]:
     }
 
 
+def http_client(server_url: str) -> Any:
+    """MinerU's own client on its ``http-client`` backend at ``server_url``, as the tests run it: the
+    per-type sampling above, no progress bars, no retries (a refused request must show)."""
+    from mineru_vl_utils import MinerUClient
+
+    return MinerUClient(
+        backend="http-client",
+        server_url=server_url,
+        sampling_params=sampling(),
+        use_tqdm=False,
+        max_retries=0,
+    )
+
+
 def block_types(count: int) -> list[str]:
     return [BLOCK_TYPES[i % len(BLOCK_TYPES)] for i in range(count)]
 

@@ -26,7 +26,7 @@ from docfn_testkit.mineru_client import (
     chat_completions,
     crops,
     grid_blocks,
-    sampling,
+    http_client,
     vlm_batches,
 )
 from docfn_testkit.paths import DEVSET
@@ -42,8 +42,6 @@ def _vlm_service() -> str:
 def test_mineru_client_on_a_full_page_against_the_knative_vlm_service(
     knative_container: Callable[[str], KnativeContainer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mineru_vl_utils import MinerUClient
-
     name = _vlm_service()
     ksvc = services()[name]
     env = resolve_env(ksvc)
@@ -59,13 +57,7 @@ def test_mineru_client_on_a_full_page_against_the_knative_vlm_service(
     before = vlm_batches(function.url)
 
     with QueueProxy(function.url, concurrency) as proxy:
-        client = MinerUClient(
-            backend="http-client",
-            server_url=proxy.url,
-            sampling_params=sampling(),
-            use_tqdm=False,
-            max_retries=0,
-        )
+        client = http_client(proxy.url)
         assert client.max_concurrency == 100  # the client's default, not lowered for docfn
         types = block_types(FULL_PAGE_BLOCKS)
         extracted = client.batch_content_extract(crops(FULL_PAGE_BLOCKS), types)
