@@ -210,39 +210,11 @@ async function runInBrowser(file) {
   status(`ocr in this browser: ${read.lines.length} lines (${browserOcr.packId}, ${browserOcr.threads} thread${browserOcr.threads > 1 ? "s" : ""}, ${Math.round(elapsed)} ms)`);
 }
 
-async function run(event) {
-  event.preventDefault();
-  if (!chosen) return;
-  if ($("local").checked) {
-    $("go").disabled = true;
-    try {
-      await runInBrowser(chosen);
-      document.body.dataset.state = "done";
-    } catch (error) {
-      status(error.message, true);
-      document.body.dataset.state = "error";
-    } finally {
-      $("go").disabled = false;
-    }
-    return;
-  }
-  const task = $("task").value;
-  const page = Math.max(1, parseInt($("page").value, 10) || 1);
-  const query = new URLSearchParams({pages: String(page)});
-  if (task === "parse") query.set("images", "base64");
-  status(`running ${task} on ${chosen.name}, page ${page}…`);
+// One read at a time: the button is off while it runs, and the page's state says how it ended.
+async function busy(work) {
   $("go").disabled = true;
   try {
-    const response = await fetch(`/v1/${task}?${query}`, {method: "POST", body: chosen, headers: {"content-type": chosen.type || "application/octet-stream"}});
-    const body = await response.json();
-    if (!response.ok) throw new Error(`${body.error.message} (${body.error.code})`);
-    await showPage(chosen, page);
-    const {size, boxes} = boxesOf(task, body.result, page);
-    drawRegions(size, boxes);
-    renderMarkdown(markdownOf(task, body.result, page), body.result.images || {});
-    showTimings(response.headers.get("server-timing"));
-    offerDownload(body, chosen.name);
-    status(`${task}: ${boxes.length} regions on page ${page}${body.cached ? " (from the cache)" : ""}`);
+    await work();
     document.body.dataset.state = "done";
   } catch (error) {
     status(error.message, true);
@@ -250,6 +222,31 @@ async function run(event) {
   } finally {
     $("go").disabled = false;
   }
+}
+
+async function runOnServer(file) {
+  const task = $("task").value;
+  const page = Math.max(1, parseInt($("page").value, 10) || 1);
+  const query = new URLSearchParams({pages: String(page)});
+  if (task === "parse") query.set("images", "base64");
+  status(`running ${task} on ${file.name}, page ${page}…`);
+  const response = await fetch(`/v1/${task}?${query}`, {method: "POST", body: file, headers: {"content-type": file.type || "application/octet-stream"}});
+  const body = await response.json();
+  if (!response.ok) throw new Error(`${body.error.message} (${body.error.code})`);
+  await showPage(file, page);
+  const {size, boxes} = boxesOf(task, body.result, page);
+  drawRegions(size, boxes);
+  renderMarkdown(markdownOf(task, body.result, page), body.result.images || {});
+  showTimings(response.headers.get("server-timing"));
+  offerDownload(body, file.name);
+  status(`${task}: ${boxes.length} regions on page ${page}${body.cached ? " (from the cache)" : ""}`);
+}
+
+async function run(event) {
+  event.preventDefault();
+  if (!chosen) return;
+  const file = chosen;
+  await busy(() => ($("local").checked ? runInBrowser(file) : runOnServer(file)));
 }
 
 $("file").addEventListener("change", () => choose($("file").files[0]));
