@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import harness
+from benchmarks.vlm_decoders import genai_greedy, set_genai_threads
 from docfn_testkit.paths import DEVSET
 
 PAGE_SIZE = (1036, 1036)  # MinerU's layout view
@@ -372,10 +373,7 @@ def run_genai(cache: Path, engine: GenaiEngine, args: argparse.Namespace) -> dic
 
     config = json.loads((cache / "pack_config.json").read_text())
     folder = cache / f"genai-{engine.precision}"
-    genai_config = json.loads((folder / "genai_config.json").read_text())
-    options = genai_config["model"]["decoder"]["session_options"]
-    options.update(intra_op_num_threads=args.threads, inter_op_num_threads=1, allow_spinning="0")
-    (folder / "genai_config.json").write_text(json.dumps(genai_config, indent=2))
+    set_genai_threads(folder, args.threads)
     files = {
         "vision": cache / engine.vision,
         "embed": cache / "fp32" / "embed.onnx",
@@ -396,16 +394,7 @@ def run_genai(cache: Path, engine: GenaiEngine, args: argparse.Namespace) -> dic
         vision = preprocess(image, model.processor)
         ids = model.chat_prompt([vision, PROMPT])
         model.encode_images([vision])
-        params = og.GeneratorParams(lm)
-        params.set_search_options(max_length=len(ids) + new_tokens, min_length=len(ids) + new_tokens)
-        params.set_search_options(do_sample=False)
-        generator = og.Generator(lm, params)
-        generator.append_tokens(ids.tolist())
-        tokens: list[int] = []
-        while not generator.is_done():
-            generator.generate_next_token()
-            tokens.append(int(generator.get_next_tokens()[0]))
-        return tokens
+        return genai_greedy(lm, ids, new_tokens)
 
     result = _measure(encode, generate, page if engine.vision == "fp32/vision.onnx" else None, block, args)
     result["tokens"] = None  # not the crop's answer (see the module's docstring)

@@ -85,27 +85,37 @@ def _docfn(
     return lambda prompt, n: model.generate(prompt, [], max_new_tokens=n, stop_tokens=frozenset()).token_ids
 
 
-def _genai(folder: Path, threads: int) -> Callable[[np.ndarray, int], list[int]]:
-    import onnxruntime_genai as og
-
+def set_genai_threads(folder: Path, threads: int) -> None:
+    """The exported genai model's decoder on ``threads`` intra-op threads without spin-waiting, as
+    docfn's own sessions (written into its genai_config.json, which og.Model reads)."""
     config = json.loads((folder / "genai_config.json").read_text())
     options = config["model"]["decoder"]["session_options"]
     options.update(intra_op_num_threads=threads, inter_op_num_threads=1, allow_spinning="0")
     (folder / "genai_config.json").write_text(json.dumps(config, indent=2))
+
+
+def genai_greedy(model: Any, prompt: np.ndarray, new_tokens: int) -> list[int]:
+    """onnxruntime-genai's generator on ``model``: ``prompt`` then exactly ``new_tokens`` greedy tokens."""
+    import onnxruntime_genai as og
+
+    params = og.GeneratorParams(model)
+    length = len(prompt) + new_tokens
+    params.set_search_options(max_length=length, min_length=length, do_sample=False)
+    generator = og.Generator(model, params)
+    generator.append_tokens(prompt.tolist())
+    tokens: list[int] = []
+    while not generator.is_done():
+        generator.generate_next_token()
+        tokens.append(int(generator.get_next_tokens()[0]))
+    return tokens
+
+
+def _genai(folder: Path, threads: int) -> Callable[[np.ndarray, int], list[int]]:
+    import onnxruntime_genai as og
+
+    set_genai_threads(folder, threads)
     model = og.Model(str(folder))
-
-    def generate(prompt: np.ndarray, n: int) -> list[int]:
-        params = og.GeneratorParams(model)
-        params.set_search_options(max_length=len(prompt) + n, min_length=len(prompt) + n, do_sample=False)
-        generator = og.Generator(model, params)
-        generator.append_tokens(prompt.tolist())
-        tokens: list[int] = []
-        while not generator.is_done():
-            generator.generate_next_token()
-            tokens.append(int(generator.get_next_tokens()[0]))
-        return tokens
-
-    return generate
+    return lambda prompt, n: genai_greedy(model, prompt, n)
 
 
 def _genai_graph(folder: Path, threads: int) -> Callable[[np.ndarray, int], list[int]]:
