@@ -49,5 +49,4 @@ def test_the_venv_holds_exactly_the_lock() -> None:
         pytest.fail("the suite runs in the venv scripts/setup makes (.venv)")
     installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in metadata.distributions()}
     installed.pop("docfn")
-    installed.pop("pip", None)  # the venv's own installer (python -m venv seeds it; sync leaves it)
     assert installed == pins("dev.txt")

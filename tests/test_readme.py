@@ -13,10 +13,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from PIL import Image
 
 from docfn_testkit.checkout import copy_checkout
 from docfn_testkit.docgen import pdf_from_images
+from docfn_testkit.lock import pins as lock_pins
 from docfn_testkit.paths import ROOT, SAMPLE_PAGE
 from docfn_testkit.servers import free_port, shell_session
 from docfn_testkit.walkthrough import reader_env, run_shown
@@ -66,6 +69,17 @@ def test_try_it_installs_and_reads_the_sample_page(model_store: Path, tmp_path: 
     # The same install builds the layout pack on a first parse: its graph rewrite's onnx is there.
     rewrite = [".venv/bin/python", "-c", "from docfn.tooling.graph_rewrites import _onnx; _onnx()"]
     assert subprocess.run(rewrite, cwd=clone, capture_output=True, text=True).returncode == 0
+    # And the install is the laptop lock exactly: nothing more, nothing less, no other version.
+    listing = (
+        "import json, importlib.metadata as m;"
+        " print(json.dumps([[d.metadata['Name'], d.version] for d in m.distributions()]))"
+    )
+    listed = subprocess.run(
+        [".venv/bin/python", "-c", listing], cwd=clone, capture_output=True, text=True, check=True
+    )
+    installed = {canonicalize_name(name): Version(version) for name, version in json.loads(listed.stdout)}
+    installed.pop("docfn")
+    assert installed == lock_pins(clone / "requirements" / "local.txt")
     # The suite command is what CI runs (.ci/run), so it is exercised by every CI run itself.
     assert suite == "scripts/test"
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
