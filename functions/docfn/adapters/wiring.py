@@ -135,6 +135,10 @@ def build_service(
 
 def bindings_for(settings: Settings) -> dict[str, object]:
     """The outside services tasks call, by name: summarize's LLM endpoint when one is configured."""
+    if not settings.summarize_url:
+        # Every function builds its service on its cold path: the endpoint's client (httpx, ~0.1 s
+        # of imports) is imported only by a function that has an endpoint to call.
+        return {}
     from ..cloud.llm_endpoint import LLM_WRITER, endpoint_writer
 
     writer = endpoint_writer(settings)
