@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,12 +125,17 @@ class OcrEngine:
         self.classifier = AngleClassifier(_ocr_session(pack_dir / cls_files[0].path)) if cls_files else None
 
     def warm_up(self) -> None:
-        """Each session once: a blank page (detects nothing) and a blank line crop."""
-        self.detector(np.full((64, 64, 3), 255, dtype=np.uint8))
+        """Each session once, side by side on the pool (ONNX Runtime releases the GIL; this is on a
+        Lambda cold start's path): a blank page (detects nothing) and a blank line crop."""
+        blank_page = np.full((64, 64, 3), 255, dtype=np.uint8)
         blank_line = np.full((self.recognizer.height, 4 * self.recognizer.height, 3), 255, dtype=np.uint8)
-        self.recognizer(blank_line)
+        runs: list[tuple[Callable[[np.ndarray], object], np.ndarray]] = [
+            (self.detector, blank_page),
+            (self.recognizer, blank_line),
+        ]
         if self.classifier is not None:
-            self.classifier(blank_line)
+            runs.append((self.classifier, blank_line))
+        self.pool.map(lambda run: run[0](run[1]), runs)
 
     def read_line(self, image: np.ndarray, quad: np.ndarray, use_angle_cls: bool) -> tuple[str, float]:
         crop = crop_quad(image, quad)
