@@ -51,3 +51,26 @@ def test_a_page_without_lines_falls_back_to_the_longest_side(devset: Path) -> No
     # Small inputs (a region, a photo of a label) are still upscaled to the shortest-side limit.
     small = np.asarray(Image.open(devset / "003.png").convert("RGB"))[:300, :500]
     assert min(_resize_for_detection(small, config).shape[:2]) == 736
+
+
+def _small_print_page() -> np.ndarray:
+    """The same A4 page size holding four half-size pages: print half the usual height."""
+    half = Image.fromarray(_page(0.5))
+    sheet = Image.new("RGB", (half.width * 2, half.height * 2), "white")
+    for x in (0, half.width):
+        for y in (0, half.height):
+            sheet.paste(half, (x, y))
+    return np.asarray(sheet)
+
+
+def test_min_text_height_enlarges_only_small_print_beyond_the_cap() -> None:
+    config = TextDetectorConfig(max_side_len=1024, min_text_height=10.0)
+    ordinary = _page(1.0)  # lines about 13 px at the 1024-px cap: the cap stands
+    assert max(_resize_for_detection(ordinary, config).shape[:2]) == 1024
+    small = _small_print_page()  # lines about 6 px at the cap: enlarged until they reach 10 px
+    resized = _resize_for_detection(small, config)
+    on_input = estimate_line_height(small) * resized.shape[0] / small.shape[0]
+    assert max(resized.shape[:2]) > 1024 and 9.0 <= on_input <= 11.5, (resized.shape, on_input)
+    # Never beyond the page's own size, however small the print.
+    tiny_print = TextDetectorConfig(max_side_len=1024, min_text_height=40.0)
+    assert _resize_for_detection(small, tiny_print).shape[:2] == (1760, 1248)

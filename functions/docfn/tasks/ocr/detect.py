@@ -29,6 +29,10 @@ class TextDetectorConfig:
     # the detector's input, never upscaled (0: off, ``max_side_len`` decides). One size in pixels
     # does not fit pages of every DPI; one text height does (docs/model-packs.md).
     text_height: float = 0.0
+    # With ``max_side_len``: a page whose text lines (``estimate_line_height``) would come out
+    # shorter than this many pixels at the cap is detected larger, so they reach it, up to full
+    # size (0: off). Small print gets a bigger input; ordinary pages keep the cap's time.
+    min_text_height: float = 0.0
     thresh: float = 0.2
     box_thresh: float = 0.4
     unclip_ratio: float = 1.4
@@ -58,16 +62,20 @@ def _resize_for_detection(image: np.ndarray, config: TextDetectorConfig) -> np.n
     height, width = image.shape[:2]
     ratio = 1.0
     line = 0.0
-    if config.limit_type == "min" and min(height, width) >= config.limit_side_len and config.text_height:
+    capped = 0 < config.max_side_len < max(height, width)
+    wants_line = config.text_height or (config.min_text_height and capped)
+    if config.limit_type == "min" and min(height, width) >= config.limit_side_len and wants_line:
         line = estimate_line_height(image)
     if config.limit_type == "max" and max(height, width) > config.limit_side_len:
         ratio = config.limit_side_len / max(height, width)
     elif config.limit_type == "min" and min(height, width) < config.limit_side_len:
         ratio = config.limit_side_len / min(height, width)
-    elif line > 0:
+    elif line > 0 and config.text_height:
         ratio = min(1.0, config.text_height / line)
-    elif config.limit_type == "min" and 0 < config.max_side_len < max(height, width):
+    elif config.limit_type == "min" and capped:
         ratio = config.max_side_len / max(height, width)
+        if line > 0 and line * ratio < config.min_text_height:
+            ratio = min(1.0, config.min_text_height / line)
     # The network downsamples by 32: both sides must be multiples of it.
     new_h = max(32, int(round(height * ratio / 32) * 32))
     new_w = max(32, int(round(width * ratio / 32) * 32))
