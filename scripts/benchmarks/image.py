@@ -3,9 +3,13 @@
 Cold start (default): for each task (ocr, parse) and each variant of the function (below), N
 interleaved runs of a fresh container behind the real AWS Lambda Runtime Interface Emulator,
 read-only root, empty /tmp, Terraform's environment for the task (infra/terraform evaluated by
-docfn_testkit.terraform_env: eager load, X-Ray tracing with no daemon listening, the bucket), the
-model packs fetched from a moto S3 server on the host's loopback, the result cache off (no Redis,
-DOCFN_MEMORY_CACHE_ENTRIES=0), the sample page:
+docfn_testkit.terraform_env: eager load, X-Ray tracing with no daemon listening, the bucket) plus
+what Lambda itself sets and RIE does not (``LAMBDA_TASK_ROOT``: with it the X-Ray SDK samples
+locally and adds subsegments to the runtime's segment, as on Lambda; without it, it builds a botocore
+``xray`` client for central sampling, ~0.17 s; RIE hands the runtime no trace header, so the
+subsegments are made and then discarded where Lambda would send them), the model packs fetched from
+a moto S3 server on the host's loopback, the result cache off (no Redis, DOCFN_MEMORY_CACHE_ENTRIES=0),
+the sample page:
 
     podman run -> container started -> runtime init -> first result -> the same page again (warm)
 
@@ -29,7 +33,9 @@ published under VERSION-opt and loaded as ever, at level ALL), ``levers, packs b
 (``scripts/build_image TASK --with-packs``: DOCFN_BAKED_PACKS, no S3 fetch). ``--graphs`` adds an
 in-process measurement on the host: session build and run of each model as shipped, saved at
 EXTENDED and loaded with optimisation disabled, and saved at EXTENDED loaded at ALL. Writes
-image_cold_start.{json,md}; ``--quick``: one run, ocr only.
+image_cold_start.{json,md}; ``--quick``: one run, ocr only. Without ``--compare``: ``--prefetch``
+(DOCFN_PACK_PREFETCH=1), ``--before TAG`` (an earlier tree's images) and ``--rie-env`` (RIE's
+environment alone: what runs before 2026-12-07 measured) add variants, interleaved.
 
 Sizes (--sizes): `podman image inspect` size per built image, the shared base, what each strip step
 of functions/Dockerfile saved (the image's /opt/venv/share/docfn-image/stripped.tsv), the largest
@@ -67,6 +73,7 @@ from docfn_testkit.containers import (
     build_packs,
     ensure_container_host,
     inspect_image,
+    lambda_environment,
     pack_ref,
     podman,
     publish_pack,
@@ -312,8 +319,25 @@ def optimised_pack(store: Path, ref: str) -> str:
     return f"{name}/{version}{OPT_SUFFIX}"
 
 
+# What the ``RIE's environment`` variant blanks: the variables Lambda sets that RIE does not (an empty
+# value reads as unset to docfn and the X-Ray SDK), so it measures what earlier runs measured.
+LAMBDA_ONLY_VARIABLES = (
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "TZ",
+    "AWS_LAMBDA_FUNCTION_TIMEOUT",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+)
+RIE_ENV = "RIE's environment"
+
+
 def variants(
-    tasks: list[str], build: bool, compare: str | None, prefetch: bool = False
+    tasks: list[str],
+    build: bool,
+    compare: str | None,
+    prefetch: bool = False,
+    before: str | None = None,
+    rie_env: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """label -> {task: image} and how the variant differs (env, optimised packs)."""
     tag = os.environ.get("DOCFN_IMAGE_TAG", "dev")  # what scripts/build_image names its images
@@ -330,6 +354,12 @@ def variants(
         shipped = {"": {"images": ours, "env": {}, "optimised": False}}
         if prefetch:  # the pack prefetch process (off by default) beside the shipped default
             shipped["prefetch"] = {"images": ours, "env": {"DOCFN_PACK_PREFETCH": "1"}, "optimised": False}
+        if before:  # images of an earlier tree, side by side
+            earlier = {task: inspect_image(f"localhost/docfn-{task}:{before}") for task in tasks}
+            shipped[f"before ({before})"] = {"images": earlier, "env": {}, "optimised": False}
+        if rie_env:  # as RIE alone starts the runtime
+            blank = dict.fromkeys(LAMBDA_ONLY_VARIABLES, "")
+            shipped[RIE_ENV] = {"images": ours, "env": blank, "optimised": False}
         return shipped
     base = {task: inspect_image(f"localhost/docfn-{task}:{compare}") for task in tasks}
     return {
@@ -346,10 +376,16 @@ def case_name(task: str, variant: str) -> str:
 
 
 def cold_starts(
-    tasks: list[str], runs: int, build: bool, compare: str | None = None, prefetch: bool = False
+    tasks: list[str],
+    runs: int,
+    build: bool,
+    compare: str | None = None,
+    prefetch: bool = False,
+    before: str | None = None,
+    rie_env: bool = False,
 ) -> dict[str, Any]:
     ensure_container_host()
-    kinds = variants(tasks, build, compare, prefetch)
+    kinds = variants(tasks, build, compare, prefetch, before, rie_env)
     configured = {task: terraform_settings(task) for task in tasks}
     refs = {ref for packs, _ in configured.values() for ref in packs.values()}
     store = build_packs({ref.split("/")[0] for ref in refs}, pack_store())
@@ -375,9 +411,10 @@ def cold_starts(
                 packs, settings = configured[task]
                 kind = kinds[variant]
                 env = {
-                    **AWS_TEST_CREDENTIALS,
-                    "AWS_DEFAULT_REGION": REGION,
-                    "AWS_REGION": REGION,
+                    # What Lambda itself sets and RIE leaves out (LAMBDA_TASK_ROOT above all: on
+                    # Lambda the X-Ray SDK samples locally and adds subsegments to the runtime's
+                    # segment; without it, it builds a botocore client for central sampling).
+                    **lambda_environment(f"docfn-{task}"),
                     "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{xray_port}",
                     **settings,
                     **CACHE_OFF,
@@ -519,7 +556,9 @@ def cold_start_markdown(data: dict[str, Any]) -> str:
         "# Function image cold start",
         "",
         "Fresh container of the built image per run (`podman run`, read-only root, tmpfs /tmp) behind the "
-        "real AWS Lambda RIE; Terraform's environment for the task; packs fetched from moto S3 on the host "
+        "real AWS Lambda RIE; Terraform's environment for the task, plus the variables Lambda itself sets "
+        "and RIE leaves out (LAMBDA_TASK_ROOT, ...; RIE hands the runtime no trace header, so X-Ray's "
+        "subsegments are made and discarded); packs fetched from moto S3 on the host "
         f"loopback; result cache off; `{data['page']}`, first request then the same page warm in the same "
         f"container; median (min-max) of {data['runs']} interleaved runs on {data['machine']['cpus']} CPUs "
         f"(load average 1/5/15 min: {before} before, {after} after). Seconds. `app_*` are the app's own "
@@ -785,6 +824,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="without --compare: also run this tree's images with DOCFN_PACK_PREFETCH=1, interleaved",
     )
+    parser.add_argument(
+        "--before",
+        metavar="TAG",
+        help="without --compare: also run localhost/docfn-TASK:TAG (an earlier tree's images), interleaved",
+    )
+    parser.add_argument(
+        "--rie-env",
+        action="store_true",
+        help="without --compare: also run this tree's images in RIE's environment alone (without the"
+        " variables Lambda sets, such as LAMBDA_TASK_ROOT), as runs before 2026-12-07 did",
+    )
     parser.add_argument("--sizes", action="store_true", help="measure sizes instead of cold starts")
 
 
@@ -806,6 +856,8 @@ def run(args: argparse.Namespace) -> int:
         build=not args.no_build,
         compare=args.compare,
         prefetch=args.prefetch,
+        before=args.before,
+        rie_env=args.rie_env,
     )
     if args.graphs:
         refs = {ref for task in tasks for ref in terraform_settings(task)[0].values()}
