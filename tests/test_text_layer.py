@@ -12,7 +12,7 @@ import pypdfium2.raw as pdfium_raw
 import pytest
 
 from docfn.adapters.wiring import build_service
-from docfn.core import documents, hyphens
+from docfn.core import hyphens
 from docfn.core.documents import DecodeLimits, Document
 from docfn.core.errors import BadOptions, EncryptedPdf
 from docfn.core.geometry import intersection
@@ -20,7 +20,6 @@ from docfn.core.settings import Settings
 from docfn.core.textmetrics import cer
 from docfn.service.service import DocService
 from docfn_testkit import pdfgen
-from docfn_testkit.paths import TEXT_LAYERS
 
 TITLE = "A Born Digital Page"
 TRUTH = [TITLE, *pdfgen.BORN_DIGITAL_LINES]
@@ -155,54 +154,6 @@ def test_text_layer_is_read_only_when_asked(born_digital: bytes) -> None:
         document.close()
     assert layer is not None and layer.suspect_chars == 0 and layer.image_coverage == 0.0
     assert [line.text for line in layer.lines] == TRUTH
-
-
-def test_text_layer_is_read_on_first_use(born_digital: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rendering returns the pixels before the layer is read (parse starts its layout model on them
-    meanwhile); the layer is read once, when first asked for, and a layer nobody asked for before
-    the document closed is still there after."""
-    reads: list[int] = []
-    read = documents.read_text_layer
-
-    def counted(page: object, size: tuple[int, int]) -> object:
-        reads.append(1)
-        return read(page, size)
-
-    monkeypatch.setattr(documents, "read_text_layer", counted)
-    document = Document(born_digital, "pdf", DecodeLimits(max_pixels=60_000_000, max_pages=10))
-    try:
-        first, second = document.render(0, text_layer=True), document.render(0, text_layer=True)
-        assert reads == []
-        layer = first.text_layer
-        assert reads == [1] and first.text_layer is layer
-    finally:
-        document.close()
-    assert reads == [1, 1]  # the second page's layer, read as the document closed
-    assert second.text_layer == layer and [line.text for line in layer.lines] == TRUTH
-
-
-@pytest.mark.parametrize(
-    ("name", "index"),
-    [("born_digital.pdf", 0), ("wrong_tounicode_code_font.pdf", 0), ("mixed.pdf", 0), ("mixed.pdf", 2)],
-)
-def test_parse_gives_the_same_result_with_the_layer_read_on_first_use(
-    service: DocService, name: str, index: int
-) -> None:
-    """parse, mode=auto, on the committed pages whose layer it uses (born-digital; a code font's
-    wrong map, txt+ocr; the mixed PDF's born-digital and mixed pages): the same result whether the
-    layer is read as the page renders or when parse first asks for it, while its layout model runs."""
-    loaded = service.loaded("parse")[0]
-    options = service.validate_options("parse", {"mode": "auto"})
-    document = Document((TEXT_LAYERS / name).read_bytes(), "pdf", DecodeLimits(60_000_000, 10))
-    try:
-        eager = document.render(index, text_layer=True)
-        assert eager.text_layer is not None
-        lazy = document.render(index, text_layer=True)
-        results = [loaded.combine([loaded.predict_page(page, options)], options) for page in (eager, lazy)]
-    finally:
-        document.close()
-    assert results[0] == results[1]
-    assert results[0]["pages"][0]["text_source"] in {"txt", "txt+ocr"}
 
 
 def test_pdf_pages_render_to_pdfiums_own_pixels(mixed_document: bytes) -> None:

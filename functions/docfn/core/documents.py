@@ -11,14 +11,10 @@ loaded, and a PDF page's size at the render DPI before it is rendered.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 import struct
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -46,61 +42,14 @@ UNINFORMATIVE_TYPES = {"", "application/octet-stream", "binary/octet-stream", "m
 CANVAS_FORMATS = {"png", "webp"}
 
 
-class _PendingLayer:
-    """A PDF page's text layer, read from its still-open pdfium page on first use (once, whichever
-    thread asks first): rendering returns the pixels before the layer is read, so a task can start a
-    model on the pixels while the layer's characters are read (parse's layout model runs meanwhile).
-    The document reads every layer still pending before it closes."""
-
-    def __init__(
-        self, page: Any, size: tuple[int, int], index: int, done: Callable[[_PendingLayer], None]
-    ) -> None:
-        self._page: Any = page
-        self._size = size
-        self._index = index
-        self._done = done
-        self._layer: TextLayer | None = None
-        self._error: BadInput | None = None
-        self._lock = threading.Lock()
-
-    def read(self) -> TextLayer:
-        with self._lock:
-            if self._page is not None:
-                import pypdfium2 as pdfium
-
-                page, self._page = self._page, None
-                try:
-                    self._layer = read_text_layer(page, self._size)
-                except pdfium.PdfiumError as exc:
-                    self._error = BadInput(f"PDF page {self._index + 1} cannot be read: {exc}")
-                finally:
-                    page.close()
-                    self._done(self)
-            if self._error is not None:
-                raise self._error
-            assert self._layer is not None
-            return self._layer
-
-
+@dataclass(frozen=True)
 class PageImage:
     """One page as an RGB uint8 array, with its 0-based index in the source document, and for a
-    PDF page rendered with it asked for, the page's own text layer (None: not a PDF, or not asked),
-    read when first asked for (:class:`_PendingLayer`)."""
+    PDF page rendered with it asked for, the page's own text layer (None: not a PDF, or not asked)."""
 
-    __slots__ = ("_layer", "image", "index")
-
-    def __init__(
-        self, index: int, image: np.ndarray, text_layer: TextLayer | _PendingLayer | None = None
-    ) -> None:
-        self.index = index
-        self.image = image
-        self._layer = text_layer
-
-    @property
-    def text_layer(self) -> TextLayer | None:
-        if isinstance(self._layer, _PendingLayer):
-            self._layer = self._layer.read()
-        return self._layer
+    index: int
+    image: np.ndarray
+    text_layer: TextLayer | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -208,8 +157,6 @@ class Document:
         self.format = fmt
         self.limits = limits
         self._pdf = None
-        self._pending: set[_PendingLayer] = set()  # text layers rendered but not read yet
-        self._pending_lock = threading.Lock()
         self.page_count = self._count_pages()
 
     def _count_pages(self) -> int:
@@ -292,7 +239,6 @@ class Document:
             page = self._pdf[index]
         except pdfium.PdfiumError as exc:
             raise BadInput(f"PDF page {index + 1} cannot be read: {exc}") from exc
-        pending: _PendingLayer | None = None
         try:
             width_pt, height_pt = page.get_size()
             scale = self.limits.pdf_dpi / 72.0
@@ -302,27 +248,14 @@ class Document:
             bitmap = page.render(scale=scale, rev_byteorder=True)
             image = np.array(bitmap.to_numpy()[:, :, :3])
             bitmap.close()
-            if text_layer:  # read on first use; the page stays open until then
-                pending = _PendingLayer(page, (image.shape[1], image.shape[0]), index, self._forget)
-                with self._pending_lock:
-                    self._pending.add(pending)
+            layer = read_text_layer(page, (image.shape[1], image.shape[0])) if text_layer else None
         except pdfium.PdfiumError as exc:
             raise BadInput(f"PDF page {index + 1} cannot be rendered: {exc}") from exc
         finally:
-            if pending is None:
-                page.close()
-        return PageImage(index=index, image=image, text_layer=pending)
-
-    def _forget(self, pending: _PendingLayer) -> None:
-        with self._pending_lock:
-            self._pending.discard(pending)
+            page.close()
+        return PageImage(index=index, image=image, text_layer=layer)
 
     def close(self) -> None:
-        with self._pending_lock:
-            pending = list(self._pending)
-        for layer in pending:  # a page's layer stays readable after the document is closed
-            with contextlib.suppress(BadInput):  # raised again to whoever asks for that layer
-                layer.read()
         if self._pdf is not None:
             self._pdf.close()
             self._pdf = None

@@ -339,8 +339,7 @@ class DocService:
             text_layer = hosted.task.needs_text_layer(options)
 
             def first_page() -> PageImage | None:
-                # Decoded while waiting for the slot (Admission.slot_after), not on its time (a PDF
-                # page's text layer is read on first use, in the slot: parse reads it beside layout).
+                # Decoded while waiting for the slot (Admission.slot_after), not on its time.
                 return document.render(pages[0], text_layer=text_layer) if pages else None
 
             # The single inference slot, except around the VLM's queue (it serialises its own passes).

@@ -276,8 +276,7 @@ class PageParser:
         height, width = image.shape[:2]
         # The layout model runs on the compute pool while this thread reads the page's text (the
         # text layer, its check, or OCR's detector): neither needs the other's result until OCR
-        # splits its lines at region boundaries. A PDF page's layer is read here too, not when the
-        # page rendered (core.documents: on first use), so its characters are read meanwhile.
+        # splits its lines at region boundaries.
         detected = self.ocr.pool.submit(self.layout.detector, image, min_score)
 
         def layout() -> list[Region]:
