@@ -220,7 +220,7 @@ class _Styles:
         self.textpage = textpage  # pdfium's handle (``PdfTextPage.raw``)
         self.buffer = ctypes.create_string_buffer(128)
         self.flags = ctypes.c_int()
-        self.style_of: dict[int, tuple[str, bool]] = {}
+        self.style_of: dict[int, tuple[str, bool, float]] = {}
         # The text object's address, as a dict key, without a ctypes.cast per character.
         self.get_object = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)(
             ctypes.cast(raw_module.FPDFText_GetTextObject, ctypes.c_void_p).value
@@ -231,18 +231,20 @@ class _Styles:
         size = self.raw.FPDFText_GetFontInfo(self.textpage, index, self.buffer, len(self.buffer), self.flags)
         return self.buffer.raw[: size - 1].decode("utf-8", "replace") if 0 < size <= len(self.buffer) else ""
 
-    def style(self, index: int) -> tuple[str, bool]:
-        """The character's font name and whether it is invisible: one text object draws its glyphs
-        in one font and one render mode, so both are read once per object."""
+    def style(self, index: int) -> tuple[str, bool, float]:
+        """The character's font name, whether it is invisible and its font size: one text object
+        draws its glyphs in one font, one size and one render mode, so they are read once per
+        object."""
         key = self.get_object(self.handle, index)
         if not key:
-            return self.font(index), False
+            return self.font(index), False, self.raw.FPDFText_GetFontSize(self.textpage, index)
         known = self.style_of.get(key)
         if known is None:
             obj = self.raw.FPDFText_GetTextObject(self.textpage, index)
             known = self.style_of[key] = (
                 self.font(index),
                 self.raw.FPDFTextObj_GetTextRenderMode(obj) == _INVISIBLE,
+                self.raw.FPDFText_GetFontSize(self.textpage, index),
             )
         return known
 
@@ -258,7 +260,7 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
     last: Box | None = None  # the current run's last glyph (not a space)
     handle = textpage.raw
     styles = _Styles(raw_module, handle)
-    get_unicode, get_size = raw_module.FPDFText_GetUnicode, raw_module.FPDFText_GetFontSize
+    get_unicode = raw_module.FPDFText_GetUnicode
     get_box, rect = raw_module.FPDFText_GetLooseCharBox, raw_module.FS_RECTF()
     rect_ref = ctypes.byref(rect)
     suspect_of: dict[int, bool] = {}
@@ -287,8 +289,8 @@ def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
         if bad is None:
             bad = suspect_of[code] = is_suspect(code)
         suspect += bad
-        font = get_size(handle, index) or (box[3] - box[1])
-        font_name, invisible = styles.style(index)
+        font_name, invisible, size = styles.style(index)
+        font = size or (box[3] - box[1])
         if last is not None and (
             invisible != current.invisible or not _follows(last, box, max(font, current.font))
         ):
