@@ -96,6 +96,24 @@ def test_resize_near_identity_uses_the_same_values_as_the_general_path() -> None
     assert np.array_equal(fast, expected.astype(np.uint8))
 
 
+@pytest.mark.parametrize("channels", [None, 1, 3, 4])
+def test_resize_shrinking_both_axes_is_the_two_pass_lerp(channels: int | None) -> None:
+    """Shrinking both axes (the layout model's input: columns gathered from the vertical pass's
+    16-bit sums) gives exactly rows then columns, each ``(a * (256 - w) + b * w + 128) >> 8``."""
+    rng = np.random.default_rng(RNG_SEED)
+    for height, width, out_h, out_w in [(1651, 1275, 800, 608), (300, 41, 97, 13), (64, 900, 7, 211)]:
+        shape = (height, width) if channels is None else (height, width, channels)
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        top, bottom, row_w, _ = im._linear_taps(height, out_h)
+        left, right, col_w, slices = im._linear_taps(width, out_w)
+        assert slices is None
+        rw = row_w.astype(int).reshape(-1, *([1] * (image.ndim - 1)))
+        rows = (image[top].astype(int) * (256 - rw) + image[bottom] * rw + 128) >> 8
+        cw = col_w.astype(int).reshape(1, -1, *([1] * (image.ndim - 2)))
+        expected = (rows[:, left] * (256 - cw) + rows[:, right] * cw + 128) >> 8
+        assert np.array_equal(im.resize_bilinear(image, out_w, out_h), expected.astype(np.uint8))
+
+
 def test_rotate180() -> None:
     image = np.arange(12, dtype=np.uint8).reshape(3, 4)
     assert im.rotate180(image).tolist() == [[11, 10, 9, 8], [7, 6, 5, 4], [3, 2, 1, 0]]

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -19,6 +20,7 @@ from docfn.core.errors import BadOptions, PayloadTooLarge
 from docfn.core.settings import Settings
 from docfn.core.textmetrics import char_f1, normalise
 from docfn.service.service import DocService
+from docfn.tasks.layout.detector import LayoutDetector
 from docfn.tasks.ocr.recognize import TextRecognizer
 from docfn.tasks.parse import page as page_module
 from docfn_testkit import docgen
@@ -349,3 +351,22 @@ def test_a_cell_the_layer_lacks_is_ocrd_alone(service: DocService, monkeypatch: 
     truth = {slot: (c.rowspan, c.colspan, c.text) for slot, c in slots(rows).items()}
     assert _html_cells(table["table_body"]) == truth
     assert len(recognised) == 1  # one piece of ink in one cell: nothing else was OCR'd
+
+
+@pytest.mark.parametrize("threshold", [None, 0.3, 0.7])
+def test_layout_decodes_only_candidates_above_the_threshold(
+    service: DocService, devset: Path, threshold: float | None
+) -> None:
+    """Only the candidates that can pass the score threshold have their boxes decoded: the regions
+    are those of decoding every candidate and dropping the rest (a devset page of text, figures
+    and a table, at three thresholds)."""
+    detector: LayoutDetector = service.loaded("layout")[0].analyzer.detector  # type: ignore[attr-defined]
+    page = np.asarray(Image.open(devset / "004.png").convert("RGB"))
+    outputs = detector.session.run(None, {detector.input_name: detector.preprocess(page)})
+    cut = detector.config.score_threshold if threshold is None else threshold
+    boxes, scores = detector.decode(outputs)
+    kept = scores.max(axis=1) >= cut
+    filtered_boxes, filtered_scores = detector.decode(outputs, cut)
+    assert kept.sum() >= 5 and len(kept) > kept.sum()
+    assert np.array_equal(filtered_boxes, boxes[kept]) and np.array_equal(filtered_scores, scores[kept])
+    assert detector.regions(outputs, (page.shape[1], page.shape[0]), threshold)

@@ -217,6 +217,22 @@ def _resize_rows(
     if hi - lo < len(top):  # enlarging: columns first, on the fewer source rows
         source = np.ascontiguousarray(_horizontal(flat[lo:hi], horizontal, channels))
         return _lerp(source[top - lo], source[bottom - lo], 256 - weight, weight)
+    if _LITTLE_ENDIAN and horizontal.slices is None:
+        # Columns gathered straight from the high bytes of the vertical pass's uint16 sums (what
+        # _lerp's result views) at doubled indices: the same bytes without copying the band
+        # contiguous first (a layout page, 1651x1275 -> 800x608: 5.4 -> 4.5 ms).
+        acc = np.multiply(flat[top], 256 - weight, dtype=np.uint16)
+        acc += np.multiply(flat[bottom], weight, dtype=np.uint16)
+        acc += 128
+        high = acc.view(np.uint8)
+        lane = np.arange(channels, dtype=np.intp)
+        columns = [
+            (tap[:, None] * channels + lane).reshape(-1) * 2 + 1
+            for tap in (horizontal.first, horizontal.second)
+        ]
+        column_weight = np.repeat(horizontal.weight, channels) if channels > 1 else horizontal.weight
+        left, right = (np.take(high, index, axis=1) for index in columns)
+        return _lerp(left, right, 256 - column_weight, column_weight)
     band = np.ascontiguousarray(_lerp(flat[top], flat[bottom], 256 - weight, weight))
     return _horizontal(band, horizontal, channels)
 

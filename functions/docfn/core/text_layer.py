@@ -190,13 +190,17 @@ class _Run:
         return [b for c, b in self.chars if not c.isspace()]
 
     @property
+    def first_glyph(self) -> Box:
+        return next(b for c, b in self.chars if not c.isspace())
+
+    @property
     def last_glyph(self) -> Box | None:
         return next((b for c, b in reversed(self.chars) if not c.isspace()), None)
 
     def continues(self, other: _Run) -> bool:
         """Whether ``other`` goes on where this run stops."""
-        last, first = self.last_glyph, other.glyphs[0]
-        return last is not None and _follows(last, first, self.font)
+        last = self.last_glyph
+        return last is not None and _follows(last, other.first_glyph, self.font)
 
 
 def _follows(last: Box, first: Box, font: float) -> bool:
@@ -213,71 +217,86 @@ class _Styles:
 
     def __init__(self, raw_module: Any, textpage: Any) -> None:
         self.raw = raw_module
-        self.textpage = textpage
+        self.textpage = textpage  # pdfium's handle (``PdfTextPage.raw``)
         self.buffer = ctypes.create_string_buffer(128)
         self.flags = ctypes.c_int()
-        self.style_of: dict[int, tuple[str, bool]] = {}
+        self.style_of: dict[int, tuple[str, bool, float]] = {}
+        # The text object's address, as a dict key, without a ctypes.cast per character.
+        self.get_object = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)(
+            ctypes.cast(raw_module.FPDFText_GetTextObject, ctypes.c_void_p).value
+        )
+        self.handle = ctypes.cast(textpage, ctypes.c_void_p)
 
     def font(self, index: int) -> str:
         size = self.raw.FPDFText_GetFontInfo(self.textpage, index, self.buffer, len(self.buffer), self.flags)
         return self.buffer.raw[: size - 1].decode("utf-8", "replace") if 0 < size <= len(self.buffer) else ""
 
-    def style(self, index: int) -> tuple[str, bool]:
-        """The character's font name and whether it is invisible: one text object draws its glyphs
-        in one font and one render mode, so both are read once per object."""
-        obj = self.raw.FPDFText_GetTextObject(self.textpage, index)
-        if not obj:
-            return self.font(index), False
-        key = ctypes.cast(obj, ctypes.c_void_p).value or 0
+    def style(self, index: int) -> tuple[str, bool, float]:
+        """The character's font name, whether it is invisible and its font size: one text object
+        draws its glyphs in one font, one size and one render mode, so they are read once per
+        object."""
+        key = self.get_object(self.handle, index)
+        if not key:
+            return self.font(index), False, self.raw.FPDFText_GetFontSize(self.textpage, index)
         known = self.style_of.get(key)
         if known is None:
+            obj = self.raw.FPDFText_GetTextObject(self.textpage, index)
             known = self.style_of[key] = (
                 self.font(index),
                 self.raw.FPDFTextObj_GetTextRenderMode(obj) == _INVISIBLE,
+                self.raw.FPDFText_GetFontSize(self.textpage, index),
             )
         return known
 
 
 def _runs(raw_module: Any, textpage: Any) -> tuple[list[_Run], int, int]:
     """pdfium's characters cut into runs at its line breaks, row changes, wide gaps and where the
-    text turns visible or invisible."""
-    import pypdfium2 as pdfium
-
+    text turns visible or invisible. The loop runs once per character (~2,000 on a page of
+    prose), so it calls pdfium's functions on the raw handle, one box struct reused, and tracks
+    the run's last glyph itself rather than asking the run."""
     runs: list[_Run] = []
     chars = suspect = 0
     current = _Run([], 0.0)
-    styles = _Styles(raw_module, textpage)
+    last: Box | None = None  # the current run's last glyph (not a space)
+    handle = textpage.raw
+    styles = _Styles(raw_module, handle)
+    get_unicode = raw_module.FPDFText_GetUnicode
+    get_box, rect = raw_module.FPDFText_GetLooseCharBox, raw_module.FS_RECTF()
+    rect_ref = ctypes.byref(rect)
+    suspect_of: dict[int, bool] = {}
 
     def cut() -> None:
-        nonlocal current
-        if current.last_glyph is not None:
+        nonlocal current, last
+        if last is not None:
             runs.append(current)
-        current = _Run([], 0.0)
+        current, last = _Run([], 0.0), None
 
     for index in range(textpage.count_chars()):
-        code = raw_module.FPDFText_GetUnicode(textpage, index)
+        code = get_unicode(handle, index)
         char = chr(code) if code <= 0x10FFFF else "\ufffd"
         code = _HYPHEN if code == _PDFIUM_LINE_END_HYPHEN else code  # a hyphen, not a control
         if char in "\r\n":
             cut()
             continue
-        try:
-            box = textpage.get_charbox(index, loose=True)
-        except pdfium.PdfiumError:  # a character without geometry cannot be placed: skip it
+        if not get_box(handle, index, rect_ref):  # a character without geometry cannot be placed
             continue
+        box = (rect.left, rect.bottom, rect.right, rect.top)
         if char.isspace():
             current.chars.append((" ", box))
             continue
         chars += 1
-        suspect += is_suspect(code)
-        font = raw_module.FPDFText_GetFontSize(textpage, index) or (box[3] - box[1])
-        font_name, invisible = styles.style(index)
-        last = current.last_glyph
+        bad = suspect_of.get(code)
+        if bad is None:
+            bad = suspect_of[code] = is_suspect(code)
+        suspect += bad
+        font_name, invisible, size = styles.style(index)
+        font = size or (box[3] - box[1])
         if last is not None and (
             invisible != current.invisible or not _follows(last, box, max(font, current.font))
         ):
             cut()
         current.chars.append((char, box))
+        last = box
         current.font = font
         current.invisible = invisible
         current.fonts[font_name] += 1
@@ -301,8 +320,10 @@ def _joined(runs: list[_Run]) -> list[_Run]:
         if host is None:
             joined.append(run)
             continue
-        if run.glyphs[0][0] - host.glyphs[-1][2] > 0.15 * host.font and host.chars[-1][0] != " ":
-            host.chars.append((" ", host.glyphs[-1]))
+        host_last = host.last_glyph
+        assert host_last is not None  # a run is kept only with a glyph
+        if run.first_glyph[0] - host_last[2] > 0.15 * host.font and host.chars[-1][0] != " ":
+            host.chars.append((" ", host_last))
         host.chars.extend(run.chars)
         host.font = run.font
         host.fonts.update(run.fonts)
@@ -335,12 +356,8 @@ def _lines(
 
 
 def _enclosing(boxes: list[Box]) -> Box:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
+    lefts, bottoms, rights, tops = zip(*boxes, strict=True)
+    return (min(lefts), min(bottoms), max(rights), max(tops))
 
 
 def _words(run: _Run, text: str, to_pixels: _PageToPixels) -> tuple[TextLayerWord, ...]:

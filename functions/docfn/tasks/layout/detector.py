@@ -92,8 +92,11 @@ class LayoutDetector:
             plane -= _SHIFT[channel]
         return tensor
 
-    def decode(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw outputs -> (boxes Nx4 in model-input pixels, scores NxC)."""
+    def decode(
+        self, outputs: list[np.ndarray], min_score: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw outputs -> (boxes Nx4 in model-input pixels, scores NxC); ``min_score``: only the
+        candidates whose best class scores at least that (the rest are not decoded)."""
         height, width = self.config.input_size
         levels = len(outputs) // 2
         boxes, scores = [], []
@@ -104,7 +107,10 @@ class LayoutDetector:
             ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
             cx = (xs.reshape(-1) + 0.5) * stride
             cy = (ys.reshape(-1) + 0.5) * stride
-            top = np.argsort(score.max(axis=1))[::-1][: self.config.max_candidates]
+            best = score.max(axis=1)
+            top = np.argsort(best)[::-1][: self.config.max_candidates]
+            if min_score is not None:
+                top = top[best[top] >= min_score]
             bins = dist.shape[1] // 4
             probs = _softmax(dist[top].reshape(-1, 4, bins))
             sides = (probs * np.arange(bins, dtype=np.float32)).sum(axis=-1) * stride  # l, t, r, b
@@ -124,7 +130,7 @@ class LayoutDetector:
         """The graph's raw outputs -> regions in the pixels of a page of ``page_size`` (width, height)."""
         threshold = self.config.score_threshold if score_threshold is None else score_threshold
         page_w, page_h = page_size
-        boxes, scores = self.decode(outputs)
+        boxes, scores = self.decode(outputs, threshold)
         classes = scores.argmax(axis=1)
         best = scores[np.arange(len(scores)), classes]
         keep = best >= threshold
