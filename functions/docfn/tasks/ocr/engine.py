@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,17 +124,12 @@ class OcrEngine:
         self.classifier = AngleClassifier(_ocr_session(pack_dir / cls_files[0].path)) if cls_files else None
 
     def warm_up(self) -> None:
-        """Each session once, side by side on the pool (ONNX Runtime releases the GIL; this is on a
-        Lambda cold start's path): a blank page (detects nothing) and a blank line crop."""
-        blank_page = np.full((64, 64, 3), 255, dtype=np.uint8)
+        """Each session once: a blank page (detects nothing) and a blank line crop."""
+        self.detector(np.full((64, 64, 3), 255, dtype=np.uint8))
         blank_line = np.full((self.recognizer.height, 4 * self.recognizer.height, 3), 255, dtype=np.uint8)
-        runs: list[tuple[Callable[[np.ndarray], object], np.ndarray]] = [
-            (self.detector, blank_page),
-            (self.recognizer, blank_line),
-        ]
+        self.recognizer(blank_line)
         if self.classifier is not None:
-            runs.append((self.classifier, blank_line))
-        self.pool.map(lambda run: run[0](run[1]), runs)
+            self.classifier(blank_line)
 
     def read_line(self, image: np.ndarray, quad: np.ndarray, use_angle_cls: bool) -> tuple[str, float]:
         crop = crop_quad(image, quad)

@@ -114,11 +114,8 @@ class ParseTask(Task):
         self._ocr = ocr
 
     def warm_up(self) -> None:
-        # The layout model on the pool beside OCR's own warm-up runs (ONNX Runtime releases the GIL):
-        # a Lambda cold start waits for this. Never called from a pool worker (the eager load's thread).
-        layout = self._ocr.pool.submit(self.parser.layout.warm_up)
+        self.parser.layout.warm_up()
         self._ocr.warm_up()
-        layout.result()
 
     def needs_text_layer(self, options: ParseOptions) -> bool:
         return options.mode != "ocr"

@@ -76,11 +76,8 @@ class TableTask(Task):
         }
 
     def warm_up(self) -> None:
-        # The layout model on the pool beside OCR's own warm-up runs (ONNX Runtime releases the GIL):
-        # a Lambda cold start waits for this. Never called from a pool worker (the eager load's thread).
-        layout = self._ocr.pool.submit(self.layout.warm_up)
+        self.layout.warm_up()
         self._ocr.warm_up()
-        layout.result()
 
     def apply_instruction(self, options: TableOptions, instruction: str) -> TableOptions:
         if options.recognizer != "vlm":
