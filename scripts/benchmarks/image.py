@@ -6,7 +6,7 @@ read-only root, empty /tmp, Terraform's environment for the task (infra/terrafor
 docfn_testkit.terraform_env: eager load, X-Ray tracing with no daemon listening, the bucket) plus
 what Lambda itself sets and RIE does not (``LAMBDA_TASK_ROOT``: with it the X-Ray SDK samples
 locally and adds subsegments to the runtime's segment, as on Lambda; without it, it builds a botocore
-``xray`` client for central sampling, ~0.17 s; RIE hands the runtime no trace header, so the
+``xray`` client for central sampling, 0.19 s on the host; RIE hands the runtime no trace header, so the
 subsegments are made and then discarded where Lambda would send them), the model packs fetched from
 a moto S3 server on the host's loopback, the result cache off (no Redis, DOCFN_MEMORY_CACHE_ENTRIES=0),
 the sample page:
@@ -331,6 +331,11 @@ LAMBDA_ONLY_VARIABLES = (
 RIE_ENV = "RIE's environment"
 
 
+def tagged_images(tasks: list[str], tag: str) -> dict[str, Any]:
+    """task -> the built image ``localhost/docfn-TASK:TAG`` (an earlier tree's, for comparison)."""
+    return {task: inspect_image(f"localhost/docfn-{task}:{tag}") for task in tasks}
+
+
 def variants(
     tasks: list[str],
     build: bool,
@@ -355,15 +360,17 @@ def variants(
         if prefetch:  # the pack prefetch process (off by default) beside the shipped default
             shipped["prefetch"] = {"images": ours, "env": {"DOCFN_PACK_PREFETCH": "1"}, "optimised": False}
         if before:  # images of an earlier tree, side by side
-            earlier = {task: inspect_image(f"localhost/docfn-{task}:{before}") for task in tasks}
-            shipped[f"before ({before})"] = {"images": earlier, "env": {}, "optimised": False}
+            shipped[f"before ({before})"] = {
+                "images": tagged_images(tasks, before),
+                "env": {},
+                "optimised": False,
+            }
         if rie_env:  # as RIE alone starts the runtime
             blank = dict.fromkeys(LAMBDA_ONLY_VARIABLES, "")
             shipped[RIE_ENV] = {"images": ours, "env": blank, "optimised": False}
         return shipped
-    base = {task: inspect_image(f"localhost/docfn-{task}:{compare}") for task in tasks}
     return {
-        "base": {"images": base, "env": {}, "optimised": False},
+        "base": {"images": tagged_images(tasks, compare), "env": {}, "optimised": False},
         "levers": {"images": ours, "env": {}, "optimised": False},
         "levers, no prefetch": {"images": ours, "env": {"DOCFN_PACK_PREFETCH": "0"}, "optimised": False},
         "levers, optimised graphs": {"images": ours, "env": {}, "optimised": True},
