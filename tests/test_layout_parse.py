@@ -318,7 +318,9 @@ def test_born_digital_table_cells_come_from_the_text_layer(
     recognised: list[int] = []
     real = TextRecognizer.__call__
     monkeypatch.setattr(
-        TextRecognizer, "__call__", lambda self, crop: recognised.append(1) or real(self, crop)
+        TextRecognizer,
+        "__call__",
+        lambda self, crop, *padding: recognised.append(1) or real(self, crop, *padding),
     )
     for mode in ("txt", "auto"):
         recognised.clear()
@@ -344,7 +346,9 @@ def test_a_cell_the_layer_lacks_is_ocrd_alone(service: DocService, monkeypatch: 
     recognised: list[int] = []
     real = TextRecognizer.__call__
     monkeypatch.setattr(
-        TextRecognizer, "__call__", lambda self, crop: recognised.append(1) or real(self, crop)
+        TextRecognizer,
+        "__call__",
+        lambda self, crop, *padding: recognised.append(1) or real(self, crop, *padding),
     )
     result = service.run("parse", pdf, "application/pdf", {"mode": "txt", "min_score": "0.51"}).result
     (table,) = [b for b in result["content_list"] if b["type"] == "table"]

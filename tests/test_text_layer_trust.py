@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
@@ -143,17 +144,23 @@ def test_parse_decides_and_says_why_alike(service: DocService) -> None:
 
 
 class _Counted:
-    """A model stage that counts its calls and the widths of what it was given."""
+    """A model stage that counts its calls and the widths of what it was given (and, for the
+    recogniser, the widths of the tensors it ran on)."""
 
     def __init__(self, stage: Any) -> None:
         self.stage = stage
         self.widths: list[int] = []
+        self.tensor_widths: list[int] = []
+        self.shapes: list[tuple[int, int]] = []  # (width, height)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stage, name)
 
     def __call__(self, image: Any, *args: Any, **kwargs: Any) -> Any:
         self.widths.append(int(image.shape[1]))
+        self.shapes.append((int(image.shape[1]), int(image.shape[0])))
+        if hasattr(self.stage, "prepare") and hasattr(self.stage, "height"):
+            self.tensor_widths.append(int(self.stage.prepare(image, *args, **kwargs).shape[3]))
         return self.stage(image, *args, **kwargs)
 
 
@@ -179,6 +186,13 @@ def test_a_born_digital_page_costs_no_detector_run_and_a_few_short_crops(
     assert max(recognizer.widths) < 0.5 * max(
         line.bbox[2] - line.bbox[0] for line in _layer("born_digital.pdf").lines
     )
+    # Each run of words is read at its own width: not padded to the recogniser's 320 px floor,
+    # and no tail, the width a crop of that size scales to at the recogniser's height.
+    own = engine.recognizer.height
+    assert min(recognizer.tensor_widths) < engine.recognizer.pad_to
+    assert recognizer.tensor_widths == [
+        int(np.ceil(own * crop_width / crop_height)) for crop_width, crop_height in recognizer.shapes
+    ]
 
 
 @pytest.mark.parametrize(

@@ -43,8 +43,9 @@ class TextRecognizer:
                 f"recogniser predicts {classes} classes but the dictionary gives {len(characters)}"
             )
 
-    def prepare(self, crop_bgr: np.ndarray) -> np.ndarray:
-        """The network input for one crop (also what int8 calibration feeds the recogniser)."""
+    def prepare(self, crop_bgr: np.ndarray, padded: bool = True) -> np.ndarray:
+        """The network input for one crop (also what int8 calibration feeds the recogniser);
+        ``padded=False``: the crop at its own width, with neither padding below."""
         h, w = crop_bgr.shape[:2]
         width = int(np.ceil(self.height * w / max(h, 1)))
         width = int(np.clip(width, 1, self.max_width))
@@ -52,15 +53,17 @@ class TextRecognizer:
         # Short crops are zero-padded (not stretched) up to ``pad_to``: the recogniser was trained on
         # padded lines and reads short tokens ("7", "\]") badly without the context.
         # A little blank after the last glyph too: CTC drops a final "." with no room behind it.
-        tensor = np.zeros((1, 3, self.height, max(width + self.tail_pad, self.pad_to)), dtype=np.float32)
+        padding = (self.tail_pad, self.pad_to) if padded else (0, 0)
+        tensor = np.zeros((1, 3, self.height, max(width + padding[0], padding[1])), dtype=np.float32)
         glyphs = tensor[0, :, :, :width]
         glyphs[...] = resized.transpose(2, 0, 1)  # (x / 255 - 0.5) / 0.5, in place: 3x faster
         glyphs *= 2.0 / 255.0
         glyphs -= 1.0
         return tensor
 
-    def __call__(self, crop_bgr: np.ndarray) -> tuple[str, float]:
-        probabilities = self.session.run(None, {self.input_name: self.prepare(crop_bgr)})[0][0]
+    def __call__(self, crop_bgr: np.ndarray, padded: bool = True) -> tuple[str, float]:
+        tensor = self.prepare(crop_bgr, padded)
+        probabilities = self.session.run(None, {self.input_name: tensor})[0][0]
         return self._decode(probabilities)
 
     def _decode(self, probabilities: np.ndarray) -> tuple[str, float]:
