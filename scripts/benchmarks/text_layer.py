@@ -160,8 +160,8 @@ def markdown(report: dict[str, Any]) -> str:
         page = speed_part["ratio_per_page"][task]
         lines.append(
             f"| {task} | {per[f'{task} ocr']:.3f} | {per[f'{task} auto']:.3f} | {per[f'{task} txt']:.3f}"
-            f" | {ratio:.2f}x | {page['median']:.2f}x, {page['max']:.2f}x"
-            f" | {speed_part['ratio_txt_to_ocr'][task]:.2f}x | <= {TARGET_RATIO}x"
+            f" | {ratio:.3f}x | {page['median']:.2f}x, {page['max']:.2f}x"
+            f" | {speed_part['ratio_txt_to_ocr'][task]:.3f}x | <= {TARGET_RATIO}x"
             f" | {'met' if speed_part['met'][task] else 'missed'} |"
         )
     load = speed_part["load_average"]
