@@ -58,8 +58,8 @@ SAMPLE_LINES = 6  # in all, spread over the page (more when a page has more than
 # neither): the recogniser's cost grows with the crop's width, and a run of words tells a wrong map
 # as well as the whole line does (a full-width line is ~90 letters). Measured over every page of the
 # Libtasn1 manual, the shared-mime-info spec and the fixtures, against 12 letters padded and
-# resampled: 0.53x the check's CPU, every fixture's verdict and per-font CER the same (wrong maps
-# 0.33-0.43), clean pages' worst sampled CER 0.013 -> 0.017 (threshold 0.15).
+# resampled: 0.53x the check's CPU, every page's verdict the same, the fixtures' per-font CERs
+# within 0.02 (wrong maps 0.33-0.43), clean pages' worst sampled CER 0.013 -> 0.017 (threshold 0.15).
 SPAN_LETTERS = 8
 FONT_LINES = 2  # at least this many of each font's lines (a ToUnicode map is a font's own)
 # A font sampled on fewer letters is judged with the whole sample, not alone (one short line's
