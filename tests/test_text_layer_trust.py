@@ -149,15 +149,17 @@ class _Counted:
 
     def __init__(self, stage: Any) -> None:
         self.stage = stage
-        self.widths: list[int] = []
         self.tensor_widths: list[int] = []
         self.shapes: list[tuple[int, int]] = []  # (width, height)
+
+    @property
+    def widths(self) -> list[int]:
+        return [width for width, _ in self.shapes]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stage, name)
 
     def __call__(self, image: Any, *args: Any, **kwargs: Any) -> Any:
-        self.widths.append(int(image.shape[1]))
         self.shapes.append((int(image.shape[1]), int(image.shape[0])))
         if hasattr(self.stage, "prepare") and hasattr(self.stage, "height"):
             self.tensor_widths.append(int(self.stage.prepare(image, *args, **kwargs).shape[3]))

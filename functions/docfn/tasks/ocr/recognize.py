@@ -53,8 +53,8 @@ class TextRecognizer:
         # Short crops are zero-padded (not stretched) up to ``pad_to``: the recogniser was trained on
         # padded lines and reads short tokens ("7", "\]") badly without the context.
         # A little blank after the last glyph too: CTC drops a final "." with no room behind it.
-        padding = (self.tail_pad, self.pad_to) if padded else (0, 0)
-        tensor = np.zeros((1, 3, self.height, max(width + padding[0], padding[1])), dtype=np.float32)
+        tail, floor = (self.tail_pad, self.pad_to) if padded else (0, 0)
+        tensor = np.zeros((1, 3, self.height, max(width + tail, floor)), dtype=np.float32)
         glyphs = tensor[0, :, :, :width]
         glyphs[...] = resized.transpose(2, 0, 1)  # (x / 255 - 0.5) / 0.5, in place: 3x faster
         glyphs *= 2.0 / 255.0
