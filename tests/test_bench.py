@@ -97,6 +97,8 @@ def test_bench_quick_mode_writes_every_section(model_store: Path, redis_binary: 
     assert all(report["http"][task]["load"]["clients"] == 2 for task in ("layout", "parse"))
     assert [r["clients"] for r in report["throughput"]["rows"]] == [1, 2]
     assert all(r["ideal_before"]["ideal_pages_per_s"] > 0 for r in report["throughput"]["rows"])
+    one_request = report["throughput"]["one_request_in_process"]
+    assert one_request["pages_per_s"] > 0 and one_request["vs_ideal_after"] > 0
     assert report["cache"]["hit"]["n"] == 3
     assert report["cold"]["median_seconds"]["fp32"]["phase_fetch"] > 0
     assert report["pdf"]["rows"], "no real PDF measured"
