@@ -38,11 +38,15 @@ from benchmarks.harness import rollup_mb, status_mb
 DEPLOYMENT_ENV = {"DOCFN_EAGER_LOAD": "1", "DOCFN_MAX_CONCURRENCY": "1"}
 CLIENTS = (1, 2, 4, 8)
 # What each variant adds to the environment; the first is the reference of the latency ratios.
-# "glibc_default" is glibc's own arena cap on this machine (8 per core) in place of the two that
-# docfn's entry points set (docfn.core.malloc_arenas).
+# "as_shipped" is docfn's own malloc settings (docfn.core.malloc_policy: two arenas, fixed mmap and
+# trim thresholds). "glibc_default" is glibc's own arena cap on this machine (8 per core) in place
+# of the two. "glibc_thresholds" leaves the thresholds to glibc's own adjustment, as before docfn
+# fixed them (a glibc.malloc tunable in the environment makes docfn leave them alone, and a tcache
+# of 7 entries is glibc's default anyway).
 VARIANTS: dict[str, dict[str, str]] = {
     "glibc_default": {"MALLOC_ARENA_MAX": str(8 * (os.cpu_count() or 1))},
-    "two_arenas": {},
+    "glibc_thresholds": {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"},
+    "as_shipped": {},
 }
 
 
@@ -58,9 +62,9 @@ def child_stages(task: str, devset: Path, ids: list[str], trace: bool) -> dict[s
         import tracemalloc
 
         tracemalloc.start()
-    from docfn.core.malloc_arenas import limit_malloc_arenas
+    from docfn.core.malloc_policy import configure_malloc
 
-    limit_malloc_arenas()  # as docfn's entry points do, before any thread
+    configure_malloc()  # as docfn's entry points do, before any thread
     stages: dict[str, Any] = {}
     from docfn.adapters.wiring import build_service
     from docfn.core.settings import Settings

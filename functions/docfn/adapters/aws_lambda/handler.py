@@ -35,7 +35,7 @@ from collections.abc import Mapping  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ...core import logs  # noqa: E402
-from ...core.malloc_arenas import limit_malloc_arenas  # noqa: E402
+from ...core.malloc_policy import configure_malloc  # noqa: E402
 from ...core.settings import get_settings  # noqa: E402
 from ...service.request_log import request_fields  # noqa: E402
 from ...service.service import DocService  # noqa: E402
@@ -124,7 +124,7 @@ def after_restore() -> None:
     snapshot.after_restore(_runtime.service if _runtime is not None else None)
 
 
-limit_malloc_arenas()  # before the init thread below, and the runtime's own
+configure_malloc()  # before the init thread below, and the runtime's own
 _prepare_during_init()
 snapshot.register(before_snapshot, after_restore)
 INIT_SECONDS = time.perf_counter() - _IMPORT_START

@@ -8,7 +8,7 @@ import sys
 from pydantic import ValidationError
 
 from ...core.errors import DocfnError
-from ...core.malloc_arenas import limit_malloc_arenas
+from ...core.malloc_policy import configure_malloc
 from ...core.settings import ALL_TASKS
 from . import export_web, models, run, serve
 from .render import OUTPUT_SUFFIXES
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     """Ordinary mistakes (a bad option, an unknown task or pack, a tampered pack, a missing folder or
     bucket) end with one line on stderr and status 2, like argparse's own usage errors; a traceback
     is left for what is really a bug."""
-    limit_malloc_arenas()  # before `serve` starts any thread
+    configure_malloc()  # before `serve` starts any thread
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
