@@ -33,6 +33,11 @@ def use_project_venv() -> None:
 
 def main(argv: list[str]) -> int:
     use_project_venv()
+    from docfn.core.malloc_policy import configure_malloc
+
+    # As docfn's entry points do, before any thread: what a section measures in-process (docfn's
+    # pages, its peers' beside them, the throughput's ideal) runs under the function's own malloc.
+    configure_malloc()
     from benchmarks import SECTIONS
 
     listing = "\n".join(f"  {name:<15} {what}" for name, what in SECTIONS.items())

@@ -62,9 +62,7 @@ def child_stages(task: str, devset: Path, ids: list[str], trace: bool) -> dict[s
         import tracemalloc
 
         tracemalloc.start()
-    from docfn.core.malloc_policy import configure_malloc
-
-    configure_malloc()  # as docfn's entry points do, before any thread
+    # glibc's malloc is already set as docfn's entry points set it (scripts/bench.py, first thing).
     stages: dict[str, Any] = {}
     from docfn.adapters.wiring import build_service
     from docfn.core.settings import Settings
