@@ -17,7 +17,7 @@ settles depends on what the process allocated before: in an OCR process, once ON
 imported, every page's buffers came fresh from the kernel again, about 6,000 page faults a devset
 page (its decode 0.037 s instead of 0.021 s). Fixed thresholds keep them: allocations up to 32 MiB
 (glibc's ceiling for the mmap threshold) come from the heap, and a heap's top is handed back only
-past 32 MiB free; 15-70 faults a page (docs/benchmarks.md, "Freed page buffers kept"). Keeping more
+past 32 MiB free; 13-70 faults a page (docs/benchmarks.md, "Freed page buffers kept"). Keeping more
 costs memory: with 64 MiB, parse's peak under 8 clients was 603 MB against 563 MB (its budget: 600).
 
 glibc fixes the arena cap when it creates its second arena, so this must run before threads start:
