@@ -149,20 +149,31 @@ class _Counted:
 
     def __init__(self, stage: Any) -> None:
         self.stage = stage
-        self.tensor_widths: list[int] = []
-        self.shapes: list[tuple[int, int]] = []  # (width, height)
+        # One record a call, appended at once: the crops are read in parallel on the compute pool,
+        # and two lists appended one after the other could pair one crop's shape with another's
+        # tensor. (width, height, tensor width or None)
+        self.calls: list[tuple[int, int, int | None]] = []
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        return [(width, height) for width, height, _ in self.calls]
 
     @property
     def widths(self) -> list[int]:
-        return [width for width, _ in self.shapes]
+        return [width for width, _, _ in self.calls]
+
+    @property
+    def tensor_widths(self) -> list[int]:
+        return [tensor for _, _, tensor in self.calls if tensor is not None]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stage, name)
 
     def __call__(self, image: Any, *args: Any, **kwargs: Any) -> Any:
-        self.shapes.append((int(image.shape[1]), int(image.shape[0])))
+        tensor = None
         if hasattr(self.stage, "prepare") and hasattr(self.stage, "height"):
-            self.tensor_widths.append(int(self.stage.prepare(image, *args, **kwargs).shape[3]))
+            tensor = int(self.stage.prepare(image, *args, **kwargs).shape[3])
+        self.calls.append((int(image.shape[1]), int(image.shape[0]), tensor))
         return self.stage(image, *args, **kwargs)
 
 
