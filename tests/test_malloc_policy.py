@@ -49,22 +49,24 @@ COUNT_ARENAS = textwrap.dedent(
 )
 
 
-# The sample page decoded as the service decodes an image, with ONNX Runtime imported as in an OCR
+# The sample page decoded by the service's own decoder, with ONNX Runtime imported as in an OCR
 # process; then the minor page faults of five more decodes, a page each, and the RGB array's own
 # size in 4-KiB pages (each decode allocates a few times that: Pillow's image, its copy, the array).
 COUNT_PAGE_FAULTS = textwrap.dedent(
     """
-    import io, resource
-    import numpy, onnxruntime
-    from PIL import Image
+    import resource
+    import onnxruntime
+    from docfn.core.documents import DecodeLimits, open_document
     from docfn_testkit.paths import SAMPLE_PAGE
 
     data = SAMPLE_PAGE.read_bytes()
 
     def decode():
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return numpy.asarray(image.convert("RGB"))
+        document = open_document(data, "image/png", DecodeLimits(max_pixels=10**8, max_pages=1), len(data))
+        try:
+            return document.render(0).image
+        finally:
+            document.close()
 
     pages = decode().nbytes // 4096
     decode()
@@ -75,6 +77,17 @@ COUNT_PAGE_FAULTS = textwrap.dedent(
     """
 )
 MALLOC_VARIABLES = ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES", *THRESHOLD_VARIABLES)
+# docfn's two entry points, as a fresh interpreter meets them.
+COMMAND_LINE = textwrap.dedent(
+    """
+    from docfn.adapters.cli.main import main
+    try:
+        main(["--help"])
+    except SystemExit:
+        pass
+    """
+)
+LAMBDA_HANDLER = "import docfn.adapters.aws_lambda.handler"
 
 
 def run_fresh(code: str, env: dict[str, str] | None = None) -> str:
@@ -115,21 +128,11 @@ def test_explicit_malloc_arena_max_wins() -> None:
 
 
 def test_command_line_caps_arenas_before_it_runs_a_command() -> None:
-    setup = textwrap.dedent(
-        """
-        from docfn.adapters.cli.main import main
-        try:
-            main(["--help"])
-        except SystemExit:
-            pass
-        """
-    )
-    assert arenas_after(setup) <= 2
+    assert arenas_after(COMMAND_LINE) <= 2
 
 
 def test_lambda_handler_import_caps_arenas() -> None:
-    setup = "import docfn.adapters.aws_lambda.handler"
-    assert arenas_after(setup, {"DOCFN_EAGER_LOAD": "0"}) <= 2
+    assert arenas_after(LAMBDA_HANDLER, {"DOCFN_EAGER_LOAD": "0"}) <= 2
 
 
 def test_freed_page_buffers_are_reused_not_faulted_in_again() -> None:
@@ -152,9 +155,6 @@ def test_thresholds_set_in_the_environment_win(env: dict[str, str]) -> None:
 
 
 def test_entry_points_keep_page_buffers() -> None:
-    for setup in (
-        "import docfn.adapters.aws_lambda.handler",
-        "from docfn.adapters.cli.main import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
-    ):
+    for setup in (LAMBDA_HANDLER, COMMAND_LINE):
         faults, pages = faults_per_decode(setup, {"DOCFN_EAGER_LOAD": "0"})
         assert faults < 0.05 * pages, setup

@@ -52,13 +52,14 @@ def run_docfn(
 
     argv = [str(arg) for arg in args]
     stdout, stderr = io.StringIO(), io.StringIO()
+    from docfn.core.malloc_policy import GLIBC_DEFAULT_TUNABLE
+
     # The entry point sets glibc's malloc for its process (docfn.core.malloc_policy): not this one's
     # to change. docfn leaves the arenas alone when MALLOC_ARENA_MAX is set, and the thresholds when
-    # a glibc.malloc tunable is (a tcache of 7 entries is glibc's default: nothing changes for a
-    # child process that inherits it).
+    # a glibc.malloc tunable is.
     quiet = {
         "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "8"),
-        "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "glibc.malloc.tcache_count=7"),
+        "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", GLIBC_DEFAULT_TUNABLE),
     }
     with (
         _environment({**quiet, **(env or {})}, unset, cwd),

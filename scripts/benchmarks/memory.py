@@ -32,6 +32,7 @@ import httpx
 
 from benchmarks import harness
 from benchmarks.harness import rollup_mb, status_mb
+from docfn.core.malloc_policy import GLIBC_DEFAULT_TUNABLE
 
 # What a deployment sets (knative/base/config.yaml) that changes memory: models loaded at start,
 # one inference at a time; the benchmark's clients wait instead of getting 504.
@@ -41,11 +42,10 @@ CLIENTS = (1, 2, 4, 8)
 # "as_shipped" is docfn's own malloc settings (docfn.core.malloc_policy: two arenas, fixed mmap and
 # trim thresholds). "glibc_default" is glibc's own arena cap on this machine (8 per core) in place
 # of the two. "glibc_thresholds" leaves the thresholds to glibc's own adjustment, as before docfn
-# fixed them (a glibc.malloc tunable in the environment makes docfn leave them alone, and a tcache
-# of 7 entries is glibc's default anyway).
+# fixed them.
 VARIANTS: dict[str, dict[str, str]] = {
     "glibc_default": {"MALLOC_ARENA_MAX": str(8 * (os.cpu_count() or 1))},
-    "glibc_thresholds": {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"},
+    "glibc_thresholds": {"GLIBC_TUNABLES": GLIBC_DEFAULT_TUNABLE},
     "as_shipped": {},
 }
 

@@ -42,6 +42,10 @@ M_ARENA_MAX = -8
 ARENAS = 2
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc refuses more (half its 64-MiB heap size)
 TRIM_THRESHOLD = 32 * 1024 * 1024
+# A glibc.malloc tunable at glibc's own default (a tcache of 7 entries): in GLIBC_TUNABLES it makes
+# keep_page_buffers leave the thresholds to glibc and changes nothing else, for this process or a
+# child that inherits it (the memory benchmark's "glibc_thresholds", the test kit's CLI runner).
+GLIBC_DEFAULT_TUNABLE = "glibc.malloc.tcache_count=7"
 # glibc's own variables for what keep_page_buffers sets (any one of them turns its adjustment off).
 THRESHOLD_VARIABLES = (
     "MALLOC_MMAP_THRESHOLD_",
